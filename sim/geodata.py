@@ -1,0 +1,299 @@
+"""The only reader of geodata files: district polygons, census table, key places.
+
+Districts are read in EPSG:4326 (as shipped) and projected to the metric CRS of the
+simulation, UTM zone 51N (EPSG:32651), which covers Shanghai (120.85°E–122.01°E).
+
+Known fact handled here: the OSM-derived polygons of the five coastal districts
+(Baoshan, Pudong, Jinshan, Fengxian, Chongming) run to the outer edge of tidal flats, so
+the polygon area (7,003.5 km² in EPSG:32651) exceeds the official land area (6,340.5 km²).
+Both areas are kept (``area_km2_polygon``, ``area_km2_official``); population and
+households are spread so that district totals stay exact (see :mod:`sim.grid`), and every
+area-based figure says which area it uses.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import GeodataError
+
+__all__ = [
+    "GRID_CRS",
+    "GeodataWarning",
+    "read_census",
+    "read_districts",
+    "read_key_places",
+    "default_geodata_dir",
+]
+
+GRID_CRS = "EPSG:32651"
+"""Metric CRS of the simulation: WGS 84 / UTM zone 51N."""
+
+CENSUS_COLUMNS = (
+    "code",
+    "name_en",
+    "name_zh",
+    "population_2020",
+    "households_2020",
+    "area_km2_official",
+)
+KEY_PLACE_COLUMNS = ("id", "category", "name_en", "name_zh", "lon", "lat", "district_code")
+KEY_PLACE_CATEGORIES = ("airport", "railway_station", "hospital", "university", "scenic_area")
+
+
+class GeodataWarning(UserWarning):
+    """A geodata file was usable but something was repaired or dropped."""
+
+
+def default_geodata_dir() -> Path:
+    """The ``geodata/`` folder shipped beside the package (a source checkout)."""
+    return Path(__file__).resolve().parent.parent / "geodata"
+
+
+def _require_file(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise GeodataError(path, None, "file not found")
+    return path
+
+
+def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool) -> np.ndarray:
+    """A validated numeric column; the first bad cell is reported with its line number."""
+    values = pd.to_numeric(df[column], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if not bad.any():
+        bad = values < 0
+        what = "a non-negative number"
+    else:
+        what = "an integer" if integer else "a number"
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise GeodataError(
+            path,
+            f"line {row + 2}, column {column}",
+            f"expected {what}, got {df[column].iloc[row]!r}",
+        )
+    arr = values.to_numpy(dtype=float)
+    if integer:
+        if np.any(arr != np.round(arr)):
+            row = int(np.flatnonzero(arr != np.round(arr))[0])
+            raise GeodataError(
+                path, f"line {row + 2}, column {column}", f"expected an integer, got {arr[row]!r}"
+            )
+        return arr.astype(np.int64)
+    return arr
+
+
+def read_census(csv_path) -> pd.DataFrame:
+    """Read the per-district census table.
+
+    Columns: ``code, name_en, name_zh, population_2020, households_2020,
+    area_km2_official`` (see ``geodata/SOURCE.md``: 7th national census, 2020-11-01;
+    family households derived from the NBS county tabulation).
+
+    Returns
+    -------
+    DataFrame indexed 0..n-1, sorted by ``code``, with ``population`` and
+    ``households`` (int64) and ``area_km2_official`` (float64).
+
+    Raises
+    ------
+    GeodataError
+        Missing file or column, duplicate code, non-numeric or negative value.
+    """
+    path = _require_file(Path(csv_path))
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise GeodataError(path, None, f"not a readable CSV table ({exc.__class__.__name__})") from None
+    missing = [c for c in CENSUS_COLUMNS if c not in df.columns]
+    if missing:
+        raise GeodataError(
+            path, f"column {missing[0]}", f"expected columns {', '.join(CENSUS_COLUMNS)}; missing {', '.join(missing)}"
+        )
+    codes = df["code"].str.strip()
+    bad_code = ~codes.str.fullmatch(r"\d{6}")
+    if bad_code.any():
+        row = int(np.flatnonzero(bad_code.to_numpy())[0])
+        raise GeodataError(path, f"line {row + 2}, column code", f"expected a 6-digit code, got {df['code'].iloc[row]!r}")
+    dup = codes.duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise GeodataError(path, f"line {row + 2}, column code", f"duplicate district code {codes.iloc[row]}")
+    out = pd.DataFrame(
+        {
+            "code": codes.astype(object),
+            "name_en": df["name_en"].astype(object),
+            "name_zh": df["name_zh"].astype(object),
+            "population": _numeric_column(df, "population_2020", path, integer=True),
+            "households": _numeric_column(df, "households_2020", path, integer=True),
+            "area_km2_official": _numeric_column(df, "area_km2_official", path, integer=False),
+        }
+    )
+    return out.sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def _read_vector(path: Path):
+    import geopandas as gpd
+    import pyogrio.errors
+
+    try:
+        return gpd.read_file(path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise GeodataError(path, None, f"not a readable vector file ({reason})") from None
+
+
+def read_districts(geojson_path, census_csv_path):
+    """Read district polygons and join the census table; project to EPSG:32651.
+
+    Parameters
+    ----------
+    geojson_path : path
+        District polygons (GeoJSON, EPSG:4326) with properties ``code``, ``name_en``,
+        ``name_zh`` (geoBoundaries CHN ADM3, © OpenStreetMap contributors, ODbL 1.0).
+    census_csv_path : path
+        The census table, see :func:`read_census`.
+
+    Returns
+    -------
+    GeoDataFrame in EPSG:32651, sorted by ``code`` (row position = district index),
+    columns ``code, name_en, name_zh, population, households, area_km2_official,
+    area_km2_polygon, geometry``.
+
+    Notes
+    -----
+    Invalid polygons are repaired with :func:`shapely.make_valid` (keeping the polygonal
+    part) and a :class:`GeodataWarning` names each repaired feature. A district in one file
+    but not the other is an error.
+    """
+    import geopandas as gpd
+    import shapely
+
+    gpath = _require_file(Path(geojson_path))
+    census = read_census(census_csv_path)
+    gdf = _read_vector(gpath)
+    for column in ("code", "name_en", "name_zh"):
+        if column not in gdf.columns:
+            raise GeodataError(gpath, f"property {column}", "expected on every feature; missing")
+    if gdf.crs is None:
+        raise GeodataError(gpath, "crs", "expected a CRS (EPSG:4326 for GeoJSON); none given")
+    if gdf.geometry.isna().any() or gdf.geometry.is_empty.any():
+        row = int(np.flatnonzero((gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy())[0])
+        raise GeodataError(gpath, f"feature {row} (code {gdf['code'].iloc[row]})", "expected a polygon; geometry is empty")
+    gtype = gdf.geometry.geom_type
+    bad_type = ~gtype.isin(["Polygon", "MultiPolygon"])
+    if bad_type.any():
+        row = int(np.flatnonzero(bad_type.to_numpy())[0])
+        raise GeodataError(
+            gpath, f"feature {row} (code {gdf['code'].iloc[row]})", f"expected Polygon or MultiPolygon, got {gtype.iloc[row]}"
+        )
+    codes = gdf["code"].astype(str).str.strip()
+    if codes.duplicated().any():
+        raise GeodataError(gpath, "property code", f"duplicate district code {codes[codes.duplicated()].iloc[0]}")
+    invalid = ~gdf.geometry.is_valid
+    if invalid.any():
+        names = ", ".join(codes[invalid].tolist())
+        repaired = shapely.make_valid(gdf.geometry.values[invalid.to_numpy()])
+        polys = [shapely.MultiPolygon([p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]) for g in repaired]
+        geoms = gdf.geometry.values.copy()
+        geoms[invalid.to_numpy()] = polys
+        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, crs=gdf.crs, index=gdf.index))
+        warnings.warn(
+            f"{gpath}: invalid polygon(s) for district(s) {names} repaired with shapely.make_valid",
+            GeodataWarning,
+            stacklevel=2,
+        )
+    poly_codes = set(codes)
+    census_codes = set(census["code"])
+    only_poly = sorted(poly_codes - census_codes)
+    only_census = sorted(census_codes - poly_codes)
+    if only_poly:
+        raise GeodataError(census_csv_path, "column code", f"district {only_poly[0]} of {gpath.name} missing from the census table")
+    if only_census:
+        raise GeodataError(gpath, "property code", f"district {only_census[0]} of the census table has no polygon")
+    projected = gdf.set_geometry(gdf.geometry).to_crs(GRID_CRS)
+    geom = gpd.GeoSeries(projected.geometry.values, index=codes.values, crs=GRID_CRS)
+    census = census.set_index("code")
+    out = gpd.GeoDataFrame(
+        {
+            "code": census.index.to_numpy(dtype=object),
+            "name_en": census["name_en"].to_numpy(),
+            "name_zh": census["name_zh"].to_numpy(),
+            "population": census["population"].to_numpy(),
+            "households": census["households"].to_numpy(),
+            "area_km2_official": census["area_km2_official"].to_numpy(),
+        },
+        geometry=geom.loc[census.index].values,
+        crs=GRID_CRS,
+    )
+    out["area_km2_polygon"] = out.geometry.area.to_numpy() / 1e6
+    return out[
+        ["code", "name_en", "name_zh", "population", "households", "area_km2_official", "area_km2_polygon", "geometry"]
+    ]
+
+
+def read_key_places(csv_path, district_codes=None):
+    """Read the key places (重点场所) for the 5G-reach indicator; project to EPSG:32651.
+
+    Parameters
+    ----------
+    csv_path : path
+        CSV with ``id, category, name_en, name_zh, lon, lat, district_code`` (WGS84).
+    district_codes : sequence of str, optional
+        Known district codes; a place naming another code is an error.
+
+    Returns
+    -------
+    GeoDataFrame (EPSG:32651) with ``id, category, name_en, name_zh, district_code,
+    lon_deg, lat_deg, geometry``.
+    """
+    import geopandas as gpd
+
+    path = _require_file(Path(csv_path))
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise GeodataError(path, None, f"not a readable CSV table ({exc.__class__.__name__})") from None
+    missing = [c for c in KEY_PLACE_COLUMNS if c not in df.columns]
+    if missing:
+        raise GeodataError(path, f"column {missing[0]}", f"expected columns {', '.join(KEY_PLACE_COLUMNS)}")
+    lon = _numeric_column(df, "lon", path, integer=False)
+    lat = _numeric_column(df, "lat", path, integer=False)
+    bad = (lon < -180) | (lon > 180) | (lat < -90) | (lat > 90)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise GeodataError(path, f"line {row + 2}, column lon/lat", f"expected WGS84 degrees, got {lon[row]}, {lat[row]}")
+    cat_bad = ~df["category"].isin(KEY_PLACE_CATEGORIES)
+    if cat_bad.any():
+        row = int(np.flatnonzero(cat_bad.to_numpy())[0])
+        raise GeodataError(
+            path,
+            f"line {row + 2}, column category",
+            f"expected one of {', '.join(KEY_PLACE_CATEGORIES)}, got {df['category'].iloc[row]!r}",
+        )
+    if district_codes is not None:
+        unknown = ~df["district_code"].isin(list(district_codes))
+        if unknown.any():
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise GeodataError(
+                path, f"line {row + 2}, column district_code", f"unknown district code {df['district_code'].iloc[row]!r}"
+            )
+    pts = gpd.GeoSeries.from_xy(lon, lat, crs="EPSG:4326").to_crs(GRID_CRS)
+    return gpd.GeoDataFrame(
+        {
+            "id": df["id"].astype(object).to_numpy(),
+            "category": df["category"].astype(object).to_numpy(),
+            "name_en": df["name_en"].astype(object).to_numpy(),
+            "name_zh": df["name_zh"].astype(object).to_numpy(),
+            "district_code": df["district_code"].astype(object).to_numpy(),
+            "lon_deg": lon,
+            "lat_deg": lat,
+        },
+        geometry=pts.values,
+        crs=GRID_CRS,
+    )
