@@ -1,0 +1,500 @@
+"""Scenario configs: TOML in, validated immutable objects out.
+
+Each section is a frozen dataclass whose fields carry their own validation (type, range,
+choices) in ``dataclasses.field`` metadata, so a field is declared once. Errors name the
+file, the key path, what was expected and what came::
+
+    configs/x.toml: radio.noise_figure_db: expected a number in [0, 20], got '7dB'
+
+Unknown keys are errors. Relative paths resolve against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = [
+    "Antenna",
+    "Carrier",
+    "Operator",
+    "ScenarioMeta",
+    "Region",
+    "ClassParams",
+    "Deployment",
+    "Radio",
+    "Traffic",
+    "Broadband",
+    "Threshold",
+    "Criteria",
+    "Output",
+    "Scenario",
+    "load_scenario",
+    "parse_scenario",
+    "with_overrides",
+]
+
+_MISSING = dataclasses.MISSING
+_CODE_RE = re.compile(r"^\d{6}$")
+_ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def spec(default=_MISSING, *, lo=None, hi=None, lo_open=False, hi_open=False, choices=None, pattern=None,
+         length=None, doc=""):
+    """A dataclass field with validation metadata.
+
+    ``lo``/``hi`` bound numbers (closed unless ``*_open``), ``choices`` lists allowed
+    strings, ``pattern`` is a regex for strings, ``length`` fixes a list's length.
+    """
+    meta = dict(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, choices=choices, pattern=pattern,
+                length=length, doc=doc)
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for list defaults")
+    if default is _MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------
+# sections
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioMeta:
+    name: str = spec(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", doc="scenario name, used in run folder names")
+    year: int = spec(lo=2000, hi=2100, doc="the year the scenario describes")
+    seed: int = spec(0, lo=0, hi=2**63 - 1, doc="seed of every random draw (numpy SeedSequence)")
+    description: str = spec("", doc="free text")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Region:
+    districts: Path = spec(doc="district polygons, GeoJSON in EPSG:4326")
+    census: Path = spec(doc="census table CSV")
+    key_places: Path = spec(doc="key places CSV (WGS84)")
+    resolution_m: float = spec(lo=10.0, hi=2000.0, doc="raster pixel size, metres")
+    district_codes: tuple[str, ...] = spec((), pattern=r"^\d{6}$", doc="simulate only these districts (empty: all)")
+    max_memory_gb: float = spec(0.0, lo=0.0, doc="refuse grids whose rasters need more (0: half the RAM)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Antenna:
+    """Sector antenna, 3GPP TR 38.901 Table 7.3-1 pattern."""
+
+    g_max_dbi: float = spec(lo=0.0, hi=40.0, doc="maximum gain incl. array gain, dBi")
+    hpbw_h_deg: float = spec(65.0, lo=5.0, hi=360.0, doc="horizontal half-power beamwidth")
+    hpbw_v_deg: float = spec(10.0, lo=1.0, hi=180.0, doc="vertical half-power beamwidth")
+    tilt_deg: float = spec(6.0, lo=-10.0, hi=30.0, doc="downtilt, positive down")
+    sla_v_db: float = spec(30.0, lo=0.0, hi=60.0, doc="vertical side-lobe attenuation")
+    a_max_db: float = spec(30.0, lo=0.0, hi=60.0, doc="front-to-back ratio")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Carrier:
+    band: str = spec(pattern=r"^n\d{1,3}$", doc="NR band, e.g. n78")
+    fc_ghz: float = spec(lo=0.41, hi=7.125, doc="centre frequency (FR1: 410 MHz - 7.125 GHz)")
+    bw_mhz: float = spec(lo=5.0, hi=400.0, doc="occupied bandwidth of the operator on this band, MHz")
+    scs_khz: int = spec(30, choices=(15, 30, 60), doc="subcarrier spacing")
+    duplex: str = spec("tdd", choices=("tdd", "fdd"), doc="duplexing")
+    dl_share: float = spec(1.0, lo=0.0, hi=1.0, lo_open=True, doc="share of time/resources for downlink (TDD)")
+    max_layers: int = spec(4, lo=1, hi=8, doc="maximum downlink MIMO layers")
+    ptx_dbm: float = spec(lo=0.0, hi=60.0, doc="transmit power per sector over the carrier, dBm")
+    antenna: Antenna = spec(doc="sector antenna")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operator:
+    id: str = spec(pattern=_ID_RE.pattern, doc="short id, e.g. cmcc")
+    name: str = spec(doc="name")
+    name_zh: str = spec("", doc="Chinese name")
+    mobile_share: float = spec(lo=0.0, hi=1.0, doc="share of the city's mobile users")
+    ran: str = spec("", doc="id of the operator whose radio network serves these users (empty: its own)")
+    carriers: tuple[Carrier, ...] = spec((), doc="carriers of its own radio network")
+
+    @property
+    def ran_id(self) -> str:
+        return self.ran or self.id
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassParams:
+    """Site parameters of a district class (central, suburban, rural)."""
+
+    scenario: str = spec(choices=("uma", "umi", "rma"), doc="TR 38.901 propagation scenario")
+    h_bs_m: float = spec(lo=2.0, hi=150.0, doc="antenna height")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    strategy: str = spec("density", choices=("density", "file"), doc="how sites are placed")
+    sites: dict[str, int] = spec(None, lo=0, doc="sites per radio network (RAN id -> count) for 'density'")
+    distribute_by: str = spec("population", choices=("population", "area", "blend", "explicit"), doc="district split")
+    population_weight: float = spec(0.7, lo=0.0, hi=1.0, doc="weight of population in 'blend'")
+    explicit_counts: dict[str, int] = spec(None, lo=0, doc="district code -> share of sites (weights) for 'explicit'")
+    jitter_frac: float = spec(0.25, lo=0.0, hi=0.45, doc="lattice jitter, fraction of spacing")
+    n_sectors: int = spec(3, lo=1, hi=6, doc="sectors per site")
+    central_districts: tuple[str, ...] = spec((), pattern=r"^\d{6}$", doc="codes of the central urban class")
+    rural_districts: tuple[str, ...] = spec((), pattern=r"^\d{6}$", doc="codes of the rural class")
+    central: ClassParams = spec(ClassParams(scenario="uma", h_bs_m=30.0), doc="central urban sites")
+    suburban: ClassParams = spec(ClassParams(scenario="uma", h_bs_m=30.0), doc="suburban sites")
+    rural: ClassParams = spec(ClassParams(scenario="rma", h_bs_m=35.0), doc="rural sites")
+    site_file: Path = spec(None, doc="site file for 'file'")
+    site_format: str = spec("csv", choices=("csv", "geojson", "opencellid"), doc="format of site_file")
+    on_bad_row: str = spec("skip", choices=("skip", "raise"), doc="bad rows of the site file")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Radio:
+    h_ut_m: float = spec(1.5, lo=1.0, hi=22.5, doc="UE height (TR 38.901 Table 7.4.1-1: 1.5-22.5 m)")
+    noise_figure_db: float = spec(9.0, lo=0.0, hi=20.0, doc="UE noise figure")
+    k_sites: int = spec(32, lo=1, hi=1024, doc="nearest sites evaluated per pixel")
+    los_mode: str = spec("expected", choices=("expected", "nlos", "sampled"), doc="LOS handling")
+    indoor_share: float = spec(0.8, lo=0.0, hi=1.0, doc="share of users indoors")
+    o2i_high_loss_share: float = spec(0.5, lo=0.0, hi=1.0, doc="share of indoor users in high-loss buildings")
+    se_method: str = spec("cqi", choices=("cqi", "shannon"), doc="SINR to spectral efficiency mapping")
+    overhead: float = spec(0.14, lo=0.0, hi=0.5, doc="L1/L2 overhead (TS 38.306 4.1.2: 0.14 FR1 DL)")
+    default_load: float = spec(0.5, lo=0.0, hi=1.0, doc="cell load weighting interference before the busy hour")
+    block_size: int = spec(65536, lo=256, hi=4_194_304, doc="land pixels per kernel block")
+    workers: int = spec(0, lo=0, hi=256, doc="worker processes (0: all cores)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Traffic:
+    fiveg_user_share: float = spec(lo=0.0, hi=1.0, doc="5G users as share of mobile users (input)")
+    mobile_penetration: float = spec(1.0, lo=0.0, hi=3.0, doc="mobile users per resident")
+    busy_hour_active_share: float = spec(0.1, lo=0.0, hi=1.0, doc="share of 5G users active in the busy hour")
+    flows_per_active_user_per_h: float = spec(20.0, lo=0.0, doc="downloads per active user per busy hour")
+    mean_flow_mb: float = spec(50.0, lo=0.0, lo_open=True, doc="mean flow size, megabytes")
+    size_distribution: str = spec("exponential", choices=("exponential", "lognormal", "pareto"), doc="flow sizes")
+    lognormal_sigma: float = spec(1.0, lo=0.0, lo_open=True, doc="sigma of log flow size")
+    pareto_shape: float = spec(2.5, lo=1.0, lo_open=True, doc="Pareto shape alpha (> 1)")
+    daily_profile: tuple[float, ...] = spec(
+        (0.02, 0.01, 0.01, 0.01, 0.01, 0.02, 0.03, 0.04, 0.05, 0.05, 0.05, 0.05,
+         0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.06, 0.06, 0.07, 0.07, 0.06, 0.03),
+        lo=0.0, length=24, doc="hourly demand weights, 0h..23h")
+    simpy_cells: int = spec(8, lo=0, hi=10_000, doc="cells simulated event by event")
+    replications: int = spec(5, lo=1, hi=1000, doc="independent simpy replications")
+    horizon_s: float = spec(3600.0, lo=1.0, doc="simulated seconds per replication")
+    fixed_point_tol: float = spec(1e-3, lo=0.0, lo_open=True, doc="largest load change to stop")
+    fixed_point_max_iter: int = spec(30, lo=1, hi=1000, doc="iterations at most")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Broadband:
+    gigabit_households: float = spec(lo=0.0, doc="households passed by gigabit-capable (10G-PON) fibre, citywide")
+    fibre_households: float = spec(lo=0.0, doc="households passed by any FTTH")
+    fibre_subscribers: float = spec(lo=0.0, doc="fixed-broadband (FTTH) subscribers, citywide")
+    tier_mbps: tuple[float, ...] = spec((100.0, 300.0, 500.0, 1000.0, 2000.0), lo=0.0, lo_open=True,
+                                        doc="speed tiers")
+    tier_mix: tuple[float, ...] = spec(lo=0.0, hi=1.0, doc="share of subscribers per tier (sums to 1)")
+    gpon_split: int = spec(64, choices=(16, 32, 64, 128), doc="GPON split ratio")
+    xgspon_split: int = spec(64, choices=(16, 32, 64, 128), doc="10G-PON split ratio")
+    xgspon_kind: str = spec("xgs-pon", choices=("xg-pon", "xgs-pon"), doc="10G-PON technology")
+    fill_factor: float = spec(0.8, lo=0.0, hi=1.0, lo_open=True, doc="share of PON splitter ports in use")
+    busy_hour_active_share: float = spec(0.3, lo=0.0, hi=1.0, doc="share of subscribers active in the busy hour")
+    mean_flow_mb: float = spec(200.0, lo=0.0, lo_open=True, doc="mean fixed-line flow size, megabytes")
+    flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, doc="downloads per active subscriber per busy hour")
+    upgrade_order: str = spec("densest", choices=("densest", "uniform"), doc="which pixels get 10G-PON first")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Threshold:
+    key: str = spec(doc="indicator key")
+    op: str = spec(choices=(">", ">=", "<", "<="), doc="comparison that passes")
+    value: float = spec(doc="threshold value, in the indicator's unit")
+    unit: str = spec("", doc="unit")
+    source: str = spec(doc="where the threshold comes from")
+    confirmed: bool = spec(doc="true: a published number; false: a documented assumption")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Criteria:
+    rsrp_min_dbm: float = spec(-110.0, lo=-160.0, hi=-40.0, doc="5G coverage: RSRP at least")
+    sinr_min_db: float = spec(-3.0, lo=-20.0, hi=40.0, doc="5G coverage: SINR at least")
+    gigabit_rate_bps: float = spec(1e9, lo=0.0, lo_open=True, doc="'gigabit' rate")
+    busy_rate_bps: float = spec(100e6, lo=0.0, lo_open=True, doc="busy-hour rate target")
+    thresholds: tuple[Threshold, ...] = spec((), doc="One-Gbps city thresholds")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Output:
+    dir: Path = spec(Path("runs"), doc="folder that holds run folders")
+    maps: bool = spec(True, doc="write PNG maps")
+    geotiff: bool = spec(True, doc="write GeoTIFF rasters")
+    dpi: int = spec(170, lo=72, hi=300, doc="PNG resolution")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    scenario: ScenarioMeta
+    region: Region
+    operators: tuple[Operator, ...]
+    deployment: Deployment
+    radio: Radio = spec(Radio())
+    traffic: Traffic = spec(None)
+    broadband: Broadband = spec(None)
+    criteria: Criteria = spec(Criteria())
+    output: Output = spec(Output())
+    source_path: Path = spec(None)
+
+    @property
+    def ran_ids(self) -> tuple[str, ...]:
+        """Ids of operators that own a radio network (have carriers)."""
+        return tuple(op.id for op in self.operators if op.carriers)
+
+    def layers(self) -> tuple[tuple[str, Operator, Carrier], ...]:
+        """Coverage layers ``(layer_id, owner, carrier)``; layer id ``"<ran>-<band>"``."""
+        return tuple((f"{op.id}-{c.band}", op, c) for op in self.operators for c in op.carriers)
+
+
+_TOP_LEVEL = {
+    "scenario": ScenarioMeta,
+    "region": Region,
+    "operators": Operator,
+    "deployment": Deployment,
+    "radio": Radio,
+    "traffic": Traffic,
+    "broadband": Broadband,
+    "criteria": Criteria,
+    "output": Output,
+}
+_REQUIRED_TOP = ("scenario", "region", "operators", "deployment")
+
+
+# --------------------------------------------------------------------------------------
+# validation engine
+
+
+def _describe(value) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+class _Ctx:
+    def __init__(self, path: Path):
+        self.path = path
+        self.base = path.parent
+
+    def fail(self, key: str, expected: str, got) -> typing.NoReturn:
+        raise ConfigError(self.path, key, f"expected {expected}, got {_describe(got)}")
+
+
+def _range_text(meta) -> str:
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is None and hi is None:
+        return ""
+    left = "(" if meta["lo_open"] else "["
+    right = ")" if meta["hi_open"] else "]"
+    lo_s = "-inf" if lo is None else f"{lo:g}"
+    hi_s = "inf" if hi is None else f"{hi:g}"
+    return f" in {left}{lo_s}, {hi_s}{right}"
+
+
+def _check_range(ctx, key, value, meta, noun):
+    lo, hi = meta["lo"], meta["hi"]
+    bad = (
+        (lo is not None and (value < lo or (meta["lo_open"] and value == lo)))
+        or (hi is not None and (value > hi or (meta["hi_open"] and value == hi)))
+    )
+    if bad:
+        ctx.fail(key, noun + _range_text(meta), value)
+
+
+def _scalar(ctx, key, tp, value, meta):
+    choices = meta.get("choices")
+    if tp is bool:
+        if not isinstance(value, bool):
+            ctx.fail(key, "true or false", value)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            ctx.fail(key, "an integer" + (f" in {list(choices)}" if choices else _range_text(meta)), value)
+        if choices and value not in choices:
+            ctx.fail(key, f"one of {', '.join(map(str, choices))}", value)
+        _check_range(ctx, key, value, meta, "an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            ctx.fail(key, "a number" + _range_text(meta), value)
+        _check_range(ctx, key, float(value), meta, "a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            ctx.fail(key, "a string", value)
+        if choices and value not in choices:
+            ctx.fail(key, f"one of {', '.join(repr(c) for c in choices)}", value)
+        if meta.get("pattern") and not re.match(meta["pattern"], value):
+            ctx.fail(key, f"a string matching {meta['pattern']}", value)
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            ctx.fail(key, "a file path (string)", value)
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (ctx.base / p)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            ctx.fail(key, "a table", value)
+        return _build(ctx, tp, value, key)
+    raise TypeError(f"unsupported config type {tp!r}")  # a bug in a section declaration
+
+
+def _convert(ctx, key, tp, value, meta):
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list):
+            ctx.fail(key, "a list", value)
+        if meta.get("length") is not None and len(value) != meta["length"]:
+            ctx.fail(key, f"a list of {meta['length']} values", f"{len(value)} values")
+        return tuple(_scalar(ctx, f"{key}[{i}]", item_tp, v, meta) for i, v in enumerate(value))
+    if origin is dict:
+        _k, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            ctx.fail(key, "a table", value)
+        return types.MappingProxyType({k: _scalar(ctx, f"{key}.{k}", item_tp, v, meta) for k, v in value.items()})
+    return _scalar(ctx, key, tp, value, meta)
+
+
+def _build(ctx, cls, data: dict, prefix: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for k in data:
+        if k not in fields or k == "source_path":
+            known = ", ".join(n for n in fields if n != "source_path")
+            raise ConfigError(ctx.path, f"{prefix}.{k}" if prefix else k, f"unknown key (expected one of: {known})")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            kwargs[name] = _convert(ctx, key, hints[name], data[name], f.metadata)
+        elif f.default is _MISSING:
+            raise ConfigError(ctx.path, key, "required key is missing")
+    return cls(**kwargs)
+
+
+def parse_scenario(data: dict, path) -> Scenario:
+    """Validate a parsed TOML document into a :class:`Scenario` (see module docs)."""
+    path = Path(path)
+    ctx = _Ctx(path)
+    for k in data:
+        if k not in _TOP_LEVEL:
+            raise ConfigError(path, k, f"unknown section (expected one of: {', '.join(_TOP_LEVEL)})")
+    for k in _REQUIRED_TOP:
+        if k not in data:
+            raise ConfigError(path, k, "required section is missing")
+    kwargs = {}
+    for name, cls in _TOP_LEVEL.items():
+        if name not in data:
+            continue
+        if name == "operators":
+            ops = data[name]
+            if not isinstance(ops, list) or not ops:
+                ctx.fail("operators", "a non-empty array of tables [[operators]]", ops)
+            built = []
+            for i, op in enumerate(ops):
+                if not isinstance(op, dict):
+                    ctx.fail(f"operators[{i}]", "a table", op)
+                built.append(_build(ctx, Operator, op, f"operators[{i}]"))
+            kwargs[name] = tuple(built)
+        else:
+            if not isinstance(data[name], dict):
+                ctx.fail(name, "a table", data[name])
+            kwargs[name] = _build(ctx, cls, data[name], name)
+    scenario = Scenario(source_path=path, **kwargs)
+    _cross_check(ctx, scenario)
+    return scenario
+
+
+def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
+    """Checks that span keys."""
+    ids = [op.id for op in sc.operators]
+    for i, op in enumerate(sc.operators):
+        if ids.count(op.id) > 1:
+            ctx.fail(f"operators[{i}].id", "a unique operator id", op.id)
+        if op.ran and op.ran not in ids:
+            ctx.fail(f"operators[{i}].ran", f"the id of an operator ({', '.join(ids)})", op.ran)
+        if op.ran and op.carriers:
+            ctx.fail(f"operators[{i}].carriers", "no carriers for an operator served by another's network", "carriers")
+        if not op.ran and not op.carriers:
+            ctx.fail(f"operators[{i}].carriers", "at least one carrier (or 'ran' naming the network that serves it)", [])
+        bands = [c.band for c in op.carriers]
+        for j, b in enumerate(bands):
+            if bands.count(b) > 1:
+                ctx.fail(f"operators[{i}].carriers[{j}].band", "a band used once per operator", b)
+    share = sum(op.mobile_share for op in sc.operators)
+    if share > 1.0 + 1e-9:
+        ctx.fail("operators.mobile_share", "shares summing to at most 1", round(share, 6))
+    dep = sc.deployment
+    rans = set(sc.ran_ids)
+    if dep.strategy == "density":
+        if dep.sites is None:
+            ctx.fail("deployment.sites", "a table of site counts per radio network for strategy 'density'", "nothing")
+        for k in dep.sites:
+            if k not in rans:
+                ctx.fail(f"deployment.sites.{k}", f"a radio-network id ({', '.join(sorted(rans))})", k)
+        for k in rans - set(dep.sites):
+            ctx.fail(f"deployment.sites.{k}", "a site count for every radio network", "nothing")
+        if dep.distribute_by == "explicit" and not dep.explicit_counts:
+            ctx.fail("deployment.explicit_counts", "district weights for distribute_by = 'explicit'", "nothing")
+    if dep.strategy == "file" and dep.site_file is None:
+        ctx.fail("deployment.site_file", "a site file for strategy 'file'", "nothing")
+    overlap = set(dep.central_districts) & set(dep.rural_districts)
+    if overlap:
+        ctx.fail("deployment.rural_districts", "codes not also in central_districts", sorted(overlap)[0])
+    if sc.broadband is not None:
+        bb = sc.broadband
+        if len(bb.tier_mix) != len(bb.tier_mbps):
+            ctx.fail("broadband.tier_mix", f"{len(bb.tier_mbps)} shares (one per tier_mbps)", f"{len(bb.tier_mix)} values")
+        if abs(sum(bb.tier_mix) - 1.0) > 1e-6:
+            ctx.fail("broadband.tier_mix", "shares summing to 1", round(sum(bb.tier_mix), 6))
+        if bb.gigabit_households > bb.fibre_households:
+            ctx.fail("broadband.gigabit_households", "at most fibre_households", bb.gigabit_households)
+        if bb.fibre_subscribers > bb.fibre_households:
+            ctx.fail("broadband.fibre_subscribers", "at most fibre_households", bb.fibre_subscribers)
+    keys = [t.key for t in sc.criteria.thresholds]
+    for i, k in enumerate(keys):
+        if keys.count(k) > 1:
+            ctx.fail(f"criteria.thresholds[{i}].key", "a key used once", k)
+
+
+def load_scenario(path) -> Scenario:
+    """Read and validate a scenario TOML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, None, "config file not found")
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not valid TOML (not UTF-8 text)") from None
+    return parse_scenario(data, path)
+
+
+def with_overrides(sc: Scenario, *, resolution_m: float | None = None) -> Scenario:
+    """A copy with command-line overrides applied (validated like the file)."""
+    if resolution_m is None:
+        return sc
+    ctx = _Ctx(sc.source_path or Path("<command line>"))
+    meta = next(f for f in dataclasses.fields(Region) if f.name == "resolution_m").metadata
+    try:
+        res = _scalar(ctx, "region.resolution_m", float, resolution_m, meta)
+    except ConfigError as exc:
+        raise ConfigError("--resolution-m", None, exc.message) from None
+    return dataclasses.replace(sc, region=dataclasses.replace(sc.region, resolution_m=res))
