@@ -1,0 +1,611 @@
+"""One-Gbps city (千兆城市) indicators, per district and citywide.
+
+The indicators are those of the appendix "千兆城市评价指标" of MIIT's
+《"双千兆"网络协同发展行动计划（2021-2023年）》 (工信部通信〔2021〕34号, March 2021), as
+applied by MIIT's evaluation notices of 2021, 2022 (工信厅通信函〔2022〕, 2022-12-18, with
+its appendix 1 "千兆城市关键指标情况汇总表") and 2023. Where the threshold of an indicator
+could not be confirmed from the appendix itself, the threshold is an *assumption*: the
+average reached by the certified cities, as published in MIIT's 2022 notice. Each
+:class:`Threshold` says which (``confirmed``) and where the number comes from (``source``).
+
+Three kinds of row come out of :func:`evaluate`:
+
+``"result"``
+    computed by the simulation (coverage, fibre, sites): the answer of a run;
+``"input"``
+    an assumption of the scenario echoed back (the 5G-user share is not simulated);
+``"physical"``
+    what only a simulation gives (5G population and area coverage, 1 Gbit/s reach, busy
+    hour): reported, judged only when a threshold is configured.
+
+All shares are in percent (``_pct``, 0-100), densities per 10,000 residents.
+
+This module imports numpy and pandas only (and :mod:`sim.errors`); it reads no files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import InputError
+
+__all__ = [
+    "SHANGHAI_DISTRICT_CODES",
+    "CENTRAL_DISTRICT_CODES",
+    "OPS",
+    "KINDS",
+    "IndicatorSpec",
+    "INDICATORS",
+    "Threshold",
+    "DEFAULT_THRESHOLDS",
+    "NATIONAL_GIGABIT_USERS_GOAL_2023",
+    "CHINA_POPULATION_2020",
+    "GIGABIT_USERS_PER_10K_THRESHOLD",
+    "Indicator",
+    "passes",
+    "gap_to_pass",
+    "evaluate_indicator",
+    "evaluate_rows",
+    "evaluate",
+    "rows_to_frame",
+    "verdict",
+    "ratio_by_district",
+    "coverage_mask",
+    "weighted_share_by_district_pct",
+    "area_share_by_district_pct",
+    "physical_indicators",
+    "key_place_reached",
+    "key_place_reach_pct",
+]
+
+SHANGHAI_DISTRICT_CODES: tuple[str, ...] = (
+    "310101", "310104", "310105", "310106", "310107", "310109", "310110", "310112",
+    "310113", "310114", "310115", "310116", "310117", "310118", "310120", "310151",
+)
+"""The 16 district codes in ``read_districts`` order (sorted), index 0..15."""
+
+CENTRAL_DISTRICT_CODES: tuple[str, ...] = (
+    "310101", "310104", "310105", "310106", "310107", "310109", "310110",
+)
+"""The seven central districts (黄浦 徐汇 长宁 静安 普陀 虹口 杨浦)."""
+
+OPS: tuple[str, ...] = (">", ">=", "<", "<=")
+KINDS: tuple[str, ...] = ("result", "input", "physical")
+
+_ACTION_PLAN = (
+    'MIIT, "双千兆"网络协同发展行动计划(2021-2023年) (工信部通信〔2021〕34号), '
+    "appendix 千兆城市评价指标"
+)
+_NOTICE_2022 = (
+    "MIIT 2022 notice on One-Gbps city construction (工业和信息化部办公厅, 2022-12-18; "
+    "figures as of end-October 2022)"
+)
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    """What an indicator is: key, human label, unit and kind."""
+
+    key: str
+    label: str
+    label_zh: str
+    unit: str
+    kind: str
+
+
+INDICATORS: dict[str, IndicatorSpec] = {
+    s.key: s
+    for s in (
+        # the seven One-Gbps city indicators
+        IndicatorSpec("fibre_gigabit_coverage_pct",
+                      "Household gigabit-fibre coverage", "城市家庭千兆光纤网络覆盖率", "%", "result"),
+        IndicatorSpec("pon_10g_port_share_pct",
+                      "10G-PON port share", "10G-PON端口占比", "%", "result"),
+        IndicatorSpec("key_place_5g_reach_pct",
+                      "5G reach at key places, indoor", "重点场所5G网络通达率", "%", "result"),
+        IndicatorSpec("bs_5g_per_10k",
+                      "5G base stations per 10,000 residents", "每万人拥有5G基站数",
+                      "per 10,000 residents", "result"),
+        IndicatorSpec("fbb_500m_user_share_pct",
+                      "Fixed-broadband users on >= 500 Mbit/s plans", "500Mbps及以上用户占比", "%",
+                      "result"),
+        IndicatorSpec("gigabit_users_per_10k",
+                      "Users on >= 1000 Mbit/s plans, per 10,000 residents", "千兆宽带用户数",
+                      "per 10,000 residents", "result"),
+        IndicatorSpec("user_5g_share_pct",
+                      "5G users among mobile users, scenario input", "5G用户占比", "%", "input"),
+        # physical indicators only a simulation gives
+        IndicatorSpec("pop_cov_5g_outdoor_pct",
+                      "5G population coverage, outdoor", "", "%", "physical"),
+        IndicatorSpec("area_cov_5g_outdoor_pct", "5G area coverage, outdoor", "", "%", "physical"),
+        IndicatorSpec("pop_cov_5g_indoor_pct", "5G population coverage, indoor", "", "%", "physical"),
+        IndicatorSpec("area_cov_5g_indoor_pct", "5G area coverage, indoor", "", "%", "physical"),
+        IndicatorSpec("pop_5g_1gbps_unloaded_pct",
+                      "Population where 5G delivers >= 1 Gbit/s, unloaded", "", "%", "physical"),
+        IndicatorSpec("pop_5g_100mbps_busy_pct",
+                      "Population where 5G delivers >= 100 Mbit/s, busy hour", "", "%", "physical"),
+        IndicatorSpec("fibre_tier_met_busy_pct",
+                      "Fibre households receiving their tier in the busy hour", "", "%", "physical"),
+    )
+}
+"""Every indicator gigacity reports, in report order."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A pass mark: ``value <op> threshold`` passes.
+
+    Parameters
+    ----------
+    key : str
+        Indicator key (one of :data:`INDICATORS`).
+    op : {">", ">=", "<", "<="}
+        Comparison; ``">"`` means strictly more (80.0 fails "> 80 %").
+    value : float
+        The threshold, in ``unit``.
+    unit : str
+        Unit of ``value`` (the indicator's unit).
+    source : str
+        Where the number comes from (document, clause; or why it is assumed).
+    confirmed : bool
+        True when the number is the criterion's own; False for an assumption.
+    """
+
+    key: str
+    op: str
+    value: float
+    unit: str
+    source: str
+    confirmed: bool
+
+    def __post_init__(self):
+        if self.op not in OPS:
+            raise InputError("Threshold", f"{self.key}.op", f"expected one of {OPS}, got {self.op!r}")
+        if not (isinstance(self.value, (int, float, np.number)) and math.isfinite(self.value)):
+            raise InputError("Threshold", f"{self.key}.value",
+                             f"expected a finite number, got {self.value!r}")
+
+
+NATIONAL_GIGABIT_USERS_GOAL_2023 = 30_000_000
+"""Action plan goal: more than 30 million gigabit broadband users nationally by end 2023."""
+
+CHINA_POPULATION_2020 = 1_411_778_724
+"""Mainland resident population, 7th national census (NBS communiqué No. 2, 2021-05-11)."""
+
+GIGABIT_USERS_PER_10K_THRESHOLD = round(
+    1e4 * NATIONAL_GIGABIT_USERS_GOAL_2023 / CHINA_POPULATION_2020, 2
+)
+"""212.5 gigabit users per 10,000 residents: the national 2023 goal pro rata by population."""
+
+DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold("fibre_gigabit_coverage_pct", ">", 80.0, "%",
+              f"{_ACTION_PLAN}: urban household gigabit-fibre coverage above 80 %", True),
+    Threshold("pon_10g_port_share_pct", ">=", 46.7, "%",
+              f"assumption: average of the 110 certified cities, {_NOTICE_2022}", False),
+    Threshold("key_place_5g_reach_pct", ">=", 80.0, "%",
+              "assumption: every certified city exceeded 80 % "
+              f"({_NOTICE_2022}, as reported by People's Daily 2023-02-20)", False),
+    Threshold("bs_5g_per_10k", ">", 12.0, "per 10,000 residents",
+              f"{_ACTION_PLAN}: more than 12 5G base stations per 10,000 residents", True),
+    Threshold("fbb_500m_user_share_pct", ">=", 32.6, "%",
+              f"assumption: average of the certified cities, {_NOTICE_2022}", False),
+    Threshold("gigabit_users_per_10k", ">=", GIGABIT_USERS_PER_10K_THRESHOLD,
+              "per 10,000 residents",
+              "assumption: the action plan's national goal of 30 million gigabit users by 2023, "
+              "pro rata to the 2020 census population (1,411,778,724)", False),
+    Threshold("user_5g_share_pct", ">=", 38.9, "%",
+              f"assumption: average of the certified cities at end 2022, {_NOTICE_2022}", False),
+)
+"""The default pass marks; the config may replace any (``dataclasses.replace``)."""
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One evaluated row: an indicator in one scope.
+
+    ``passed`` is None when there is no threshold or the value is not known (NaN).
+    ``gap`` is what the value lacks to reach the threshold, in the indicator's unit:
+    0.0 when passing, ``threshold - value`` (``value - threshold`` for ``<``, ``<=``) when
+    failing, NaN when ``passed`` is None. A strict comparison failing exactly at the
+    threshold has gap 0.0 and ``passed`` False: any increase passes.
+    """
+
+    scope: str
+    key: str
+    label: str
+    value: float
+    unit: str
+    threshold: float
+    op: str | None
+    passed: bool | None
+    gap: float
+    kind: str
+    confirmed: bool | None
+    source: str
+
+
+COLUMNS: tuple[str, ...] = tuple(Indicator.__dataclass_fields__)
+
+
+def passes(value: float, op: str, threshold: float) -> bool | None:
+    """Exact comparison ``value <op> threshold``; None for a NaN value.
+
+    No tolerance is applied: ``passes(80.0, ">", 80.0)`` is False.
+    """
+    if value is None or math.isnan(float(value)):
+        return None
+    v = float(value)
+    if op == ">":
+        return v > threshold
+    if op == ">=":
+        return v >= threshold
+    if op == "<":
+        return v < threshold
+    if op == "<=":
+        return v <= threshold
+    raise InputError("passes", "op", f"expected one of {OPS}, got {op!r}")
+
+
+def gap_to_pass(value: float, op: str, threshold: float) -> float:
+    """What ``value`` lacks to pass, in its unit: 0 when passing, NaN for a NaN value."""
+    ok = passes(value, op, threshold)
+    if ok is None:
+        return math.nan
+    if ok:
+        return 0.0
+    v = float(value)
+    return float(threshold - v) if op in (">", ">=") else float(v - threshold)
+
+
+def _spec(key: str) -> IndicatorSpec:
+    try:
+        return INDICATORS[key]
+    except KeyError:
+        raise InputError("criteria", key, f"unknown indicator; expected one of {sorted(INDICATORS)}") from None
+
+
+def _threshold_map(thresholds) -> dict[str, Threshold]:
+    if thresholds is None:
+        thresholds = DEFAULT_THRESHOLDS
+    if isinstance(thresholds, Mapping):
+        items = list(thresholds.values())
+    else:
+        items = list(thresholds)
+    out: dict[str, Threshold] = {}
+    for t in items:
+        if not isinstance(t, Threshold):
+            raise InputError("criteria", "thresholds", f"expected Threshold objects, got {type(t).__name__}")
+        spec = _spec(t.key)
+        if t.unit != spec.unit:
+            raise InputError("criteria", f"{t.key}.unit",
+                             f"expected {spec.unit!r} (the indicator's unit), got {t.unit!r}")
+        if t.key in out:
+            raise InputError("criteria", t.key, "threshold given twice")
+        out[t.key] = t
+    return out
+
+
+def evaluate_indicator(scope: str, key: str, value: float, threshold: Threshold | None) -> Indicator:
+    """Evaluate one indicator value in one scope against its threshold (or none)."""
+    spec = _spec(key)
+    value = float(value) if value is not None else math.nan
+    if threshold is None:
+        return Indicator(scope, key, spec.label, value, spec.unit, math.nan, None, None, math.nan,
+                         spec.kind, None, "")
+    return Indicator(
+        scope, key, spec.label, value, spec.unit, float(threshold.value), threshold.op,
+        passes(value, threshold.op, threshold.value),
+        gap_to_pass(value, threshold.op, threshold.value),
+        spec.kind, threshold.confirmed, threshold.source,
+    )
+
+
+def evaluate_rows(
+    values_by_district: Mapping[str, Sequence[float]],
+    citywide: Mapping[str, float],
+    thresholds: Iterable[Threshold] | Mapping[str, Threshold] | None = None,
+    *,
+    district_codes: Sequence[str] = SHANGHAI_DISTRICT_CODES,
+) -> list[Indicator]:
+    """Evaluate every indicator given, citywide first, then district by district.
+
+    Parameters
+    ----------
+    values_by_district : mapping key -> array [n_districts]
+        Per-district values, in ``district_codes`` order; NaN where unknown.
+    citywide : mapping key -> float
+        Citywide values (not the mean of districts: each helper aggregates numerators
+        and denominators).
+    thresholds : iterable of Threshold, mapping, or None
+        Pass marks; None uses :data:`DEFAULT_THRESHOLDS`. Indicators without one are
+        reported with ``passed=None``.
+    district_codes : sequence of str
+        Scope label of each district row.
+
+    Returns
+    -------
+    list of Indicator
+        Rows in :data:`INDICATORS` order within each scope.
+    """
+    th = _threshold_map(thresholds)
+    codes = [str(c) for c in district_codes]
+    for key in list(values_by_district) + list(citywide):
+        _spec(key)
+    arrays = {}
+    for key, vals in values_by_district.items():
+        arr = np.asarray(vals, dtype=np.float64)
+        if arr.shape != (len(codes),):
+            raise InputError("criteria", key,
+                             f"expected {len(codes)} district values, got shape {arr.shape}")
+        arrays[key] = arr
+    rows: list[Indicator] = []
+    for key in INDICATORS:
+        if key in citywide:
+            rows.append(evaluate_indicator("citywide", key, citywide[key], th.get(key)))
+    for i, code in enumerate(codes):
+        for key in INDICATORS:
+            if key in arrays:
+                rows.append(evaluate_indicator(code, key, arrays[key][i], th.get(key)))
+    return rows
+
+
+def rows_to_frame(rows: Sequence[Indicator]) -> pd.DataFrame:
+    """A DataFrame with one column per :class:`Indicator` field (``passed`` as object)."""
+    df = pd.DataFrame([r.__dict__ for r in rows], columns=list(COLUMNS))
+    df["passed"] = df["passed"].astype(object)
+    df["confirmed"] = df["confirmed"].astype(object)
+    return df
+
+
+def evaluate(
+    values_by_district: Mapping[str, Sequence[float]],
+    citywide: Mapping[str, float],
+    thresholds: Iterable[Threshold] | Mapping[str, Threshold] | None = None,
+    *,
+    district_codes: Sequence[str] = SHANGHAI_DISTRICT_CODES,
+) -> pd.DataFrame:
+    """The criteria table: :func:`evaluate_rows` as a DataFrame.
+
+    Columns: scope, key, label, value, unit, threshold, op, passed, gap, kind, confirmed,
+    source (see :class:`Indicator`).
+    """
+    return rows_to_frame(evaluate_rows(values_by_district, citywide, thresholds,
+                                       district_codes=district_codes))
+
+
+def verdict(table: pd.DataFrame) -> dict:
+    """Citywide verdict: does the city meet every citywide criterion that has a threshold?
+
+    Returns
+    -------
+    dict
+        ``passed`` (True when all judged rows pass, False when any fails, None when none
+        could be judged or some are unknown and none fails), ``failed`` (keys),
+        ``unknown`` (keys with a threshold but no value), ``n_passed``.
+    """
+    city = table[(table["scope"] == "citywide") & table["op"].notna()]
+    failed = [k for k, p in zip(city["key"], city["passed"]) if p is False]
+    unknown = [k for k, p in zip(city["key"], city["passed"]) if p is None]
+    n_passed = sum(1 for p in city["passed"] if p is True)
+    if failed:
+        ok = False
+    elif unknown or n_passed == 0:
+        ok = None
+    else:
+        ok = True
+    return {"passed": ok, "failed": failed, "unknown": unknown, "n_passed": n_passed}
+
+
+# ---------------------------------------------------------------- helpers: arithmetic
+
+
+def ratio_by_district(numerator, denominator, scale: float = 100.0):
+    """Per-district ratio and its citywide aggregate, ``scale * num / den``.
+
+    Parameters
+    ----------
+    numerator, denominator : array_like [n_districts]
+        E.g. households passed by gigabit fibre and households (``scale=100`` for a
+        share in %), or 5G base stations and residents (``scale=1e4`` for a density per
+        10,000 residents).
+    scale : float
+        Multiplier.
+
+    Returns
+    -------
+    per_district : ndarray [n_districts], float64
+        NaN where the denominator is 0.
+    citywide : float
+        ``scale * sum(num) / sum(den)`` (a ratio of sums, not a mean of ratios).
+
+    Notes
+    -----
+    The product is taken before the division (``scale * num / den``) so that exact
+    fractions give exact percentages (4 of 5 gives 80.0, not 80.00000000000001), which
+    matters for strict thresholds.
+    """
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    if num.shape != den.shape or num.ndim != 1:
+        raise InputError("criteria", "ratio_by_district",
+                         f"expected two 1-D arrays of one shape, got {num.shape} and {den.shape}")
+    if np.any(num < 0) or np.any(den < 0):
+        raise InputError("criteria", "ratio_by_district", "expected non-negative counts")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = np.where(den > 0, scale * num / np.where(den > 0, den, 1.0), np.nan)
+    total_den = den.sum()
+    city = float(scale * num.sum() / total_den) if total_den > 0 else math.nan
+    return per, city
+
+
+def coverage_mask(rsrp_dbm, sinr_db, rsrp_min_dbm: float, sinr_min_db: float) -> np.ndarray:
+    """Covered pixels: ``rsrp_dbm >= rsrp_min_dbm`` and ``sinr_db >= sinr_min_db``.
+
+    NaN (no server) is not covered. Thresholds are inclusive (a pixel exactly at the
+    planning threshold is covered), as is usual for SS-RSRP / SS-SINR coverage criteria.
+    """
+    rsrp = np.asarray(rsrp_dbm)
+    sinr = np.asarray(sinr_db)
+    if rsrp.shape != sinr.shape:
+        raise InputError("criteria", "coverage_mask",
+                         f"rsrp_dbm {rsrp.shape} and sinr_db {sinr.shape} differ in shape")
+    with np.errstate(invalid="ignore"):
+        return (rsrp >= rsrp_min_dbm) & (sinr >= sinr_min_db)
+
+
+def _check_district_idx(district_idx, n: int, n_districts: int) -> np.ndarray:
+    d = np.asarray(district_idx)
+    if d.shape != (n,):
+        raise InputError("criteria", "district_idx", f"expected shape ({n},), got {d.shape}")
+    if not np.issubdtype(d.dtype, np.integer):
+        raise InputError("criteria", "district_idx", f"expected integers, got {d.dtype}")
+    if n and (d.min() < 0 or d.max() >= n_districts):
+        raise InputError("criteria", "district_idx",
+                         f"expected values in 0..{n_districts - 1}, got {d.min()}..{d.max()}")
+    return d.astype(np.intp)
+
+
+def weighted_share_by_district_pct(mask, weight, district_idx, n_districts: int = 16):
+    """Weighted share (%) of pixels where ``mask`` holds, per district and citywide.
+
+    Parameters
+    ----------
+    mask : array_like of bool [n_land]
+        Per land pixel (``CityRasters.land_flat`` order).
+    weight : array_like [n_land]
+        Per-pixel weight, e.g. residents (population share) or households.
+    district_idx : array_like of int [n_land]
+        District index 0..n_districts-1 of each land pixel.
+    n_districts : int
+
+    Returns
+    -------
+    per_district_pct : ndarray [n_districts], float64 (NaN for zero weight)
+    citywide_pct : float
+
+    Notes
+    -----
+    ``share_d = 100 * sum_{p in d} w_p [mask_p] / sum_{p in d} w_p`` with ``np.bincount``;
+    the citywide share is the same over all pixels.
+    """
+    m = np.asarray(mask, dtype=bool)
+    w = np.asarray(weight, dtype=np.float64)
+    if m.ndim != 1 or w.shape != m.shape:
+        raise InputError("criteria", "weight",
+                         f"expected mask and weight of one 1-D shape, got {m.shape} and {w.shape}")
+    d = _check_district_idx(district_idx, m.size, n_districts)
+    num = np.bincount(d, weights=np.where(m, w, 0.0), minlength=n_districts)
+    den = np.bincount(d, weights=w, minlength=n_districts)
+    return ratio_by_district(num, den, 100.0)
+
+
+def area_share_by_district_pct(mask, district_idx, n_districts: int = 16):
+    """Area share (%) of land pixels where ``mask`` holds (pixels are of equal area)."""
+    m = np.asarray(mask, dtype=bool)
+    return weighted_share_by_district_pct(m, np.ones(m.shape), district_idx, n_districts)
+
+
+def physical_indicators(
+    district_idx,
+    population,
+    *,
+    rsrp_outdoor_dbm,
+    sinr_outdoor_db,
+    rsrp_indoor_dbm,
+    sinr_indoor_db,
+    rate_unloaded_bps,
+    rate_busy_bps,
+    rsrp_min_dbm: float,
+    sinr_min_db: float,
+    rate_gigabit_bps: float = 1e9,
+    rate_busy_min_bps: float = 100e6,
+    n_districts: int = 16,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The 5G physical indicators from flat per-land-pixel arrays.
+
+    Parameters
+    ----------
+    district_idx : int array [n_land]
+    population : array [n_land]
+        Residents per land pixel.
+    rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_indoor_dbm, sinr_indoor_db : array [n_land]
+        Best-server SS-RSRP and SINR, outdoor and indoor (after O2I loss); NaN where no
+        server.
+    rate_unloaded_bps, rate_busy_bps : array [n_land]
+        Achievable downlink rate of one user, cell unloaded and in the busy hour; pass
+        None for an indicator that was not computed.
+    rsrp_min_dbm, sinr_min_db : float
+        Coverage thresholds of the scenario (config).
+    rate_gigabit_bps, rate_busy_min_bps : float
+        Rate marks, 1 Gbit/s and 100 Mbit/s by default (inclusive).
+
+    Returns
+    -------
+    values_by_district : dict key -> ndarray [n_districts]
+    citywide : dict key -> float
+        Keys ``pop_cov_5g_outdoor_pct``, ``area_cov_5g_outdoor_pct``,
+        ``pop_cov_5g_indoor_pct``, ``area_cov_5g_indoor_pct``,
+        ``pop_5g_1gbps_unloaded_pct``, ``pop_5g_100mbps_busy_pct``.
+    """
+    by_d: dict[str, np.ndarray] = {}
+    city: dict[str, float] = {}
+
+    def put(key, pair):
+        by_d[key], city[key] = pair
+
+    out_cov = coverage_mask(rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_min_dbm, sinr_min_db)
+    in_cov = coverage_mask(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
+    put("pop_cov_5g_outdoor_pct", weighted_share_by_district_pct(out_cov, population, district_idx, n_districts))
+    put("area_cov_5g_outdoor_pct", area_share_by_district_pct(out_cov, district_idx, n_districts))
+    put("pop_cov_5g_indoor_pct", weighted_share_by_district_pct(in_cov, population, district_idx, n_districts))
+    put("area_cov_5g_indoor_pct", area_share_by_district_pct(in_cov, district_idx, n_districts))
+    with np.errstate(invalid="ignore"):
+        if rate_unloaded_bps is not None:
+            ok = np.asarray(rate_unloaded_bps) >= rate_gigabit_bps
+            put("pop_5g_1gbps_unloaded_pct",
+                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+        if rate_busy_bps is not None:
+            ok = np.asarray(rate_busy_bps) >= rate_busy_min_bps
+            put("pop_5g_100mbps_busy_pct",
+                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+    return by_d, city
+
+
+def key_place_reached(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm: float, sinr_min_db: float):
+    """Which key places are reached: indoor RSRP and SINR both meet the thresholds."""
+    return coverage_mask(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
+
+
+def key_place_reach_pct(
+    rsrp_indoor_dbm,
+    sinr_indoor_db,
+    place_district_idx,
+    *,
+    rsrp_min_dbm: float,
+    sinr_min_db: float,
+    n_districts: int = 16,
+):
+    """5G reach at key places (重点场所5G网络通达率), per district and citywide (%).
+
+    Parameters
+    ----------
+    rsrp_indoor_dbm, sinr_indoor_db : array [n_places]
+        Indoor best-server values at each key place (NaN: no server).
+    place_district_idx : int array [n_places]
+        District index of each place.
+
+    Returns
+    -------
+    per_district_pct : ndarray [n_districts] (NaN for a district with no key place)
+    citywide_pct : float
+        ``100 * reached / places`` (each place counts once).
+    """
+    reached = key_place_reached(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
+    reached = np.atleast_1d(reached)
+    return weighted_share_by_district_pct(reached, np.ones(reached.shape), place_district_idx,
+                                          n_districts)
