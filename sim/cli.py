@@ -1,0 +1,178 @@
+"""Command line: ``gigacity validate|run|plan|compare`` (also ``python -m sim``).
+
+The only module that touches argv, the terminal and progress output. Library errors
+(:class:`sim.errors.GigacityError`) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from .errors import GigacityError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_INPUT = 2
+
+
+class Progress:
+    """Progress lines on stderr: one line per stage, a percentage for long stages."""
+
+    def __init__(self, quiet: bool = False, stream=None):
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self._stage = None
+        self._t0 = time.perf_counter()
+        self._last_draw = 0.0
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        if stage != self._stage:
+            if self._stage is not None and self._tty:
+                self.stream.write("\n")
+            self._stage = stage
+            self._last_draw = 0.0
+            if not self._tty or total is None:
+                self.stream.write(f"[{now - self._t0:7.1f} s] {stage}\n")
+                self.stream.flush()
+        if total and self._tty and (now - self._last_draw > 0.2 or done == total):
+            self._last_draw = now
+            pct = 100.0 * (done or 0) / total
+            self.stream.write(f"\r[{now - self._t0:7.1f} s] {stage}: {pct:5.1f} % ({done}/{total})")
+            if done == total:
+                self.stream.write("\n")
+                self._stage = None
+            self.stream.flush()
+
+
+def _fmt_warning(message, category, filename, lineno, line=None):
+    return f"gigacity: warning: {message}\n"
+
+
+def _cmd_validate(args) -> int:
+    from .config import load_scenario, with_overrides
+    from .run import describe_scenario
+
+    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    print(describe_scenario(sc))
+    return EXIT_OK
+
+
+def _cmd_run(args) -> int:
+    from .config import load_scenario, with_overrides
+    from .run import run_scenario
+
+    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    progress = Progress(quiet=args.quiet)
+    result = run_scenario(
+        sc,
+        out_dir=args.out,
+        force=args.force,
+        workers=args.workers,
+        progress=progress,
+    )
+    if not args.quiet:
+        print(result.headline)
+    print(f"run folder: {result.run_dir}")
+    return EXIT_OK
+
+
+def _cmd_plan(args) -> int:
+    from .config import load_scenario, with_overrides
+    from .run import plan_scenario
+
+    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    result = plan_scenario(
+        sc,
+        target=args.target,
+        budget=args.budget,
+        out_dir=args.out,
+        force=args.force,
+        workers=args.workers,
+        progress=Progress(quiet=args.quiet),
+    )
+    print(result.headline)
+    print(f"run folder: {result.run_dir}")
+    return EXIT_OK
+
+
+def _cmd_compare(args) -> int:
+    from .run import compare_run_dirs
+
+    text, out = compare_run_dirs(Path(args.run_a), Path(args.run_b), out_dir=args.out, force=args.force)
+    print(text)
+    if out is not None:
+        print(f"written: {out}")
+    return EXIT_OK
+
+
+def _positive_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gigacity",
+        description="Simulate a city's 5G and gigabit fibre and report it against the One-Gbps city criteria.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a scenario config and print its summary")
+    v.add_argument("config", help="scenario TOML file")
+    v.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
+    v.set_defaults(func=_cmd_validate)
+
+    def add_run_options(q):
+        q.add_argument("config", help="scenario TOML file")
+        q.add_argument("--out", type=Path, default=None, help="run folder (default: <output.dir>/<scenario>-<timestamp>)")
+        q.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
+        q.add_argument("--workers", type=int, default=None, help="worker processes for the coverage kernel")
+        q.add_argument("--force", action="store_true", help="write into an existing run folder")
+        q.add_argument("--quiet", action="store_true", help="no progress output")
+
+    r = sub.add_parser("run", help="run a scenario and write its run folder")
+    add_run_options(r)
+    r.set_defaults(func=_cmd_run)
+
+    pl = sub.add_parser("plan", help="add sites greedily until a population coverage target is met")
+    add_run_options(pl)
+    pl.add_argument("--target", type=_positive_float, default=0.99, help="share of population to cover (0-1)")
+    pl.add_argument("--budget", type=int, default=500, help="sites to add at most")
+    pl.set_defaults(func=_cmd_plan)
+
+    c = sub.add_parser("compare", help="compare the indicators of two run folders")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--out", type=Path, default=None, help="folder for the comparison files (default: none written)")
+    c.add_argument("--force", action="store_true", help="overwrite files in --out")
+    c.set_defaults(func=_cmd_compare)
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of ``gigacity`` and ``python -m sim``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    old_format = warnings.formatwarning
+    warnings.formatwarning = _fmt_warning
+    try:
+        return args.func(args)
+    except GigacityError as exc:
+        print(f"gigacity: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("gigacity: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        warnings.formatwarning = old_format
