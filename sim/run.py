@@ -147,11 +147,11 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     from . import report
 
     timer = _Timer(progress)
-    run_dir = report.create_run_dir(sc.output.dir, sc.scenario.name, force=force, path=out_dir)
     with timer.stage("reading geodata"):
         districts = load_region(sc)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
+    run_dir = report.create_run_dir(sc.output.dir, sc.scenario.name, force=force, path=out_dir)
     rows = grid_summary_rows(districts, rasters)
     outputs = []
     with timer.stage("writing grid summary"):

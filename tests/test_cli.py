@@ -1,0 +1,76 @@
+"""The command line, run as a user runs it: `gigacity ...` and `python -m sim ...` in a subprocess."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+GIGACITY = Path(sys.executable).parent / "gigacity"
+
+
+def run_cli(*args, cwd=None, module=False):
+    cmd = [sys.executable, "-m", "sim", *args] if module or not GIGACITY.exists() else [str(GIGACITY), *args]
+    env = dict(os.environ, MPLBACKEND="Agg")
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def _one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("gigacity: error: ")
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_validate_prints_summary():
+    proc = run_cli("validate", str(CONFIGS / "shanghai-2021.toml"))
+    assert proc.returncode == 0, proc.stderr
+    assert "population 24,870,895" in proc.stdout
+    assert "52,000 sites" in proc.stdout
+    assert proc.stdout.strip().endswith("config OK")
+
+
+def test_python_dash_m_same_as_script():
+    a = run_cli("validate", str(CONFIGS / "tiny.toml"), module=True)
+    b = run_cli("validate", str(CONFIGS / "tiny.toml"))
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout
+
+
+def test_unknown_key_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    text = (CONFIGS / "tiny.toml").read_text(encoding="utf-8").replace("k_sites = 32", "k_sites = 32\nfoo = 1")
+    bad.write_text(text.replace('"../geodata/', f'"{(ROOT / "geodata").as_posix()}/'), encoding="utf-8")
+    _one_line_error(run_cli("validate", str(bad)), "bad.toml", "radio.foo", "unknown key")
+
+
+def test_missing_config_exit_2(tmp_path):
+    _one_line_error(run_cli("validate", str(tmp_path / "none.toml")), "none.toml", "config file not found")
+
+
+def test_missing_geodata_exit_2(tmp_path):
+    bad = tmp_path / "c.toml"
+    text = (CONFIGS / "tiny.toml").read_text(encoding="utf-8")
+    bad.write_text(text.replace('"../geodata/shanghai_districts.geojson"', '"missing.geojson"').replace(
+        '"../geodata/', f'"{(ROOT / "geodata").as_posix()}/'), encoding="utf-8")
+    _one_line_error(run_cli("validate", str(bad)), "missing.geojson", "file not found")
+
+
+def test_bad_resolution_flag_exit_2():
+    _one_line_error(run_cli("validate", str(CONFIGS / "tiny.toml"), "--resolution-m", "-5"), "--resolution-m", "expected a number in [10, 2000]")
+
+
+def test_resolution_too_fine_for_memory(tmp_path):
+    bad = tmp_path / "c.toml"
+    text = (CONFIGS / "shanghai-2021.toml").read_text(encoding="utf-8")
+    text = text.replace('"../geodata/', f'"{(ROOT / "geodata").as_posix()}/').replace('dir = "../runs"', 'dir = "runs"')
+    bad.write_text(text.replace("resolution_m = 100.0", "resolution_m = 10.0\nmax_memory_gb = 1.0"), encoding="utf-8")
+    proc = run_cli("run", str(bad), "--out", str(tmp_path / "run"), "--quiet")
+    _one_line_error(proc, "res_m", "GiB", "use a coarser resolution")
