@@ -1,0 +1,566 @@
+"""Maps of the city: rasters, districts, criteria choropleths and sites.
+
+Every function returns a :class:`matplotlib.figure.Figure` built with the object API (no
+pyplot state) and never saves it: :func:`sim.report.write_png` does. Each map has the
+district boundaries and English names (Chinese too when a CJK font is installed), a
+colour bar with units or a legend, the title passed in (scenario and year), a scale bar in
+km and a north arrow drawn with matplotlib primitives, the ODbL attribution line, and an
+inset zooming on the seven central districts.
+
+Coordinates are metres in the grid CRS (EPSG:32651, UTM 51N). The north arrow points to
+grid north; over Shanghai grid north is within about 1° of true north (meridian
+convergence ``(lon - 123°) sin(lat)`` ≈ -0.8°), below what the arrow can show.
+
+Large rasters are shown at a stride so that the image has at most ``max_px`` pixels a
+side (a 4,400 x 5,200 raster is drawn from a 1,467 x 1,734 view).
+
+``import sim`` does not import this module; matplotlib is imported here only.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Sequence
+
+import numpy as np
+from matplotlib import colormaps, font_manager
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PatchCollection
+from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
+from matplotlib.path import Path
+
+from sim.errors import InputError
+
+__all__ = [
+    "ATTRIBUTION",
+    "CENTRAL_CODES",
+    "raster_map",
+    "district_map",
+    "choropleth",
+    "sites_map",
+    "cjk_font_family",
+]
+
+ATTRIBUTION = "District boundaries © OpenStreetMap contributors, ODbL 1.0, via geoBoundaries"
+"""The attribution line the ODbL asks of a produced work (geodata/SOURCE.md)."""
+
+CENTRAL_CODES: tuple[str, ...] = ("310101", "310104", "310105", "310106", "310107", "310109", "310110")
+"""Codes of the seven central districts shown in the inset."""
+
+FIGSIZE_IN = (8.0, 8.0)
+MAIN_AXES = (0.02, 0.07, 0.80, 0.85)  # left, bottom, width, height (figure fraction)
+CBAR_AXES = (0.85, 0.22, 0.025, 0.52)
+INSET_BOX = (0.005, 0.645, 0.35, 0.35)  # axes fraction: upper left (outside the city)
+MAX_PX = 2000
+CONTINUOUS_LEVELS = 64
+INSET_MAX_PX = 1000
+BACKGROUND = "#eef1f4"
+EDGE = "0.15"
+PASS_COLOUR = "#1a9850"
+FAIL_COLOUR = "#d73027"
+NONE_COLOUR = "#bdbdbd"
+
+_CJK_NAMES = (
+    "Noto Sans CJK", "Noto Serif CJK", "Source Han Sans", "Source Han Serif", "WenQuanYi",
+    "SimHei", "SimSun", "Microsoft YaHei", "PingFang", "Heiti", "AR PL", "Droid Sans Fallback",
+    "Sarasa",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font_family() -> str | None:
+    """Family name of an installed font with CJK glyphs, or None (names stay English)."""
+    for f in font_manager.fontManager.ttflist:
+        if any(f.name.startswith(n) for n in _CJK_NAMES):
+            return f.name
+    return None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _figure() -> tuple[Figure, object]:
+    fig = Figure(figsize=FIGSIZE_IN)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes(MAIN_AXES)
+    _style_axes(ax)
+    return fig, ax
+
+
+def _style_axes(ax) -> None:
+    ax.set_facecolor(BACKGROUND)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _check_gdf(gdf) -> None:
+    for col in ("code", "name_en", "geometry"):
+        if col not in gdf.columns:
+            raise InputError("districts", col, "expected a column of that name in the districts table")
+    if gdf.crs is not None and not gdf.crs.is_projected:
+        raise InputError("districts", "crs", f"expected a metric CRS (EPSG:32651), got {gdf.crs}")
+
+
+def _ring_path(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.full(len(coords), Path.LINETO, dtype=Path.code_type)
+    codes[0] = Path.MOVETO
+    codes[-1] = Path.CLOSEPOLY
+    return coords, codes
+
+
+def _geom_path(geom) -> Path:
+    """One compound path (exteriors and holes) of a Polygon or MultiPolygon."""
+    polys = getattr(geom, "geoms", [geom])
+    verts, codes = [], []
+    for poly in polys:
+        for ring in (poly.exterior, *poly.interiors):
+            v, c = _ring_path(np.asarray(ring.coords)[:, :2])
+            verts.append(v)
+            codes.append(c)
+    return Path(np.concatenate(verts), np.concatenate(codes))
+
+
+def _district_patches(gdf, facecolors, *, edgecolor=EDGE, linewidth=0.6, zorder=3) -> PatchCollection:
+    patches = [PathPatch(_geom_path(g)) for g in gdf.geometry]
+    return PatchCollection(patches, facecolors=facecolors, edgecolors=edgecolor,
+                           linewidths=linewidth, zorder=zorder)
+
+
+def _set_extent(ax, bounds, pad_frac: float = 0.03) -> None:
+    xmin, ymin, xmax, ymax = bounds
+    pad = pad_frac * max(xmax - xmin, ymax - ymin)
+    ax.set_xlim(xmin - pad, xmax + pad)
+    ax.set_ylim(ymin - pad, ymax + pad)
+
+
+def _label(ax, gdf, codes: set[str] | None, fontsize: float) -> None:
+    cjk = cjk_font_family()
+    halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
+    for code, name, name_zh, geom in zip(
+        gdf["code"], gdf["name_en"],
+        gdf["name_zh"] if "name_zh" in gdf.columns else [None] * len(gdf), gdf.geometry,
+    ):
+        if codes is not None and str(code) not in codes:
+            continue
+        p = geom.representative_point()
+        text = f"{name}\n{name_zh}" if (cjk and name_zh) else str(name)
+        kw = {"fontfamily": [cjk, "DejaVu Sans"]} if (cjk and name_zh) else {}
+        ax.text(p.x, p.y, text, ha="center", va="center", fontsize=fontsize, zorder=6,
+                path_effects=halo, clip_on=True, **kw)
+
+
+def _nice_length_km(width_m: float) -> float:
+    target = width_m / 5000.0  # a fifth of the map width, in km
+    for v in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 25, 50, 100, 200):
+        if v >= target:
+            return float(v)
+    return 500.0
+
+
+def _scale_bar(ax) -> None:
+    """A 4-segment black/white scale bar in the lower left, in km."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    length_km = _nice_length_km(x1 - x0)
+    length_m = 1000.0 * length_km
+    h = 0.012 * (y1 - y0)
+    bx = x0 + 0.04 * (x1 - x0)
+    by = y0 + 0.04 * (y1 - y0)
+    seg = length_m / 4
+    for k in range(4):
+        ax.add_patch(Rectangle((bx + k * seg, by), seg, h, facecolor="black" if k % 2 == 0 else "white",
+                               edgecolor="black", linewidth=0.6, zorder=7))
+    fmt = (lambda v: f"{v:g}")
+    for v, x in ((0, bx), (length_km / 2, bx + length_m / 2), (length_km, bx + length_m)):
+        ax.text(x, by + 1.6 * h, fmt(v), ha="center", va="bottom", fontsize=7, zorder=7)
+    ax.text(bx + length_m + 0.6 * seg, by + 0.5 * h, "km", ha="left", va="center", fontsize=7, zorder=7)
+
+
+def _north_arrow(ax) -> None:
+    """A north arrow (triangle and N) in the upper right, in axes coordinates."""
+    cx, top, base, half = 0.95, 0.965, 0.895, 0.018
+    ax.add_patch(Polygon([(cx, top), (cx - half, base), (cx, base + 0.015)], closed=True,
+                         facecolor="black", edgecolor="black", linewidth=0.6,
+                         transform=ax.transAxes, zorder=8))
+    ax.add_patch(Polygon([(cx, top), (cx + half, base), (cx, base + 0.015)], closed=True,
+                         facecolor="white", edgecolor="black", linewidth=0.6,
+                         transform=ax.transAxes, zorder=8))
+    ax.text(cx, base - 0.008, "N", ha="center", va="top", fontsize=9, fontweight="bold",
+            transform=ax.transAxes, zorder=8)
+
+
+def _finish(fig, ax, title: str) -> None:
+    ax.set_title(str(title), fontsize=11, loc="left")
+    _scale_bar(ax)
+    _north_arrow(ax)
+    fig.text(0.01, 0.012, ATTRIBUTION, fontsize=5.5, color="0.3", ha="left", va="bottom")
+
+
+def _central(gdf):
+    mask = gdf["code"].astype(str).isin(CENTRAL_CODES).to_numpy()
+    return gdf[mask] if mask.any() else None
+
+
+def _inset(ax, gdf, inset, draw):
+    """Add the zoomed inset of the central districts; ``draw(axins, bounds)`` fills it."""
+    if inset is None:
+        return None
+    if inset != "central":
+        raise InputError("maps", "inset", f"expected 'central' or None, got {inset!r}")
+    central = _central(gdf)
+    if central is None:
+        return None
+    axins = ax.inset_axes(INSET_BOX)
+    _style_axes(axins)
+    xmin, ymin, xmax, ymax = central.total_bounds
+    # square window around the central districts
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    half = 0.53 * max(xmax - xmin, ymax - ymin)
+    bounds = (cx - half, cy - half, cx + half, cy + half)
+    draw(axins, bounds)
+    axins.set_xlim(bounds[0], bounds[2])
+    axins.set_ylim(bounds[1], bounds[3])
+    for spine in axins.spines.values():
+        spine.set_linewidth(0.9)
+    # the zoomed window on the main map (a rectangle, no connector lines across the city)
+    ax.indicate_inset((bounds[0], bounds[1], bounds[2] - bounds[0], bounds[3] - bounds[1]),
+                      edgecolor="0.25", linewidth=0.8)
+    return axins
+
+
+def _labelled_codes(gdf, axins) -> set[str] | None:
+    """Codes to label on the main map: all but the central ones when the inset shows them."""
+    if axins is None:
+        return None
+    return {str(c) for c in gdf["code"] if str(c) not in CENTRAL_CODES}
+
+
+def _legend(ax, handles, title=None) -> None:
+    leg = ax.legend(handles=handles, loc="lower right", fontsize=7, title=title, title_fontsize=7,
+                    framealpha=0.9)
+    leg.set_zorder(9)
+
+
+# ----------------------------------------------------------------------------- maps
+
+
+def raster_map(
+    grid,
+    values2d,
+    districts_gdf,
+    *,
+    title: str,
+    cbar_label: str,
+    cmap: str | Colormap = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    classes: Sequence[float] | None = None,
+    class_labels: Sequence[str] | None = None,
+    nodata: float | None = None,
+    inset: str | None = "central",
+    max_px: int = MAX_PX,
+) -> Figure:
+    """Map of a per-pixel raster (RSRP, SINR, rate, ...) over the districts.
+
+    Parameters
+    ----------
+    grid : sim.grid.Grid
+        Georeference of ``values2d`` (``x0_m`` west edge, ``y0_m`` north edge, ``res_m``,
+        ``shape``; row 0 is the north row).
+    values2d : ndarray [n_rows, n_cols]
+        Values; NaN (or ``nodata``) is not drawn.
+    districts_gdf : GeoDataFrame
+        Districts in the grid CRS with ``code``, ``name_en`` (``name_zh`` optional).
+    title : str
+        Title, with the scenario and year.
+    cbar_label : str
+        Colour-bar (or legend) label with units, e.g. ``"SS-RSRP (dBm)"``.
+    cmap, vmin, vmax
+        Colour map and limits of a continuous scale.
+    classes : sequence of float, optional
+        Class edges (``n + 1`` increasing values) for a discrete legend instead of a
+        colour bar; ``class_labels`` (``n`` strings) name the classes.
+    nodata : float, optional
+        A value to leave out besides NaN (e.g. -1 in an index raster).
+    inset : {"central", None}
+        Add a zoomed inset of the central districts.
+    max_px : int
+        Largest displayed image side; bigger rasters are shown at a stride.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_gdf(districts_gdf)
+    values = np.asarray(values2d)
+    shape = tuple(int(n) for n in grid.shape)
+    if values.shape != shape:
+        raise InputError("raster_map", "values2d", f"expected shape {shape} (the grid), got {values.shape}")
+    norm, cm, handles = _raster_norm(values, cmap, vmin, vmax, classes, class_labels, cbar_label)
+
+    def show(axis, window, limit):
+        arr, extent = _display_view(grid, values, window, limit)
+        shown = np.ma.masked_invalid(arr.astype(np.float32, copy=False))
+        if nodata is not None:
+            shown = np.ma.masked_where(arr == nodata, shown)
+        return axis.imshow(shown, extent=extent, origin="upper", cmap=cm, norm=norm,
+                           interpolation="nearest", zorder=2)
+
+    fig, ax = _figure()
+    im = show(ax, None, max_px)
+    ax.add_collection(_district_patches(districts_gdf, "none"))
+    _set_extent(ax, districts_gdf.total_bounds)
+
+    def draw_inset(axins, bounds):
+        show(axins, bounds, INSET_MAX_PX)
+        axins.add_collection(_district_patches(districts_gdf, "none", linewidth=0.7))
+        _label(axins, districts_gdf, set(CENTRAL_CODES), fontsize=6)
+
+    axins = _inset(ax, districts_gdf, inset, draw_inset)
+    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins), fontsize=6.5)
+    if handles is None:
+        cax = fig.add_axes(CBAR_AXES)
+        cb = fig.colorbar(im, cax=cax, extend=_extend(values, norm))
+        cb.set_label(cbar_label, fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    else:
+        _legend(ax, handles, title=cbar_label)
+    _finish(fig, ax, title)
+    return fig
+
+
+def _extend(values, norm) -> str:
+    finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+    if finite.size == 0 or norm.vmin is None:
+        return "neither"
+    lo, hi = finite.min() < norm.vmin, finite.max() > norm.vmax
+    return {(True, True): "both", (True, False): "min", (False, True): "max"}.get((lo, hi), "neither")
+
+
+def _raster_norm(values, cmap, vmin, vmax, classes, class_labels, unit_label):
+    base = colormaps[cmap] if isinstance(cmap, str) else cmap
+    if classes is None:
+        if vmin is None or vmax is None:
+            finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+            lo = float(finite.min()) if finite.size else 0.0
+            hi = float(finite.max()) if finite.size else 1.0
+            vmin = lo if vmin is None else vmin
+            vmax = (hi if hi > vmin else vmin + 1.0) if vmax is None else vmax
+        if not vmax > vmin:
+            raise InputError("raster_map", "vmax", f"expected vmax > vmin, got {vmin} and {vmax}")
+        # 64 levels: invisible steps on screen, and a noisy raster compresses to a PNG < 2 MB
+        cm = base.resampled(CONTINUOUS_LEVELS).with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+        return Normalize(vmin, vmax), cm, None
+    edges = np.asarray(classes, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise InputError("raster_map", "classes", "expected at least 2 strictly increasing class edges")
+    n = edges.size - 1
+    if class_labels is None:
+        class_labels = [f"{edges[k]:g} to {edges[k + 1]:g}" for k in range(n)]
+    elif len(class_labels) != n:
+        raise InputError("raster_map", "class_labels", f"expected {n} labels (one per class), got {len(class_labels)}")
+    colours = base(np.linspace(0.0, 1.0, n)) if n > 1 else base([0.5])
+    clear = (0.0, 0.0, 0.0, 0.0)
+    cm = ListedColormap(colours).with_extremes(bad=clear, under=clear, over=clear)
+    norm = BoundaryNorm(edges, n)
+    handles = [Patch(facecolor=colours[k], edgecolor="0.3", linewidth=0.4, label=str(class_labels[k]))
+               for k in range(n)]
+    return norm, cm, handles
+
+
+def _display_view(grid, values, window, limit):
+    """A strided view of ``values`` (optionally a window in metres) and its extent."""
+    res = float(grid.res_m)
+    x0, y0 = float(grid.x0_m), float(grid.y0_m)
+    n_rows, n_cols = values.shape
+    r0, r1, c0, c1 = 0, n_rows, 0, n_cols
+    if window is not None:
+        xmin, ymin, xmax, ymax = window
+        c0 = int(np.clip(math.floor((xmin - x0) / res), 0, n_cols))
+        c1 = int(np.clip(math.ceil((xmax - x0) / res), 0, n_cols))
+        r0 = int(np.clip(math.floor((y0 - ymax) / res), 0, n_rows))
+        r1 = int(np.clip(math.ceil((y0 - ymin) / res), 0, n_rows))
+        if r1 <= r0 or c1 <= c0:
+            return np.full((1, 1), np.nan, dtype=np.float32), (xmin, xmin + res, ymin, ymin + res)
+    step = max(1, math.ceil(max(r1 - r0, c1 - c0) / limit))
+    view = values[r0:r1:step, c0:c1:step]
+    extent = (
+        x0 + c0 * res,
+        x0 + (c0 + view.shape[1] * step) * res,
+        y0 - (r0 + view.shape[0] * step) * res,
+        y0 - r0 * res,
+    )
+    return view, extent
+
+
+def district_map(districts_gdf, title: str, *, inset: str | None = "central") -> Figure:
+    """Map of the districts with their names, coloured by 2020 census density.
+
+    The fill is residents per km² (``population / area_km2_official``, log scale) when
+    both columns are present, otherwise a plain fill.
+    """
+    _check_gdf(districts_gdf)
+    fig, ax = _figure()
+    has_density = {"population", "area_km2_official"} <= set(districts_gdf.columns)
+    if has_density:
+        density = districts_gdf["population"].to_numpy(float) / districts_gdf["area_km2_official"].to_numpy(float)
+        lo = 10 ** math.floor(math.log10(max(density.min(), 1.0)))
+        hi = 10 ** math.ceil(math.log10(max(density.max(), lo * 10)))
+        norm = LogNorm(lo, hi)
+        cm = colormaps["YlOrRd"]
+        faces = cm(norm(density))
+    else:
+        faces = "#fbf7ee"
+    ax.add_collection(_district_patches(districts_gdf, faces))
+    _set_extent(ax, districts_gdf.total_bounds)
+
+    def draw_inset(axins, bounds):
+        axins.add_collection(_district_patches(districts_gdf, faces, linewidth=0.7))
+        _label(axins, districts_gdf, set(CENTRAL_CODES), fontsize=6)
+
+    axins = _inset(ax, districts_gdf, inset, draw_inset)
+    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins), fontsize=6.5)
+    if has_density:
+        from matplotlib.cm import ScalarMappable
+
+        cax = fig.add_axes(CBAR_AXES)
+        cb = fig.colorbar(ScalarMappable(norm=norm, cmap=cm), cax=cax)
+        cb.set_label("Residents per km² (2020 census, official land area)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    _finish(fig, ax, title)
+    return fig
+
+
+def _passed_colours(passed, n: int) -> list[str]:
+    passed = list(passed)
+    if len(passed) != n:
+        raise InputError("choropleth", "passed", f"expected {n} values (one per district), got {len(passed)}")
+    out = []
+    for p in passed:
+        if p is None or (isinstance(p, float) and math.isnan(p)):
+            out.append(NONE_COLOUR)
+        elif isinstance(p, (bool, np.bool_)):
+            out.append(PASS_COLOUR if p else FAIL_COLOUR)
+        else:
+            raise InputError("choropleth", "passed", f"expected True, False or None, got {p!r}")
+    return out
+
+
+def choropleth(
+    districts_gdf,
+    passed,
+    title: str,
+    *,
+    values=None,
+    value_fmt: str = "{:.1f}",
+    legend_title: str | None = None,
+    inset: str | None = "central",
+) -> Figure:
+    """Pass / fail map of one criterion by district.
+
+    Parameters
+    ----------
+    districts_gdf : GeoDataFrame
+        Districts in the grid CRS.
+    passed : sequence [n_districts] of bool or None
+        Pass (green), fail (red), not judged / no data (grey).
+    title : str
+        Title with the indicator, scenario and year.
+    values : sequence of float, optional
+        Values to print under each district name (``value_fmt``).
+    legend_title : str, optional
+        E.g. the indicator and its threshold ("5G BS per 10,000 residents > 12").
+    """
+    _check_gdf(districts_gdf)
+    faces = _passed_colours(passed, len(districts_gdf))
+    gdf = districts_gdf
+    if values is not None:
+        vals = np.asarray(values, dtype=np.float64)
+        if vals.shape != (len(gdf),):
+            raise InputError("choropleth", "values", f"expected {len(gdf)} values, got shape {vals.shape}")
+        gdf = gdf.copy()
+        gdf["name_en"] = [f"{n}\n{value_fmt.format(v)}" if np.isfinite(v) else f"{n}\n–"
+                          for n, v in zip(gdf["name_en"], vals)]
+        if "name_zh" in gdf.columns:
+            gdf = gdf.drop(columns="name_zh")
+    fig, ax = _figure()
+    ax.add_collection(_district_patches(gdf, faces))
+    _set_extent(ax, gdf.total_bounds)
+
+    def draw_inset(axins, bounds):
+        axins.add_collection(_district_patches(gdf, faces, linewidth=0.7))
+        _label(axins, gdf, set(CENTRAL_CODES), fontsize=6)
+
+    axins = _inset(ax, gdf, inset, draw_inset)
+    _label(ax, gdf, _labelled_codes(gdf, axins), fontsize=6.5)
+    handles = [Patch(facecolor=PASS_COLOUR, edgecolor=EDGE, label="passes"),
+               Patch(facecolor=FAIL_COLOUR, edgecolor=EDGE, label="fails"),
+               Patch(facecolor=NONE_COLOUR, edgecolor=EDGE, label="not judged / no data")]
+    _legend(ax, handles, title=legend_title)
+    _finish(fig, ax, title)
+    return fig
+
+
+def sites_map(
+    districts_gdf,
+    x_m,
+    y_m,
+    ran,
+    title: str = "5G sites",
+    *,
+    inset: str | None = "central",
+) -> Figure:
+    """Map of base-station sites coloured by RAN label (operator, band or layer).
+
+    Parameters
+    ----------
+    districts_gdf : GeoDataFrame
+        Districts in the grid CRS.
+    x_m, y_m : array [n_sites]
+        Site positions, metres (grid CRS).
+    ran : array [n_sites] of str
+        Category of each site, e.g. ``"CMCC n41"``; the legend counts each.
+    title : str
+        Title with the scenario and year.
+    """
+    _check_gdf(districts_gdf)
+    x = np.asarray(x_m, dtype=np.float64)
+    y = np.asarray(y_m, dtype=np.float64)
+    labels = np.asarray(ran).astype(str)
+    if not (x.shape == y.shape == labels.shape) or x.ndim != 1:
+        raise InputError("sites_map", "x_m", f"expected x_m, y_m and ran of one 1-D shape, got "
+                         f"{x.shape}, {y.shape} and {labels.shape}")
+    cats, counts = np.unique(labels, return_counts=True)
+    palette = colormaps["tab10" if len(cats) <= 10 else "tab20"]
+    colours = {c: palette(k % palette.N) for k, c in enumerate(cats)}
+    size = float(np.clip(12000.0 / max(len(x), 1), 0.3, 12.0))
+
+    def scatter(axis, s):
+        for c in cats:
+            sel = labels == c
+            axis.scatter(x[sel], y[sel], s=s, color=colours[c], linewidths=0, zorder=4, rasterized=True)
+
+    fig, ax = _figure()
+    ax.add_collection(_district_patches(districts_gdf, "#fbf7ee", zorder=1))
+    ax.add_collection(_district_patches(districts_gdf, "none", zorder=5))
+    scatter(ax, size)
+    _set_extent(ax, districts_gdf.total_bounds)
+
+    def draw_inset(axins, bounds):
+        axins.add_collection(_district_patches(districts_gdf, "#fbf7ee", zorder=1))
+        axins.add_collection(_district_patches(districts_gdf, "none", linewidth=0.7, zorder=5))
+        scatter(axins, min(4 * size, 12.0))
+        _label(axins, districts_gdf, set(CENTRAL_CODES), fontsize=6)
+
+    axins = _inset(ax, districts_gdf, inset, draw_inset)
+    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins), fontsize=6.5)
+    handles = [Patch(facecolor=colours[c], edgecolor="none", label=f"{c} ({n:,})")
+               for c, n in zip(cats, counts)]
+    _legend(ax, handles, title=f"Sites ({len(x):,})")
+    _finish(fig, ax, title)
+    return fig

@@ -1,0 +1,177 @@
+"""Tests of sim.maps on a tiny synthetic city (16 square districts in EPSG:32651)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import geopandas as gpd  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from shapely.geometry import MultiPolygon, box  # noqa: E402
+
+from sim import maps  # noqa: E402
+from sim.criteria import SHANGHAI_DISTRICT_CODES  # noqa: E402
+from sim.errors import InputError  # noqa: E402
+from sim.grid import Grid  # noqa: E402
+
+PNG_MAX_BYTES = 2_000_000  # brief: PNGs < 2 MB at 170 dpi
+DPI = 170
+X0_M, Y0_M = 340_000.0, 3_470_000.0  # UTM 51N, near Shanghai
+SIDE_M = 2_000.0
+
+
+@pytest.fixture(scope="module")
+def districts():
+    """A 4 x 4 checkerboard of 2 km squares carrying the 16 real codes, row 0 north."""
+    geoms, names = [], []
+    for k, code in enumerate(SHANGHAI_DISTRICT_CODES):
+        r, c = divmod(k, 4)
+        x = X0_M + c * SIDE_M
+        y = Y0_M - (r + 1) * SIDE_M
+        geoms.append(MultiPolygon([box(x, y, x + SIDE_M, y + SIDE_M)]))
+        names.append(f"D{code[-3:]}")
+    return gpd.GeoDataFrame(
+        {"code": list(SHANGHAI_DISTRICT_CODES), "name_en": names,
+         "name_zh": ["区"] * 16, "population": np.arange(1, 17) * 10_000,
+         "area_km2_official": np.full(16, 4.0)},
+        geometry=geoms, crs="EPSG:32651",
+    )
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return Grid("EPSG:32651", X0_M, Y0_M, 100.0, (80, 80))
+
+
+def _png_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _texts(fig: Figure) -> list[str]:
+    out = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.texts]
+        out.append(ax.get_title(loc="left"))
+        for child in ax.child_axes:
+            out += [t.get_text() for t in child.texts]
+        leg = ax.get_legend()
+        if leg is not None:
+            out += [t.get_text() for t in leg.get_texts()]
+    return out
+
+
+def _check_cartography(fig: Figure, title: str) -> None:
+    assert isinstance(fig, Figure)
+    texts = _texts(fig)
+    assert maps.ATTRIBUTION in texts
+    assert title in texts
+    assert "N" in texts and "km" in texts  # north arrow and scale bar
+    main = fig.axes[0]
+    assert len(main.child_axes) == 1  # the central inset
+    assert any(t.startswith("D101") for t in _texts(fig))  # a central name, in the inset
+    data = _png_bytes(fig)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) < PNG_MAX_BYTES
+
+
+def test_raster_map_continuous(grid, districts):
+    r, c = np.mgrid[0:80, 0:80]
+    values = (-70.0 - 0.5 * np.hypot(r - 40, c - 40)).astype(np.float32)
+    values[:5] = np.nan
+    title = "SS-RSRP, tiny-2025 (2025)"
+    fig = maps.raster_map(grid, values, districts, title=title, cbar_label="SS-RSRP (dBm)",
+                          vmin=-110, vmax=-70)
+    _check_cartography(fig, title)
+    cbar_axes = fig.axes[1]
+    assert cbar_axes.get_ylabel() == "SS-RSRP (dBm)"
+
+
+def test_raster_map_classes_legend(grid, districts):
+    values = np.tile(np.linspace(-130, -60, 80, dtype=np.float32), (80, 1))
+    labels = ["weak", "fair", "good"]
+    fig = maps.raster_map(grid, values, districts, title="classes", cbar_label="SS-RSRP (dBm)",
+                          cmap="RdYlGn", classes=[-140, -110, -95, -50], class_labels=labels)
+    _check_cartography(fig, "classes")
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == labels
+    assert legend.get_title().get_text() == "SS-RSRP (dBm)"
+
+
+def test_raster_map_downsamples_large_raster(districts):
+    big = Grid("EPSG:32651", X0_M, Y0_M, 8000.0 / 5200, (4400, 5200))
+    values = np.zeros(big.shape, dtype=np.float32)
+    fig = maps.raster_map(big, values, districts, title="big", cbar_label="x", vmin=0, vmax=1,
+                          inset=None)
+    image = fig.axes[0].get_images()[0]
+    # stride ceil(5200 / 2000) = 3 -> 1467 x 1734 (hand evaluation)
+    assert image.get_array().shape == (1467, 1734)
+    xmin, xmax, ymin, ymax = image.get_extent()
+    assert xmin == X0_M and ymax == Y0_M
+
+
+def test_district_map_and_choropleth(districts):
+    fig = maps.district_map(districts, "Districts, 2020 census")
+    _check_cartography(fig, "Districts, 2020 census")
+    passed = [True, False, None, np.nan] * 4
+    fig = maps.choropleth(districts, passed, "5G BS / 10k, tiny-2021 (2021)",
+                          values=np.linspace(5, 20, 16), legend_title="> 12")
+    _check_cartography(fig, "5G BS / 10k, tiny-2021 (2021)")
+    faces = fig.axes[0].collections[0].get_facecolors()
+    expected = [matplotlib.colors.to_rgba(c) for c in
+                (maps.PASS_COLOUR, maps.FAIL_COLOUR, maps.NONE_COLOUR, maps.NONE_COLOUR)]
+    np.testing.assert_allclose(faces[:4], expected)
+    assert "D101\n5.0" in _texts(fig)
+
+
+def test_sites_map(districts):
+    rng = np.random.default_rng(7)
+    x = X0_M + rng.uniform(0, 8000, 500)
+    y = Y0_M - rng.uniform(0, 8000, 500)
+    ran = np.where(np.arange(500) < 200, "CMCC n41", "CT/CU n78")
+    fig = maps.sites_map(districts, x, y, ran, "Sites, tiny-2025 (2025)")
+    _check_cartography(fig, "Sites, tiny-2025 (2025)")
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["CMCC n41 (200)", "CT/CU n78 (300)"]
+
+
+def test_no_inset_without_central_districts(grid, districts):
+    outer = districts[~districts["code"].isin(maps.CENTRAL_CODES)]
+    fig = maps.district_map(outer, "outer only")
+    assert fig.axes[0].child_axes == []
+
+
+def test_errors(grid, districts):
+    with pytest.raises(InputError, match=r"values2d: expected shape \(80, 80\) \(the grid\), got \(3, 3\)"):
+        maps.raster_map(grid, np.zeros((3, 3)), districts, title="t", cbar_label="u")
+    with pytest.raises(InputError, match=r"classes: expected at least 2 strictly increasing"):
+        maps.raster_map(grid, np.zeros((80, 80)), districts, title="t", cbar_label="u",
+                        classes=[1, 0])
+    with pytest.raises(InputError, match=r"passed: expected 16 values \(one per district\), got 3"):
+        maps.choropleth(districts, [True] * 3, "t")
+    with pytest.raises(InputError, match=r"inset: expected 'central' or None"):
+        maps.district_map(districts, "t", inset="north")
+    with pytest.raises(InputError, match=r"crs: expected a metric CRS"):
+        maps.district_map(districts.to_crs("EPSG:4326"), "t")
+
+
+def test_maps_do_not_use_pyplot():
+    code = (
+        "import sys, numpy as np, geopandas as gpd\n"
+        "from shapely.geometry import box\n"
+        "from sim import maps\n"
+        "g = gpd.GeoDataFrame({'code': ['310101'], 'name_en': ['A']},"
+        " geometry=[box(0, 0, 1000, 1000)], crs='EPSG:32651')\n"
+        "maps.district_map(g, 't').savefig(__import__('io').BytesIO(), format='png')\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
