@@ -1,0 +1,349 @@
+"""Tests of sim.report: atomic writes, run folder, schema, GeoTIFF, GeoPackage, reports."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+import json
+import math
+import re
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import geopandas as gpd  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyogrio  # noqa: E402
+import pytest  # noqa: E402
+import rasterio  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
+from shapely.geometry import Point, box  # noqa: E402
+
+from sim import criteria as cr  # noqa: E402
+from sim import report  # noqa: E402
+from sim.errors import InputError  # noqa: E402
+from sim.grid import Grid  # noqa: E402
+
+X0_M, Y0_M, RES_M = 340_000.0, 3_470_000.0, 100.0
+CODES2 = ("310101", "310115")
+
+
+def _no_temp_left(folder) -> bool:
+    return not [p for p in folder.iterdir() if ".tmp-" in p.name]
+
+
+def _table():
+    return cr.evaluate(
+        {"bs_5g_per_10k": [30.0, 10.0], "pop_cov_5g_outdoor_pct": [99.0, 90.0]},
+        {"bs_5g_per_10k": 15.0, "fibre_gigabit_coverage_pct": 80.0, "user_5g_share_pct": 40.0,
+         "pon_10g_port_share_pct": 50.0,
+         "pop_cov_5g_outdoor_pct": 95.0},
+        district_codes=CODES2,
+    )
+
+
+def _summary(table=None, **scenario):
+    table = _table() if table is None else table
+    city = table[table["scope"] == "citywide"]
+    sc = {"name": "tiny-2025", "year": 2025, "seed": 7, "config_path": "configs/tiny.toml"}
+    sc.update(scenario)
+    return {
+        "schema_version": report.SUMMARY_SCHEMA_VERSION,
+        "scenario": sc,
+        "inputs": {"sites": {"strategy": "density"}},
+        "grid": {"crs": "EPSG:32651", "res_m": RES_M, "shape": [40, 50], "x0_m": X0_M, "y0_m": Y0_M},
+        "districts": [
+            {"code": c, "name_en": n,
+             "indicators": {k: (None if math.isnan(v) else v) for k, v in
+                            zip(table.loc[table["scope"] == c, "key"], table.loc[table["scope"] == c, "value"])}}
+            for c, n in zip(CODES2, ("Huangpu", "Pudong New Area"))
+        ],
+        "citywide": dict(zip(city["key"], city["value"])),
+        "criteria": report.criteria_records(table),
+        "timings_s": {"coverage": 1.5, "total": 2.0},
+        "versions": report.versions(),
+        "outputs": ["summary.json", "criteria.csv"],
+    }
+
+
+def _png(w_in=2.0, h_in=2.0) -> bytes:
+    fig = Figure(figsize=(w_in, h_in))
+    fig.add_subplot().plot([0, 1], [0, 1])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=50)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- run folder
+
+
+def test_create_run_dir_name_and_refusal(tmp_path):
+    now = dt.datetime(2025, 3, 4, 5, 6, 7)
+    d = report.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
+    assert d == tmp_path / "runs" / "shanghai-2025-20250304-050607" and d.is_dir()
+    with pytest.raises(InputError, match=r"shanghai-2025-20250304-050607: force: run folder already exists"):
+        report.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
+    (d / "keep.txt").write_text("x")
+    assert report.create_run_dir(tmp_path / "runs", "shanghai-2025", force=True, now=now) == d
+    assert (d / "keep.txt").exists()
+    with pytest.raises(InputError, match=r"scenario: expected letters, digits"):
+        report.create_run_dir(tmp_path, "../evil")
+
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+def test_atomic_path_failure_leaves_nothing(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with report.atomic_path(target) as tmp:
+            tmp.write_text('{"half": ')
+            raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_failing_mid_write_keeps_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "criteria.csv"
+    report.write_csv(target, pd.DataFrame({"a": [1, 2]}))
+    before = target.read_bytes()
+
+    def half_then_fail(self, f, **kwargs):
+        f.write("a\n1\n")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        report.write_csv(target, pd.DataFrame({"a": [3, 4]}))
+    assert target.read_bytes() == before
+    assert _no_temp_left(tmp_path)
+    fresh = tmp_path / "new.csv"
+    with pytest.raises(OSError, match="No space left"):
+        report.write_csv(fresh, pd.DataFrame({"a": [3]}))
+    assert not fresh.exists() and _no_temp_left(tmp_path)
+
+
+def test_write_png_failure_mid_write(tmp_path):
+    class BrokenFigure:
+        def savefig(self, path, **kwargs):
+            with open(path, "wb") as f:
+                f.write(b"\x89PNG\r\n\x1a\n half")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        report.write_png(BrokenFigure(), tmp_path / "map.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- JSON / CSV / PNG
+
+
+def test_write_json_converts_numpy_and_nan(tmp_path):
+    p = report.write_json(tmp_path / "s.json",
+                          {"a": np.float32(1.5), "b": np.array([1, 2]), "c": math.nan, "d": (np.True_,)})
+    assert json.loads(p.read_text(encoding="utf-8")) == {"a": 1.5, "b": [1, 2], "c": None, "d": [True]}
+    with pytest.raises(InputError, match=r"\$\.x: not JSON-serialisable: object"):
+        report.write_json(tmp_path / "bad.json", {"x": object()})
+    assert not (tmp_path / "bad.json").exists() and _no_temp_left(tmp_path)
+
+
+def test_write_csv_from_rows(tmp_path):
+    rows = cr.evaluate_rows({}, {"bs_5g_per_10k": 12.5})
+    p = report.write_csv(tmp_path / "c.csv", rows)
+    back = pd.read_csv(p)
+    assert back.loc[0, "key"] == "bs_5g_per_10k" and back.loc[0, "value"] == 12.5
+    assert list(back.columns) == list(cr.COLUMNS)
+
+
+def test_write_png_and_palette_fallback(tmp_path, monkeypatch):
+    fig = Figure(figsize=(4, 3))
+    fig.add_subplot().imshow(np.random.default_rng(0).random((50, 50)))
+    p = report.write_png(fig, tmp_path / "a.png", dpi=170)
+    with Image.open(p) as im:
+        assert im.size == (680, 510)  # 4 x 3 in at 170 dpi
+        assert im.mode == "RGBA"
+    monkeypatch.setattr(report, "PNG_MAX_BYTES", 1000)
+    p = report.write_png(fig, tmp_path / "b.png")
+    with Image.open(p) as im:
+        assert im.mode == "P"
+    assert _no_temp_left(tmp_path)
+
+
+# ----------------------------------------------------------------------------- GeoTIFF / GPKG
+
+
+def test_write_geotiff(tmp_path):
+    grid = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (40, 50))
+    arr = np.arange(2000, dtype=np.float64).reshape(40, 50)
+    arr[0, 0] = np.nan
+    p = report.write_geotiff(tmp_path / "rsrp.tif", grid, arr, np.nan, "SS-RSRP outdoor", "dBm")
+    with rasterio.open(p) as ds:
+        assert ds.crs.to_epsg() == 32651
+        assert tuple(ds.transform)[:6] == (RES_M, 0.0, X0_M, 0.0, -RES_M, Y0_M)
+        assert math.isnan(ds.nodata)
+        assert ds.descriptions == ("SS-RSRP outdoor",)
+        assert ds.units == ("dBm",)
+        assert ds.dtypes == ("float32",)
+        assert ds.profile["tiled"] and ds.compression.name == "deflate"
+        assert len(ds.overviews(1)) == len(report.OVERVIEW_FACTORS)
+        assert ds.overviews(1)[:2] == [2, 4]
+        back = ds.read(1)
+    np.testing.assert_array_equal(back[1:], arr[1:].astype(np.float32))
+    assert math.isnan(back[0, 0])
+    idx = np.full((40, 50), -1, dtype=np.int16)
+    p2 = report.write_geotiff(tmp_path / "district.tif", grid, idx, -1, "district index", "1")
+    with rasterio.open(p2) as ds:
+        assert ds.nodata == -1 and ds.dtypes == ("int16",)
+        assert ds.tags(ns="rio_overview")["resampling"] == "nearest"
+    assert _no_temp_left(tmp_path)
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["district.tif", "rsrp.tif"]
+    with pytest.raises(InputError, match=r"array2d: expected shape \(40, 50\) \(the grid\), got \(2, 2\)"):
+        report.write_geotiff(tmp_path / "bad.tif", grid, np.zeros((2, 2)), 0, "x", "1")
+
+
+def test_write_gpkg(tmp_path):
+    districts = gpd.GeoDataFrame({"code": list(CODES2), "name_en": ["A", "B"]},
+                                 geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:32651")
+    sites = gpd.GeoDataFrame({"site": [1]}, geometry=[Point(0.5, 0.5)], crs="EPSG:32651")
+    p = report.write_gpkg(tmp_path / "one.gpkg", districts, "districts")
+    info = pyogrio.read_info(p, layer="districts")
+    assert info["crs"] == "EPSG:32651" and info["features"] == 2
+    p = report.write_gpkg_layers(tmp_path / "run.gpkg", {"districts": districts, "sites": sites})
+    assert [name for name, _ in pyogrio.list_layers(p)] == ["districts", "sites"]
+    assert pyogrio.read_info(p, layer="sites")["crs"] == "EPSG:32651"
+    assert _no_temp_left(tmp_path)
+    with pytest.raises(InputError, match=r"districts: expected a GeoDataFrame with a CRS"):
+        report.write_gpkg(tmp_path / "x.gpkg", districts.set_crs(None, allow_override=True), "districts")
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+def test_summary_schema_good_and_json_roundtrip(tmp_path):
+    s = _summary()
+    report.validate_summary(s)
+    p = report.write_json(tmp_path / "summary.json", s)
+    report.validate_summary(json.loads(p.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda s: s.pop("grid"), r"grid: missing"),
+        (lambda s: s.update(schema_version="0.9"), r"schema_version: expected '1.0', got '0.9'"),
+        (lambda s: s["scenario"].update(year="2025"), r"scenario.year: expected an integer, got '2025'"),
+        (lambda s: s["scenario"].pop("seed"), r"scenario.seed: missing"),
+        (lambda s: s["grid"].update(shape=[40]), r"grid.shape: expected \[rows, cols\]"),
+        (lambda s: s["districts"][1]["indicators"].update(x="high"),
+         r"districts\[1\].indicators.x: expected a number or null, got 'high'"),
+        (lambda s: s["criteria"][0].update(passed="yes"), r"criteria\[0\].passed: expected true, false or null"),
+        (lambda s: s["timings_s"].update(total=-1.0), r"timings_s.total: expected a number >= 0"),
+        (lambda s: s["versions"].pop("numpy"), r"versions.numpy: expected a string"),
+        (lambda s: s.update(outputs="summary.json"), r"outputs: expected a list of strings"),
+    ],
+)
+def test_summary_schema_bad(mutate, message):
+    s = copy.deepcopy(_summary())
+    mutate(s)
+    with pytest.raises(InputError, match=r"^summary.json: " + message):
+        report.validate_summary(s)
+
+
+def test_summary_problems_lists_all():
+    assert report.summary_problems([]) == ["$: expected an object, got list"]
+    problems = report.summary_problems({"schema_version": "1.0"})
+    assert len(problems) == 9  # every other top-level key missing
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def test_html_report_self_contained(tmp_path):
+    table = _table()
+    s = _summary(table, name="evil", config_path="https://example.com/x.toml")
+    s["methods"] = ["see http://example.org <b>now</b>"]
+    img = tmp_path / "map.png"
+    img.write_bytes(_png())
+    p = report.write_report_html(tmp_path / "report.html", s, table,
+                                 {"District map": img, "Raw bytes": _png()})
+    text = p.read_text(encoding="utf-8")
+    assert "http://" not in text and "https://" not in text
+    assert "https[:]//example.com" in text
+    srcs = re.findall(r"<img[^>]*\ssrc=\"([^\"]*)\"", text)
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(re.findall(r"<img", text)) == 2
+    assert "<script" not in text.lower() and "<link" not in text.lower()
+    assert "&lt;b&gt;now&lt;/b&gt;" in text  # user text escaped
+    assert 'name="viewport"' in text and "@media (max-width:600px)" in text
+    # citywide 5G BS 15 > 12 passes; fibre exactly 80 fails "> 80 %": the verdict is a fail
+    assert '<p class="verdict fail">Does not meet 1 citywide criteria: Household gigabit-fibre coverage.' in text
+    assert report.ATTRIBUTION in text and "7th national census, 2020" in text
+    for tag in ("confirmed", "assumption", "input", "reported"):
+        assert f'<span class="tag {tag}">{tag}</span>' in text
+    assert "Pudong New Area" in text  # the district table names districts
+    assert _no_temp_left(tmp_path)
+
+
+def test_html_report_attribution_matches_maps():
+    from sim import maps
+
+    assert report.ATTRIBUTION == maps.ATTRIBUTION
+
+
+def test_html_rejects_non_png(tmp_path):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"GIF89a")
+    with pytest.raises(InputError, match=r"expected a PNG image"):
+        report.write_report_html(tmp_path / "r.html", _summary(), _table(), {"x": bad})
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_markdown_report(tmp_path):
+    (tmp_path / "maps").mkdir()
+    img = tmp_path / "maps" / "rsrp.png"
+    img.write_bytes(_png())
+    p = report.write_report_md(tmp_path / "report.md", _summary(), _table(), {"RSRP": img})
+    text = p.read_text(encoding="utf-8")
+    assert text.startswith("# gigacity — tiny-2025 (2025)\n\n**FAIL**")
+    assert "![RSRP](maps/rsrp.png)" in text
+    assert "| 5G base stations per 10,000 residents | 15.0 | > 12.0 | pass | 0.0 | confirmed |" in text
+    assert "| Household gigabit-fibre coverage | 80.0 % | > 80.0 % | fail | 0.0 % | confirmed |" in text
+    assert "| Huangpu (310101) | 30.0 ✓ | 99.0 |" in text
+    assert report.ATTRIBUTION in text
+
+
+def test_compare_runs():
+    a = _summary()
+    b = copy.deepcopy(a)
+    b["citywide"]["bs_5g_per_10k"] = 18.0
+    b["districts"][1]["indicators"]["bs_5g_per_10k"] = 13.0
+    for r in b["criteria"]:
+        if r["scope"] == "310115" and r["key"] == "bs_5g_per_10k":
+            r["value"], r["passed"] = 13.0, True
+    df = report.compare_runs(a, b).set_index(["scope", "key"])
+    assert df.index[0][0] == "citywide"
+    assert df.loc[("citywide", "bs_5g_per_10k"), "change"] == pytest.approx(3.0)
+    row = df.loc[("310115", "bs_5g_per_10k")]
+    assert (row["value_a"], row["value_b"], row["change"]) == (10.0, 13.0, 3.0)
+    assert row["passed_a"] is False and row["passed_b"] is True
+    assert df.loc[("citywide", "pop_cov_5g_outdoor_pct"), "change"] == 0.0
+
+
+def test_run_outputs(tmp_path):
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "a.png").write_bytes(b"x")
+    (tmp_path / "summary.json").write_text("{}")
+    (tmp_path / ".summary.tmp-1-ab.json").write_text("{")
+    assert report.run_outputs(tmp_path) == ["maps/a.png", "summary.json"]
+
+
+def test_report_and_criteria_do_not_import_matplotlib():
+    code = "import sys, sim, sim.criteria, sim.report; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
