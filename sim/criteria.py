@@ -330,7 +330,9 @@ def evaluate_rows(
     Returns
     -------
     list of Indicator
-        Rows in :data:`INDICATORS` order within each scope.
+        Rows in :data:`INDICATORS` order within each scope. Every thresholded indicator
+        has a citywide row; one missing from ``citywide`` has value NaN and ``passed``
+        None, so that a verdict never passes on criteria that were not evaluated.
     """
     th = _threshold_map(thresholds)
     codes = [str(c) for c in district_codes]
@@ -347,6 +349,9 @@ def evaluate_rows(
     for key in INDICATORS:
         if key in citywide:
             rows.append(evaluate_indicator("citywide", key, citywide[key], th.get(key)))
+        elif key in th:
+            # a criterion with a pass mark but no value: listed, not judged (passed None)
+            rows.append(evaluate_indicator("citywide", key, math.nan, th[key]))
     for i, code in enumerate(codes):
         for key in INDICATORS:
             if key in arrays:
@@ -384,9 +389,9 @@ def verdict(table: pd.DataFrame) -> dict:
     Returns
     -------
     dict
-        ``passed`` (True when all judged rows pass, False when any fails, None when none
-        could be judged or some are unknown and none fails), ``failed`` (keys),
-        ``unknown`` (keys with a threshold but no value), ``n_passed``.
+        ``passed``: False when any judged criterion fails; True when all pass; None when
+        none fails but some could not be judged (no value) or none has a threshold.
+        ``failed`` and ``unknown`` (keys), ``n_passed`` and ``n_criteria``.
     """
     city = table[(table["scope"] == "citywide") & table["op"].notna()]
     failed = [k for k, p in zip(city["key"], city["passed"]) if p is False]
@@ -398,7 +403,8 @@ def verdict(table: pd.DataFrame) -> dict:
         ok = None
     else:
         ok = True
-    return {"passed": ok, "failed": failed, "unknown": unknown, "n_passed": n_passed}
+    return {"passed": ok, "failed": failed, "unknown": unknown, "n_passed": n_passed,
+            "n_criteria": len(city)}
 
 
 # ---------------------------------------------------------------- helpers: arithmetic

@@ -586,15 +586,31 @@ def _records(criteria_table) -> list[dict]:
     return recs
 
 
+def _label_of(key: str) -> str:
+    return INDICATORS[key].label if key in INDICATORS else key
+
+
 def _verdict_text(recs) -> tuple[str, str]:
     df = pd.DataFrame(recs, columns=["scope", "key", "op", "passed"]).astype(object)
     v = verdict(df)
     if v["passed"] is True:
         return "pass", f"Meets all {v['n_passed']} citywide One-Gbps city criteria."
     if v["passed"] is False:
-        names = ", ".join(INDICATORS[k].label if k in INDICATORS else k for k in v["failed"])
-        return "fail", f"Does not meet {len(v['failed'])} citywide criteria: {names}."
-    return "na", "Not judged: no citywide criterion could be evaluated."
+        names = "; ".join(_label_of(k) for k in v["failed"])
+        return "fail", f"Does not meet {len(v['failed'])} of {v['n_criteria']} citywide criteria: {names}."
+    if v["unknown"]:
+        names = "; ".join(_label_of(k) for k in v["unknown"])
+        return "na", (f"Not judged: {v['n_passed']} of {v['n_criteria']} citywide criteria pass, "
+                      f"{len(v['unknown'])} not evaluated: {names}.")
+    return "na", "Not judged: no citywide criterion has a threshold."
+
+
+_OP_TEXT = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
+
+
+def _threshold_text(r) -> str:
+    op = r.get("op")
+    return f"{_OP_TEXT.get(op, op)} {_fmt(r.get('threshold'), r.get('unit') or '')}" if op else "—"
 
 
 def _district_names(summary) -> dict[str, str]:
@@ -700,7 +716,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
     for r in city:
         cls, word = _result(r.get("passed"))
         unit = r.get("unit") or ""
-        thr = f"{r.get('op')} {_fmt(r.get('threshold'), unit)}" if r.get("op") else "—"
+        thr = _threshold_text(r)
         basis = _basis(r)
         out.append(
             f"<tr><td>{_esc(r.get('label') or r.get('key'))}</td>"
@@ -796,7 +812,7 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     for r in (r for r in recs if r.get("scope") == "citywide"):
         unit = r.get("unit") or ""
         _, word = _result(r.get("passed"))
-        thr = f"{r.get('op')} {_fmt(r.get('threshold'), unit)}" if r.get("op") else "—"
+        thr = _threshold_text(r)
         gap = _fmt(r.get("gap"), unit) if r.get("op") else "—"
         lines.append(f"| {_md_cell(r.get('label') or r.get('key'))} | {_fmt(r.get('value'), unit)} | "
                      f"{_md_cell(thr)} | {word} | {gap} | {_basis(r)} |")

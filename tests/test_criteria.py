@@ -136,10 +136,14 @@ def test_evaluate_table_rows_and_kinds():
         district_codes=CODES3,
     )
     assert list(table.columns) == list(cr.COLUMNS)
-    # 3 citywide rows first, then 2 keys x 3 districts, each scope in INDICATORS order
-    assert table["scope"].tolist() == ["citywide"] * 3 + ["A", "A", "B", "B", "C", "C"]
-    assert table["key"].tolist()[:3] == ["bs_5g_per_10k", "user_5g_share_pct",
-                                         "pop_cov_5g_outdoor_pct"]
+    # citywide first: the 3 values given plus the 5 other thresholded criteria (not judged),
+    # then 2 keys x 3 districts; each scope in INDICATORS order
+    n_city = 3 + 5
+    assert table["scope"].tolist() == ["citywide"] * n_city + ["A", "A", "B", "B", "C", "C"]
+    assert table["key"].tolist()[:n_city] == [
+        "fibre_gigabit_coverage_pct", "pon_10g_port_share_pct", "key_place_5g_reach_pct",
+        "bs_5g_per_10k", "fbb_500m_user_share_pct", "gigabit_users_per_10k",
+        "user_5g_share_pct", "pop_cov_5g_outdoor_pct"]
     row = table.set_index(["scope", "key"])
     assert row.loc[("citywide", "bs_5g_per_10k"), "passed"] is True
     assert row.loc[("A", "bs_5g_per_10k"), "passed"] is False  # "> 12" at 12.0
@@ -151,24 +155,32 @@ def test_evaluate_table_rows_and_kinds():
     assert phys["kind"] == "physical" and phys["passed"] is None and math.isnan(phys["threshold"])
     assert row.loc[("citywide", "bs_5g_per_10k"), "confirmed"] is True
     assert "34号" in row.loc[("citywide", "bs_5g_per_10k"), "source"]
+    missing = row.loc[("citywide", "fibre_gigabit_coverage_pct")]
+    assert math.isnan(missing["value"]) and missing["passed"] is None and missing["op"] == ">"
 
 
 def test_configured_threshold_for_physical_indicator():
     th = cr.Threshold("pop_cov_5g_outdoor_pct", ">=", 95.0, "%", "config: plan target", False)
     table = cr.evaluate({}, {"pop_cov_5g_outdoor_pct": 94.5}, [th], district_codes=CODES3)
+    assert len(table) == 1
     assert table.loc[0, "passed"] is False
     assert table.loc[0, "gap"] == pytest.approx(0.5, abs=EXACT_TOL)
 
 
 def test_verdict():
-    ths = list(cr.DEFAULT_THRESHOLDS)
-    good = cr.evaluate({}, {"bs_5g_per_10k": 20.0, "fibre_gigabit_coverage_pct": 99.0}, ths)
-    assert cr.verdict(good) == {"passed": True, "failed": [], "unknown": [], "n_passed": 2}
-    bad = cr.evaluate({}, {"bs_5g_per_10k": 12.0, "fibre_gigabit_coverage_pct": math.nan}, ths)
+    two = [t for t in cr.DEFAULT_THRESHOLDS if t.key in ("bs_5g_per_10k", "fibre_gigabit_coverage_pct")]
+    good = cr.evaluate({}, {"bs_5g_per_10k": 20.0, "fibre_gigabit_coverage_pct": 99.0}, two)
+    assert cr.verdict(good) == {"passed": True, "failed": [], "unknown": [], "n_passed": 2,
+                                "n_criteria": 2}
+    # with all seven default criteria, five are not evaluated: not judged, never a pass
+    partial = cr.evaluate({}, {"bs_5g_per_10k": 20.0, "fibre_gigabit_coverage_pct": 99.0})
+    v = cr.verdict(partial)
+    assert v["passed"] is None and len(v["unknown"]) == 5 and v["n_criteria"] == 7
+    bad = cr.evaluate({}, {"bs_5g_per_10k": 12.0, "fibre_gigabit_coverage_pct": math.nan}, two)
     v = cr.verdict(bad)
     assert v["passed"] is False and v["failed"] == ["bs_5g_per_10k"]
     assert v["unknown"] == ["fibre_gigabit_coverage_pct"]
-    unknown = cr.evaluate({}, {"fibre_gigabit_coverage_pct": math.nan}, ths)
+    unknown = cr.evaluate({}, {"fibre_gigabit_coverage_pct": math.nan}, two)
     assert cr.verdict(unknown)["passed"] is None
 
 

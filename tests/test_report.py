@@ -154,7 +154,7 @@ def test_write_json_converts_numpy_and_nan(tmp_path):
 
 
 def test_write_csv_from_rows(tmp_path):
-    rows = cr.evaluate_rows({}, {"bs_5g_per_10k": 12.5})
+    rows = cr.evaluate_rows({}, {"bs_5g_per_10k": 12.5}, [cr.DEFAULT_THRESHOLDS[3]])
     p = report.write_csv(tmp_path / "c.csv", rows)
     back = pd.read_csv(p)
     assert back.loc[0, "key"] == "bs_5g_per_10k" and back.loc[0, "value"] == 12.5
@@ -282,12 +282,18 @@ def test_html_report_self_contained(tmp_path):
     assert "&lt;b&gt;now&lt;/b&gt;" in text  # user text escaped
     assert 'name="viewport"' in text and "@media (max-width:600px)" in text
     # citywide 5G BS 15 > 12 passes; fibre exactly 80 fails "> 80 %": the verdict is a fail
-    assert '<p class="verdict fail">Does not meet 1 citywide criteria: Household gigabit-fibre coverage.' in text
+    assert '<p class="verdict fail">Does not meet 1 of 7 citywide criteria: Household gigabit-fibre coverage.' in text
     assert report.ATTRIBUTION in text and "7th national census, 2020" in text
     for tag in ("confirmed", "assumption", "input", "reported"):
         assert f'<span class="tag {tag}">{tag}</span>' in text
     assert "Pudong New Area" in text  # the district table names districts
     assert _no_temp_left(tmp_path)
+
+
+def test_html_verdict_not_judged_when_criteria_missing(tmp_path):
+    table = cr.evaluate({}, {"bs_5g_per_10k": 15.0})  # 6 of the 7 criteria not evaluated
+    text = report.write_report_html(tmp_path / "r.html", _summary(table), table).read_text(encoding="utf-8")
+    assert '<p class="verdict na">Not judged: 1 of 7 citywide criteria pass, 6 not evaluated:' in text
 
 
 def test_html_report_attribution_matches_maps():
@@ -314,6 +320,7 @@ def test_markdown_report(tmp_path):
     assert "![RSRP](maps/rsrp.png)" in text
     assert "| 5G base stations per 10,000 residents | 15.0 | > 12.0 | pass | 0.0 | confirmed |" in text
     assert "| Household gigabit-fibre coverage | 80.0 % | > 80.0 % | fail | 0.0 % | confirmed |" in text
+    assert "| 10G-PON port share | 50.0 % | ≥ 46.7 % | pass | 0.0 % | assumption |" in text
     assert "| Huangpu (310101) | 30.0 ✓ | 99.0 |" in text
     assert report.ATTRIBUTION in text
 
