@@ -142,6 +142,15 @@ def grid_summary_rows(districts, rasters) -> list[dict]:
     return rows
 
 
+def _create_run_dir(sc: Scenario, out_dir, force: bool) -> Path:
+    from . import report
+
+    if out_dir is None:
+        return report.create_run_dir(sc.output.dir, sc.scenario.name, force=force)
+    out_dir = Path(out_dir)
+    return report.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+
+
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
     from . import report
@@ -151,7 +160,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         districts = load_region(sc)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
-    run_dir = report.create_run_dir(sc.output.dir, sc.scenario.name, force=force, path=out_dir)
+    run_dir = _create_run_dir(sc, out_dir, force)
     rows = grid_summary_rows(districts, rasters)
     outputs = []
     with timer.stage("writing grid summary"):

@@ -74,3 +74,20 @@ def test_resolution_too_fine_for_memory(tmp_path):
     bad.write_text(text.replace("resolution_m = 100.0", "resolution_m = 10.0\nmax_memory_gb = 1.0"), encoding="utf-8")
     proc = run_cli("run", str(bad), "--out", str(tmp_path / "run"), "--quiet")
     _one_line_error(proc, "res_m", "GiB", "use a coarser resolution")
+
+
+def test_run_tiny_writes_folder_and_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "reading geodata" in proc.stderr  # progress on stderr
+    for name in ("grid_summary.json", "grid_districts.csv", "map_districts.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet")
+    _one_line_error(again, "already exists")
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    forced = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stderr == ""
