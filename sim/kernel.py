@@ -1,0 +1,714 @@
+"""The coverage kernel: one block of pixels -> RSRP, best server, SINR and throughput.
+
+Pure numpy, no I/O. :func:`coverage_block` evaluates, for every pixel of a block and each
+of its candidate sectors (the sectors of its K nearest sites, found by
+:mod:`sim.coverage`), the received power
+
+    P = Ptx + G_antenna(phi, theta) - PL(d2D)          (dBm, over the whole carrier)
+
+and reduces it per pixel to the serving sector (largest P), RSRP, SINR, spectral efficiency
+and downlink rates, outdoors and indoors.
+
+Physics comes from :mod:`sim.propagation` (TR 38.901 §7.4 path loss, LOS probability, O2I),
+:mod:`sim.antenna` (TR 38.901 Table 7.3-1 pattern, site geometry) and :mod:`sim.linkmodel`
+(TS 38.214 / TS 38.306 SINR -> rate). The antenna pattern is evaluated here in a fused,
+in-place form of the same Table 7.3-1 equations (see :func:`coverage_block`, Notes); the
+slow twin ``tests/reference_loop.py`` calls :func:`sim.antenna.antenna_gain_dbi` per pair and
+the tests hold the two within 0.01 dB.
+
+dtype policy
+------------
+float32 for geometry, angles, path loss, gains and per-pair received powers (mW);
+float64 for sums of received power (interference), the serving sector's power and the
+per-pixel SINR arithmetic, converted to dB once per pixel; outputs float32 (``best_sector``
+int32). Pixel coordinates come in as float64 (UTM metres): differences to the site are
+taken in float64 and then rounded to float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import antenna, linkmodel, propagation
+from .errors import InputError
+from .results import (
+    LOS_MODES,
+    SCENARIO_CODES,
+    BlockCoverage,
+    InterferenceTerms,
+    LayerRadio,
+    SectorArrays,
+)
+from .units import dbm_to_mw, thermal_noise_dbm
+
+__all__ = [
+    "CHUNK_PAIRS",
+    "rsrp_offset_db",
+    "o2i_loss_expected_db",
+    "noise_mw",
+    "los_uniform",
+    "TABLE_STEP",
+    "TABLE_N",
+    "TABLE_MAX_GROUPS",
+    "PreparedLayer",
+    "prepare_layer",
+    "validate_layer",
+    "coverage_block",
+    "sinr_for_load",
+]
+
+CHUNK_PAIRS = 1 << 16
+"""Pixel-sector pairs the kernel evaluates at once inside a block (temporaries of
+256 KiB each, so they stay in the L2 cache). Results do not depend on it."""
+
+_C = np.float32(math.log(10.0) / 10.0)  # ln(10) / 10: exp(_C * x_db) = 10 ** (x_db / 10)
+_F32 = np.float32
+_SOURCE = "coverage_block"
+
+
+# --------------------------------------------------------------------------- per-layer constants
+
+
+def rsrp_offset_db(bw_hz, scs_khz) -> float:
+    """``10 log10(12 N_PRB)``: total carrier power minus RSRP, dB.
+
+    RSRP is the power of one resource element (3GPP TS 38.215 §5.1.1: the linear average
+    over the REs that carry the SS/PBCH or CSI reference signal). With the transmit power
+    spread evenly over the ``12 N_PRB`` subcarriers of the carrier,
+    ``RSRP = Ptx - 10 log10(12 N_PRB) + G - PL``. ``N_PRB`` is the sum over the standard
+    carriers the bandwidth splits into (TS 38.101-1 Table 5.3.2-1, via
+    :func:`sim.linkmodel.n_prb_total`): 100 MHz at 30 kHz -> 273 PRB -> 35.15 dB.
+    """
+    return float(10.0 * np.log10(12.0 * linkmodel.n_prb_total(bw_hz, scs_khz)))
+
+
+def o2i_loss_expected_db(radio: LayerRadio) -> float:
+    """Expected O2I penetration loss of the layer's indoor mix, dB.
+
+    TR 38.901 V17.0.0 §7.4.3.1, Table 7.4.3-2: the low- and high-loss models mixed in the
+    linear domain with the share of high-loss buildings ``s`` (the expected received power
+    of an indoor user)::
+
+        L = -10 log10(s 10**(-L_high / 10) + (1 - s) 10**(-L_low / 10))
+
+    at the layer's ``d2d_in_m`` (default 25/3 m, the mean indoor distance of UMa/UMi).
+    The random part N(0, sigma_P**2) is not drawn.
+    """
+    s = float(radio.o2i_high_share)
+    l_low = float(propagation.o2i_loss_db("low", radio.fc_ghz, radio.d2d_in_m))
+    l_high = float(propagation.o2i_loss_db("high", radio.fc_ghz, radio.d2d_in_m))
+    return float(-10.0 * np.log10(s * 10.0 ** (-l_high / 10.0) + (1.0 - s) * 10.0 ** (-l_low / 10.0)))
+
+
+def noise_mw(radio: LayerRadio) -> float:
+    """Receiver noise over the layer's bandwidth, mW: ``kT0 B NF`` (:func:`sim.units.thermal_noise_dbm`)."""
+    return float(dbm_to_mw(thermal_noise_dbm(radio.bw_hz, radio.noise_figure_db)))
+
+
+# --------------------------------------------------------------------------- counter-based draws
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(z):
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014) on a uint64 array, in place."""
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def los_uniform(pix_id, site_id, seed):
+    """A uniform number in [0, 1) per (pixel, site, seed), from a counter-based hash.
+
+    The value depends only on the three integers, so it does not change with the block
+    size, the worker count or the order of evaluation (unlike a stream of a
+    ``numpy.random.Generator``, which would tie the draw to the blocking).
+
+    Parameters
+    ----------
+    pix_id, site_id : array_like of int
+        Broadcast together (e.g. ``[n]`` and ``[k, n]``).
+    seed : int
+        The scenario seed (>= 0).
+
+    Returns
+    -------
+    u : ndarray, float32, broadcast shape
+        ``(h >> 40) / 2**24`` of the 64-bit hash ``h`` (24 significant bits).
+
+    Notes
+    -----
+    ``h = mix(mix(pix_id ^ mix(seed)) + (site_id + 1) * 0x9E3779B97F4A7C15)`` with ``mix`` the
+    SplitMix64 finaliser, all modulo 2**64.
+    """
+    s = _mix64(np.array([seed], dtype=np.uint64))
+    p = np.asarray(pix_id).astype(np.uint64)
+    h = _mix64(p ^ s)
+    q = np.asarray(site_id).astype(np.uint64)
+    q += np.uint64(1)
+    q *= _GOLDEN
+    h = np.add(h, q)
+    _mix64(h)
+    h >>= np.uint64(40)
+    return h.astype(np.float32) * _F32(2.0**-24)
+
+
+# --------------------------------------------------------------------------- preparation
+
+TABLE_LN_D2_MIN = math.log(0.25)
+"""Lower end of the path-gain tables: ln(d2D**2) at d2D = 0.5 m (shorter distances are
+looked up there; path loss itself is clipped at 10 m by TR 38.901)."""
+TABLE_STEP = 1.0 / 512.0
+"""Node spacing of the path-gain tables in ln(d2D**2): 0.1 % in distance."""
+TABLE_N = int(math.ceil((math.log(4.0e10) - TABLE_LN_D2_MIN) / TABLE_STEP)) + 2
+"""Nodes per table: d2D from 0.5 m to 200 km (longer distances are looked up at 200 km)."""
+TABLE_MAX_GROUPS = 64
+"""Most distinct (scenario, h_BS) pairs a layer may have for the kernel to tabulate path
+gain; beyond, it evaluates the propagation functions per pixel-site."""
+
+_X_MAX = np.float32(TABLE_N - 1.001)
+
+
+class PreparedLayer:
+    """Per-layer constants of the kernel, built once by :func:`prepare_layer`.
+
+    Quantities that enter the exponent of the received power are scaled by ln(10)/10
+    (suffix ``_c``), so ``P_mw = exp(sum of _c terms)``. A numpy scalar stands for a
+    parameter that is the same for every sector (the kernel then skips a gather).
+    """
+
+    def __init__(self, sectors: SectorArrays, radio: LayerRadio, load, tables=None):
+        self.radio = radio
+        eirp = sectors.ptx_dbm + sectors.g_max_dbi
+        self.eirp_c = _uniform_or_array(eirp * _C)
+        c_h = _F32(12.0) / (sectors.hpbw_h_deg * sectors.hpbw_h_deg)
+        self.c_h = _uniform_or_array(c_h * _C)
+        az = sectors.az_deg
+        # Boresight in (-180, 180]: |bearing - az| then lies in [0, 360].
+        self.az = np.where(az > 180.0, az - _F32(360.0), az).astype(np.float32)
+        self.tilt = _uniform_or_array(sectors.tilt_deg)
+        self.c_v = _uniform_or_array(_F32(12.0) / (sectors.hpbw_v_deg * sectors.hpbw_v_deg))
+        self.v_per_site = np.ndim(self.tilt) == 0 and np.ndim(self.c_v) == 0
+        self.sla = _F32(radio.sla_v_db)
+        self.a_max_c = _F32(radio.a_max_db) * _C
+        self.h_bs = _uniform_or_array(sectors.h_bs_m)
+        self.scen = _uniform_or_array(sectors.scenario)
+        self.site_id = sectors.site_id
+        self.x_m = sectors.x_m
+        self.y_m = sectors.y_m
+        load = np.asarray(load, dtype=np.float32)
+        self.load = _uniform_or_array(load)
+        self.load64 = load.astype(np.float64)
+        self.noise_mw = noise_mw(radio)
+        self.offset_db = rsrp_offset_db(radio.bw_hz, radio.scs_khz)
+        self.o2i_db = o2i_loss_expected_db(radio)
+        self.o2i_gain = 10.0 ** (-self.o2i_db / 10.0)
+        # (scenario, h_BS) groups; h_BS is float32, exact in float64 next to 1e4 * code
+        key = sectors.scenario.astype(np.float64) * 1e4 + sectors.h_bs_m.astype(np.float64)
+        keys, combo = np.unique(key, return_inverse=True)
+        code = np.floor(keys / 1e4)
+        groups = list(zip(code.astype(int), (keys - 1e4 * code).astype(np.float32).astype(np.float64)))
+        self.use_tables = (len(groups) <= TABLE_MAX_GROUPS) if tables is None else bool(tables)
+        self.tables = {}
+        if self.use_tables:
+            self.combo_off = _uniform_or_array((combo * TABLE_N).astype(np.intp))
+            self._build_tables(groups, radio)
+
+    def _build_tables(self, groups, radio: LayerRadio):
+        """Tabulate ln(path gain) (and the vertical pattern) over ln(d2D**2), float64 -> float32."""
+        u = TABLE_LN_D2_MIN + TABLE_STEP * np.arange(TABLE_N, dtype=np.float64)
+        d = np.exp(0.5 * u)
+        c = float(_C)
+        kw = dict(h_building_m=radio.h_building_m, w_street_m=radio.w_street_m)
+        rows: dict[str, list] = {}
+        for code, h_bs in groups:
+            scen = SCENARIO_CODES[int(code)]
+            pl_l = propagation.pathloss_db(scen, d, h_bs, radio.h_ut_m, radio.fc_ghz, True, **kw)
+            pl_n = propagation.pathloss_db(scen, d, h_bs, radio.h_ut_m, radio.fc_ghz, False, **kw)
+            p = propagation.los_probability(scen, d, radio.h_ut_m)
+            theta = antenna.zenith_angle_deg(d, h_bs, radio.h_ut_m)
+            extra = np.zeros_like(d)
+            if np.ndim(self.eirp_c) == 0:
+                extra += float(self.eirp_c)
+            if self.radio.los_mode == "expected":
+                v = -c * pl_l + np.log(p + (1.0 - p) * np.exp(-c * (pl_n - pl_l)))
+                rows.setdefault("gain", []).append(v + extra)
+            elif self.radio.los_mode == "nlos":
+                rows.setdefault("gain", []).append(-c * pl_n + extra)
+            else:
+                rows.setdefault("gain_los", []).append(-c * pl_l + extra)
+                rows.setdefault("gain_nlos", []).append(-c * pl_n + extra)
+                rows.setdefault("p_los", []).append(p)
+            if self.v_per_site:
+                y = theta - 90.0 - float(self.tilt)
+                rows.setdefault("a_v", []).append(c * np.minimum(float(self.c_v) * y * y, float(self.sla)))
+            else:
+                rows.setdefault("theta", []).append(theta)
+        for name, vals in rows.items():
+            t = np.concatenate(vals)
+            slope = np.diff(t, append=t[-1])
+            self.tables[name] = (t.astype(np.float32), slope.astype(np.float32))
+
+
+def prepare_layer(sectors: SectorArrays, radio: LayerRadio, load, *, tables=None) -> PreparedLayer:
+    """Per-layer constants of :func:`coverage_block` (build once, reuse for every block).
+
+    ``tables`` (default: when the layer has at most :data:`TABLE_MAX_GROUPS` distinct
+    (scenario, h_BS) pairs) makes the kernel look path gain up in tables of the
+    propagation functions instead of evaluating them per pixel-site; see
+    :func:`coverage_block`, Notes.
+    """
+    return PreparedLayer(sectors, radio, load, tables)
+
+
+def _uniform_or_array(a):
+    """A numpy scalar when every entry is equal (the kernel then skips a gather), else ``a``."""
+    a = np.asarray(a)
+    if a.size and np.all(a == a.flat[0]):
+        return a.dtype.type(a.flat[0])
+    return a
+
+
+def _check_inputs(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load):
+    n_pix = pix_x_m.shape[0] if pix_x_m.ndim == 1 else -1
+    for name, a in (("pix_x_m", pix_x_m), ("pix_y_m", pix_y_m), ("pix_id", pix_id)):
+        if a.ndim != 1 or a.shape[0] != n_pix:
+            raise InputError(_SOURCE, name, f"expected a 1-D array of {max(n_pix, 0)} pixels, got shape {a.shape}")
+    if not np.all(np.isfinite(pix_x_m)) or not np.all(np.isfinite(pix_y_m)):
+        raise InputError(_SOURCE, "pix_x_m", "expected finite pixel coordinates in m")
+    if cand.dtype.kind not in "iu" or cand.ndim not in (2, 3) or cand.shape[0] != n_pix:
+        raise InputError(_SOURCE, "cand",
+                         f"expected integer sector indices [n_pix, n_cand] or [n_pix, k, s] with n_pix = {n_pix}, "
+                         f"got {cand.dtype} {cand.shape}")
+    validate_layer(sectors, radio, load)
+    if cand.size and (cand.min() < -1 or cand.max() >= sectors.n_sectors):
+        raise InputError(_SOURCE, "cand",
+                         f"expected sector indices in [-1, {sectors.n_sectors - 1}], "
+                         f"got {int(cand.min())}..{int(cand.max())}")
+
+
+def validate_layer(sectors: SectorArrays, radio: LayerRadio, load) -> None:
+    """Check a layer's sectors, radio parameters and loads once (what ``validate=False`` skips).
+
+    Raises
+    ------
+    InputError
+        No sectors; loads not one per sector in [0, 1]; beamwidths outside (0, 360] deg;
+        radio inputs rejected by :func:`sim.propagation.validate_radio_inputs` (scenario,
+        frequency, a base station not above the UE); an O2I frequency out of range or a
+        bandwidth the link model cannot split into carriers.
+    """
+    load = np.asarray(load)
+    if sectors.n_sectors == 0:
+        raise InputError(_SOURCE, "sectors", "expected at least one sector in the layer, got 0")
+    if load.shape != (sectors.n_sectors,):
+        raise InputError(_SOURCE, "load", f"expected one load per sector ({sectors.n_sectors}), got shape {load.shape}")
+    if not np.all((load >= 0.0) & (load <= 1.0)):
+        raise InputError(_SOURCE, "load", "expected cell loads in [0, 1]")
+    for code in np.unique(sectors.scenario):
+        m = sectors.scenario == code
+        propagation.validate_radio_inputs(SCENARIO_CODES[int(code)], radio.fc_ghz, sectors.h_bs_m[m],
+                                          radio.h_ut_m, h_building_m=radio.h_building_m,
+                                          w_street_m=radio.w_street_m)
+    for name in ("hpbw_h_deg", "hpbw_v_deg"):
+        a = getattr(sectors, name)
+        if not np.all((a > 0) & (a <= 360)):
+            raise InputError(_SOURCE, name, "expected beamwidths in (0, 360] deg")
+    if radio.los_mode not in LOS_MODES:
+        raise InputError(_SOURCE, "los_mode", f"expected one of {LOS_MODES}, got {radio.los_mode!r}")
+    if not (np.all(np.isfinite(sectors.x_m)) and np.all(np.isfinite(sectors.y_m))):
+        raise InputError(_SOURCE, "sectors.x_m", "expected finite site coordinates in m")
+    o2i_loss_expected_db(radio)
+    rsrp_offset_db(radio.bw_hz, radio.scs_khz)
+
+
+# --------------------------------------------------------------------------- site-level loss
+
+
+def _log_gain_site(scen_code, d2d, h_bs, radio: LayerRadio, los_mode, pix_id, site_id, seed):
+    """``ln`` of the path gain (expected over the LOS state, or per ``los_mode``), float32.
+
+    Equals ``-PL_eff * ln(10) / 10`` with ``PL_eff`` the effective path loss in dB.
+    """
+    scen = SCENARIO_CODES[int(scen_code)]
+    kw = dict(h_building_m=radio.h_building_m, w_street_m=radio.w_street_m, dtype=np.float32, check=False)
+    if los_mode == "nlos":
+        pl = propagation.pathloss_db(scen, d2d, h_bs, radio.h_ut_m, radio.fc_ghz, False, **kw)
+        pl *= -_C
+        return pl
+    p_los = propagation.los_probability(scen, d2d, _F32(radio.h_ut_m))
+    if los_mode == "sampled":
+        los = los_uniform(pix_id, site_id, seed) < p_los
+        pl = propagation.pathloss_db(scen, d2d, h_bs, radio.h_ut_m, radio.fc_ghz, los, **kw)
+        pl *= -_C
+        return pl
+    # expected: ln(p 10**(-PL_L/10) + (1 - p) 10**(-PL_N/10))
+    #         = -c PL_L + ln(p + (1 - p) exp(-c (PL_N - PL_L))),   PL_N >= PL_L
+    pl_l = propagation.pathloss_db(scen, d2d, h_bs, radio.h_ut_m, radio.fc_ghz, True, **kw)
+    pl_n = propagation.pathloss_db(scen, d2d, h_bs, radio.h_ut_m, radio.fc_ghz, False, **kw)
+    pl_n -= pl_l
+    pl_n *= -_C
+    np.exp(pl_n, out=pl_n)
+    q = 1.0 - p_los
+    pl_n *= q
+    pl_n += p_los
+    np.log(pl_n, out=pl_n)
+    pl_l *= -_C
+    pl_l += pl_n
+    return pl_l
+
+
+# --------------------------------------------------------------------------- the kernel
+
+
+def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio: LayerRadio,
+                   load, seed: int = 0, *, top_m: int = 0, validate: bool = True,
+                   prepared: PreparedLayer | None = None, tables=None,
+                   chunk_pairs: int = CHUNK_PAIRS) -> BlockCoverage:
+    """Coverage of one block of pixels by one layer.
+
+    Parameters
+    ----------
+    pix_x_m, pix_y_m : ndarray [n_pix], float64
+        Pixel centres in the grid CRS, m.
+    pix_id : ndarray [n_pix], int
+        A stable id per pixel (the grid's flat index); keys the sampled LOS draws.
+    cand : ndarray [n_pix, n_cand] or [n_pix, k, s], int
+        Candidate sector indices into ``sectors``, -1 padded. The 3-D, site-grouped layout
+        is what :func:`sim.coverage.candidate_sectors` builds: ``cand[:, j, :]`` are the
+        sectors of ONE site, pads at the end; the kernel then computes distance, path loss,
+        LOS and zenith angle once per pixel-site from the first sector of the group. The
+        2-D layout treats every candidate as its own site.
+    sectors : SectorArrays
+        The layer's sectors.
+    radio : LayerRadio
+        The layer's radio parameters.
+    load : array_like [n_sectors]
+        Cell load in [0, 1] that weights each sector's interference.
+    seed : int, optional
+        Seed of the sampled LOS draws (``radio.los_mode == "sampled"``).
+    top_m : int, optional
+        Also return the ``top_m`` strongest interferers of each pixel (see
+        :class:`~sim.results.InterferenceTerms`, :func:`sinr_for_load`).
+    validate : bool, optional
+        Check the inputs (default). :func:`sim.coverage.compute_coverage` validates once per
+        layer and passes ``False``.
+    prepared : PreparedLayer, optional
+        :func:`prepare_layer` of ``sectors``, ``radio`` and ``load``, built once per layer
+        (built here when not given).
+    tables : bool, optional
+        Path gain from tables (True) or by direct evaluation (False); default automatic
+        (see :func:`prepare_layer`). Ignored when ``prepared`` is given.
+    chunk_pairs : int, optional
+        Pairs evaluated at once (memory/speed only; results are identical).
+
+    Returns
+    -------
+    BlockCoverage
+        ``rsrp_dbm``, ``sinr_db``, ``se_bps_hz``, ``rate_outdoor_bps``, ``rate_indoor_bps``,
+        ``rsrp_indoor_dbm``, ``sinr_indoor_db`` float32 [n_pix]; ``best_sector`` int32
+        [n_pix] (-1 and NaN where a pixel has no candidate).
+
+    Raises
+    ------
+    InputError
+        Bad shapes, sector indices out of range, loads outside [0, 1], zero sectors, or radio
+        inputs that :func:`sim.propagation.validate_radio_inputs` rejects (e.g. a base
+        station not higher than the UE).
+
+    Notes
+    -----
+    Received power over the carrier of sector j at a pixel (dBm)::
+
+        P_j = Ptx_j + G_j(phi, theta) - PL(d2D, hBS, hUT, fc)
+
+    * Path loss: TR 38.901 V17.0.0 Table 7.4.1-1 (:func:`sim.propagation.pathloss_db`),
+      no shadow fading. ``los_mode`` ``"expected"`` (default) uses the expected linear path
+      gain over the LOS state, ``P_LOS 10**(-PL_LOS/10) + (1 - P_LOS) 10**(-PL_NLOS/10)``
+      with P_LOS of Table 7.4.2-1; ``"nlos"`` uses PL_NLOS; ``"sampled"`` draws the state
+      per (pixel, site, seed) with :func:`los_uniform`.
+    * Tables: for a given (scenario, h_BS) these depend on d2D only, as does the zenith
+      angle, so the kernel tabulates them once per layer - evaluated in float64 by the
+      functions of :mod:`sim.propagation` and :mod:`sim.antenna` at :data:`TABLE_N` nodes
+      uniform in ln(d2D**2) (step :data:`TABLE_STEP`, 0.1 % in distance) - and interpolates
+      linearly. The interpolation error is below 0.005 dB (largest at the slope changes at
+      10 m, 18 m and the breakpoint; the tests hold the kernel within 0.01 dB of the
+      direct evaluation). Distances beyond 200 km are looked up at 200 km.
+    * Antenna: TR 38.901 Table 7.3-1 with downtilt as a shift of the vertical cut, as in
+      :func:`sim.antenna.antenna_gain_dbi`. Because both cuts are non-negative
+      attenuations, ``min(min(12 (phi/phi3)**2, A_max) + A_V, A_max) =
+      min(12 (phi/phi3)**2 + A_V, A_max)``; the kernel evaluates that form with
+      ``|phi| = min(d, 360 - d)``, ``d = |bearing - az|`` (az in (-180, 180]), bearing
+      ``atan2(dx, dy)`` clockwise from north as in :func:`sim.antenna.relative_azimuth_deg`,
+      and the zenith angle of :func:`sim.antenna.zenith_angle_deg` on the unclipped d2D.
+      When tilt and vertical beamwidth are the same for every sector of the layer, A_V is
+      a function of d2D and is tabulated too.
+    * Serving sector: largest P_j (ties: the earlier candidate). RSRP per resource element
+      (TS 38.215 §5.1.1): ``RSRP = P_best - 10 log10(12 N_PRB)`` (:func:`rsrp_offset_db`).
+    * ``SINR = P_best / (sum_{j != best} load_j P_j + N)``, ``N = kT0 B NF`` over
+      ``bw_hz`` (:func:`noise_mw`); sums in linear mW, float64. Interference comes from
+      the candidates only (the K nearest sites); the tests bound the truncation error.
+    * Indoor: the expected O2I loss ``L`` (:func:`o2i_loss_expected_db`) lowers signal and
+      interference alike: ``RSRP_in = RSRP - L``,
+      ``SINR_in = g P_best / (g I + N)`` with ``g = 10**(-L/10)``; no path loss is
+      re-evaluated. LOS probability uses the pixel's outdoor distance (d2D-out).
+    * Rates: :func:`sim.linkmodel.dl_throughput_bps` and
+      :func:`sim.linkmodel.spectral_efficiency_bps_hz` with the layer's parameters.
+
+    Validity: that of the path-loss model (10 m <= d2D, clipped below; 5 km, extrapolated
+    beyond) and of the antenna pattern (Table 7.3-1).
+    """
+    pix_x_m = np.asarray(pix_x_m, dtype=np.float64)
+    pix_y_m = np.asarray(pix_y_m, dtype=np.float64)
+    pix_id = np.asarray(pix_id, dtype=np.int64)
+    cand = np.asarray(cand)
+    load = np.asarray(load, dtype=np.float32)
+    if validate:
+        _check_inputs(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load)
+    if cand.ndim == 2:
+        cand = cand[:, :, None]
+    lay = prepared if prepared is not None else PreparedLayer(sectors, radio, load, tables)
+    n_pix, k, s = cand.shape
+    s_mw = np.empty(n_pix, dtype=np.float64)
+    i_mw = np.empty(n_pix, dtype=np.float64)
+    best = np.empty(n_pix, dtype=np.int32)
+    top = None
+    if top_m > 0:
+        m = min(int(top_m), max(k * s - 1, 1))
+        top = (np.full((n_pix, m), -1, np.int32), np.zeros((n_pix, m), np.float32), np.empty(n_pix, np.float64))
+    step = max(1, int(chunk_pairs) // max(k * s, 1))
+    for c0 in range(0, n_pix, step):
+        c1 = min(c0 + step, n_pix)
+        _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed,
+               s_mw[c0:c1], i_mw[c0:c1], best[c0:c1],
+               None if top is None else tuple(t[c0:c1] for t in top))
+    return _finish(s_mw, i_mw, best, lay, lay.radio, top)
+
+
+def _lookup(lay: PreparedLayer, name, k, f):
+    tab, slope = lay.tables[name]
+    v = tab.take(k)
+    v += f * slope.take(k)
+    return v
+
+
+def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
+    """Per pixel-site ``(ln(path gain) [+ eirp when uniform], theta, c A_V)``.
+
+    ``theta`` is None when A_V is per site (uniform tilt and vertical beamwidth), else
+    ``c A_V`` is None and the caller evaluates A_V per pair.
+    """
+    radio = lay.radio
+    if lay.use_tables:
+        x = dx * dx
+        x += dy * dy
+        np.maximum(x, _F32(0.25), out=x)
+        np.log(x, out=x)
+        x -= _F32(TABLE_LN_D2_MIN)
+        x *= _F32(1.0 / TABLE_STEP)
+        np.minimum(x, _X_MAX, out=x)
+        kf = np.floor(x)
+        x -= kf
+        k = kf.astype(np.intp)
+        if np.ndim(lay.combo_off):
+            k += lay.combo_off.take(lead)
+        if radio.los_mode == "sampled":
+            los = los_uniform(pid, lay.site_id.take(lead), seed) < _lookup(lay, "p_los", k, x)
+            ln_g = _lookup(lay, "gain_nlos", k, x)
+            np.copyto(ln_g, _lookup(lay, "gain_los", k, x), where=los)
+        else:
+            ln_g = _lookup(lay, "gain", k, x)
+        if lay.v_per_site:
+            return ln_g, None, _lookup(lay, "a_v", k, x)
+        return ln_g, _lookup(lay, "theta", k, x), None
+    d2d = np.hypot(dx, dy)
+    h_bs = lay.h_bs if np.ndim(lay.h_bs) == 0 else lay.h_bs.take(lead)
+    site_ids = lay.site_id.take(lead) if radio.los_mode == "sampled" else None
+    if np.ndim(lay.scen) == 0:
+        ln_g = _log_gain_site(lay.scen, d2d, h_bs, radio, radio.los_mode, pid, site_ids, seed)
+    else:
+        scen = lay.scen.take(lead)
+        ln_g = np.empty(d2d.shape, dtype=np.float32)
+        pid_b = np.broadcast_to(pid, d2d.shape)
+        h_b = np.broadcast_to(h_bs, d2d.shape)
+        for code in np.unique(scen):
+            msk = scen == code
+            ln_g[msk] = _log_gain_site(code, d2d[msk], h_b[msk], radio, radio.los_mode, pid_b[msk],
+                                       None if site_ids is None else site_ids[msk], seed)
+    theta = antenna.zenith_angle_deg(d2d, h_bs, _F32(radio.h_ut_m))
+    if np.ndim(lay.eirp_c) == 0:
+        ln_g += lay.eirp_c
+    if lay.v_per_site:
+        return ln_g, None, _vertical_att_c(theta, lay.tilt, lay.c_v, lay.sla)
+    return ln_g, theta, None
+
+
+def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, s_out, i_out, best_out, top_out):
+    n = px.shape[0]
+    k, s = cand.shape[1], cand.shape[2]
+    # candidate-major layout [k, s, n]: every inner loop runs over contiguous pixels
+    g = np.empty((k, s, n), dtype=np.intp)
+    g[...] = cand.transpose(1, 2, 0)
+    lead = g[:, 0, :]
+    has_site = lead >= 0
+    all_sites = bool(has_site.all())
+    if not all_sites:
+        lead = np.where(has_site, lead, 0)
+    # ---- per pixel-site: geometry, path gain (+ vertical pattern)
+    dx = np.subtract(px, lay.x_m.take(lead)).astype(np.float32)
+    dy = np.subtract(py, lay.y_m.take(lead)).astype(np.float32)
+    ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed)
+    bearing = np.arctan2(dx, dy, out=dx)
+    np.degrees(bearing, out=bearing)
+    # ---- per pixel-sector: horizontal pattern, received power (mW, float32)
+    t = lay.az.take(g)
+    np.subtract(bearing[:, None, :], t, out=t)
+    np.abs(t, out=t)
+    u = np.subtract(_F32(360.0), t)
+    np.minimum(t, u, out=t)                      # |phi| in [0, 180]
+    np.multiply(t, t, out=t)
+    if np.ndim(lay.c_h) == 0:
+        t *= lay.c_h
+    else:
+        t *= lay.c_h.take(g, out=u)
+    if a_v is not None:
+        t += a_v[:, None, :]
+    else:
+        th = np.broadcast_to(theta[:, None, :], g.shape)
+        t += _vertical_att_c(th, lay.tilt.take(g) if np.ndim(lay.tilt) else lay.tilt,
+                             lay.c_v.take(g) if np.ndim(lay.c_v) else lay.c_v, lay.sla)
+    np.minimum(t, lay.a_max_c, out=t)
+    np.subtract(ln_g[:, None, :], t, out=t)
+    if np.ndim(lay.eirp_c) != 0:
+        t += lay.eirp_c.take(g, out=u)
+    np.exp(t, out=t)
+    if s > 1 or not all_sites:
+        pads = g < 0
+        if pads.any():
+            t[pads] = 0.0
+    p = t.reshape(k * s, n)
+    # ---- reductions per pixel
+    cols = np.arange(n)
+    row = np.argmax(p, axis=0)
+    sig = p[row, cols]
+    g2 = g.reshape(k * s, n)
+    best = g2[row, cols]
+    if np.ndim(lay.load) == 0:
+        tot = np.add.reduce(p, axis=0, dtype=np.float64)
+        tot -= sig
+        tot *= float(lay.load)
+        w = None
+    else:
+        w = lay.load.take(g2)
+        w *= p
+        tot = np.add.reduce(w, axis=0, dtype=np.float64)
+        tot -= w[row, cols]
+    np.maximum(tot, 0.0, out=tot)
+    none = sig <= 0.0
+    best = best.astype(np.int32)
+    best[none] = -1
+    s_out[...] = sig
+    i_out[...] = tot
+    best_out[...] = best
+    if top_out is not None:
+        _top_m(p, row, cols, g2, lay, tot, top_out)
+
+
+def _vertical_att_c(theta, tilt, c_v, sla):
+    """``min(12 ((theta - 90 - tilt) / theta_3dB)**2, SLA_V) * ln(10)/10`` (Table 7.3-1 A_V)."""
+    y = theta - _F32(90.0)
+    y = y - tilt
+    y *= y
+    y *= c_v
+    np.minimum(y, sla, out=y)
+    y *= _C
+    return y
+
+
+def _top_m(p, row, cols, g2, lay, tot, top_out):
+    top_sec, top_mw, resid = top_out
+    m = top_sec.shape[1]
+    q = np.ascontiguousarray(p.T)            # [n, k*s]
+    q[cols, row] = 0.0                       # the serving sector is no interferer
+    part = np.argpartition(-q, m - 1, axis=1)[:, :m] if m < q.shape[1] else np.argsort(-q, axis=1, kind="stable")[:, :m]
+    vals = np.take_along_axis(q, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    part = np.take_along_axis(part, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    sec = np.take_along_axis(np.ascontiguousarray(g2.T), part, axis=1).astype(np.int32)
+    sec[vals <= 0.0] = -1
+    vals[vals <= 0.0] = 0.0
+    top_sec[...] = sec
+    top_mw[...] = vals
+    loads = lay.load64.take(np.where(sec >= 0, sec, 0))
+    r = tot - np.add.reduce(loads * vals, axis=1)
+    np.maximum(r, 0.0, out=r)
+    resid[...] = r
+
+
+def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top) -> BlockCoverage:
+    none = best < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsrp = (10.0 * np.log10(s_mw) - lay.offset_db).astype(np.float32)
+        sinr = (10.0 * np.log10(s_mw / (i_mw + lay.noise_mw))).astype(np.float32)
+        g = lay.o2i_gain
+        sinr_in = (10.0 * np.log10((g * s_mw) / (g * i_mw + lay.noise_mw))).astype(np.float32)
+    rsrp[none] = np.nan
+    sinr[none] = np.nan
+    sinr_in[none] = np.nan
+    rsrp_in = rsrp - np.float32(lay.o2i_db)
+    se = linkmodel.spectral_efficiency_bps_hz(sinr, method=radio.se_method).astype(np.float32, copy=False)
+    kw = dict(bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers, dl_share=radio.dl_share,
+              overhead=radio.overhead, method=radio.se_method)
+    rate_out = linkmodel.dl_throughput_bps(sinr, **kw).astype(np.float32, copy=False)
+    rate_in = linkmodel.dl_throughput_bps(sinr_in, **kw).astype(np.float32, copy=False)
+    terms = None
+    if top is not None:
+        sig = np.where(none, 0.0, s_mw)
+        terms = InterferenceTerms(signal_mw=sig, top_sector=top[0], top_mw=top[1], residual_mw=top[2],
+                                  noise_mw=lay.noise_mw)
+    return BlockCoverage(rsrp_dbm=rsrp, best_sector=best, sinr_db=sinr, se_bps_hz=se, rate_outdoor_bps=rate_out,
+                         rate_indoor_bps=rate_in, rsrp_indoor_dbm=rsrp_in, sinr_indoor_db=sinr_in,
+                         interference=terms)
+
+
+def sinr_for_load(terms: InterferenceTerms, load, *, o2i_loss_db: float = 0.0):
+    """SINR (dB) of each pixel for new cell loads, without re-running path loss.
+
+    Parameters
+    ----------
+    terms : InterferenceTerms
+        From :func:`coverage_block` / :func:`sim.coverage.compute_coverage` with ``top_m > 0``.
+    load : array_like [n_sectors]
+        New cell loads in [0, 1].
+    o2i_loss_db : float, optional
+        Building penetration loss applied to signal and interference alike (0: outdoor;
+        :func:`o2i_loss_expected_db` for the indoor SINR).
+
+    Returns
+    -------
+    sinr_db : ndarray [n_pix], float32
+        ``S / (sum_m load[top_m] P_m + R + N)`` with the residual ``R`` of the remaining
+        candidates at the loads of the original run (exact when ``top_m`` covers every
+        candidate); NaN where there is no serving sector.
+    """
+    load = np.asarray(load, dtype=np.float64)
+    if load.ndim != 1 or not np.all((load >= 0.0) & (load <= 1.0)):
+        raise InputError("sinr_for_load", "load", "expected a 1-D array of cell loads in [0, 1]")
+    sec = terms.top_sector
+    if sec.size and sec.max() >= load.size:
+        raise InputError("sinr_for_load", "load", f"expected at least {int(sec.max()) + 1} loads, got {load.size}")
+    w = load.take(np.where(sec >= 0, sec, 0))
+    i_mw = np.add.reduce(w * terms.top_mw, axis=1) + terms.residual_mw
+    g = 10.0 ** (-float(o2i_loss_db) / 10.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sinr = 10.0 * np.log10((g * terms.signal_mw) / (g * i_mw + terms.noise_mw))
+    sinr[terms.signal_mw <= 0.0] = np.nan
+    return sinr.astype(np.float32)
