@@ -299,47 +299,54 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
     kernel.validate_layer(sectors, radio, load_arr)      # once; the blocks run unchecked
 
     n_land = rasters.n_land
-    out = {name: np.full(n_land, np.nan, dtype=np.float32) for name in
-           ("rsrp_dbm", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
-            "rsrp_indoor_dbm", "sinr_indoor_db")}
-    best = np.full(n_land, -1, dtype=np.int32)
-    terms = None
-    if top_m > 0:
-        m = min(int(top_m), max(index.k_sites * index.site_sectors.shape[1] - 1, 1))
-        terms = dict(signal_mw=np.zeros(n_land), top_sector=np.full((n_land, m), -1, np.int32),
-                     top_mw=np.zeros((n_land, m), np.float32), residual_mw=np.zeros(n_land))
+    blocks = list(iter_blocks(n_land, int(block_size)))
+    n_workers = _default_workers() if not workers else int(workers)
+    n_workers = min(n_workers, len(blocks))
     tile_px = max(1, int(float(tile_m) // rasters.grid.res_m))
     prepared = kernel.prepare_layer(sectors, radio, load_arr)
     state = dict(rasters=rasters, index=index, sectors=sectors, radio=radio, load=load_arr, seed=int(seed),
                  top_m=int(top_m), tile_px=tile_px, prepared=prepared)
-    blocks = list(iter_blocks(n_land, int(block_size)))
-    n_workers = _default_workers() if not workers else int(workers)
-    n_workers = min(n_workers, len(blocks))
-    done = 0
-
-    def _store(start, stop, b):
-        nonlocal done
-        for name in out:
-            out[name][start:stop] = getattr(b, name)
-        best[start:stop] = b.best_sector
-        if terms is not None:
-            it = b.interference
-            for name in terms:
-                terms[name][start:stop] = getattr(it, name)
-        done += stop - start
-        if progress is not None:
-            progress(done, n_land)
-
-    if executor == "serial" or n_workers <= 1:
-        for start, stop in blocks:
-            _store(*_run_block(start, stop, state))
-    else:
+    pool = None
+    if executor == "processes" and n_workers > 1:
+        # Fork the workers before the outputs exist, so they do not inherit them.
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(state,)) as pool:
-            futures = [pool.submit(_run_block, start, stop) for start, stop in blocks]
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(state,))
+    try:
+        futures = [pool.submit(_run_block, start, stop) for start, stop in blocks] if pool else None
+        out = {name: np.full(n_land, np.nan, dtype=np.float32) for name in
+               ("rsrp_dbm", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
+                "rsrp_indoor_dbm", "sinr_indoor_db")}
+        best = np.full(n_land, -1, dtype=np.int32)
+        terms = None
+        if top_m > 0:
+            m = min(int(top_m), max(index.k_sites * index.site_sectors.shape[1] - 1, 1))
+            terms = dict(signal_mw=np.zeros(n_land), top_sector=np.full((n_land, m), -1, np.int32),
+                         top_mw=np.zeros((n_land, m), np.float32), residual_mw=np.zeros(n_land))
+        done = 0
+
+        def _store(start, stop, b):
+            nonlocal done
+            for name in out:
+                out[name][start:stop] = getattr(b, name)
+            best[start:stop] = b.best_sector
+            if terms is not None:
+                it = b.interference
+                for name in terms:
+                    terms[name][start:stop] = getattr(it, name)
+            done += stop - start
+            if progress is not None:
+                progress(done, n_land)
+
+        if pool is None:
+            for start, stop in blocks:
+                _store(*_run_block(start, stop, state))
+        else:
             for fut in as_completed(futures):
                 _store(*fut.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     served = best >= 0
     owner = best[served]

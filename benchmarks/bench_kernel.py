@@ -1,0 +1,221 @@
+"""Benchmark of the coverage kernel and the whole-city coverage step; prints tables.
+
+    .venv/bin/python benchmarks/bench_kernel.py            # full (about 2 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_kernel.py --quick    # small sizes, a few seconds
+
+Sections (setup outside the timed regions, fixed seeds):
+
+1. kernel vs the scalar reference loop (tests/reference_loop.py) on a small scene;
+2. one block of 65,536 pixels among 52,000 three-sector sites: the kernel alone, with the
+   neighbour search per pixel, per 100 m tile, and against a block-level candidate list;
+3. scaling: two city sizes x two site counts at K = 32 (cost follows pixels x K, not sites);
+0. the whole city (run first, for its peak RSS): Shanghai's 25 m grid (shipped geodata) with 52,000 three-sector sites
+   placed with probability proportional to the census population, one carrier, K = 32,
+   ``compute_coverage`` in worker processes: wall time and peak RSS.
+
+Peak RSS is ``ru_maxrss`` of this process and of the largest child; a forked child counts
+the pages it shares with its parent, so the two overlap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from reference_loop import make_rasters, make_sectors, reference_coverage  # noqa: E402
+
+from sim.coverage import compute_coverage, site_index  # noqa: E402
+from sim.kernel import coverage_block, prepare_layer  # noqa: E402
+from sim.results import LayerRadio  # noqa: E402
+
+RADIO = LayerRadio("n78", fc_ghz=3.5, bw_hz=100e6, scs_khz=30, noise_figure_db=9.0, max_layers=4, dl_share=0.75)
+K = 32
+
+
+def _rss_mib():
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return self_kib / 1024, child_kib / 1024
+
+
+def _best_of(fn, repeat=3):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _row(cells, widths):
+    print("  ".join(str(c).rjust(w) for c, w in zip(cells, widths)))
+
+
+def _random_sites(rng, n_sites, xmin, ymin, xmax, ymax):
+    return make_sectors(rng.uniform(xmin, xmax, n_sites), rng.uniform(ymin, ymax, n_sites), rng=rng)
+
+
+def bench_reference(quick):
+    print("\n1. kernel vs scalar reference loop (same scene, same process)")
+    rng = np.random.default_rng(1)
+    n_pix = 100 if quick else 300
+    sec = _random_sites(rng, 20, 0, 0, 3000, 3000)
+    px, py = rng.uniform(0, 3000, n_pix), rng.uniform(0, 3000, n_pix)
+    cand = site_index(sec, 20).candidates(px, py)
+    load = np.full(sec.n_sectors, 0.5, np.float32)
+    pairs = cand.size
+    t0 = time.perf_counter()
+    reference_coverage(px, py, np.arange(n_pix), cand, sec, RADIO, load)
+    t_ref = time.perf_counter() - t0
+    prep = prepare_layer(sec, RADIO, load)
+    t_ker = _best_of(lambda: coverage_block(px, py, np.arange(n_pix), cand, sec, RADIO, load, validate=False,
+                                            prepared=prep), 5)
+    # the kernel's rate at this tiny size is dominated by per-call overhead; also give the
+    # rate of a large block for the same ratio (section 2)
+    w = (22, 12, 14, 14)
+    _row(("", "pairs", "time s", "pairs/s"), w)
+    _row(("reference loop", pairs, f"{t_ref:.3f}", f"{pairs / t_ref:,.0f}"), w)
+    _row(("kernel (tiny block)", pairs, f"{t_ker:.4f}", f"{pairs / t_ker:,.0f}"), w)
+    print(f"  ratio kernel / reference on this scene: {t_ref / t_ker:,.0f}x")
+    return pairs / t_ref
+
+
+def bench_block(quick, ref_rate):
+    print("\n2. one block among 52,000 three-sector sites (80 km x 80 km, Gaussian density), K = 32")
+    rng = np.random.default_rng(2)
+    n_sites = 52_000
+    w_m = 80_000.0
+    r = np.abs(rng.normal(0, 15_000, n_sites))
+    a = rng.uniform(0, 2 * np.pi, n_sites)
+    sec = make_sectors(w_m / 2 + r * np.cos(a), w_m / 2 + r * np.sin(a), rng=rng)
+    grid = make_rasters(3200, 3200, 25.0, x0_m=0.0, y0_m=w_m).grid
+    n = 16_384 if quick else 65_536
+    flat = np.arange(1400 * 3200, 1400 * 3200 + n)
+    x, y = grid.centres_m(flat)
+    load = np.full(sec.n_sectors, 0.5, np.float32)
+    idx = site_index(sec, K)
+    prep = prepare_layer(sec, RADIO, load)
+    cand = idx.tile_candidates(grid, flat, 4)
+    pairs = cand.size
+
+    def kernel_only():
+        coverage_block(x, y, flat, cand, sec, RADIO, load, validate=False, prepared=prep)
+
+    def with_search(tile_px):
+        c = idx.tile_candidates(grid, flat, tile_px)
+        coverage_block(x, y, flat, c, sec, RADIO, load, validate=False, prepared=prep)
+
+    t_k = _best_of(kernel_only)
+    t_p = _best_of(lambda: with_search(1), 2)
+    t_t = _best_of(lambda: with_search(4), 2)
+    # block-level list: every pixel of a sub-block against the union of its pixels' K-nearest
+    # sites (the smallest block-level list that contains them), sub-blocks padded to the
+    # largest union, one kernel call over all pixels as for the other rows
+    rows = []
+    near = idx.nearest_sites(x, y)
+    for b in (16, 256):
+        unions = [np.unique(near[i:i + b]) for i in range(0, n, b)]
+        u_max = max(u.size for u in unions)
+        site_list = np.full((n // b, u_max), -1, np.intp)
+        for i, u in enumerate(unions):
+            site_list[i, :u.size] = u
+        groups = np.where(site_list[:, :, None] >= 0, idx.site_sectors[site_list], -1)
+        cb = np.repeat(groups, b, axis=0)
+        tb = _best_of(lambda: coverage_block(x, y, flat, cb, sec, RADIO, load, validate=False, prepared=prep), 2)
+        rows.append((b, f"{np.mean([u.size for u in unions]):.0f}/{u_max}", cb.size, tb))
+    w = (44, 14, 10, 16, 12)
+    _row(("variant", "pairs", "time s", "pairs/s", "vs ref"), w)
+    _row(("kernel only", pairs, f"{t_k:.3f}", f"{pairs / t_k:,.0f}", f"{pairs / t_k / ref_rate:,.0f}x"), w)
+    _row(("kernel + per-pixel K-nearest search", pairs, f"{t_p:.3f}", f"{pairs / t_p:,.0f}", ""), w)
+    _row(("kernel + 100 m tile search (default)", pairs, f"{t_t:.3f}", f"{pairs / t_t:,.0f}", ""), w)
+    for b, nu, pb, t in rows:
+        _row((f"block list, {b} px sub-blocks ({nu} sites)", pb, f"{t:.3f}", f"{pb / t:,.0f}", ""), w)
+    print("  (block-list rows: sites per sub-block mean/max; time excludes building the lists)")
+
+
+def bench_scaling(quick):
+    print("\n3. scaling, K = 32, 2 worker processes (synthetic square cities, uniform sites)")
+    sizes = (250_000, 500_000) if quick else (1_000_000, 2_000_000)
+    sites = (13_000, 52_000)
+    w = (12, 10, 10, 10, 18)
+    _row(("pixels", "sites", "time s", "us/pixel", "pairs/s"), w)
+    for n_pix in sizes:
+        side = int(np.sqrt(n_pix))
+        r = make_rasters(side, side, 25.0)
+        xmin, ymin, xmax, ymax = r.grid.bounds_m
+        for n_sites in sites:
+            # same site density everywhere; the city is a window of a larger site field
+            rng = np.random.default_rng(3)
+            pad = 3000.0
+            sec = _random_sites(rng, n_sites, xmin - pad, ymin - pad, xmax + pad, ymax + pad)
+            t0 = time.perf_counter()
+            out = compute_coverage(r, sec, RADIO, k_sites=K, load=0.5, workers=2)
+            t = time.perf_counter() - t0
+            _row((r.n_land, n_sites, f"{t:.2f}", f"{t / r.n_land * 1e6:.2f}",
+                  f"{r.n_land * K * 3 / t:,.0f}"), w)
+            del out
+
+
+def _shanghai_sites(rasters, n_sites, rng):
+    pop = rasters.population_land
+    pick = rng.choice(rasters.n_land, size=n_sites, replace=True, p=pop / pop.sum())
+    x, y = rasters.grid.centres_m(rasters.land_flat[pick])
+    half = rasters.grid.res_m / 2
+    return make_sectors(x + rng.uniform(-half, half, n_sites), y + rng.uniform(-half, half, n_sites), rng=rng)
+
+
+def bench_city(quick):
+    from sim.geodata import read_districts
+    from sim.grid import build_city_rasters
+
+    res = 100.0 if quick else 25.0
+    print(f"\n0. whole city: Shanghai at {res:g} m, 52,000 three-sector sites, one carrier, K = 32")
+    geo = ROOT / "geodata"
+    districts = read_districts(geo / "shanghai_districts.geojson", geo / "shanghai_district_stats.csv")
+    rasters = build_city_rasters(districts, res)
+    sec = _shanghai_sites(rasters, 52_000, np.random.default_rng(4))
+    workers = min(2, os.cpu_count() or 1)
+    rss0 = _rss_mib()
+    t0 = time.perf_counter()
+    out = compute_coverage(rasters, sec, RADIO, k_sites=K, load=0.5, workers=workers)
+    t = time.perf_counter() - t0
+    rss_self, rss_child = _rss_mib()
+    w = (14, 10, 10, 16, 14, 16)
+    _row(("land pixels", "workers", "time s", "pairs/s", "RSS self MiB", "RSS child MiB"), w)
+    _row((rasters.n_land, workers, f"{t:.1f}", f"{rasters.n_land * K * 3 / t:,.0f}", f"{rss_self:.0f}",
+          f"{rss_child:.0f}"), w)
+    print(f"  (RSS before the coverage step: {rss0[0]:.0f} MiB; rasters and geodata)")
+    ok = out.best_sector >= 0
+    print(f"  served {ok.mean():.4f} of land; median RSRP {np.nanmedian(out.rsrp_dbm):.1f} dBm, "
+          f"median SINR {np.nanmedian(out.sinr_db):.1f} dB, median rate {np.nanmedian(out.rate_outdoor_bps) / 1e6:.0f} Mbit/s")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    ap.add_argument("--skip-city", action="store_true", help="leave out the whole-city run")
+    ap.add_argument("--city-only", action="store_true", help="only the whole-city run")
+    args = ap.parse_args(argv)
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs{' (quick)' if args.quick else ''}")
+    if not args.skip_city:  # first, so that its peak RSS is not that of the sections below
+        bench_city(args.quick)
+    if args.city_only:
+        return 0
+    ref_rate = bench_reference(args.quick)
+    bench_block(args.quick, ref_rate)
+    bench_scaling(args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
