@@ -423,14 +423,18 @@ class PhysicalSites:
 
 @dataclass(frozen=True)
 class BadRow:
-    """One rejected row: ``line`` (1-based file line, or feature number), ``field``, ``reason``."""
+    """One rejected row: ``line`` (1-based file line, or feature number), ``field``, ``reason``.
+
+    ``label`` is ``"line"`` for CSV files and ``"feature"`` for GeoJSON.
+    """
 
     line: int
     field: str
     reason: str
+    label: str = "line"
 
     def __str__(self) -> str:
-        return f"line {self.line}, column {self.field}: {self.reason}"
+        return f"{self.label} {self.line}, column {self.field}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -496,14 +500,14 @@ class _Rows:
         idx = np.concatenate([c[0] for c in self.checks])
         which = np.concatenate([np.full(c[0].size, k) for k, c in enumerate(self.checks)])
         order = np.argsort(self.lines[idx], kind="stable")[:limit]
-        return [BadRow(int(self.lines[idx[o]]), self.checks[which[o]][1], self.checks[which[o]][2](int(idx[o])))
-                for o in order]
+        return [BadRow(int(self.lines[idx[o]]), self.checks[which[o]][1], self.checks[which[o]][2](int(idx[o])),
+                       self.label) for o in order]
 
     def raise_first(self) -> None:
         first = self.listed(1)
         if first:
             b = first[0]
-            raise SiteFileError(self.path, f"{self.label} {b.line}, column {b.field}", b.reason)
+            raise SiteFileError(self.path, f"{b.label} {b.line}, column {b.field}", b.reason)
 
 
 def _check_on_bad_row(on_bad_row: str) -> None:

@@ -399,8 +399,8 @@ def test_geojson_reader(districts):
     sites, rep = read_sites_geojson(FIX / "sites.geojson", districts, operators=OPS, bands=BANDS)
     assert (rep.n_rows, rep.n_kept, rep.n_bad, rep.n_outside) == (5, 2, 2, 1)
     assert [str(b) for b in rep.bad_rows] == [
-        "line 3, column height_m: expected a height in (0, 500] m, got '-5'",
-        "line 4, column geometry: expected a Point, got LineString",
+        "feature 3, column height_m: expected a height in (0, 500] m, got '-5'",
+        "feature 4, column geometry: expected a Point, got LineString",
     ]
     assert sites.site_ref.tolist() == ["G-1", "G-2"] and sites.district_idx.tolist() == [HUANGPU, PUDONG]
     assert sites.az_deg[0].tolist() == [10.0, 130.0, 250.0] and sites.h_bs_m[0] == 32.0
