@@ -53,7 +53,7 @@ EXACT = 1e-12
 TIME_ABS_TOL_S = 1e-10
 
 # rho -> (replications, flows per replication): ~3 standard errors inside PS_REL_TOL
-ONE_CELL_CASES = {0.3: (2, 15_000), 0.6: (2, 60_000), 0.8: (3, 150_000)}
+ONE_CELL_CASES = {0.3: (2, 15_000), 0.6: (2, 90_000), 0.8: (3, 150_000)}
 
 
 def _pooled_ratio(results, cls=None):
