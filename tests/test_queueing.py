@@ -227,3 +227,29 @@ def test_bad_input_raises_one_line_errors():
     with pytest.raises(InputError) as err:
         simulate_ps(rng, -1.0, MEAN_BITS, C_BPS, horizon_s=10.0)
     assert "\n" not in str(err.value)
+
+
+class _ScriptedRng:
+    """A stand-in Generator whose exponential draws are scripted: first the inter-arrival
+    gaps, then the sizes (the order simulate_ps draws a chunk in), padded to the chunk."""
+
+    def __init__(self, gaps, sizes):
+        self._script = [list(gaps), list(sizes)]
+
+    def exponential(self, scale, size):
+        vals = self._script.pop(0) if self._script else []
+        return np.array(vals + [1e9] * (size - len(vals)), dtype=np.float64)
+
+
+def test_exact_ps_trace_by_hand():
+    # C = 1 bit/s. Flow A (2 bit) arrives at t = 1, flow B (0.5 bit) at t = 2.
+    # A alone on [1, 2] sends 1 bit; then each gets 0.5 bit/s: B is done at t = 3,
+    # A has 0.5 bit left and finishes alone at t = 3.5. Durations 2.5 s and 1 s.
+    rng = _ScriptedRng(gaps=[1.0, 1.0, 100.0], sizes=[2.0, 0.5])
+    r = simulate_ps(rng, 0.1, 1.0, 1.0, horizon_s=2.5)
+    np.testing.assert_allclose(r.arrival_s, [1.0, 2.0], rtol=EXACT)
+    np.testing.assert_allclose(r.duration_s, [2.5, 1.0], rtol=EXACT)
+    np.testing.assert_allclose(r.throughput_bps, [0.8, 0.5], rtol=EXACT)
+    # over [0, 2.5]: one flow on [1, 2], two on [2, 2.5] -> E[N] = (1 + 1) / 2.5, busy 1.5 / 2.5
+    assert r.mean_in_system == pytest.approx(2.0 / 2.5, rel=EXACT)
+    assert r.busy_fraction == pytest.approx(1.5 / 2.5, rel=EXACT)
