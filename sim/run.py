@@ -151,39 +151,258 @@ def _create_run_dir(sc: Scenario, out_dir, force: bool) -> Path:
     return report.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
 
 
+def build_sites(sc: Scenario, districts, rng):
+    """The sector-carrier table of every radio network (density placement)."""
+    from . import sites as S
+    from .errors import ConfigError as _CE
+
+    dep = sc.deployment
+    if dep.strategy != "density":
+        raise _CE(sc.source_path, "deployment.strategy", "only 'density' is wired into run so far, got 'file'")
+    codes = list(districts["code"])
+    district_class = ["central" if c in dep.central_districts else "rural" if c in dep.rural_districts
+                      else "suburban" for c in codes]
+    classes = {k: S.SiteClass(getattr(dep, k).scenario, getattr(dep, k).h_bs_m)
+               for k in ("central", "suburban", "rural")}
+    if dep.distribute_by == "explicit":
+        weights = np.array([float(dep.explicit_counts.get(c, 0)) for c in codes])
+    else:
+        weights = S.district_weights(districts, dep.distribute_by, population_weight=dep.population_weight)
+    table = None
+    start = 0
+    for op in sc.operators:
+        if not op.carriers:
+            continue
+        counts = S.allocate_counts(int(dep.sites[op.id]), weights)
+        placed = S.place_by_density(districts, counts, rng, dep.jitter_frac,
+                                    grid_res_m=sc.region.resolution_m)
+        carriers = [S.CarrierSpec(layer=f"{op.id}-{c.band}", band=c.band, ptx_dbm=c.ptx_dbm,
+                                  g_max_dbi=c.antenna.g_max_dbi, hpbw_h_deg=c.antenna.hpbw_h_deg,
+                                  hpbw_v_deg=c.antenna.hpbw_v_deg, tilt_deg=c.antenna.tilt_deg)
+                    for c in op.carriers]
+        t = S.build_site_table(placed.to_sites(), ran=op.id, carriers=carriers, rng=rng,
+                               district_class=district_class, site_classes=classes,
+                               n_sectors=dep.n_sectors, site_id_start=start)
+        start = int(t.site_id.max()) + 1 if t.n_sectors else start
+        table = t if table is None else table.concat(t)
+    return table
+
+
+def sector_arrays(sites, layer_id: str):
+    """One layer of the site table as the kernel's :class:`~sim.results.SectorArrays`."""
+    from .results import SCENARIO_CODES, SectorArrays
+
+    t = sites.for_layer(layer_id)
+    code = np.array([SCENARIO_CODES.index(str(v)) for v in t.scenario], dtype=np.int8)
+    return SectorArrays(site_id=t.site_id, x_m=t.x_m, y_m=t.y_m, h_bs_m=t.h_bs_m, az_deg=t.az_deg,
+                        tilt_deg=t.tilt_deg, ptx_dbm=t.ptx_dbm, g_max_dbi=t.g_max_dbi,
+                        hpbw_h_deg=t.hpbw_h_deg, hpbw_v_deg=t.hpbw_v_deg, scenario=code)
+
+
+def layer_radio(sc: Scenario, layer_id: str, carrier):
+    from .results import LayerRadio
+
+    r = sc.radio
+    return LayerRadio(layer_id=layer_id, fc_ghz=carrier.fc_ghz, bw_hz=carrier.bw_mhz * 1e6,
+                      scs_khz=carrier.scs_khz, noise_figure_db=r.noise_figure_db,
+                      max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
+                      h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
+                      sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
+                      se_method=r.se_method)
+
+
+def _best_of(layers, key_rate="rate_indoor_bps"):
+    """Per pixel, the values of the layer with the highest indoor rate (a RAN's users use its best layer)."""
+    rates = np.stack([np.nan_to_num(getattr(c, key_rate), nan=-1.0) for c in layers])
+    pick = np.argmax(rates, axis=0)
+    out = {}
+    for name in ("rsrp_dbm", "sinr_db", "rsrp_indoor_dbm", "sinr_indoor_db", "rate_outdoor_bps", "rate_indoor_bps"):
+        arr = np.stack([getattr(c, name) for c in layers])
+        out[name] = np.take_along_axis(arr, pick[None, :], axis=0)[0]
+    return out
+
+
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
+    from . import criteria as C
     from . import report
+    from .broadband import district_fibre
+    from .coverage import compute_coverage
+    from .geodata import read_key_places
+    from .grid import scatter_to_raster
 
     timer = _Timer(progress)
+    prog = progress or _noop
     with timer.stage("reading geodata"):
         districts = load_region(sc)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
     run_dir = _create_run_dir(sc, out_dir, force)
+    n_d = len(districts)
+    codes = list(districts["code"])
     rows = grid_summary_rows(districts, rasters)
-    outputs = []
-    with timer.stage("writing grid summary"):
+    rng = np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))
+    with timer.stage("placing sites"):
+        sites = build_sites(sc, districts, rng)
+    n_workers = workers if workers is not None else (sc.radio.workers or None)
+    coverage = {}
+    for lid, op, carrier in sc.layers():
+        with timer.stage(f"coverage {lid}"):
+            coverage[lid] = compute_coverage(
+                rasters, sector_arrays(sites, lid), layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
+                load=sc.radio.default_load, block_size=sc.radio.block_size, workers=n_workers,
+                progress=lambda d, t, _l=lid: prog(f"coverage {_l}", d, t), seed=sc.scenario.seed)
+    # --- indicators -----------------------------------------------------------------
+    d_land = rasters.district_land.astype(np.int64)
+    pop_land = rasters.population_land
+    cr = sc.criteria
+    by_d, city = {}, {}
+    ran_share = {}
+    for op in sc.operators:
+        ran_share[op.ran_id] = ran_share.get(op.ran_id, 0.0) + op.mobile_share
+    total_share = sum(ran_share.values()) or 1.0
+    best_by_ran = {}
+    for ran in sc.ran_ids:
+        best = _best_of([coverage[lid] for lid, op, _ in sc.layers() if op.id == ran])
+        best_by_ran[ran] = best
+        b, c = C.physical_indicators(
+            d_land, pop_land, rsrp_outdoor_dbm=best["rsrp_dbm"], sinr_outdoor_db=best["sinr_db"],
+            rsrp_indoor_dbm=best["rsrp_indoor_dbm"], sinr_indoor_db=best["sinr_indoor_db"],
+            rate_unloaded_bps=best["rate_indoor_bps"], rate_busy_bps=None, rsrp_min_dbm=cr.rsrp_min_dbm,
+            sinr_min_db=cr.sinr_min_db, rate_gigabit_bps=cr.gigabit_rate_bps, n_districts=n_d)
+        w = ran_share[ran] / total_share
+        for k in b:
+            by_d[k] = by_d.get(k, 0.0) + w * np.asarray(b[k], dtype=float)
+            city[k] = city.get(k, 0.0) + w * float(c[k])
+    n_sites_d = np.zeros(n_d)
+    for ran in sc.ran_ids:
+        n_sites_d += sites.sites_per_district(n_d, ran=ran)
+    pop_d = districts["population"].to_numpy(float)
+    by_d["bs_5g_per_10k"], city["bs_5g_per_10k"] = C.ratio_by_district(n_sites_d, pop_d, 1e4)
+    # key places: indoor coverage of each operator network at the place, share-weighted
+    places = read_key_places(sc.region.key_places)
+    places = places[places["district_code"].isin(codes)].reset_index(drop=True)
+    reached_rows = {}
+    if len(places):
+        flat = rasters.grid.flat_index_of(places.geometry.x.to_numpy(), places.geometry.y.to_numpy())
+        pos = np.searchsorted(rasters.land_flat, flat)
+        pos = np.clip(pos, 0, rasters.n_land - 1)
+        on_land = rasters.land_flat[pos] == flat
+        place_d = np.array([codes.index(c) for c in places["district_code"]])
+        kp_d, kp_c = np.zeros(n_d), 0.0
+        for ran, best in best_by_ran.items():
+            rsrp = np.where(on_land, best["rsrp_indoor_dbm"][pos], np.nan)
+            sinr = np.where(on_land, best["sinr_indoor_db"][pos], np.nan)
+            reached_rows[ran] = C.key_place_reached(rsrp, sinr, cr.rsrp_min_dbm, cr.sinr_min_db)
+            d_pct, c_pct = C.key_place_reach_pct(rsrp, sinr, place_d, rsrp_min_dbm=cr.rsrp_min_dbm,
+                                                 sinr_min_db=cr.sinr_min_db, n_districts=n_d)
+            w = ran_share[ran] / total_share
+            kp_d = kp_d + w * np.asarray(d_pct, float)
+            kp_c += w * float(c_pct)
+        by_d["key_place_5g_reach_pct"], city["key_place_5g_reach_pct"] = kp_d, kp_c
+    # fibre: citywide figures split over districts in proportion to census households
+    if sc.broadband is not None:
+        with timer.stage("fibre to the home"):
+            bb = sc.broadband
+            hh = districts["households"].to_numpy(float)
+            from .geodata import read_census
+
+            share = hh / float(read_census(sc.region.census)["households"].sum())
+            fibre = district_fibre(hh, bb.fibre_households * share, bb.gigabit_households * share,
+                                   bb.fibre_subscribers / bb.fibre_households if bb.fibre_households else 0.0,
+                                   np.asarray(bb.tier_mbps) * 1e6, np.asarray(bb.tier_mix),
+                                   gpon_split=bb.gpon_split, ten_g_split=bb.xgspon_split,
+                                   ten_g_technology=bb.xgspon_kind, fill_factor=bb.fill_factor)
+            by_d["fibre_gigabit_coverage_pct"], city["fibre_gigabit_coverage_pct"] = C.ratio_by_district(
+                fibre.ten_g_households, hh, 100.0)
+            by_d["pon_10g_port_share_pct"], city["pon_10g_port_share_pct"] = C.ratio_by_district(
+                fibre.ports_ten_g, fibre.ports_ten_g + fibre.ports_gpon, 100.0)
+            subs_500 = fibre.share_ge_500mbps * fibre.subscribers
+            by_d["fbb_500m_user_share_pct"], city["fbb_500m_user_share_pct"] = C.ratio_by_district(
+                subs_500, fibre.subscribers, 100.0)
+            by_d["gigabit_users_per_10k"], city["gigabit_users_per_10k"] = C.ratio_by_district(
+                fibre.users_ge_1000mbps, pop_d, 1e4)
+    if sc.traffic is not None:
+        by_d["user_5g_share_pct"] = np.full(n_d, 100.0 * sc.traffic.fiveg_user_share)
+        city["user_5g_share_pct"] = 100.0 * sc.traffic.fiveg_user_share
+    thresholds = [C.Threshold(t.key, t.op, t.value, t.unit, t.source, t.confirmed) for t in cr.thresholds]
+    table = C.evaluate(by_d, city, thresholds or None, district_codes=codes)
+    verdict = C.verdict(table)
+    # --- outputs --------------------------------------------------------------------
+    images = {}
+    with timer.stage("writing outputs"):
         report.write_csv(run_dir / "grid_districts.csv", rows)
-        outputs.append("grid_districts.csv")
-    if sc.output.maps:
-        with timer.stage("drawing maps"):
+        report.write_csv(run_dir / "criteria.csv", table)
+        gdf = sites.to_geodataframe("EPSG:4326")
+        report.write_gpkg(run_dir / "sites.gpkg", gdf, "sites")
+        dgdf = districts.copy()
+        for k, v in by_d.items():
+            dgdf[k] = np.asarray(v, dtype=float)
+        report.write_gpkg(run_dir / "districts.gpkg", dgdf, "districts")
+        if len(places):
+            kp = places.copy()
+            for ran, r in reached_rows.items():
+                kp[f"reached_{ran}"] = np.asarray(r, dtype=bool)
+            report.write_gpkg(run_dir / "key_places.gpkg", kp, "key_places")
+        title = f"{sc.scenario.name} ({sc.scenario.year})"
+        for lid, cov in coverage.items():
+            spec = (("rsrp_dbm", "SS-RSRP outdoor", "dBm", -140.0, -60.0, "viridis"),
+                    ("sinr_db", "SINR outdoor", "dB", -10.0, 30.0, "magma"),
+                    ("rate_indoor_bps", "Downlink rate, indoor, unloaded", "bit/s", None, None, "plasma"))
+            for name, label, unit, vmin, vmax, cmap in spec:
+                arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
+                if sc.output.geotiff:
+                    report.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan,
+                                         f"{lid} {label}", unit)
+                if sc.output.maps and name != "rate_indoor_bps":
+                    from . import maps
+
+                    fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {lid} {label}",
+                                          cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax)
+                    png = run_dir / f"map_{lid}_{name}.png"
+                    report.write_png(fig, png, dpi=sc.output.dpi)
+                    images[f"{lid} {label}"] = png
+        if sc.output.maps:
             from . import maps
 
-            fig = maps.district_map(districts, title=f"{sc.scenario.name}: districts ({sc.scenario.year})")
+            fig = maps.district_map(districts, title=f"{title}: districts")
             report.write_png(fig, run_dir / "map_districts.png", dpi=sc.output.dpi)
-            outputs.append("map_districts.png")
+            fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites")
+            report.write_png(fig, run_dir / "map_sites.png", dpi=sc.output.dpi)
+            images["5G sites"] = run_dir / "map_sites.png"
+            passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()
+            fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents")
+            report.write_png(fig, run_dir / "map_bs_per_10k.png", dpi=sc.output.dpi)
+            images["Districts passing: 5G base stations per 10,000"] = run_dir / "map_bs_per_10k.png"
+    recs = report.criteria_records(table)
+    for r, i in zip(rows, range(n_d)):
+        r["sites_5g"] = int(n_sites_d[i])
+        r["indicators"] = {k: (None if not np.isfinite(float(np.asarray(v)[i])) else float(np.asarray(v)[i]))
+                           for k, v in by_d.items()}
     summary = {
+        "schema_version": report.SUMMARY_SCHEMA_VERSION,
         "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
                      "config_path": str(sc.source_path)},
-        "grid": {"crs": rasters.grid.crs, "res_m": rasters.grid.res_m, "shape": list(rasters.grid.shape),
+        "inputs": {"sites": dict(sc.deployment.sites or {}), "resolution_m": sc.region.resolution_m,
+                   "k_sites": sc.radio.k_sites, "default_load": sc.radio.default_load,
+                   "layers": [lid for lid, _, _ in sc.layers()]},
+        "grid": {"crs": rasters.grid.crs, "res_m": rasters.grid.res_m, "shape": [int(v) for v in rasters.grid.shape],
                  "x0_m": rasters.grid.x0_m, "y0_m": rasters.grid.y0_m, "land_pixels": rasters.n_land},
         "districts": rows,
+        "citywide": {k: (float(v) if np.isfinite(v) else None) for k, v in city.items()},
+        "criteria": recs,
+        "verdict": {k: v for k, v in verdict.items() if k in ("n_passed", "n_criteria")},
         "timings_s": timer.timings_s,
-        "outputs": outputs + ["grid_summary.json"],
+        "versions": report.versions(),
+        "outputs": [],
     }
-    report.write_json(run_dir / "grid_summary.json", summary)
-    pop = sum(r["population"] for r in rows)
-    headline = (f"{sc.scenario.name}: {len(rows)} districts, {rasters.n_land:,} land pixels at "
-                f"{rasters.grid.res_m:g} m, population {pop:,.0f}")
+    report.write_report_md(run_dir / "report.md", summary, table, images)
+    report.write_report_html(run_dir / "report.html", summary, table, images)
+    summary["outputs"] = sorted(set(report.run_outputs(run_dir)) | {"summary.json"})
+    report.validate_summary(summary)
+    report.write_json(run_dir / "summary.json", summary)
+    report.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
+    headline = (f"{sc.scenario.name}: {verdict.get('n_passed')} of {verdict.get('n_criteria')} One-Gbps city criteria "
+                f"pass citywide; 5G BS per 10,000 residents {city['bs_5g_per_10k']:.1f}; "
+                f"indoor 5G population coverage {city.get('pop_cov_5g_indoor_pct', float('nan')):.1f} %")
     return RunResult(run_dir=run_dir, headline=headline, summary=summary)
