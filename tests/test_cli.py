@@ -46,7 +46,7 @@ def test_python_dash_m_same_as_script():
 
 def test_unknown_key_exit_2(tmp_path):
     bad = tmp_path / "bad.toml"
-    text = (CONFIGS / "tiny.toml").read_text(encoding="utf-8").replace("k_sites = 32", "k_sites = 32\nfoo = 1")
+    text = (CONFIGS / "tiny.toml").read_text(encoding="utf-8").replace("k_sites = 24", "k_sites = 24\nfoo = 1")
     bad.write_text(text.replace('"../geodata/', f'"{(ROOT / "geodata").as_posix()}/'), encoding="utf-8")
     _one_line_error(run_cli("validate", str(bad)), "bad.toml", "radio.foo", "unknown key")
 
@@ -91,3 +91,34 @@ def test_run_tiny_writes_folder_and_refuses_to_overwrite(tmp_path):
     forced = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet", "--force")
     assert forced.returncode == 0, forced.stderr
     assert forced.stderr == ""
+
+
+def test_run_tiny_outputs_open_in_gis_tools(tmp_path):
+    """The wired run: sites, coverage rasters and criteria land in files GIS tools open."""
+    import json
+
+    import pyogrio
+    import rasterio
+
+    out = tmp_path / "run"
+    proc = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    from sim.report import validate_summary
+
+    validate_summary(summary)
+    # tiny.toml: 30 + 40 sites, 3 sectors; n41 + n28 on China Mobile, n78 on the shared grid
+    sites = pyogrio.read_dataframe(out / "sites.gpkg")
+    assert sites["site_id"].nunique() == 70
+    assert len(sites) == 30 * 3 * 2 + 40 * 3
+    # 70 sites over Huangpu's 662,030 residents (census 2020) -> 1.057 per 10,000
+    assert summary["citywide"]["bs_5g_per_10k"] == __import__("pytest").approx(70 / 662030 * 1e4, rel=1e-9)
+    with rasterio.open(out / "ctcu-n78_rsrp_dbm.tif") as ds:
+        assert ds.crs.to_epsg() == 32651
+        band = ds.read(1)
+        assert ds.shape == tuple(summary["grid"]["shape"])
+    land = band[~__import__("numpy").isnan(band)]
+    assert land.size == summary["grid"]["land_pixels"]
+    assert -140 < float(land.min()) and float(land.max()) < -30
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html

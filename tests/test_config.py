@@ -61,12 +61,12 @@ def test_relative_paths_resolve_against_config_folder(tmp_path):
 @pytest.mark.parametrize(
     "edit, pattern",
     [
-        (lambda s: s.replace("k_sites = 32", "k_sites = 32\nkk_sites = 3"),
+        (lambda s: s.replace("k_sites = 24", "k_sites = 24\nkk_sites = 3"),
          r"x\.toml: radio\.kk_sites: unknown key \(expected one of: h_ut_m,"),
         (lambda s: s.replace("[radio]", "[radios]"), r"x\.toml: radios: unknown section"),
         (lambda s: s.replace("noise_figure_db = 9.0", 'noise_figure_db = "9dB"'),
          r"x\.toml: radio\.noise_figure_db: expected a number in \[0, 20\], got '9dB'"),
-        (lambda s: s.replace("k_sites = 32", "k_sites = 3.5"), r"radio\.k_sites: expected an integer"),
+        (lambda s: s.replace("k_sites = 24", "k_sites = 3.5"), r"radio\.k_sites: expected an integer"),
         (lambda s: s.replace("resolution_m = 100.0", "resolution_m = 0.0"),
          r"x\.toml: region\.resolution_m: expected a number in \[10, 2000\], got 0\.0"),
         (lambda s: s.replace("resolution_m = 100.0", "resolution_m = -25.0"), r"region\.resolution_m: expected a number"),
