@@ -174,8 +174,9 @@ def build_sites(sc: Scenario, districts, rng):
         if not op.carriers:
             continue
         counts = S.allocate_counts(int(dep.sites[op.id]), weights)
-        placed = S.place_by_density(districts, counts, rng, dep.jitter_frac,
-                                    grid_res_m=sc.region.resolution_m)
+        # minimum inter-site distance 50 m (ASSUMPTION: denser than any macro grid);
+        # sites may share a coarse pixel, the kernel evaluates them at their true position
+        placed = S.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
         carriers = [S.CarrierSpec(layer=f"{op.id}-{c.band}", band=c.band, ptx_dbm=c.ptx_dbm,
                                   g_max_dbi=c.antenna.g_max_dbi, hpbw_h_deg=c.antenna.hpbw_h_deg,
                                   hpbw_v_deg=c.antenna.hpbw_v_deg, tilt_deg=c.antenna.tilt_deg)
