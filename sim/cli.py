@@ -1,4 +1,4 @@
-"""Command line: ``gigacity validate|run|plan|compare`` (also ``python -m sim``).
+"""Command line: ``gigacity validate|run|compare`` (also ``python -m sim``).
 
 The only module that touches argv, the terminal and progress output. Library errors
 (:class:`sim.errors.GigacityError`) become one line on stderr and exit code 2.
@@ -85,25 +85,6 @@ def _cmd_run(args) -> int:
     return EXIT_OK
 
 
-def _cmd_plan(args) -> int:
-    from .config import load_scenario, with_overrides
-    from .run import plan_scenario
-
-    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
-    result = plan_scenario(
-        sc,
-        target=args.target,
-        budget=args.budget,
-        out_dir=args.out,
-        force=args.force,
-        workers=args.workers,
-        progress=Progress(quiet=args.quiet),
-    )
-    print(result.headline)
-    print(f"run folder: {result.run_dir}")
-    return EXIT_OK
-
-
 def _cmd_compare(args) -> int:
     from .run import compare_run_dirs
 
@@ -144,12 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a scenario and write its run folder")
     add_run_options(r)
     r.set_defaults(func=_cmd_run)
-
-    pl = sub.add_parser("plan", help="add sites greedily until a population coverage target is met")
-    add_run_options(pl)
-    pl.add_argument("--target", type=_positive_float, default=0.99, help="share of population to cover (0-1)")
-    pl.add_argument("--budget", type=int, default=500, help="sites to add at most")
-    pl.set_defaults(func=_cmd_plan)
 
     c = sub.add_parser("compare", help="compare the indicators of two run folders")
     c.add_argument("run_a")

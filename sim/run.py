@@ -407,3 +407,39 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                 f"pass citywide; 5G BS per 10,000 residents {city['bs_5g_per_10k']:.1f}; "
                 f"indoor 5G population coverage {city.get('pop_cov_5g_indoor_pct', float('nan')):.1f} %")
     return RunResult(run_dir=run_dir, headline=headline, summary=summary)
+
+
+def _read_summary(run_dir: Path) -> dict:
+    import json
+
+    from .errors import InputError
+
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise InputError(path, None, "not a run folder: summary.json not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"not valid JSON ({exc.__class__.__name__})") from None
+
+
+def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = False):
+    """The change of every indicator between two run folders; optionally written as CSV."""
+    from . import report
+
+    table = report.compare_runs(_read_summary(run_a), _read_summary(run_b))
+    city = table[table["scope"] == "citywide"]
+    lines = [f"{'indicator':40s} {'A':>12s} {'B':>12s} {'change':>12s}"]
+    for r in city.itertuples():
+        lines.append(f"{r.key:40s} {r.value_a:12.3f} {r.value_b:12.3f} {r.change:12.3f}")
+    out = None
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / "compare.csv"
+        if out.exists() and not force:
+            from .errors import InputError
+
+            raise InputError(out, "force", "exists; pass --force to replace it")
+        report.write_csv(out, table)
+    return "\n".join(lines), out

@@ -122,3 +122,19 @@ def test_run_tiny_outputs_open_in_gis_tools(tmp_path):
     assert -140 < float(land.min()) and float(land.max()) < -30
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "http://" not in html and "https://" not in html
+
+
+def test_compare_two_runs(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, k in ((a, "24"), (b, "8")):
+        cfg = tmp_path / f"k{k}.toml"
+        text = (CONFIGS / "tiny.toml").read_text(encoding="utf-8").replace("k_sites = 24", f"k_sites = {k}")
+        cfg.write_text(text.replace('"../geodata/', f'"{(ROOT / "geodata").as_posix()}/'), encoding="utf-8")
+        assert run_cli("run", str(cfg), "--out", str(out), "--quiet").returncode == 0
+    proc = run_cli("compare", str(a), str(a), "--out", str(tmp_path / "cmp"))
+    assert proc.returncode == 0, proc.stderr
+    # a run against itself: every change is exactly zero
+    rows = [l.split() for l in proc.stdout.splitlines()[1:] if l and not l.startswith("written")]
+    assert rows and all(float(r[-1]) == 0.0 for r in rows)
+    assert (tmp_path / "cmp" / "compare.csv").stat().st_size > 0
+    _one_line_error(run_cli("compare", str(a), str(tmp_path / "none")), "summary.json not found")
