@@ -61,6 +61,21 @@ def _require_file(path: Path) -> Path:
     return path
 
 
+def _read_text_table(path: Path, columns) -> pd.DataFrame:
+    """A CSV read as text, with every one of ``columns`` present."""
+    _require_file(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise GeodataError(path, None, f"not a readable CSV table ({exc.__class__.__name__})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise GeodataError(
+            path, f"column {missing[0]}", f"expected columns {', '.join(columns)}; missing {', '.join(missing)}"
+        )
+    return df
+
+
 def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool) -> np.ndarray:
     """A validated numeric column; the first bad cell is reported with its line number."""
     values = pd.to_numeric(df[column], errors="coerce")
@@ -105,16 +120,8 @@ def read_census(csv_path) -> pd.DataFrame:
     GeodataError
         Missing file or column, duplicate code, non-numeric or negative value.
     """
-    path = _require_file(Path(csv_path))
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise GeodataError(path, None, f"not a readable CSV table ({exc.__class__.__name__})") from None
-    missing = [c for c in CENSUS_COLUMNS if c not in df.columns]
-    if missing:
-        raise GeodataError(
-            path, f"column {missing[0]}", f"expected columns {', '.join(CENSUS_COLUMNS)}; missing {', '.join(missing)}"
-        )
+    path = Path(csv_path)
+    df = _read_text_table(path, CENSUS_COLUMNS)
     codes = df["code"].str.strip()
     bad_code = ~codes.str.fullmatch(r"\d{6}")
     if bad_code.any():
@@ -254,14 +261,8 @@ def read_key_places(csv_path, district_codes=None):
     """
     import geopandas as gpd
 
-    path = _require_file(Path(csv_path))
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise GeodataError(path, None, f"not a readable CSV table ({exc.__class__.__name__})") from None
-    missing = [c for c in KEY_PLACE_COLUMNS if c not in df.columns]
-    if missing:
-        raise GeodataError(path, f"column {missing[0]}", f"expected columns {', '.join(KEY_PLACE_COLUMNS)}")
+    path = Path(csv_path)
+    df = _read_text_table(path, KEY_PLACE_COLUMNS)
     lon = _numeric_column(df, "lon", path, integer=False)
     lat = _numeric_column(df, "lat", path, integer=False)
     bad = (lon < -180) | (lon > 180) | (lat < -90) | (lat > 90)
