@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 import types
@@ -345,7 +346,7 @@ def _scalar(ctx, key, tp, value, meta):
         if not isinstance(value, str) or not value:
             ctx.fail(key, "a file path (string)", value)
         p = Path(value).expanduser()
-        return p if p.is_absolute() else (ctx.base / p)
+        return p if p.is_absolute() else Path(os.path.normpath(ctx.base / p))
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             ctx.fail(key, "a table", value)
