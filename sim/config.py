@@ -196,7 +196,7 @@ class Broadband:
     tier_mbps: tuple[float, ...] = spec((100.0, 300.0, 500.0, 1000.0, 2000.0), lo=0.0, lo_open=True,
                                         doc="speed tiers")
     tier_mix: tuple[float, ...] = spec(lo=0.0, hi=1.0, doc="share of subscribers per tier (sums to 1)")
-    gpon_split: int = spec(64, choices=(16, 32, 64, 128), doc="GPON split ratio")
+    gpon_split: int = spec(64, choices=(16, 32, 64), doc="GPON split ratio (1:128 exceeds the class B+ budget, see sim.broadband)")
     xgspon_split: int = spec(64, choices=(16, 32, 64, 128), doc="10G-PON split ratio")
     xgspon_kind: str = spec("xgs-pon", choices=("xg-pon", "xgs-pon"), doc="10G-PON technology")
     fill_factor: float = spec(0.8, lo=0.0, hi=1.0, lo_open=True, doc="share of PON splitter ports in use")
