@@ -97,13 +97,14 @@ _CHUNK = 8192  # flows drawn per refill of the arrival stream
 # --------------------------------------------------------------------------- validation
 
 
-def _positive(field: str, value, *, allow_inf: bool = False) -> float:
+def positive_number(field: str, value, *, allow_inf: bool = False, source: str = _SOURCE) -> float:
+    """A validated positive number; ``InputError(source, field, ...)`` otherwise."""
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise InputError(_SOURCE, field, f"expected a positive number, got {value!r}") from None
+        raise InputError(source, field, f"expected a positive number, got {value!r}") from None
     if not (x > 0.0) or (math.isinf(x) and not allow_inf) or math.isnan(x):
-        raise InputError(_SOURCE, field, f"expected a positive finite number, got {value!r}")
+        raise InputError(source, field, f"expected a positive finite number, got {value!r}")
     return x
 
 
@@ -121,7 +122,7 @@ def _check_distribution(distribution: str, sigma: float, shape: float) -> None:
     if distribution not in SIZE_DISTRIBUTIONS:
         raise InputError(_SOURCE, "distribution", f"expected one of {SIZE_DISTRIBUTIONS}, got {distribution!r}")
     if distribution == "lognormal":
-        _positive("sigma", sigma)
+        positive_number("sigma", sigma)
     if distribution == "pareto":
         a = float(shape)
         if not (a > 1.0) or math.isinf(a):
@@ -164,7 +165,7 @@ def flow_sizes_bits(
     -------
     size_bits : ndarray [n], float64
     """
-    mean = _positive("mean_bits", mean_bits)
+    mean = positive_number("mean_bits", mean_bits)
     _check_distribution(distribution, sigma, shape)
     if distribution == "exponential":
         return rng.exponential(mean, n)
@@ -405,9 +406,9 @@ def simulate_ps(
     hold for ``rho < 1``. Flows of equal ``cap / peak`` share a virtual clock, so the cost
     per event is ``O(log n + G)``.
     """
-    lam = _positive("arrival_rate_per_s", arrival_rate_per_s)
-    mean = _positive("mean_size_bits", mean_size_bits)
-    horizon = _positive("horizon_s", horizon_s)
+    lam = positive_number("arrival_rate_per_s", arrival_rate_per_s)
+    mean = positive_number("mean_size_bits", mean_size_bits)
+    horizon = positive_number("horizon_s", horizon_s)
     warmup = _nonneg("warmup_s", warmup_s)
     if warmup >= horizon:
         raise InputError(_SOURCE, "warmup_s", f"expected less than horizon_s = {horizon:g}, got {warmup:g}")
@@ -711,8 +712,8 @@ def capped_ps_mean_in_system(offered_bps: float, capacity_bps: float, cap_bps: f
         size law). Summed exactly to ``n = ceil(m)``, the geometric tail (ratio
         ``rho = a / m``) in closed form.
     """
-    a = _positive("offered_bps", offered_bps) / _positive("cap_bps", cap_bps)
-    m = _positive("capacity_bps", capacity_bps) / float(cap_bps)
+    a = positive_number("offered_bps", offered_bps) / positive_number("cap_bps", cap_bps)
+    m = positive_number("capacity_bps", capacity_bps) / float(cap_bps)
     rho = a / m
     if not rho < 1.0:
         raise InputError(_SOURCE, "offered_bps", f"expected less than capacity_bps, got load {rho:.4g}")

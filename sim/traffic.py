@@ -29,14 +29,13 @@ Everything here is a pure function of arrays; :func:`cell_load` and
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from sim.errors import InputError
-from sim.queueing import MeanCI, PSResult, mean_ci95, simulate_ps, spawn_rngs
+from sim.queueing import MeanCI, PSResult, mean_ci95, positive_number, simulate_ps, spawn_rngs
 
 __all__ = [
     "HOURS_PER_DAY",
@@ -82,16 +81,6 @@ def _nonneg_array(field: str, value) -> np.ndarray:
     if np.any(bad):
         first = x[bad].ravel()[0]
         raise InputError(_SOURCE, field, f"expected finite values >= 0, got {first:g}")
-    return x
-
-
-def _positive_scalar(field: str, value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InputError(_SOURCE, field, f"expected a positive number, got {value!r}") from None
-    if not (x > 0.0) or not math.isfinite(x):
-        raise InputError(_SOURCE, field, f"expected a positive finite number, got {value!r}")
     return x
 
 
@@ -186,7 +175,7 @@ def cell_load(serving_cell, peak_rate_bps, arrival_rate_per_s, mean_flow_bits, n
     if peak.shape != lam.shape or peak.ndim != 1:
         raise InputError(_SOURCE, "peak_rate_bps", f"expected the shape of arrival_rate_per_s {lam.shape}, got {peak.shape}")
     s = _serving(serving_cell, peak.size, n)
-    es = _positive_scalar("mean_flow_bits", mean_flow_bits)
+    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
     ok = _served_mask(peak, s)
     work_s = lam[ok] * es / peak[ok].astype(np.float64)  # seconds of solo service per second
     return np.bincount(s[ok], weights=work_s, minlength=n).astype(np.float64)
@@ -333,9 +322,9 @@ def fixed_point_load(
     0 (:func:`busy_hour_throughput_bps`).
     """
     n = _n_cells(n_cells)
-    es = _positive_scalar("mean_flow_bits", mean_flow_bits)
+    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
     lam = _nonneg_array("arrival_rate_per_s", arrival_rate_per_s)
-    tol = _positive_scalar("tol", tol)
+    tol = positive_number("tol", tol, source=_SOURCE)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise InputError(_SOURCE, "max_iter", f"expected an integer >= 1, got {max_iter!r}")
     d = float(damping)
@@ -456,7 +445,7 @@ def simulate_cell(
     """
     r = np.asarray(peak_rate_bps, dtype=np.float64).ravel()
     lam = _nonneg_array("arrival_rate_per_s", arrival_rate_per_s).astype(np.float64).ravel()
-    es = _positive_scalar("mean_flow_bits", mean_flow_bits)
+    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
     if r.shape != lam.shape:
         raise InputError(_SOURCE, "peak_rate_bps", f"expected the shape of arrival_rate_per_s {lam.shape}, got {r.shape}")
     keep = (r > 0) & np.isfinite(r) & (lam > 0)
