@@ -204,7 +204,7 @@ class SiteTable:
     district_idx : int16
         Row of the district in ``read_districts`` order; -1 outside every district.
     source : str
-        ``"file:<name>"``, ``"density"`` or ``"planned"``.
+        ``"file:<name>"``, ``"density"``, ``"small-cell"`` or ``"planned"``.
 
     Notes
     -----
@@ -687,8 +687,11 @@ def _finish(path, rows: _Rows, on_bad_row, lon, lat, parts, cols, n_filtered=0, 
     return sites, report
 
 
-def _site_columns(rows: _Rows, get, n, operators, bands, default_operator):
+def _site_columns(rows: _Rows, get, n, operators, bands, default_operator, operator_required=False):
     """The optional columns shared by the CSV and GeoJSON readers."""
+    if operator_required and not default_operator and get("operator") is None:
+        raise SiteFileError(rows.path, "column operator",
+                            "expected an operator column (one operator per site, e.g. cmcc, ctcc, cucc)")
     h = _check_number(rows, _text(get("height_m"), n), "height_m", 0.0, _MAX_HEIGHT_M, "a height", "m",
                       lo_open=True)
     az = _check_azimuths(rows, _text(get("azimuths"), n))
@@ -696,6 +699,9 @@ def _site_columns(rows: _Rows, get, n, operators, bands, default_operator):
     op_raw = _text(get("operator"), n)
     if default_operator:
         op_raw = np.where(op_raw == "", default_operator, op_raw)
+    if operator_required:
+        known = f"one of {', '.join(sorted(operators))}" if operators else "an operator id"
+        rows.flag(op_raw == "", "operator", lambda i: f"expected {known}, got an empty value")
     op = _check_names(rows, op_raw, operators, "operator", "operator")
     band = _check_names(rows, _text(get("band"), n), bands, "band", "band")
     band = np.array([";".join(b.strip() for b in v.split(";")) if v else "" for v in band], dtype=object)
@@ -710,7 +716,8 @@ _CSV_OPTIONAL = ("site_id", "height_m", "azimuths", "tilt_deg", "operator", "ban
 
 
 def read_sites_csv(path, region, *, operators: Sequence[str] | None = None, bands: Sequence[str] | None = None,
-                   operator: str | None = None, on_bad_row: str = "skip", delimiter: str = ","):
+                   operator: str | None = None, on_bad_row: str = "skip", delimiter: str = ",",
+                   operator_required: bool = False):
     """Read physical sites from a CSV file with WGS84 ``lon``/``lat`` columns.
 
     Parameters
@@ -733,6 +740,9 @@ def read_sites_csv(path, region, *, operators: Sequence[str] | None = None, band
         ``"skip"`` drops and reports bad rows; ``"raise"`` raises on the first one.
     delimiter : str
         Field separator.
+    operator_required : bool
+        Without ``operator``: a file without an ``operator`` column is an error, a row
+        with an empty one is a bad row (e.g. when sites must go to several networks).
 
     Returns
     -------
@@ -770,7 +780,7 @@ def read_sites_csv(path, region, *, operators: Sequence[str] | None = None, band
         hint = ""
         for other in (";", "\t", ",", "|"):
             if other != delimiter and other in header:
-                hint = f"; the header looks {other!r}-delimited (pass delimiter={other!r})"
+                hint = f"; the header looks {other!r}-delimited (set the delimiter to {other!r})"
                 break
         raise SiteFileError(p, "line 1", f"expected columns lon, lat separated by {delimiter!r}, got header "
                                          f"{header.strip()!r}{hint}")
@@ -786,12 +796,13 @@ def read_sites_csv(path, region, *, operators: Sequence[str] | None = None, band
     rows = _Rows(p, lines, "line")
     n = len(df)
     lon, lat = _check_lonlat(rows, _text(df["lon"], n), _text(df["lat"], n), parts)
-    cols = _site_columns(rows, lambda c: df[c] if c in df.columns else None, n, operators, bands, operator)
+    cols = _site_columns(rows, lambda c: df[c] if c in df.columns else None, n, operators, bands, operator,
+                         operator_required)
     return _finish(p, rows, on_bad_row, lon, lat, parts, cols)
 
 
 def read_sites_geojson(path, region, *, operators: Sequence[str] | None = None, bands: Sequence[str] | None = None,
-                       operator: str | None = None, on_bad_row: str = "skip"):
+                       operator: str | None = None, on_bad_row: str = "skip", operator_required: bool = False):
     """Read physical sites from a GeoJSON file of points (via pyogrio).
 
     Parameters, returns and raises as :func:`read_sites_csv`, with feature properties in
@@ -836,7 +847,7 @@ def read_sites_geojson(path, region, *, operators: Sequence[str] | None = None, 
             return gdf["id"]
         return gdf[c] if c in gdf.columns else None
 
-    cols = _site_columns(rows, get, n, operators, bands, operator)
+    cols = _site_columns(rows, get, n, operators, bands, operator, operator_required)
     return _finish(p, rows, on_bad_row, lon, lat, parts, cols)
 
 
@@ -1409,14 +1420,15 @@ def build_site_table(sites: PhysicalSites, *, ran: str, carriers: Sequence[Carri
 def build_small_cells(districts_gdf, counts_per_district, rng: np.random.Generator, *, ran: str,
                       carriers: Sequence[CarrierSpec], h_bs_m: float = 10.0, n_sectors: int = 1,
                       jitter_frac: float = 0.25, site_id_start: int = 0, min_spacing_m: float = 0.0,
-                      grid_res_m: float | None = None) -> SiteTable:
+                      grid_res_m: float | None = None, source: str = "density") -> SiteTable:
     """UMi small cells by density (e.g. only in the central districts: zero counts elsewhere).
 
     :func:`place_by_density` then :func:`build_site_table` with
     ``SiteClass("umi", h_bs_m)`` for every site; pass carriers with the small cells'
     lower power and gain. TR 38.901 Table 7.4.1-1 UMi-Street Canyon: h_BS = 10 m.
+    ``source`` labels the rows (``gigacity run`` uses ``"small-cell"``).
     """
     placement = place_by_density(districts_gdf, counts_per_district, rng, jitter_frac,
                                  min_spacing_m=min_spacing_m, grid_res_m=grid_res_m)
-    return build_site_table(placement.to_sites("density"), ran=ran, carriers=carriers, rng=rng,
+    return build_site_table(placement.to_sites(source), ran=ran, carriers=carriers, rng=rng,
                             site_class=SiteClass("umi", h_bs_m), n_sectors=n_sectors, site_id_start=site_id_start)
