@@ -30,6 +30,7 @@ __all__ = [
     "ScenarioMeta",
     "Region",
     "ClassParams",
+    "SmallCell",
     "Deployment",
     "Radio",
     "Traffic",
@@ -134,6 +135,27 @@ class ClassParams:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SmallCell:
+    """UMi small cells added in the central districts (see ``Deployment.small_cells``).
+
+    Defaults follow 3GPP TR 38.901 V17.0.0 Table 7.8-1 (large-scale calibration, UMi at
+    6 GHz): h_BS = 10 m, BS Tx power 44 dBm, 3 sectors per site, a (M, N, P) = (4, 4, 2)
+    panel of 8 dBi elements (Table 7.3-1) -> 8 + 10 log10(16) = 20 dBi per polarisation,
+    electrical downtilt 102 deg from zenith = 12 deg down. ASSUMPTION: the 44 dBm is
+    applied per carrier whatever its bandwidth; the vertical beam is the 4-row panel's,
+    about 25 deg; horizontally the 65 deg sector envelope as for the macro sites.
+    """
+
+    h_bs_m: float = spec(10.0, lo=2.0, hi=30.0, doc="antenna height (TR 38.901 Table 7.4.1-1 UMi: 10 m)")
+    ptx_dbm: float = spec(44.0, lo=0.0, hi=60.0, doc="transmit power per sector over each carrier, dBm")
+    n_sectors: int = spec(3, lo=1, hi=6, doc="sectors per small cell")
+    bands: tuple[str, ...] = spec((), pattern=r"^n\d{1,3}$",
+                                  doc="bands of the carriers the small cells carry (empty: every carrier of the network)")
+    antenna: Antenna = spec(Antenna(g_max_dbi=20.0, hpbw_h_deg=65.0, hpbw_v_deg=25.0, tilt_deg=12.0),
+                            doc="small-cell antenna")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Deployment:
     strategy: str = spec("density", choices=("density", "file"), doc="how sites are placed")
     sites: dict[str, int] = spec(None, lo=0, doc="sites per radio network (RAN id -> count) for 'density'")
@@ -150,6 +172,9 @@ class Deployment:
     site_file: Path = spec(None, doc="site file for 'file'")
     site_format: str = spec("csv", choices=("csv", "geojson", "opencellid"), doc="format of site_file")
     on_bad_row: str = spec("skip", choices=("skip", "raise"), doc="bad rows of the site file")
+    site_delimiter: str = spec(",", choices=(",", ";", "\t", "|"), doc="field separator of a CSV site_file")
+    small_cells: dict[str, int] = spec(None, lo=0, doc="UMi small cells per radio network, central districts (none)")
+    small_cell: SmallCell = spec(SmallCell(), doc="parameters of the small cells")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -452,6 +477,16 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
             ctx.fail(f"deployment.sites.{k}", "a site count for every radio network", "nothing")
         if dep.distribute_by == "explicit" and not dep.explicit_counts:
             ctx.fail("deployment.explicit_counts", "district weights for distribute_by = 'explicit'", "nothing")
+    bands_of = {op.id: [c.band for c in op.carriers] for op in sc.operators if op.carriers}
+    for k, n in (dep.small_cells or {}).items():
+        if k not in rans:
+            ctx.fail(f"deployment.small_cells.{k}", f"a radio-network id ({', '.join(sorted(rans))})", k)
+        if n and dep.small_cell.bands and not set(dep.small_cell.bands) & set(bands_of[k]):
+            ctx.fail("deployment.small_cell.bands", f"a band of radio network {k} ({', '.join(bands_of[k])})",
+                     ", ".join(dep.small_cell.bands))
+        if n and not dep.central_districts:
+            ctx.fail(f"deployment.small_cells.{k}", "0 when deployment.central_districts is empty "
+                     "(small cells go to the central districts)", n)
     if dep.strategy == "file" and dep.site_file is None:
         ctx.fail("deployment.site_file", "a site file for strategy 'file'", "nothing")
     overlap = set(dep.central_districts) & set(dep.rural_districts)
