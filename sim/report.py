@@ -760,6 +760,24 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
     return path
 
 
+_SITE_COLUMNS = (("sites_5g", "5G sites", ""), ("sites_5g_per_km2", "5G sites per km²", "official area"),
+                 ("sites_5g_per_10k", "5G sites per 10,000 residents", "census"))
+"""Site counts and densities of ``summary["districts"]`` rows shown before the indicators."""
+
+
+def _district_sites(summary) -> dict[str, list[str]]:
+    """District code -> formatted site count and densities (empty when the summary has none)."""
+    out = {}
+    for d in summary.get("districts") or []:
+        if "sites_5g_per_km2" in d:
+            out[str(d.get("code"))] = [f"{d['sites_5g']:,}" if isinstance(d.get("sites_5g"), int) else "—",
+                                       _fmt(d.get("sites_5g_per_km2")) if d.get("sites_5g_per_km2") is None
+                                       else f"{float(d['sites_5g_per_km2']):,.2f}",
+                                       _fmt(d.get("sites_5g_per_10k")) if d.get("sites_5g_per_10k") is None
+                                       else f"{float(d['sites_5g_per_10k']):,.2f}"]
+    return out
+
+
 def _district_table_html(recs, summary) -> list[str]:
     rows = [r for r in recs if r.get("scope") != "citywide"]
     if not rows:
@@ -769,8 +787,11 @@ def _district_table_html(recs, summary) -> list[str]:
     scopes = list(dict.fromkeys(r["scope"] for r in rows))
     cell = {(r["scope"], r["key"]): r for r in rows}
     names = _district_names(summary)
+    site_cells = _district_sites(summary)
     out = ['<section id="districts"><h2>Districts</h2><div class="scroll"><table><thead><tr>'
            "<th>District</th>"]
+    if site_cells:
+        out += [f"<th>{_esc(label)}{f' ({_esc(basis)})' if basis else ''}</th>" for _, label, basis in _SITE_COLUMNS]
     for k in keys:
         spec = INDICATORS.get(k)
         label = spec.label if spec else k
@@ -779,6 +800,8 @@ def _district_table_html(recs, summary) -> list[str]:
     out.append("</tr></thead><tbody>")
     for s in scopes:
         out.append(f"<tr><td>{_esc(names.get(s, s))} <span class=\"small\">{_esc(s)}</span></td>")
+        if site_cells:
+            out += [f'<td class="num">{_esc(v)}</td>' for v in site_cells.get(s, ["—"] * len(_SITE_COLUMNS))]
         for k in keys:
             r = cell.get((s, k))
             if r is None:
@@ -826,11 +849,14 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
         keys = [k for k in INDICATORS if any(r["key"] == k for r in rows)]
         names = _district_names(summary)
         cell = {(r["scope"], r["key"]): r for r in rows}
+        site_cells = _district_sites(summary)
+        site_heads = [label + (f" ({basis})" if basis else "") for _, label, basis in _SITE_COLUMNS] if site_cells else []
         lines += ["", "## Districts", "",
-                  "| District | " + " | ".join(_md_cell(INDICATORS[k].label) for k in keys) + " |",
-                  "| --- |" + " ---: |" * len(keys)]
+                  "| District | " + " | ".join(_md_cell(h) for h in site_heads + [INDICATORS[k].label for k in keys])
+                  + " |",
+                  "| --- |" + " ---: |" * (len(site_heads) + len(keys))]
         for s in dict.fromkeys(r["scope"] for r in rows):
-            vals = []
+            vals = list(site_cells.get(s, ["—"] * len(_SITE_COLUMNS))) if site_cells else []
             for k in keys:
                 r = cell.get((s, k))
                 if r is None:

@@ -16,7 +16,8 @@ import numpy as np
 from .config import Scenario
 from .errors import ConfigError
 
-__all__ = ["RunResult", "describe_scenario", "load_region", "run_scenario", "grid_summary_rows"]
+__all__ = ["RunResult", "SiteFile", "SitePlan", "build_sites", "describe_scenario", "load_region", "read_site_file",
+           "run_scenario", "grid_summary_rows", "site_density"]
 
 
 @dataclass
@@ -107,7 +108,13 @@ def describe_scenario(sc: Scenario) -> str:
         per = ", ".join(f"{k} {v:,}" for k, v in dep.sites.items())
         lines.append(f"  deployment: density, {total:,} sites ({per}), by {dep.distribute_by}")
     else:
-        lines.append(f"  deployment: from {dep.site_file} ({dep.site_format})")
+        lines.append(f"  deployment: from {dep.site_file} ({dep.site_format}, bad rows: {dep.on_bad_row})")
+        lines += ["  " + line for line in read_site_file(sc, districts).lines()]
+    small = {k: v for k, v in (dep.small_cells or {}).items() if v}
+    if small:
+        s = dep.small_cell
+        lines.append(f"  small cells (UMi, {s.h_bs_m:g} m, {s.ptx_dbm:g} dBm, central districts): "
+                     + ", ".join(f"{k} {v:,}" for k, v in small.items()))
     lines.append(f"  layers: {', '.join(lid for lid, _, _ in sc.layers())}; K = {sc.radio.k_sites} nearest sites")
     lines.append(f"  criteria: {len(sc.criteria.thresholds)} thresholds "
                  f"({sum(t.confirmed for t in sc.criteria.thresholds)} confirmed)")
@@ -151,42 +158,236 @@ def _create_run_dir(sc: Scenario, out_dir, force: bool) -> Path:
     return report.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
 
 
-def build_sites(sc: Scenario, districts, rng):
-    """The sector-carrier table of every radio network (density placement)."""
+def _file_operators(sc: Scenario) -> dict[str, str]:
+    """Operator name in a site file -> radio network (RAN id) of the scenario.
+
+    The scenario's own operator ids (``cu`` -> the network that serves it) and the
+    standard ids of :data:`sim.sites.RAN_OF_OPERATOR` whose network the scenario has
+    (``cucc``, ``ctcc`` -> ``ctcu``); the scenario's ids win.
+    """
     from . import sites as S
-    from .errors import ConfigError as _CE
+
+    rans = set(sc.ran_ids)
+    out = {name: ran for name, ran in S.RAN_OF_OPERATOR.items() if ran in rans}
+    out.update({op.id: op.ran_id for op in sc.operators})
+    return out
+
+
+@dataclass
+class SiteFile:
+    """The sites of ``deployment.site_file`` per radio network and what reading it counted."""
+
+    by_ran: dict
+    info: dict
+
+    def lines(self) -> list[str]:
+        """Short text lines for the terminal: counts, then the first skipped rows."""
+        i = self.info
+        per = ", ".join(f"{k} {v:,}" for k, v in i["sites_by_ran"].items())
+        out = [f"site file {Path(i['path']).name} ({i['format']}): {i['rows']:,} rows, {i['kept']:,} kept, "
+               f"{i['bad']:,} bad skipped, {i['outside_region']:,} outside the region, {i['filtered']:,} filtered, "
+               f"{i['merged_colocated']:,} co-located merged; sites {per}"]
+        out += [f"  skipped {m}" for m in i["first_bad_rows"][:3]]
+        if i["bad"] > 3:
+            out.append(f"  ... {i['bad'] - 3:,} more bad rows (summary.json inputs.site_file)")
+        return out
+
+
+MAX_REPORTED_BAD_ROWS = 10
+"""Bad rows of a site file listed in ``summary.json`` (all are counted)."""
+
+
+def read_site_file(sc: Scenario, districts) -> SiteFile:
+    """Read ``deployment.site_file`` and split its sites over the scenario's radio networks.
+
+    A site's operator (CSV/GeoJSON ``operator`` column, OpenCellID MNC) picks its network
+    (:func:`_file_operators`); with one network the column may be left out. Bands must be
+    carriers of the scenario; a site whose bands are none of its own network's carriers is
+    a bad row. Sites of one network at the same position (1 m) are merged into one, the
+    first kept (the shared Telecom/Unicom network appears once per operator in
+    OpenCellID). Every network of the scenario must keep at least one site: a
+    :class:`~sim.errors.SiteFileError` says which has none.
+    """
+    from . import sites as S
+    from .errors import SiteFileError
 
     dep = sc.deployment
-    if dep.strategy != "density":
-        raise _CE(sc.source_path, "deployment.strategy", "only 'density' is wired into run so far, got 'file'")
+    path = dep.site_file
+    rans = list(sc.ran_ids)
+    op_ran = _file_operators(sc)
+    bands_of = {op.id: [c.band for c in op.carriers] for op in sc.operators if op.carriers}
+    if dep.site_format == "opencellid":
+        wanted = [o for o, r in S.RAN_OF_OPERATOR.items() if r in rans]
+        sites, rep = S.read_opencellid(path, districts, operators=wanted, on_bad_row=dep.on_bad_row)
+    else:
+        all_bands = sorted({b for bs in bands_of.values() for b in bs})
+        kw = dict(operators=sorted(op_ran), bands=all_bands, operator=rans[0] if len(rans) == 1 else None,
+                  on_bad_row=dep.on_bad_row, operator_required=len(rans) > 1)
+        if dep.site_format == "csv":
+            sites, rep = S.read_sites_csv(path, districts, delimiter=dep.site_delimiter, **kw)
+        else:
+            sites, rep = S.read_sites_geojson(path, districts, **kw)
+    ran = np.array([op_ran.get(str(o), "") for o in sites.operator], dtype=object)
+    bad_msgs = [str(b) for b in rep.bad_rows]
+    n_bad = rep.n_bad
+    # a band of the file that is not a carrier of the site's own network
+    ok = np.ones(len(sites), bool)
+    for i in range(len(sites)):
+        band = str(sites.band[i])
+        if band and not set(band.split(";")) & set(bands_of[ran[i]]):
+            ok[i] = False
+            label = (f"site {sites.site_ref[i]}" if sites.site_ref[i]
+                     else f"site at lon {sites.lon_deg[i]:.5f}, lat {sites.lat_deg[i]:.5f}")
+            msg = (f"band {band!r} of operator {sites.operator[i]} is not a carrier of its radio network "
+                   f"{ran[i]} ({', '.join(bands_of[ran[i]])})")
+            if dep.on_bad_row == "raise":
+                raise SiteFileError(path, f"{label}, column band", msg)
+            bad_msgs.append(f"{label}, column band: {msg}")
+            n_bad += 1
+    by_ran, merged = {}, 0
+    for r in rans:
+        idx = np.flatnonzero(ok & (ran == r))
+        key = np.stack([np.round(sites.x_m[idx]), np.round(sites.y_m[idx])], axis=1)
+        _, first = np.unique(key, axis=0, return_index=True)
+        merged += idx.size - first.size
+        by_ran[r] = sites.select(idx[np.sort(first)])
+        if not len(by_ran[r]):
+            names = sorted(o for o, rr in op_ran.items() if rr == r)
+            raise SiteFileError(path, "column operator",
+                                f"no site of radio network {r!r} (operators {', '.join(names)}) inside the region "
+                                f"({rep.n_rows:,} rows, {n_bad:,} bad, {rep.n_outside:,} outside, "
+                                f"{rep.n_filtered:,} filtered); expected at least one: add its sites to the file "
+                                "or remove the network from the scenario")
+    info = {"path": str(path), "format": dep.site_format, "on_bad_row": dep.on_bad_row, "rows": rep.n_rows,
+            "kept": rep.n_kept - (n_bad - rep.n_bad), "bad": n_bad, "outside_region": rep.n_outside,
+            "filtered": rep.n_filtered, "merged_colocated": int(merged),
+            "sites_by_ran": {r: len(t) for r, t in by_ran.items()}, "first_bad_rows": bad_msgs[:MAX_REPORTED_BAD_ROWS]}
+    return SiteFile(by_ran=by_ran, info=info)
+
+
+def _carrier_specs(op, bands=(), small=None):
+    """The carriers of an operator's network as :class:`~sim.sites.CarrierSpec` (small cells: their radio)."""
+    from . import sites as S
+
+    out = []
+    for c in op.carriers:
+        if bands and c.band not in bands:
+            continue
+        a = small.antenna if small is not None else c.antenna
+        out.append(S.CarrierSpec(layer=f"{op.id}-{c.band}", band=c.band,
+                                 ptx_dbm=small.ptx_dbm if small is not None else c.ptx_dbm, g_max_dbi=a.g_max_dbi,
+                                 hpbw_h_deg=a.hpbw_h_deg, hpbw_v_deg=a.hpbw_v_deg, tilt_deg=a.tilt_deg))
+    return out
+
+
+def _placement_error(sc: Scenario, key: str, exc):
+    """A density placement that does not fit, as the config error it is."""
+    return ConfigError(sc.source_path, key, f"too many sites for {exc.field}: {exc.message}")
+
+
+@dataclass
+class SitePlan:
+    """What :func:`build_sites` built: the sector-carrier table and how (for the summary)."""
+
+    table: object
+    site_file: dict | None = None
+    small_cells: dict = field(default_factory=dict)
+
+
+def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None) -> SitePlan:
+    """The sector-carrier table of every radio network: by density or from the site file,
+    plus the UMi small cells of ``deployment.small_cells`` in the central districts.
+
+    Macro sites are drawn first and small cells after, so turning small cells on does not
+    move a macro site. A count the district cannot hold at a 50 m spacing is a
+    :class:`~sim.errors.ConfigError` on ``deployment.sites.<ran>`` (or ``small_cells``).
+    """
+    from . import sites as S
+    from .errors import InputError
+
+    dep = sc.deployment
     codes = list(districts["code"])
     district_class = ["central" if c in dep.central_districts else "rural" if c in dep.rural_districts
                       else "suburban" for c in codes]
     classes = {k: S.SiteClass(getattr(dep, k).scenario, getattr(dep, k).h_bs_m)
                for k in ("central", "suburban", "rural")}
-    if dep.distribute_by == "explicit":
-        weights = np.array([float(dep.explicit_counts.get(c, 0)) for c in codes])
-    else:
-        weights = S.district_weights(districts, dep.distribute_by, population_weight=dep.population_weight)
+    if dep.strategy == "file" and site_file is None:
+        site_file = read_site_file(sc, districts)
+    if dep.strategy == "density":
+        if dep.distribute_by == "explicit":
+            weights = np.array([float(dep.explicit_counts.get(c, 0)) for c in codes])
+        else:
+            weights = S.district_weights(districts, dep.distribute_by, population_weight=dep.population_weight)
     table = None
     start = 0
     for op in sc.operators:
         if not op.carriers:
             continue
-        counts = S.allocate_counts(int(dep.sites[op.id]), weights)
-        # minimum inter-site distance 50 m (ASSUMPTION: denser than any macro grid);
-        # sites may share a coarse pixel, the kernel evaluates them at their true position
-        placed = S.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
-        carriers = [S.CarrierSpec(layer=f"{op.id}-{c.band}", band=c.band, ptx_dbm=c.ptx_dbm,
-                                  g_max_dbi=c.antenna.g_max_dbi, hpbw_h_deg=c.antenna.hpbw_h_deg,
-                                  hpbw_v_deg=c.antenna.hpbw_v_deg, tilt_deg=c.antenna.tilt_deg)
-                    for c in op.carriers]
-        t = S.build_site_table(placed.to_sites(), ran=op.id, carriers=carriers, rng=rng,
+        if dep.strategy == "file":
+            physical = site_file.by_ran[op.id]
+        else:
+            counts = S.allocate_counts(int(dep.sites[op.id]), weights)
+            # minimum inter-site distance 50 m (ASSUMPTION: denser than any macro grid);
+            # sites may share a coarse pixel, the kernel evaluates them at their true position
+            try:
+                placed = S.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
+            except InputError as exc:
+                raise _placement_error(sc, f"deployment.sites.{op.id}", exc) from None
+            physical = placed.to_sites()
+        t = S.build_site_table(physical, ran=op.id, carriers=_carrier_specs(op), rng=rng,
                                district_class=district_class, site_classes=classes,
                                n_sectors=dep.n_sectors, site_id_start=start)
         start = int(t.site_id.max()) + 1 if t.n_sectors else start
         table = t if table is None else table.concat(t)
-    return table
+    # UMi small cells, central districts only, split by population
+    small = {}
+    central = np.array([c == "central" for c in district_class])
+    pop = districts["population"].to_numpy(float) * central
+    for op in sc.operators:
+        n = int((dep.small_cells or {}).get(op.id, 0))
+        if not n:
+            continue
+        if not central.any():
+            raise ConfigError(sc.source_path, f"deployment.small_cells.{op.id}",
+                              "expected 0: the region has no central district (small cells go to "
+                              "deployment.central_districts)")
+        counts = S.allocate_counts(n, pop if pop.sum() > 0 else central.astype(float))
+        sc_cfg = dep.small_cell
+        try:
+            t = S.build_small_cells(districts, counts, rng, ran=op.id,
+                                    carriers=_carrier_specs(op, sc_cfg.bands, sc_cfg), h_bs_m=sc_cfg.h_bs_m,
+                                    n_sectors=sc_cfg.n_sectors, jitter_frac=dep.jitter_frac, site_id_start=start,
+                                    min_spacing_m=50.0, source="small-cell")
+        except InputError as exc:
+            raise _placement_error(sc, f"deployment.small_cells.{op.id}", exc) from None
+        start = int(t.site_id.max()) + 1
+        table = table.concat(t)
+        small[op.id] = n
+    return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small)
+
+
+def site_density(n_sites_d, districts) -> dict:
+    """5G sites per km² and per 10,000 residents, per district and citywide.
+
+    Area: the official land area (``area_km2_official``, statistics bureau; it leaves out
+    the tidal flats of the coastal polygons), the polygon area where a district has none.
+    Residents: the census population of the district table (as ``bs_5g_per_10k``).
+    """
+    n = np.asarray(n_sites_d, dtype=float)
+    official = districts["area_km2_official"].to_numpy(float)
+    has = np.isfinite(official) & (official > 0)
+    area = np.where(has, official, districts["area_km2_polygon"].to_numpy(float))
+    pop = districts["population"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_km2 = np.where(area > 0, n / area, np.nan)
+        per_10k = np.where(pop > 0, 1e4 * n / pop, np.nan)
+    city = {"sites_5g": int(n.sum()),
+            "sites_5g_per_km2": round(float(n.sum() / area.sum()), 4) if area.sum() > 0 else None,
+            "sites_5g_per_10k": round(float(1e4 * n.sum() / pop.sum()), 4) if pop.sum() > 0 else None,
+            "area_basis": "official" if has.all() else "official, polygon where none",
+            "area_km2": round(float(area.sum()), 4)}
+    return {"sites_5g": n.astype(np.int64), "sites_5g_per_km2": per_km2, "sites_5g_per_10k": per_10k,
+            "area_basis": np.where(has, "official", "polygon"), "citywide": city}
 
 
 def sector_arrays(sites, layer_id: str):
@@ -238,13 +439,21 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         districts = load_region(sc)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
-    run_dir = _create_run_dir(sc, out_dir, force)
     n_d = len(districts)
     codes = list(districts["code"])
     rows = grid_summary_rows(districts, rasters)
     rng = np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))
+    site_file = None
+    if sc.deployment.strategy == "file":
+        with timer.stage("reading the site file"):
+            site_file = read_site_file(sc, districts)
+        for line in site_file.lines():
+            prog(line)
     with timer.stage("placing sites"):
-        sites = build_sites(sc, districts, rng)
+        plan = build_sites(sc, districts, rng, site_file)
+        sites = plan.table
+    # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
+    run_dir = _create_run_dir(sc, out_dir, force)
     n_workers = workers if workers is not None else (sc.radio.workers or None)
     coverage = {}
     for lid, op, carrier in sc.layers():
@@ -276,9 +485,12 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             by_d[k] = by_d.get(k, 0.0) + w * np.asarray(b[k], dtype=float)
             city[k] = city.get(k, 0.0) + w * float(c[k])
     n_sites_d = np.zeros(n_d)
+    sites_by_ran = {}
     for ran in sc.ran_ids:
-        n_sites_d += sites.sites_per_district(n_d, ran=ran)
+        sites_by_ran[ran] = sites.sites_per_district(n_d, ran=ran)
+        n_sites_d += sites_by_ran[ran]
     pop_d = districts["population"].to_numpy(float)
+    density = site_density(n_sites_d, districts)
     by_d["bs_5g_per_10k"], city["bs_5g_per_10k"] = C.ratio_by_district(n_sites_d, pop_d, 1e4)
     # key places: indoor coverage of each operator network at the place, share-weighted
     places = read_key_places(sc.region.key_places)
@@ -339,6 +551,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         dgdf = districts.copy()
         for k, v in by_d.items():
             dgdf[k] = np.asarray(v, dtype=float)
+        for k in ("sites_5g", "sites_5g_per_km2", "sites_5g_per_10k"):
+            dgdf[k] = density[k]
         report.write_gpkg(run_dir / "districts.gpkg", dgdf, "districts")
         if len(places):
             kp = places.copy()
@@ -378,6 +592,10 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     recs = report.criteria_records(table)
     for r, i in zip(rows, range(n_d)):
         r["sites_5g"] = int(n_sites_d[i])
+        r["sites_5g_by_ran"] = {ran: int(v[i]) for ran, v in sites_by_ran.items()}
+        r["sites_5g_per_km2"] = round(float(density["sites_5g_per_km2"][i]), 4)
+        r["sites_5g_per_10k"] = round(float(density["sites_5g_per_10k"][i]), 4)
+        r["sites_area_basis"] = str(density["area_basis"][i])
         r["indicators"] = {k: (None if not np.isfinite(float(np.asarray(v)[i])) else float(np.asarray(v)[i]))
                            for k, v in by_d.items()}
     summary = {
@@ -386,7 +604,10 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                      "config_path": str(sc.source_path)},
         "inputs": {"sites": dict(sc.deployment.sites or {}), "resolution_m": sc.region.resolution_m,
                    "k_sites": sc.radio.k_sites, "default_load": sc.radio.default_load,
-                   "layers": [lid for lid, _, _ in sc.layers()]},
+                   "layers": [lid for lid, _, _ in sc.layers()], "deployment": sc.deployment.strategy,
+                   "site_file": plan.site_file, "small_cells": plan.small_cells},
+        "sites": density["citywide"] | {"by_ran": {ran: int(v.sum()) for ran, v in sites_by_ran.items()},
+                                        "small_cells": int(sum(plan.small_cells.values()))},
         "grid": {"crs": rasters.grid.crs, "res_m": rasters.grid.res_m, "shape": [int(v) for v in rasters.grid.shape],
                  "x0_m": rasters.grid.x0_m, "y0_m": rasters.grid.y0_m, "land_pixels": rasters.n_land},
         "districts": rows,
