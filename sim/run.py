@@ -227,23 +227,27 @@ def read_site_file(sc: Scenario, districts) -> SiteFile:
             sites, rep = S.read_sites_csv(path, districts, delimiter=dep.site_delimiter, **kw)
         else:
             sites, rep = S.read_sites_geojson(path, districts, **kw)
-    ran = np.array([op_ran.get(str(o), "") for o in sites.operator], dtype=object)
+    ops, op_inv = np.unique(sites.operator.astype(str), return_inverse=True)
+    ran = np.array([op_ran.get(o, "") for o in ops], dtype=object)[op_inv.ravel()] if len(sites) else \
+        np.zeros(0, object)
     bad_msgs = [str(b) for b in rep.bad_rows]
     n_bad = rep.n_bad
-    # a band of the file that is not a carrier of the site's own network
+    # a band of the file that is not a carrier of the site's own network (checked once per band/network pair)
     ok = np.ones(len(sites), bool)
-    for i in range(len(sites)):
-        band = str(sites.band[i])
-        if band and not set(band.split(";")) & set(bands_of[ran[i]]):
-            ok[i] = False
-            label = (f"site {sites.site_ref[i]}" if sites.site_ref[i]
-                     else f"site at lon {sites.lon_deg[i]:.5f}, lat {sites.lat_deg[i]:.5f}")
-            msg = (f"band {band!r} of operator {sites.operator[i]} is not a carrier of its radio network "
-                   f"{ran[i]} ({', '.join(bands_of[ran[i]])})")
-            if dep.on_bad_row == "raise":
-                raise SiteFileError(path, f"{label}, column band", msg)
+    if len(sites):
+        pairs, inv = np.unique(np.stack([sites.band.astype(str), ran.astype(str)]), axis=1, return_inverse=True)
+        pair_ok = np.array([not b or bool(set(b.split(";")) & set(bands_of.get(r, ()))) for b, r in pairs.T])
+        ok = pair_ok[inv.ravel()]
+    for i in np.flatnonzero(~ok):
+        label = (f"site {sites.site_ref[i]}" if sites.site_ref[i]
+                 else f"site at lon {sites.lon_deg[i]:.5f}, lat {sites.lat_deg[i]:.5f}")
+        msg = (f"band {str(sites.band[i])!r} of operator {sites.operator[i]} is not a carrier of its radio network "
+               f"{ran[i]} ({', '.join(bands_of[ran[i]])})")
+        if dep.on_bad_row == "raise":
+            raise SiteFileError(path, f"{label}, column band", msg)
+        if len(bad_msgs) < MAX_REPORTED_BAD_ROWS:
             bad_msgs.append(f"{label}, column band: {msg}")
-            n_bad += 1
+        n_bad += 1
     by_ran, merged = {}, 0
     for r in rans:
         idx = np.flatnonzero(ok & (ran == r))

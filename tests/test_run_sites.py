@@ -158,6 +158,29 @@ def test_opencellid_file_counts_and_networks(tmp_path):
     assert set(t.h_bs_m.tolist()) == {30.0}
 
 
+def test_geojson_file_same_sites_as_csv(tmp_path):
+    import geopandas as gpd
+    import pandas as pd
+
+    from sim.run import read_site_file
+
+    df = pd.read_csv(SITES_CSV, dtype=str, keep_default_na=False)
+    gdf = gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]),
+                           geometry=gpd.points_from_xy(df["lon"].astype(float), df["lat"].astype(float)),
+                           crs="EPSG:4326")
+    path = tmp_path / "sites.geojson"
+    gdf.to_file(path, driver="GeoJSON", engine="pyogrio")
+    sc = load_scenario(tiny_config(tmp_path, site_file=path, deployment='site_format = "geojson"'))
+    gj = read_site_file(sc, _region(sc))
+    sc = load_scenario(tiny_config(tmp_path, name="csv.toml"))
+    cv = read_site_file(sc, _region(sc))
+    assert (gj.info["rows"], gj.info["kept"], gj.info["outside_region"]) == (60, 58, 2)
+    assert gj.info["sites_by_ran"] == cv.info["sites_by_ran"] == {"cmcc": 29, "ctcu": 29}
+    for ran in ("cmcc", "ctcu"):
+        np.testing.assert_allclose(gj.by_ran[ran].x_m, cv.by_ran[ran].x_m, atol=0.01)
+        np.testing.assert_array_equal(gj.by_ran[ran].h_bs_m, cv.by_ran[ran].h_bs_m)
+
+
 def _variant(tmp_path, name, transform):
     lines = SITES_CSV.read_text(encoding="utf-8").splitlines()
     path = tmp_path / name
