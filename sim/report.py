@@ -71,6 +71,12 @@ __all__ = [
     "versions",
     "run_outputs",
     "compare_runs",
+    "write_compare_md",
+    "read_summary",
+    "read_geotiff",
+    "read_geotiff_onto",
+    "read_gpkg",
+    "rate_rasters",
 ]
 
 SUMMARY_SCHEMA_VERSION = "1.0"
@@ -486,6 +492,109 @@ def run_outputs(run_dir) -> list[str]:
                   if p.is_file() and not p.name.startswith("."))
 
 
+# ----------------------------------------------------------------------------- run-folder readers
+# ``gigacity compare`` reads back what this module wrote; the readers sit beside the writers
+# so that the file layout (names, band tags, CRS) is known in one place.
+
+_RATE_TIF = re.compile(r"^(?!diff_)[A-Za-z0-9._-]+_rate_[a-z]+_bps\.tif$")
+
+
+def read_summary(run_dir) -> dict:
+    """``summary.json`` of a run folder; one-line :class:`InputError` when missing or broken."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise InputError(path, None, "not a run folder: summary.json not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"not valid JSON ({exc.__class__.__name__})") from None
+
+
+def rate_rasters(run_dir) -> list[str]:
+    """File names of the throughput GeoTIFFs of a run folder (``{layer}_rate_{kind}_bps.tif``), sorted."""
+    return sorted(p.name for p in Path(run_dir).glob("*_rate_*_bps.tif") if _RATE_TIF.match(p.name))
+
+
+def _grid_of(ds, path):
+    from sim.grid import Grid
+
+    t = ds.transform
+    if not (t.b == 0.0 and t.d == 0.0 and t.a > 0 and math.isclose(t.a, -t.e, rel_tol=1e-9)):
+        raise InputError(path, "transform", f"expected a north-up grid of square pixels, got {tuple(t)[:6]}")
+    if ds.crs is None:
+        raise InputError(path, "crs", "expected a CRS (EPSG:32651), got none")
+    return Grid(ds.crs.to_string(), float(t.c), float(t.f), float(t.a), (int(ds.height), int(ds.width)))
+
+
+def read_geotiff(path):
+    """Band 1 of a GeoTIFF as float64 (nodata -> NaN), its :class:`~sim.grid.Grid` and band tags.
+
+    Returns
+    -------
+    values : ndarray [n_rows, n_cols], float64
+    grid : sim.grid.Grid
+    meta : dict
+        ``description`` and ``units`` of the band.
+    """
+    import rasterio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "GeoTIFF not found")
+    try:
+        with rasterio.open(path) as ds:
+            grid = _grid_of(ds, path)
+            values = ds.read(1, masked=True).astype(np.float64).filled(np.nan)
+            meta = {"description": ds.descriptions[0] or "", "units": ds.units[0] or ""}
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(path, None, f"not a readable GeoTIFF ({exc.__class__.__name__})") from None
+    return values, grid, meta
+
+
+def read_geotiff_onto(path, grid, resampling: str = "average"):
+    """Band 1 of a GeoTIFF resampled onto ``grid`` (float64, NaN where nothing maps).
+
+    Used when two runs have different grids (resolution or extent). Warped with
+    :func:`rasterio.warp.reproject`; ``average`` (the default) is the area-weighted mean of
+    the source pixels that fall in a target pixel when the source is finer, and the value
+    of the covering source pixel when it is coarser; NaN (nodata) source pixels are left out.
+
+    Returns
+    -------
+    values : ndarray [grid.shape], float64
+    meta : dict
+        ``description``, ``units``, and ``resampled`` (bool: whether the grids differed).
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    values, src_grid, meta = read_geotiff(path)
+    same = (src_grid.shape == tuple(grid.shape) and src_grid.res_m == grid.res_m
+            and src_grid.x0_m == grid.x0_m and src_grid.y0_m == grid.y0_m
+            and rasterio.crs.CRS.from_user_input(src_grid.crs) == rasterio.crs.CRS.from_user_input(grid.crs))
+    if same:
+        return values, dict(meta, resampled=False)
+    try:
+        method = Resampling[resampling]
+    except KeyError:
+        raise InputError(path, "resampling", f"unknown resampling {resampling!r}") from None
+    out = np.full(tuple(grid.shape), np.nan, dtype=np.float64)
+    reproject(values, out, src_transform=src_grid.transform, src_crs=src_grid.crs, src_nodata=np.nan,
+              dst_transform=_grid_transform(grid), dst_crs=grid.crs, dst_nodata=np.nan, resampling=method)
+    return out, dict(meta, resampled=True)
+
+
+def read_gpkg(path, layer: str | None = None):
+    """A GeoPackage layer as a GeoDataFrame; one-line :class:`InputError` when missing."""
+    import pyogrio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, layer, "GeoPackage not found")
+    return pyogrio.read_dataframe(path, layer=layer)
+
+
 # ----------------------------------------------------------------------------- compare
 
 
@@ -843,6 +952,72 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     lines += [f"- {m}" for m in (*_METHODS, *(summary.get("methods") or []))]
     lines += ["", "Threshold sources:", ""] + [f"- {_md_cell(s)}" for s in _sources(recs)]
     lines += ["", "---", "", f"{ATTRIBUTION}.", "", f"{CENSUS_SOURCE}.", ""]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
+    return path
+
+
+def _passed_word(p) -> str:
+    return {True: "pass", False: "fail"}.get(p, "—")
+
+
+def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping] = (), *,
+                     run_a: str = "A", run_b: str = "B") -> Path:
+    """Write ``compare.md``: citywide changes, districts whose verdict changed, difference maps.
+
+    Parameters
+    ----------
+    path : str or Path
+    summary_a, summary_b : dict
+        The two run summaries.
+    table : DataFrame
+        From :func:`compare_runs`.
+    diffs : sequence of dict
+        One per difference raster: ``raster, label, png, tif, resampled, pixels, mean_mbps,
+        gain_share_pct, loss_share_pct``.
+    """
+    path = Path(path)
+
+    def title(s):
+        sc = s.get("scenario") or {}
+        return f"{sc.get('name', '?')} ({sc.get('year', '?')})"
+
+    ta, tb = title(summary_a), title(summary_b)
+    names = {**_district_names(summary_a), **_district_names(summary_b)}
+    lines = [f"# gigacity compare — {_md_cell(tb)} vs {_md_cell(ta)}", "",
+             f"A: `{_md_cell(run_a)}` ({_md_cell(ta)}); B: `{_md_cell(run_b)}` ({_md_cell(tb)}). "
+             "Change = B - A. Every row, per district too, is in `compare.csv`.", "",
+             "## Citywide", "", "| Indicator | A | B | Change | Result A → B |", "| --- | ---: | ---: | ---: | --- |"]
+    df = _frame(table)
+    for r in df[df["scope"] == "citywide"].itertuples():
+        res = (f"{_passed_word(r.passed_a)} → {_passed_word(r.passed_b)}"
+               if r.passed_a is not None or r.passed_b is not None else "")
+        lines.append(f"| {_md_cell(_label_of(r.key))} | {_fmt(r.value_a)} | {_fmt(r.value_b)} | "
+                     f"{_fmt(r.change)} | {res} |")
+    flips = df[(df["scope"] != "citywide") & df["passed_a"].notna() & df["passed_b"].notna()
+               & (df["passed_a"] != df["passed_b"])]
+    lines += ["", "## Districts whose result changed", ""]
+    if len(flips):
+        lines += ["| District | Indicator | A | B | Result A → B |", "| --- | --- | ---: | ---: | --- |"]
+        for r in flips.itertuples():
+            lines.append(f"| {_md_cell(names.get(r.scope, r.scope))} ({r.scope}) | {_md_cell(_label_of(r.key))} | "
+                         f"{_fmt(r.value_a)} | {_fmt(r.value_b)} | {_passed_word(r.passed_a)} → {_passed_word(r.passed_b)} |")
+    else:
+        lines.append("None: every district passes or fails each criterion in both runs.")
+    if diffs:
+        lines += ["", "## Throughput difference maps", "",
+                  "Downlink rate of B minus A per pixel (GeoTIFF in bit/s on A's grid, map in Mbit/s; "
+                  "blue gains, red losses). Where the grids differ, B is resampled onto A's grid "
+                  "(rasterio.warp.reproject, area-weighted average).", "",
+                  "| Raster | Mean change (Mbit/s) | Pixels gaining | Pixels losing | B resampled |",
+                  "| --- | ---: | ---: | ---: | --- |"]
+        for d in diffs:
+            lines.append(f"| `{_md_cell(d['tif'])}` | {float(d['mean_mbps']):+.1f} | {_fmt(d['gain_share_pct'], '%')} | "
+                         f"{_fmt(d['loss_share_pct'], '%')} | {'yes' if d['resampled'] else 'no'} |")
+        lines.append("")
+        for d in diffs:
+            lines += [f"![{_md_cell(d['label'])}]({d['png']})", ""]
+    lines += ["", "---", "", f"{ATTRIBUTION}.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path
