@@ -645,6 +645,9 @@ _METHODS = (
     "cell load feeds back into interference until a fixed point.",
     "Population and households: 2020 census district totals spread over each district's land "
     "pixels.",
+    "Best-server maps: the distance from each pixel to the site of its serving sector (a map "
+    "coloured by serving site is unreadable citywide); long distances show large cells and "
+    "pixels served from afar.",
     "Criteria: the One-Gbps city indicators of MIIT's action plan (2021-2023) appendix, per "
     "district and citywide; each threshold is marked confirmed (the criterion's own number), "
     "assumption (a documented stand-in) or input (a scenario assumption, not simulated).",
@@ -706,7 +709,13 @@ def _verdict_text(recs) -> tuple[str, str]:
         return "pass", f"Meets all {v['n_passed']} citywide One-Gbps city criteria."
     if v["passed"] is False:
         names = "; ".join(_label_of(k) for k in v["failed"])
-        return "fail", f"Does not meet {len(v['failed'])} of {v['n_criteria']} citywide criteria: {names}."
+        text = (f"Does not meet {len(v['failed'])} of {v['n_criteria']} citywide criteria: {names}. "
+                f"{v['n_passed']} of {v['n_criteria']} pass.")
+        kinds = {r.get("key"): r.get("kind") for r in recs if r.get("scope") == "citywide"}
+        if all(kinds.get(k) == "input" for k in v["failed"]):
+            text += (" Every failing criterion is a scenario input, not a simulated result: "
+                     "the simulated network meets the criteria it is judged on.")
+        return "fail", text
     if v["unknown"]:
         names = "; ".join(_label_of(k) for k in v["unknown"])
         return "na", (f"Not judged: {v['n_passed']} of {v['n_criteria']} citywide criteria pass, "
@@ -720,6 +729,22 @@ _OP_TEXT = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
 def _threshold_text(r) -> str:
     op = r.get("op")
     return f"{_OP_TEXT.get(op, op)} {_fmt(r.get('threshold'), r.get('unit') or '')}" if op else "—"
+
+
+_KEY_FIGURES = (
+    ("bs_5g_per_10k", "5G base stations per 10,000 residents", ""),
+    ("pop_cov_5g_indoor_pct", "residents with indoor 5G coverage", "%"),
+    ("pop_5g_1gbps_unloaded_pct", "residents where 5G can deliver 1 Gbit/s (unloaded)", "%"),
+    ("fibre_gigabit_coverage_pct", "households with gigabit fibre available", "%"),
+)
+"""Headline figures shown under the verdict: citywide key, caption, unit."""
+
+
+def _key_figures_html(summary) -> list[str]:
+    city = summary.get("citywide") or {}
+    cells = [f'<div class="fig"><b>{_esc(_fmt(city[k], u))}</b><span>{_esc(cap)}</span></div>'
+             for k, cap, u in _KEY_FIGURES if city.get(k) is not None]
+    return ['<div class="figures">', *cells, "</div>"] if cells else []
 
 
 def _district_names(summary) -> dict[str, str]:
@@ -777,8 +802,22 @@ figcaption{color:var(--muted);font-size:.9rem;margin-top:.3rem}
 .maps{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:1rem}
 footer,.small{color:var(--muted);font-size:.85rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
+nav{font-size:.9rem;margin:.2rem 0 .8rem}nav a{color:var(--muted);margin-right:.9rem}
+.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:.6rem;margin:.8rem 0}
+.fig{background:#fff;border:1px solid var(--line);border-radius:.4rem;padding:.5rem .7rem}
+.fig b{display:block;font-size:1.45rem;font-variant-numeric:tabular-nums}.fig span{color:var(--muted);font-size:.85rem}
+table.districts td:first-child,table.districts th:first-child{position:sticky;left:0;z-index:2;
+background:#fff;box-shadow:1px 0 0 var(--line)}table.districts th:first-child{background:#eef1f4;z-index:3}
+.hint{display:none}
 @media (max-width:600px){body{font-size:15px}main{padding:.6rem}h1{font-size:1.3rem}
-th,td{padding:.25rem .35rem}.verdict{font-size:1rem}}
+th,td{padding:.25rem .35rem}.verdict{font-size:1rem}.hint{display:block}
+table.cards thead{display:none}table.cards,table.cards tbody,table.cards tr{display:block;width:100%}
+table.cards tr{border:1px solid var(--line);border-radius:.4rem;margin:0 0 .6rem;background:#fff}
+table.cards td{display:flex;justify-content:space-between;gap:1rem;border:none;
+border-top:1px solid var(--line);text-align:right}
+table.cards td:first-child{border-top:none;font-weight:600;text-align:left;display:block}
+table.cards td[data-label]::before{content:attr(data-label);color:var(--muted);font-weight:400;text-align:left}
+table.districts{font-size:.8rem}.maps{gap:.6rem}figure{padding:.25rem;margin:.4rem 0}}
 @media print{.scroll{overflow:visible}figure{break-inside:avoid}}
 """
 
@@ -815,9 +854,12 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         f"<title>{_esc(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>", "<main>",
         f"<h1>{_esc(title)}</h1>",
         f'<p class="verdict {v_class}">{_esc(v_text)}</p>',
+        *_key_figures_html(summary),
         f'<p class="small">Scenario {_esc(sc.get("name", ""))}, year {_esc(sc.get("year", ""))}, '
-        f'seed {_esc(sc.get("seed", ""))}. Shanghai, 16 districts.</p>',
-        '<section id="criteria"><h2>One-Gbps city criteria, citywide</h2><div class="scroll"><table>',
+        f'seed {_esc(sc.get("seed", ""))}. Shanghai, {len(summary.get("districts") or [])} of 16 districts.</p>',
+        '<nav><a href="#criteria">Criteria</a><a href="#maps">Maps</a><a href="#districts">Districts</a>'
+        '<a href="#methods">Methods and sources</a></nav>',
+        '<section id="criteria"><h2>One-Gbps city criteria, citywide</h2><div class="scroll"><table class="cards">',
         "<thead><tr><th>Indicator</th><th>Value</th><th>Threshold</th><th>Result</th>"
         "<th>Gap to pass</th><th>Basis</th></tr></thead><tbody>",
     ]
@@ -829,10 +871,11 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         basis = _basis(r)
         out.append(
             f"<tr><td>{_esc(r.get('label') or r.get('key'))}</td>"
-            f'<td class="num">{_esc(_fmt(r.get("value"), unit))}</td>'
-            f'<td class="num">{_esc(thr)}</td><td class="{cls}">{word}</td>'
-            f'<td class="num">{_esc(_fmt(r.get("gap"), unit) if r.get("op") else "—")}</td>'
-            f'<td><span class="tag {basis}">{basis}</span></td></tr>'
+            f'<td class="num" data-label="Value">{_esc(_fmt(r.get("value"), unit))}</td>'
+            f'<td class="num" data-label="Threshold">{_esc(thr)}</td>'
+            f'<td class="{cls}" data-label="Result">{word}</td>'
+            f'<td class="num" data-label="Gap to pass">{_esc(_fmt(r.get("gap"), unit) if r.get("op") else "—")}</td>'
+            f'<td data-label="Basis"><span class="tag {basis}">{basis}</span></td></tr>'
         )
     out.append("</tbody></table></div>")
     out.append('<p class="small">confirmed: the criterion\'s own threshold; assumption: a documented '
@@ -842,7 +885,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         out.append('<section id="maps"><h2>Maps</h2><div class="maps">')
         for caption, src in images.items():
             b64 = base64.b64encode(_image_bytes(src)).decode("ascii")
-            out.append(f'<figure><img src="data:image/png;base64,{b64}" alt="{_esc(caption)}">'
+            out.append(f'<figure><img src="data:image/png;base64,{b64}" alt="{_esc(caption)}" loading="lazy">'
                        f"<figcaption>{_esc(caption)}</figcaption></figure>")
         out.append("</div></section>")
     out += _district_table_html(recs, summary)
@@ -878,7 +921,8 @@ def _district_table_html(recs, summary) -> list[str]:
     scopes = list(dict.fromkeys(r["scope"] for r in rows))
     cell = {(r["scope"], r["key"]): r for r in rows}
     names = _district_names(summary)
-    out = ['<section id="districts"><h2>Districts</h2><div class="scroll"><table><thead><tr>'
+    out = ['<section id="districts"><h2>Districts</h2><p class="small hint">The table scrolls sideways; '
+           'the district column stays.</p><div class="scroll"><table class="districts"><thead><tr>'
            "<th>District</th>"]
     for k in keys:
         spec = INDICATORS.get(k)
