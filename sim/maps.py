@@ -42,6 +42,8 @@ __all__ = [
     "district_map",
     "choropleth",
     "sites_map",
+    "difference_map",
+    "criteria_panels",
     "cjk_font_family",
 ]
 
@@ -563,4 +565,119 @@ def sites_map(
                for c, n in zip(cats, counts)]
     _legend(ax, handles, title=f"Sites ({len(x):,})")
     _finish(fig, ax, title)
+    return fig
+
+
+def _symmetric_limit(values, quantile: float = 98.0) -> float:
+    """A round limit L for a scale [-L, L]: the ``quantile`` of |values|, rounded up to 1, 2 or 5 x 10^n."""
+    finite = np.abs(values[np.isfinite(values)])
+    q = float(np.percentile(finite, quantile)) if finite.size else 0.0
+    if not q > 0:
+        q = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    e = 10.0 ** math.floor(math.log10(q))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * e >= q * (1 - 1e-12):
+            return m * e
+    return 10.0 * e
+
+
+def difference_map(
+    grid,
+    diff2d,
+    districts_gdf,
+    *,
+    title: str,
+    cbar_label: str,
+    limit: float | None = None,
+    cmap: str | Colormap = "RdBu",
+    inset: str | None = "central",
+) -> Figure:
+    """Map of a difference raster (B - A) on a diverging scale centred on 0.
+
+    Parameters
+    ----------
+    grid : sim.grid.Grid
+        Georeference of ``diff2d``.
+    diff2d : ndarray [n_rows, n_cols]
+        Differences in the unit of ``cbar_label`` (e.g. Mbit/s); NaN not drawn.
+    districts_gdf : GeoDataFrame
+        Districts in the grid CRS.
+    title : str
+        Title naming both scenarios, e.g. ``"Indoor rate: shanghai-2025 (2025) − shanghai-2021 (2021)"``.
+    cbar_label : str
+        Colour-bar label with units.
+    limit : float, optional
+        The scale is ``[-limit, limit]``; default: the 98th percentile of ``|diff2d|``
+        rounded up to 1, 2 or 5 x 10^n (so that a few extreme pixels do not wash the map
+        out; pixels beyond are drawn in the end colours, the colour bar shows arrows).
+    cmap : str or Colormap
+        A diverging colour map; ``RdBu``: losses red, gains blue, no change white.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = np.asarray(diff2d, dtype=np.float64)
+    lim = _symmetric_limit(values) if limit is None else float(limit)
+    if not lim > 0:
+        raise InputError("difference_map", "limit", f"expected a positive number, got {limit!r}")
+    return raster_map(grid, values, districts_gdf, title=title, cbar_label=cbar_label, cmap=cmap,
+                      vmin=-lim, vmax=lim, inset=inset)
+
+
+PANELS_FIGSIZE_IN = (11.0, 7.6)
+
+
+def criteria_panels(districts_gdf, panels, title: str, *, n_cols: int = 4) -> Figure:
+    """Small multiples: one pass / fail district map per criterion, with one legend.
+
+    Parameters
+    ----------
+    districts_gdf : GeoDataFrame
+        Districts in the grid CRS.
+    panels : mapping label -> sequence [n_districts] of bool or None
+        Panel title (indicator and threshold, e.g. ``"5G BS per 10,000 > 12"``) and the
+        pass (green) / fail (red) / not judged or no data (grey) of each district.
+    title : str
+        Figure title with the scenario and year.
+    n_cols : int
+        Panels per row; one cell is kept for the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel (no inset: a panel is too small for one; the district names
+        are on the district map), a scale bar and north arrow on the first panel, the
+        legend with the count of districts per class, the ODbL attribution.
+    """
+    _check_gdf(districts_gdf)
+    items = list(panels.items())
+    if not items:
+        raise InputError("criteria_panels", "panels", "expected at least one criterion")
+    faces = [(label, _passed_colours(p, len(districts_gdf))) for label, p in items]
+    n_rows = math.ceil((len(items) + 1) / n_cols)
+    fig = Figure(figsize=PANELS_FIGSIZE_IN if n_rows == 2 else (PANELS_FIGSIZE_IN[0], 3.8 * n_rows))
+    FigureCanvasAgg(fig)
+    gs = fig.add_gridspec(n_rows, n_cols, left=0.01, right=0.99, top=0.86, bottom=0.04, wspace=0.06, hspace=0.42)
+    first = None
+    for k, (label, fc) in enumerate(faces):
+        ax = fig.add_subplot(gs[divmod(k, n_cols)])
+        _style_axes(ax)
+        ax.add_collection(_district_patches(districts_gdf, fc, linewidth=0.4))
+        _set_extent(ax, districts_gdf.total_bounds)
+        n_pass, n_fail = fc.count(PASS_COLOUR), fc.count(FAIL_COLOUR)
+        ax.set_title(f"{label}\n{n_pass} pass, {n_fail} fail", fontsize=8)
+        if first is None:
+            first = ax
+            _scale_bar(ax)
+            _north_arrow(ax)
+    lax = fig.add_subplot(gs[divmod(len(items), n_cols)])
+    lax.set_axis_off()
+    lax.legend(handles=[Patch(facecolor=PASS_COLOUR, edgecolor=EDGE, label="passes"),
+                        Patch(facecolor=FAIL_COLOUR, edgecolor=EDGE, label="fails"),
+                        Patch(facecolor=NONE_COLOUR, edgecolor=EDGE, label="not judged / no data")],
+               loc="center", fontsize=9, title="District, against the\ncitywide threshold",
+               title_fontsize=9, frameon=False)
+    fig.suptitle(str(title), fontsize=11, x=0.01, y=0.985, ha="left")
+    fig.text(0.01, 0.012, ATTRIBUTION, fontsize=5.5, color="0.3", ha="left", va="bottom")
     return fig

@@ -71,6 +71,12 @@ __all__ = [
     "versions",
     "run_outputs",
     "compare_runs",
+    "write_compare_md",
+    "read_summary",
+    "read_geotiff",
+    "read_geotiff_onto",
+    "read_gpkg",
+    "rate_rasters",
 ]
 
 SUMMARY_SCHEMA_VERSION = "1.0"
@@ -486,6 +492,109 @@ def run_outputs(run_dir) -> list[str]:
                   if p.is_file() and not p.name.startswith("."))
 
 
+# ----------------------------------------------------------------------------- run-folder readers
+# ``gigacity compare`` reads back what this module wrote; the readers sit beside the writers
+# so that the file layout (names, band tags, CRS) is known in one place.
+
+_RATE_TIF = re.compile(r"^(?!diff_)[A-Za-z0-9._-]+_rate_[a-z]+_bps\.tif$")
+
+
+def read_summary(run_dir) -> dict:
+    """``summary.json`` of a run folder; one-line :class:`InputError` when missing or broken."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise InputError(path, None, "not a run folder: summary.json not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"not valid JSON ({exc.__class__.__name__})") from None
+
+
+def rate_rasters(run_dir) -> list[str]:
+    """File names of the throughput GeoTIFFs of a run folder (``{layer}_rate_{kind}_bps.tif``), sorted."""
+    return sorted(p.name for p in Path(run_dir).glob("*_rate_*_bps.tif") if _RATE_TIF.match(p.name))
+
+
+def _grid_of(ds, path):
+    from sim.grid import Grid
+
+    t = ds.transform
+    if not (t.b == 0.0 and t.d == 0.0 and t.a > 0 and math.isclose(t.a, -t.e, rel_tol=1e-9)):
+        raise InputError(path, "transform", f"expected a north-up grid of square pixels, got {tuple(t)[:6]}")
+    if ds.crs is None:
+        raise InputError(path, "crs", "expected a CRS (EPSG:32651), got none")
+    return Grid(ds.crs.to_string(), float(t.c), float(t.f), float(t.a), (int(ds.height), int(ds.width)))
+
+
+def read_geotiff(path):
+    """Band 1 of a GeoTIFF as float64 (nodata -> NaN), its :class:`~sim.grid.Grid` and band tags.
+
+    Returns
+    -------
+    values : ndarray [n_rows, n_cols], float64
+    grid : sim.grid.Grid
+    meta : dict
+        ``description`` and ``units`` of the band.
+    """
+    import rasterio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "GeoTIFF not found")
+    try:
+        with rasterio.open(path) as ds:
+            grid = _grid_of(ds, path)
+            values = ds.read(1, masked=True).astype(np.float64).filled(np.nan)
+            meta = {"description": ds.descriptions[0] or "", "units": ds.units[0] or ""}
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(path, None, f"not a readable GeoTIFF ({exc.__class__.__name__})") from None
+    return values, grid, meta
+
+
+def read_geotiff_onto(path, grid, resampling: str = "average"):
+    """Band 1 of a GeoTIFF resampled onto ``grid`` (float64, NaN where nothing maps).
+
+    Used when two runs have different grids (resolution or extent). Warped with
+    :func:`rasterio.warp.reproject`; ``average`` (the default) is the area-weighted mean of
+    the source pixels that fall in a target pixel when the source is finer, and the value
+    of the covering source pixel when it is coarser; NaN (nodata) source pixels are left out.
+
+    Returns
+    -------
+    values : ndarray [grid.shape], float64
+    meta : dict
+        ``description``, ``units``, and ``resampled`` (bool: whether the grids differed).
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    values, src_grid, meta = read_geotiff(path)
+    same = (src_grid.shape == tuple(grid.shape) and src_grid.res_m == grid.res_m
+            and src_grid.x0_m == grid.x0_m and src_grid.y0_m == grid.y0_m
+            and rasterio.crs.CRS.from_user_input(src_grid.crs) == rasterio.crs.CRS.from_user_input(grid.crs))
+    if same:
+        return values, dict(meta, resampled=False)
+    try:
+        method = Resampling[resampling]
+    except KeyError:
+        raise InputError(path, "resampling", f"unknown resampling {resampling!r}") from None
+    out = np.full(tuple(grid.shape), np.nan, dtype=np.float64)
+    reproject(values, out, src_transform=src_grid.transform, src_crs=src_grid.crs, src_nodata=np.nan,
+              dst_transform=_grid_transform(grid), dst_crs=grid.crs, dst_nodata=np.nan, resampling=method)
+    return out, dict(meta, resampled=True)
+
+
+def read_gpkg(path, layer: str | None = None):
+    """A GeoPackage layer as a GeoDataFrame; one-line :class:`InputError` when missing."""
+    import pyogrio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, layer, "GeoPackage not found")
+    return pyogrio.read_dataframe(path, layer=layer)
+
+
 # ----------------------------------------------------------------------------- compare
 
 
@@ -536,6 +645,9 @@ _METHODS = (
     "cell load feeds back into interference until a fixed point.",
     "Population and households: 2020 census district totals spread over each district's land "
     "pixels.",
+    "Best-server maps: the distance from each pixel to the site of its serving sector (a map "
+    "coloured by serving site is unreadable citywide); long distances show large cells and "
+    "pixels served from afar.",
     "Criteria: the One-Gbps city indicators of MIIT's action plan (2021-2023) appendix, per "
     "district and citywide; each threshold is marked confirmed (the criterion's own number), "
     "assumption (a documented stand-in) or input (a scenario assumption, not simulated).",
@@ -597,7 +709,13 @@ def _verdict_text(recs) -> tuple[str, str]:
         return "pass", f"Meets all {v['n_passed']} citywide One-Gbps city criteria."
     if v["passed"] is False:
         names = "; ".join(_label_of(k) for k in v["failed"])
-        return "fail", f"Does not meet {len(v['failed'])} of {v['n_criteria']} citywide criteria: {names}."
+        text = (f"Does not meet {len(v['failed'])} of {v['n_criteria']} citywide criteria: {names}. "
+                f"{v['n_passed']} of {v['n_criteria']} pass.")
+        kinds = {r.get("key"): r.get("kind") for r in recs if r.get("scope") == "citywide"}
+        if all(kinds.get(k) == "input" for k in v["failed"]):
+            text += (" Every failing criterion is a scenario input, not a simulated result: "
+                     "the simulated network meets the criteria it is judged on.")
+        return "fail", text
     if v["unknown"]:
         names = "; ".join(_label_of(k) for k in v["unknown"])
         return "na", (f"Not judged: {v['n_passed']} of {v['n_criteria']} citywide criteria pass, "
@@ -611,6 +729,22 @@ _OP_TEXT = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
 def _threshold_text(r) -> str:
     op = r.get("op")
     return f"{_OP_TEXT.get(op, op)} {_fmt(r.get('threshold'), r.get('unit') or '')}" if op else "—"
+
+
+_KEY_FIGURES = (
+    ("bs_5g_per_10k", "5G base stations per 10,000 residents", ""),
+    ("pop_cov_5g_indoor_pct", "residents with indoor 5G coverage", "%"),
+    ("pop_5g_1gbps_unloaded_pct", "residents where 5G can deliver 1 Gbit/s (unloaded)", "%"),
+    ("fibre_gigabit_coverage_pct", "households with gigabit fibre available", "%"),
+)
+"""Headline figures shown under the verdict: citywide key, caption, unit."""
+
+
+def _key_figures_html(summary) -> list[str]:
+    city = summary.get("citywide") or {}
+    cells = [f'<div class="fig"><b>{_esc(_fmt(city[k], u))}</b><span>{_esc(cap)}</span></div>'
+             for k, cap, u in _KEY_FIGURES if city.get(k) is not None]
+    return ['<div class="figures">', *cells, "</div>"] if cells else []
 
 
 def _district_names(summary) -> dict[str, str]:
@@ -668,8 +802,22 @@ figcaption{color:var(--muted);font-size:.9rem;margin-top:.3rem}
 .maps{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:1rem}
 footer,.small{color:var(--muted);font-size:.85rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
+nav{font-size:.9rem;margin:.2rem 0 .8rem}nav a{color:var(--muted);margin-right:.9rem}
+.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:.6rem;margin:.8rem 0}
+.fig{background:#fff;border:1px solid var(--line);border-radius:.4rem;padding:.5rem .7rem}
+.fig b{display:block;font-size:1.45rem;font-variant-numeric:tabular-nums}.fig span{color:var(--muted);font-size:.85rem}
+table.districts td:first-child,table.districts th:first-child{position:sticky;left:0;z-index:2;
+background:#fff;box-shadow:1px 0 0 var(--line)}table.districts th:first-child{background:#eef1f4;z-index:3}
+.hint{display:none}
 @media (max-width:600px){body{font-size:15px}main{padding:.6rem}h1{font-size:1.3rem}
-th,td{padding:.25rem .35rem}.verdict{font-size:1rem}}
+th,td{padding:.25rem .35rem}.verdict{font-size:1rem}.hint{display:block}
+table.cards thead{display:none}table.cards,table.cards tbody,table.cards tr{display:block;width:100%}
+table.cards tr{border:1px solid var(--line);border-radius:.4rem;margin:0 0 .6rem;background:#fff}
+table.cards td{display:flex;justify-content:space-between;gap:1rem;border:none;
+border-top:1px solid var(--line);text-align:right}
+table.cards td:first-child{border-top:none;font-weight:600;text-align:left;display:block}
+table.cards td[data-label]::before{content:attr(data-label);color:var(--muted);font-weight:400;text-align:left}
+table.districts{font-size:.8rem}.maps{gap:.6rem}figure{padding:.25rem;margin:.4rem 0}}
 @media print{.scroll{overflow:visible}figure{break-inside:avoid}}
 """
 
@@ -706,9 +854,12 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         f"<title>{_esc(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>", "<main>",
         f"<h1>{_esc(title)}</h1>",
         f'<p class="verdict {v_class}">{_esc(v_text)}</p>',
+        *_key_figures_html(summary),
         f'<p class="small">Scenario {_esc(sc.get("name", ""))}, year {_esc(sc.get("year", ""))}, '
-        f'seed {_esc(sc.get("seed", ""))}. Shanghai, 16 districts.</p>',
-        '<section id="criteria"><h2>One-Gbps city criteria, citywide</h2><div class="scroll"><table>',
+        f'seed {_esc(sc.get("seed", ""))}. Shanghai, {len(summary.get("districts") or [])} of 16 districts.</p>',
+        '<nav><a href="#criteria">Criteria</a><a href="#maps">Maps</a><a href="#districts">Districts</a>'
+        '<a href="#methods">Methods and sources</a></nav>',
+        '<section id="criteria"><h2>One-Gbps city criteria, citywide</h2><div class="scroll"><table class="cards">',
         "<thead><tr><th>Indicator</th><th>Value</th><th>Threshold</th><th>Result</th>"
         "<th>Gap to pass</th><th>Basis</th></tr></thead><tbody>",
     ]
@@ -720,10 +871,11 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         basis = _basis(r)
         out.append(
             f"<tr><td>{_esc(r.get('label') or r.get('key'))}</td>"
-            f'<td class="num">{_esc(_fmt(r.get("value"), unit))}</td>'
-            f'<td class="num">{_esc(thr)}</td><td class="{cls}">{word}</td>'
-            f'<td class="num">{_esc(_fmt(r.get("gap"), unit) if r.get("op") else "—")}</td>'
-            f'<td><span class="tag {basis}">{basis}</span></td></tr>'
+            f'<td class="num" data-label="Value">{_esc(_fmt(r.get("value"), unit))}</td>'
+            f'<td class="num" data-label="Threshold">{_esc(thr)}</td>'
+            f'<td class="{cls}" data-label="Result">{word}</td>'
+            f'<td class="num" data-label="Gap to pass">{_esc(_fmt(r.get("gap"), unit) if r.get("op") else "—")}</td>'
+            f'<td data-label="Basis"><span class="tag {basis}">{basis}</span></td></tr>'
         )
     out.append("</tbody></table></div>")
     out.append('<p class="small">confirmed: the criterion\'s own threshold; assumption: a documented '
@@ -733,7 +885,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         out.append('<section id="maps"><h2>Maps</h2><div class="maps">')
         for caption, src in images.items():
             b64 = base64.b64encode(_image_bytes(src)).decode("ascii")
-            out.append(f'<figure><img src="data:image/png;base64,{b64}" alt="{_esc(caption)}">'
+            out.append(f'<figure><img src="data:image/png;base64,{b64}" alt="{_esc(caption)}" loading="lazy">'
                        f"<figcaption>{_esc(caption)}</figcaption></figure>")
         out.append("</div></section>")
     out += _district_table_html(recs, summary)
@@ -788,7 +940,8 @@ def _district_table_html(recs, summary) -> list[str]:
     cell = {(r["scope"], r["key"]): r for r in rows}
     names = _district_names(summary)
     site_cells = _district_sites(summary)
-    out = ['<section id="districts"><h2>Districts</h2><div class="scroll"><table><thead><tr>'
+    out = ['<section id="districts"><h2>Districts</h2><p class="small hint">The table scrolls sideways; '
+           'the district column stays.</p><div class="scroll"><table class="districts"><thead><tr>'
            "<th>District</th>"]
     if site_cells:
         out += [f"<th>{_esc(label)}{f' ({_esc(basis)})' if basis else ''}</th>" for _, label, basis in _SITE_COLUMNS]
@@ -869,6 +1022,72 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     lines += [f"- {m}" for m in (*_METHODS, *(summary.get("methods") or []))]
     lines += ["", "Threshold sources:", ""] + [f"- {_md_cell(s)}" for s in _sources(recs)]
     lines += ["", "---", "", f"{ATTRIBUTION}.", "", f"{CENSUS_SOURCE}.", ""]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
+    return path
+
+
+def _passed_word(p) -> str:
+    return {True: "pass", False: "fail"}.get(p, "—")
+
+
+def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping] = (), *,
+                     run_a: str = "A", run_b: str = "B") -> Path:
+    """Write ``compare.md``: citywide changes, districts whose verdict changed, difference maps.
+
+    Parameters
+    ----------
+    path : str or Path
+    summary_a, summary_b : dict
+        The two run summaries.
+    table : DataFrame
+        From :func:`compare_runs`.
+    diffs : sequence of dict
+        One per difference raster: ``raster, label, png, tif, resampled, pixels, mean_mbps,
+        gain_share_pct, loss_share_pct``.
+    """
+    path = Path(path)
+
+    def title(s):
+        sc = s.get("scenario") or {}
+        return f"{sc.get('name', '?')} ({sc.get('year', '?')})"
+
+    ta, tb = title(summary_a), title(summary_b)
+    names = {**_district_names(summary_a), **_district_names(summary_b)}
+    lines = [f"# gigacity compare — {_md_cell(tb)} vs {_md_cell(ta)}", "",
+             f"A: `{_md_cell(run_a)}` ({_md_cell(ta)}); B: `{_md_cell(run_b)}` ({_md_cell(tb)}). "
+             "Change = B - A. Every row, per district too, is in `compare.csv`.", "",
+             "## Citywide", "", "| Indicator | A | B | Change | Result A → B |", "| --- | ---: | ---: | ---: | --- |"]
+    df = _frame(table)
+    for r in df[df["scope"] == "citywide"].itertuples():
+        res = (f"{_passed_word(r.passed_a)} → {_passed_word(r.passed_b)}"
+               if r.passed_a is not None or r.passed_b is not None else "")
+        lines.append(f"| {_md_cell(_label_of(r.key))} | {_fmt(r.value_a)} | {_fmt(r.value_b)} | "
+                     f"{_fmt(r.change)} | {res} |")
+    flips = df[(df["scope"] != "citywide") & df["passed_a"].notna() & df["passed_b"].notna()
+               & (df["passed_a"] != df["passed_b"])]
+    lines += ["", "## Districts whose result changed", ""]
+    if len(flips):
+        lines += ["| District | Indicator | A | B | Result A → B |", "| --- | --- | ---: | ---: | --- |"]
+        for r in flips.itertuples():
+            lines.append(f"| {_md_cell(names.get(r.scope, r.scope))} ({r.scope}) | {_md_cell(_label_of(r.key))} | "
+                         f"{_fmt(r.value_a)} | {_fmt(r.value_b)} | {_passed_word(r.passed_a)} → {_passed_word(r.passed_b)} |")
+    else:
+        lines.append("None: every district passes or fails each criterion in both runs.")
+    if diffs:
+        lines += ["", "## Throughput difference maps", "",
+                  "Downlink rate of B minus A per pixel (GeoTIFF in bit/s on A's grid, map in Mbit/s; "
+                  "blue gains, red losses). Where the grids differ, B is resampled onto A's grid "
+                  "(rasterio.warp.reproject, area-weighted average).", "",
+                  "| Raster | Mean change (Mbit/s) | Pixels gaining | Pixels losing | B resampled |",
+                  "| --- | ---: | ---: | ---: | --- |"]
+        for d in diffs:
+            lines.append(f"| `{_md_cell(d['tif'])}` | {float(d['mean_mbps']):+.1f} | {_fmt(d['gain_share_pct'], '%')} | "
+                         f"{_fmt(d['loss_share_pct'], '%')} | {'yes' if d['resampled'] else 'no'} |")
+        lines.append("")
+        for d in diffs:
+            lines += [f"![{_md_cell(d['label'])}]({d['png']})", ""]
+    lines += ["", "---", "", f"{ATTRIBUTION}.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path

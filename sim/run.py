@@ -428,6 +428,46 @@ def _best_of(layers, key_rate="rate_indoor_bps"):
     return out
 
 
+SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
+"""Class edges of the best-server map (distance to the serving site, m)."""
+SERVING_DISTANCE_LABELS = ("< 150 m", "150-300 m", "300-500 m", "500 m-1 km", "1-2 km", "> 2 km")
+
+
+def serving_distance_m(rasters, sectors, best_sector) -> np.ndarray:
+    """Horizontal distance (m, float32) from each land pixel centre to its serving site; NaN: no server.
+
+    The best-server map: a map coloured by serving site is unreadable citywide (tens of
+    thousands of classes), the distance to the serving site shows cell size and where
+    pixels are served from afar (overshooting sites, holes).
+    """
+    best = np.asarray(best_sector)
+    ok = best >= 0
+    x, y = rasters.grid.centres_m(rasters.land_flat)
+    idx = np.where(ok, best, 0)
+    d = np.hypot(x - np.asarray(sectors.x_m, np.float64)[idx], y - np.asarray(sectors.y_m, np.float64)[idx])
+    return np.where(ok, d, np.nan).astype(np.float32)
+
+
+def _criteria_panels(table) -> dict:
+    """Panel title -> per-district passed, for every criterion with a threshold and district values."""
+    import textwrap
+
+    from .criteria import INDICATORS
+
+    out = {}
+    rows = table[(table["scope"] != "citywide") & table["op"].notna()]
+    for key in dict.fromkeys(rows["key"]):
+        r = rows[rows["key"] == key]
+        if not r["value"].notna().any():
+            continue
+        first = r.iloc[0]
+        op = {">=": "≥", "<=": "≤"}.get(first["op"], first["op"])
+        label = INDICATORS[key].label if key in INDICATORS else key
+        out[textwrap.fill(f"{label} {op} {first['threshold']:g}", 40)] = [
+            None if p is None or p != p else bool(p) for p in r["passed"]]
+    return out
+
+
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
     from . import criteria as C
@@ -565,7 +605,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             report.write_gpkg(run_dir / "key_places.gpkg", kp, "key_places")
         title = f"{sc.scenario.name} ({sc.scenario.year})"
         for lid, cov in coverage.items():
-            spec = (("rsrp_dbm", "SS-RSRP outdoor", "dBm", -140.0, -60.0, "viridis"),
+            spec = (("rsrp_dbm", "SS-RSRP outdoor", "dBm", -120.0, -40.0, "viridis"),
                     ("sinr_db", "SINR outdoor", "dB", -10.0, 30.0, "magma"),
                     ("rate_indoor_bps", "Downlink rate, indoor, unloaded", "bit/s", None, None, "plasma"))
             for name, label, unit, vmin, vmax, cmap in spec:
@@ -581,6 +621,17 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                     png = run_dir / f"map_{lid}_{name}.png"
                     report.write_png(fig, png, dpi=sc.output.dpi)
                     images[f"{lid} {label}"] = png
+            if sc.output.maps:
+                from . import maps
+
+                dist = scatter_to_raster(rasters.grid, rasters.land_flat,
+                                         serving_distance_m(rasters, sector_arrays(sites, lid), cov.best_sector))
+                fig = maps.raster_map(rasters.grid, dist, districts, title=f"{title}: {lid} best server",
+                                      cbar_label="Distance to the serving site", cmap="YlOrRd",
+                                      classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS)
+                png = run_dir / f"map_{lid}_serving_distance.png"
+                report.write_png(fig, png, dpi=sc.output.dpi)
+                images[f"{lid} best server: distance to the serving site"] = png
         if sc.output.maps:
             from . import maps
 
@@ -593,6 +644,11 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents")
             report.write_png(fig, run_dir / "map_bs_per_10k.png", dpi=sc.output.dpi)
             images["Districts passing: 5G base stations per 10,000"] = run_dir / "map_bs_per_10k.png"
+            panels = _criteria_panels(table)
+            if panels:
+                fig = maps.criteria_panels(districts, panels, title=f"{title}: districts against each criterion")
+                report.write_png(fig, run_dir / "map_criteria.png", dpi=sc.output.dpi)
+                images = {"Districts against each One-Gbps city criterion": run_dir / "map_criteria.png", **images}
     recs = report.criteria_records(table)
     for r, i in zip(rows, range(n_d)):
         r["sites_5g"] = int(n_sites_d[i])
@@ -635,36 +691,77 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
 
 
 def _read_summary(run_dir: Path) -> dict:
-    import json
+    from .report import read_summary
 
-    from .errors import InputError
+    return read_summary(run_dir)
 
-    path = Path(run_dir) / "summary.json"
-    if not path.is_file():
-        raise InputError(path, None, "not a run folder: summary.json not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"not valid JSON ({exc.__class__.__name__})") from None
+
+def _scenario_title(summary) -> str:
+    sc = summary.get("scenario") or {}
+    return f"{sc.get('name', '?')} ({sc.get('year', '?')})"
 
 
 def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = False):
-    """The change of every indicator between two run folders; optionally written as CSV."""
-    from . import report
+    """The change of every indicator between two run folders, and difference maps of throughput.
 
-    table = report.compare_runs(_read_summary(run_a), _read_summary(run_b))
+    Returns the citywide table as text, and (when ``out_dir`` is given) the path of
+    ``compare.csv``. ``out_dir`` then also receives, for each throughput raster present in
+    both runs (``{layer}_rate_{kind}_bps.tif``), ``diff_{layer}_rate_{kind}_bps.tif`` (B - A,
+    bit/s, on A's grid) and ``map_diff_{layer}_rate_{kind}.png`` (Mbit/s, diverging scale
+    centred on 0), and ``compare.md``.
+
+    Runs on different grids (resolution or extent): B's raster is resampled onto A's grid
+    with :func:`rasterio.warp.reproject` (``average``: the area-weighted mean of B's pixels
+    in each of A's pixels), so the difference is always on A's grid; ``compare.md`` says so.
+    Existing files in ``out_dir`` are replaced only with ``force``.
+    """
+    from . import report
+    from .errors import InputError
+
+    run_a, run_b = Path(run_a), Path(run_b)
+    sa, sb = _read_summary(run_a), _read_summary(run_b)
+    table = report.compare_runs(sa, sb)
     city = table[table["scope"] == "citywide"]
     lines = [f"{'indicator':40s} {'A':>12s} {'B':>12s} {'change':>12s}"]
     for r in city.itertuples():
         lines.append(f"{r.key:40s} {r.value_a:12.3f} {r.value_b:12.3f} {r.change:12.3f}")
-    out = None
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / "compare.csv"
-        if out.exists() and not force:
-            from .errors import InputError
+    if out_dir is None:
+        return "\n".join(lines), None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rasters = [n for n in report.rate_rasters(run_a) if (run_b / n).is_file()]
+    planned = ["compare.csv", "compare.md"] + [f"diff_{n}" for n in rasters] + [
+        f"map_diff_{n.removesuffix('_bps.tif')}.png" for n in rasters]
+    for name in planned:
+        if (out_dir / name).exists() and not force:
+            raise InputError(out_dir / name, "force", "exists; pass --force to replace it")
+    out = report.write_csv(out_dir / "compare.csv", table)
+    title = f"{_scenario_title(sb)} − {_scenario_title(sa)}"
+    districts = None
+    diffs = []
+    for name in rasters:
+        a, grid, meta = report.read_geotiff(run_a / name)
+        b, meta_b = report.read_geotiff_onto(run_b / name, grid)
+        diff = b - a
+        label = meta.get("description") or name
+        stem = name.removesuffix("_bps.tif")
+        report.write_geotiff(out_dir / f"diff_{name}", grid, diff, np.nan, f"{label}: B - A ({title})", "bit/s")
+        if districts is None:
+            districts = report.read_gpkg(run_a / "districts.gpkg")
+        from . import maps
 
-            raise InputError(out, "force", "exists; pass --force to replace it")
-        report.write_csv(out, table)
+        fig = maps.difference_map(grid, diff / 1e6, districts, title=f"{label}: {title}",
+                                  cbar_label="Change of downlink rate, B - A (Mbit/s)")
+        png = report.write_png(fig, out_dir / f"map_diff_{stem}.png")
+        finite = diff[np.isfinite(diff)]
+        diffs.append({"raster": name, "label": label, "resampled": meta_b["resampled"], "png": png.name,
+                      "tif": f"diff_{name}", "pixels": int(finite.size),
+                      "mean_mbps": float(finite.mean() / 1e6) if finite.size else float("nan"),
+                      "gain_share_pct": float(100.0 * (finite > 0).mean()) if finite.size else float("nan"),
+                      "loss_share_pct": float(100.0 * (finite < 0).mean()) if finite.size else float("nan")})
+    report.write_compare_md(out_dir / "compare.md", sa, sb, table, diffs,
+                            run_a=str(run_a), run_b=str(run_b))
+    for d in diffs:
+        lines.append(f"{d['raster']:40s} mean change {d['mean_mbps']:+.1f} Mbit/s"
+                     + (" (B resampled onto A's grid)" if d["resampled"] else ""))
     return "\n".join(lines), out

@@ -91,6 +91,7 @@ def test_run_tiny_writes_folder_and_refuses_to_overwrite(tmp_path):
     forced = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet", "--force")
     assert forced.returncode == 0, forced.stderr
     assert forced.stderr == ""
+    assert not [p for p in out.iterdir() if p.name.startswith(".") or ".tmp-" in p.name], "temporary files left"
 
 
 def test_run_tiny_outputs_open_in_gis_tools(tmp_path):
@@ -135,6 +136,31 @@ def test_compare_two_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # a run against itself: every change is exactly zero
     rows = [l.split() for l in proc.stdout.splitlines()[1:] if l and not l.startswith("written")]
-    assert rows and all(float(r[-1]) == 0.0 for r in rows)
+    table = [r for r in rows if not r[0].endswith(".tif")]
+    assert table and all(float(r[-1]) == 0.0 for r in table)
+    assert [r[:4] for r in rows if r[0].endswith(".tif")] == [
+        [f"{lid}_rate_indoor_bps.tif", "mean", "change", "+0.0"] for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78")]
     assert (tmp_path / "cmp" / "compare.csv").stat().st_size > 0
     _one_line_error(run_cli("compare", str(a), str(tmp_path / "none")), "summary.json not found")
+    # K = 24 -> K = 8: the difference raster is B - A exactly, pixel by pixel, on the shared grid
+    cmp = tmp_path / "cmp_ab"
+    proc = run_cli("compare", str(a), str(b), "--out", str(cmp))
+    assert proc.returncode == 0, proc.stderr
+    import numpy as np
+    import rasterio
+
+    name = "ctcu-n78_rate_indoor_bps.tif"
+    with rasterio.open(a / name) as da, rasterio.open(b / name) as db, rasterio.open(cmp / f"diff_{name}") as dd:
+        va, vb, vd = da.read(1).astype(np.float64), db.read(1).astype(np.float64), dd.read(1)
+        assert dd.crs == da.crs and dd.transform == da.transform and np.isnan(dd.nodata)
+        assert dd.descriptions[0].startswith("ctcu-n78 Downlink rate") and dd.units == ("bit/s",)
+    land = np.argwhere(np.isfinite(va))
+    assert np.isnan(vd[~np.isfinite(va)]).all()
+    changed = land[(vb - va)[tuple(land.T)] != 0]
+    assert len(changed) > 0  # K = 8 changes some rates
+    for r, c in (*land[:: max(1, len(land) // 5)], *changed[:3]):
+        assert vd[r, c] == np.float32(vb[r, c] - va[r, c]), (r, c)
+    for f in ("compare.md", f"map_diff_ctcu-n78_rate_indoor.png"):
+        assert (cmp / f).stat().st_size > 0, f
+    again = run_cli("compare", str(a), str(b), "--out", str(cmp))
+    _one_line_error(again, "compare.csv", "--force")

@@ -175,3 +175,40 @@ def test_maps_do_not_use_pyplot():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_difference_map_is_centred_on_zero(grid, districts):
+    r, c = np.mgrid[0:80, 0:80]
+    diff = (c - 30.0) * 10.0  # -300 .. +490 Mbit/s, hand-made
+    diff[0, 0] = 1e5  # one outlier does not set the scale
+    title = "Indoor rate: tiny-2025 (2025) − tiny-2021 (2021)"
+    fig = maps.difference_map(grid, diff, districts, title=title, cbar_label="Change (Mbit/s)")
+    _check_cartography(fig, title)
+    norm = fig.axes[0].get_images()[0].norm
+    # 98th percentile of |diff| is 470 -> rounded up to 500 (1, 2, 5 x 10^n)
+    assert (norm.vmin, norm.vmax) == (-500.0, 500.0)
+    assert fig.axes[1].get_ylabel() == "Change (Mbit/s)"
+    cmap = fig.axes[0].get_images()[0].get_cmap()
+    np.testing.assert_allclose(cmap(0.5)[:3], cmap(0.5)[:3][::-1], atol=0.05)  # white-ish middle
+    with pytest.raises(InputError, match=r"limit: expected a positive number"):
+        maps.difference_map(grid, diff, districts, title="t", cbar_label="u", limit=0.0)
+
+
+def test_criteria_panels_one_map_per_criterion(districts):
+    panels = {"5G BS per 10,000 > 12": [True] * 10 + [False] * 6,
+              "Key places ≥ 80": [None] * 4 + [True] * 12,
+              "Fibre > 80": [False] * 16}
+    fig = maps.criteria_panels(districts, panels, "Criteria, tiny-2021 (2021)")
+    texts = _texts(fig)
+    assert maps.ATTRIBUTION in texts and "N" in texts and "km" in texts
+    assert fig._suptitle.get_text() == "Criteria, tiny-2021 (2021)"
+    maps_axes = [ax for ax in fig.axes if ax.collections]
+    assert [ax.get_title() for ax in maps_axes] == [
+        "5G BS per 10,000 > 12\n10 pass, 6 fail", "Key places ≥ 80\n12 pass, 0 fail", "Fibre > 80\n0 pass, 16 fail"]
+    faces = maps_axes[1].collections[0].get_facecolors()
+    np.testing.assert_allclose(faces[0], matplotlib.colors.to_rgba(maps.NONE_COLOUR))
+    legend = [ax for ax in fig.axes if ax.get_legend() is not None][0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["passes", "fails", "not judged / no data"]
+    assert len(_png_bytes(fig)) < PNG_MAX_BYTES
+    with pytest.raises(InputError, match=r"panels: expected at least one criterion"):
+        maps.criteria_panels(districts, {}, "t")

@@ -354,3 +354,24 @@ def test_report_and_criteria_do_not_import_matplotlib():
     code = "import sys, sim, sim.criteria, sim.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_html_reads_on_a_phone_and_says_when_only_inputs_fail(tmp_path):
+    # every simulated criterion passes; only the 5G-user share (a scenario input) fails 38.9 %
+    table = cr.evaluate({"bs_5g_per_10k": [30.0, 13.0]},
+                        {"bs_5g_per_10k": 15.0, "fibre_gigabit_coverage_pct": 99.0, "user_5g_share_pct": 21.3,
+                         "pon_10g_port_share_pct": 50.0, "key_place_5g_reach_pct": 90.0,
+                         "fbb_500m_user_share_pct": 35.0, "gigabit_users_per_10k": 500.0,
+                         "pop_cov_5g_indoor_pct": 96.8},
+                        district_codes=CODES2)
+    text = report.write_report_html(tmp_path / "r.html", _summary(table), table).read_text(encoding="utf-8")
+    assert ('<p class="verdict fail">Does not meet 1 of 7 citywide criteria: 5G users among mobile users, '
+            "scenario input. 6 of 7 pass. Every failing criterion is a scenario input") in text
+    # key figures right under the verdict, before the criteria table
+    assert text.index('class="verdict') < text.index('<div class="figures">') < text.index('id="criteria"')
+    assert '<div class="fig"><b>15.0</b><span>5G base stations per 10,000 residents</span></div>' in text
+    assert '<div class="fig"><b>96.8 %</b><span>residents with indoor 5G coverage</span></div>' in text
+    # phone: the criteria table turns into labelled cards; the district table keeps its first column
+    assert '<table class="cards">' in text and 'data-label="Threshold">&gt; 12.0</td>' in text
+    assert '<table class="districts">' in text and "position:sticky;left:0" in text
+    assert re.findall(r'href="([^"]*)"', text) == ["#criteria", "#maps", "#districts", "#methods"]
