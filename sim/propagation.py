@@ -503,6 +503,8 @@ def los_probability(scenario, d2d_m, h_ut_m=1.5):
         h = _float_array(h_ut_m).astype(dt, copy=False)
         c_prime = np.where(h > 13.0, ((np.clip(h, 13.0, 23.0) - 13.0) / 10.0) ** 1.5, dt.type(0.0))
         p = p * (1.0 + c_prime * 1.25 * (ds / 100.0) ** 3 * np.exp(-ds / 150.0))
+        # the UMa product exceeds 1 just above 18 m for h_UT > 13 m (1.0006 at 18.125 m, 18 m): a probability
+        p = np.minimum(p, 1.0)
     return np.where(d <= 18.0, dt.type(1.0), p).astype(dt, copy=False)
 
 

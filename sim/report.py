@@ -21,6 +21,11 @@ criteria       list of criteria rows (``scope, key, value, passed, kind``, ...; 
 timings_s      ``{stage: seconds >= 0}``
 versions       ``{python: str, numpy: str, gigacity: str, ...}``
 outputs        list of file paths relative to the run folder
+busy_hour      optional: ``{iterations: int, max_change: number, converged: bool,
+               saturated_cells: int, layers: {layer: {cells, iterations, max_change,
+               converged, saturated_cells, mean_load, max_load}}, simpy_cells: [rows],
+               simpy_agreement: str, day: [rows], pon: [rows]}`` (``sim.run``)
+methods        optional: list of method notes added to the report
 =============  ===========================================================================
 
 matplotlib is not imported here: :func:`write_png` takes a Figure made by :mod:`sim.maps`.
@@ -453,9 +458,35 @@ def summary_problems(summary) -> list[str]:
         for k in ("python", "numpy", "gigacity"):
             if not isinstance(ver.get(k), str):
                 p.append(f"versions.{k}: expected a string")
+    p += _busy_hour_problems(summary)
     outs = summary.get("outputs")
     if "outputs" in summary and not (isinstance(outs, list) and all(isinstance(o, str) for o in outs)):
         p.append("outputs: expected a list of strings")
+    return p
+
+
+def _busy_hour_problems(summary) -> list[str]:
+    if "busy_hour" not in summary:
+        return []
+    bh = summary["busy_hour"]
+    if not isinstance(bh, Mapping):
+        return [f"busy_hour: expected an object, got {type(bh).__name__}"]
+    p = []
+    it = bh.get("iterations", 0)
+    if not (isinstance(it, int) and not isinstance(it, bool) and it >= 0):
+        p.append(f"busy_hour.iterations: expected an integer >= 0, got {it!r}")
+    if not _is_num_or_none(bh.get("max_change")):
+        p.append(f"busy_hour.max_change: expected a number, got {bh.get('max_change')!r}")
+    layers = bh.get("layers", {})
+    if not isinstance(layers, Mapping):
+        p.append("busy_hour.layers: expected an object")
+    else:
+        for lid, v in layers.items():
+            if not isinstance(v, Mapping) or not all(_is_num(v.get(k)) for k in ("iterations", "max_change")):
+                p.append(f"busy_hour.layers.{lid}: expected an object with numeric iterations and max_change")
+    for k in ("simpy_cells", "day", "pon"):
+        if k in bh and not (isinstance(bh[k], list) and all(isinstance(r, Mapping) for r in bh[k])):
+            p.append(f"busy_hour.{k}: expected a list of objects")
     return p
 
 
@@ -889,6 +920,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
                        f"<figcaption>{_esc(caption)}</figcaption></figure>")
         out.append("</div></section>")
     out += _district_table_html(recs, summary)
+    out += _busy_hour_html(summary)
     out.append('<section id="methods"><h2>Methods and sources</h2><ul>')
     out += [f"<li>{_esc(m)}</li>" for m in (*_METHODS, *(summary.get("methods") or []))]
     out.append("</ul><h3>Threshold sources</h3><ul>")
@@ -1018,6 +1050,7 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
                 flag = {True: " ✓", False: " ✗"}.get(r.get("passed"), "")
                 vals.append(_fmt(r.get("value")) + flag)
             lines.append(f"| {_md_cell(names.get(s, s))} ({s}) | " + " | ".join(vals) + " |")
+    lines += _busy_hour_md(summary)
     lines += ["", "## Methods and sources", ""]
     lines += [f"- {m}" for m in (*_METHODS, *(summary.get("methods") or []))]
     lines += ["", "Threshold sources:", ""] + [f"- {_md_cell(s)}" for s in _sources(recs)]
@@ -1091,3 +1124,95 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path
+
+
+# ----------------------------------------------------------------------------- busy-hour section
+
+
+def _mbps(v) -> str:
+    return "—" if v is None or not math.isfinite(float(v)) else f"{float(v) / 1e6:,.1f}"
+
+
+def _pct(v) -> str:
+    return "—" if v is None or not math.isfinite(float(v)) else f"{100.0 * float(v):.1f} %"
+
+
+def _num(v, fmt="{:.3g}") -> str:
+    return "—" if v is None or not math.isfinite(float(v)) else fmt.format(float(v))
+
+
+def _busy_hour_tables(summary) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """The busy-hour section as (title, header, rows, note) tables, shared by Markdown and HTML."""
+    bh = summary.get("busy_hour")
+    if not isinstance(bh, Mapping):
+        return []
+    out = []
+    layers = bh.get("layers") or {}
+    if layers:
+        rows = [[lid, str(v.get("cells")), str(v.get("iterations")), _num(v.get("max_change"), "{:.2g}"),
+                 "yes" if v.get("converged") else "no", str(v.get("saturated_cells")),
+                 _num(v.get("mean_load"), "{:.3f}"), _num(v.get("max_load"), "{:.3f}")]
+                for lid, v in layers.items()]
+        out.append(("Busy hour: load <-> interference fixed point",
+                    ["Layer", "Cells", "Iterations", "Largest load change", "Converged", "Saturated cells",
+                     "Mean load (capped)", "Largest load"], rows,
+                    "Loads are capped at 1 as interference weights; a saturated cell (load >= 1) has no steady "
+                    "state and its users get 0 in the busy-hour rasters. Per cell: cells.csv."))
+    sim = bh.get("simpy_cells") or []
+    if sim:
+        rows = [[f"{r['layer']} #{r['sector']}", _num(r.get("load"), "{:.3f}"), _mbps(r.get("analytic_bps")),
+                 f"{_mbps(r.get('simpy_bps'))} ± {_mbps(r.get('ci_half_width_bps'))}",
+                 _num(100.0 * r["relative_difference"] if r.get("relative_difference") is not None else None,
+                      "{:+.1f} %"),
+                 _mbps(r.get("p5_bps")), _mbps(r.get("p50_bps")), _pct(r.get("share_ge_100mbps")),
+                 _pct(r.get("share_ge_1gbps")), str(r.get("flows"))] for r in sim]
+        out.append(("Busy hour: simpy against the analytic processor-sharing result",
+                    ["Cell", "Load", "Analytic E[S]/E[T] (Mbit/s)", "simpy (Mbit/s, 95 % CI)", "Difference",
+                     "5th pct (Mbit/s)", "Median (Mbit/s)", ">= 100 Mbit/s", ">= 1 Gbit/s", "Flows"], rows,
+                    str(bh.get("simpy_agreement", ""))))
+    day = bh.get("day") or []
+    if day:
+        rows = [[f"{r['hour']:02d}h", _num(r.get("load"), "{:.3f}"), _mbps(r.get("throughput_bps")),
+                 _mbps(r.get("p5_bps")), _pct(r.get("share_ge_100mbps"))] for r in day]
+        out.append((f"Daily profile of cell {day[0]['layer']} #{day[0]['sector']} (simpy)",
+                    ["Hour", "Load", "E[S]/E[T] (Mbit/s)", "5th pct (Mbit/s)", ">= 100 Mbit/s"], rows,
+                    "Busy-hour demand scaled by the configured hourly weights."))
+    pon = bh.get("pon") or []
+    if pon:
+        rows = [[str(r["technology"]), f"1:{r['split']}", str(r.get("subscribers_per_port")),
+                 _num(r.get("load"), "{:.3f}"),
+                 f"{_pct(r.get('share_at_tier'))} ± {_pct(r.get('share_at_tier_ci'))}",
+                 f"{_pct(r.get('gigabit_share_ge_1gbps'))} ± {_pct(r.get('gigabit_share_ge_1gbps_ci'))}"]
+                for r in pon]
+        out.append(("Fibre: PON ports in the busy hour (simpy)",
+                    ["Technology", "Split", "Subscribers per port", "Load", "Flows receiving their tier",
+                     "Gigabit-tier flows >= 1 Gbit/s"], rows,
+                    "A flow receives its tier at >= 95 % of the tier rate; 95 % CI across replications."))
+    return out
+
+
+def _busy_hour_md(summary) -> list[str]:
+    lines: list[str] = []
+    for title, head, rows, note in _busy_hour_tables(summary):
+        lines += ["", f"## {title}", "", "| " + " | ".join(_md_cell(h) for h in head) + " |",
+                  "| --- |" + " ---: |" * (len(head) - 1)]
+        lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+        if note:
+            lines += ["", _md_cell(note)]
+    return lines
+
+
+def _busy_hour_html(summary) -> list[str]:
+    out: list[str] = []
+    for title, head, rows, note in _busy_hour_tables(summary):
+        out.append(f'<section class="busy"><h2>{_esc(title)}</h2><div class="scroll"><table><thead><tr>')
+        out += [f"<th>{_esc(h)}</th>" for h in head]
+        out.append("</tr></thead><tbody>")
+        for r in rows:
+            out.append("<tr>" + f"<td>{_esc(r[0])}</td>" + "".join(f'<td class="num">{_esc(c)}</td>' for c in r[1:])
+                       + "</tr>")
+        out.append("</tbody></table></div>")
+        if note:
+            out.append(f'<p class="small">{_esc(note)}</p>')
+        out.append("</section>")
+    return out

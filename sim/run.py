@@ -7,6 +7,7 @@ coverage -> busy hour -> broadband -> criteria -> report. Every stage is timed; 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -468,11 +469,339 @@ def _criteria_panels(table) -> dict:
     return out
 
 
+BUSY_TOP_M = 8
+"""Strongest interferers kept per pixel for the busy-hour fixed point (``compute_coverage(top_m=...)``)."""
+
+BUSY_DAMPING = 1.0
+"""Step of the load fixed point: the plain iteration. :func:`rates_for_load` makes the load map
+monotone (more load never lowers another load), so the iterates from zero load rise to the
+least fixed point without cycling; a damped step (0.5) took 41 iterations instead of 17 on
+the Shanghai 2021 n41 layer (CQI steps cascade one per iteration)."""
+
+PON_HORIZON_S = 3600.0
+"""Simulated seconds of a PON port's busy hour (one hour: a port sees few flows, so the whole hour)."""
+
+
+def rates_for_load(cov, radio, default_load: float):
+    """``rates(load) -> (rate_indoor_bps, rate_outdoor_bps)`` of a layer for new cell loads.
+
+    SINR from the coverage run's top-M interference terms (:func:`sim.kernel.sinr_for_load`;
+    indoor with the expected O2I loss :func:`sim.kernel.o2i_loss_expected_db`, as the
+    coverage kernel computes ``rate_indoor_bps``), then TS 38.214/38.306 rate
+    (:func:`sim.linkmodel.dl_throughput_bps`).
+
+    ASSUMPTIONS: (1) the interference of the weaker candidates beyond the top M (computed at
+    ``default_load``) scales with the mean load of the pixel's top-M interferers; exact when
+    the top M hold every candidate. Loads of 0 give the noise-limited (unloaded) rates
+    exactly; ``default_load`` everywhere gives the coverage run's rates. (2) A user class
+    the unloaded network serves keeps at least the lowest rate (CQI 1, or the Shannon
+    SINR_MIN, one layer: link adaptation at the lowest MCS) when interference rises. Without
+    it a class dropping to outage would take its load off its cell: the load map would not
+    be monotone and the iteration could cycle between CQI steps. With it, more load never
+    lowers a rate, and the iteration from zero load rises to the least fixed point.
+    """
+    import dataclasses
+
+    from . import kernel, linkmodel
+
+    terms = cov.interference
+    o2i_db = kernel.o2i_loss_expected_db(radio)
+    valid = terms.top_sector >= 0
+    idx = np.where(valid, terms.top_sector, 0)
+    n_valid = np.maximum(valid.sum(axis=1), 1)
+    kw = dict(bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers, dl_share=radio.dl_share,
+              overhead=radio.overhead, method=radio.se_method)
+    lowest_db = (linkmodel.CQI_SINR_THRESHOLDS_DB[0] if radio.se_method == "cqi"
+                 else linkmodel.SHANNON_SINR_MIN_DB)
+    floor_bps = float(linkmodel.dl_throughput_bps(np.float64(lowest_db), **kw))
+
+    def raw(load):
+        load = np.asarray(load, dtype=np.float64)
+        t = terms
+        if default_load > 0:
+            near = np.add.reduce(load.take(idx) * valid, axis=1) / n_valid
+            t = dataclasses.replace(terms, residual_mw=terms.residual_mw * (near / default_load))
+        sinr_in = kernel.sinr_for_load(t, load, o2i_loss_db=o2i_db)
+        sinr_out = kernel.sinr_for_load(t, load)
+        return linkmodel.dl_throughput_bps(sinr_in, **kw), linkmodel.dl_throughput_bps(sinr_out, **kw)
+
+    zero_in, zero_out = raw(np.zeros(cov.load.size))
+    served_in, served_out = zero_in > 0, zero_out > 0
+    floor = np.float32(floor_bps)
+
+    def rates(load):
+        r_in, r_out = raw(load)
+        return (np.where(served_in, np.maximum(r_in, floor), r_in),
+                np.where(served_out, np.maximum(r_out, floor), r_out))
+
+    return rates
+
+
+def busy_hour_layers_of_ran(layer_ids, coverage) -> dict[str, np.ndarray]:
+    """Which layer carries each pixel's users: per pixel, the RAN's layer of highest indoor rate.
+
+    The users of a RAN camp on its best layer (the capacity layer where it serves, the
+    coverage layer where only it reaches; the same choice as the RAN's coverage
+    indicators). Pixels no layer serves (rate 0 or NaN everywhere) carry no demand.
+    Returns ``{layer_id: bool [n_land]}``.
+    """
+    rates = np.stack([np.nan_to_num(coverage[lid].rate_indoor_bps, nan=0.0) for lid in layer_ids])
+    pick = np.argmax(rates, axis=0)
+    served = rates.max(axis=0) > 0
+    return {lid: served & (pick == i) for i, lid in enumerate(layer_ids)}
+
+
+def busy_hour_stage(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, progress=None):
+    """The 5G busy hour of every layer: demand, load <-> interference fixed point, throughput.
+
+    Returns ``(layers, rate_busy_by_ran, cell_rows, layer_summary)``: the
+    :class:`sim.traffic.BusyHourLayer` of each layer, each RAN's indoor busy-hour
+    throughput per land pixel (that of the layer carrying the pixel's users), the rows of
+    ``cells.csv`` and the per-layer fixed-point figures of ``summary.json``.
+    """
+    from . import traffic as T
+
+    tr = sc.traffic
+    prog = progress or _noop
+    layers, rate_by_ran, rows, summ = {}, {}, [], {}
+    for ran in sc.ran_ids:
+        lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
+        users = T.users_per_pixel(rasters.population_land, ran_share[ran], tr.fiveg_user_share,
+                                  tr.busy_hour_active_share, tr.mobile_penetration)
+        assign = busy_hour_layers_of_ran([lid for lid, _ in lids], coverage)
+        rate = np.full(rasters.n_land, np.nan, dtype=np.float32)
+        for lid, carrier in lids:
+            prog(f"busy hour {lid}")
+            cov = coverage[lid]
+            radio = layer_radio(sc, lid, carrier)
+            t = sites.for_layer(lid)
+            bh = T.busy_hour_layer(rates_for_load(cov, radio, sc.radio.default_load), cov.best_sector,
+                                   np.where(assign[lid], users, 0.0), tr.flows_per_active_user_per_h,
+                                   tr.mean_flow_mb * 8e6, t.n_sectors, indoor_share=sc.radio.indoor_share,
+                                   tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
+                                   damping=BUSY_DAMPING)
+            layers[lid] = bh
+            rate[assign[lid]] = bh.throughput_indoor_bps[assign[lid]]
+            fp = bh.fixed_point
+            summ[lid] = {"cells": int(t.n_sectors), "iterations": int(fp.iterations),
+                         "max_change": float(fp.max_change), "converged": bool(fp.converged),
+                         "saturated_cells": int(fp.saturated.sum()),
+                         "mean_load": float(fp.load.mean()) if t.n_sectors else 0.0,
+                         "max_load": float(fp.implied_load.max()) if t.n_sectors else 0.0}
+            for c in range(t.n_sectors):
+                rows.append({"layer": lid, "sector": c, "site": int(t.site_id[c]), "sector_of_site": int(t.sector[c]),
+                             "district": codes[t.district_idx[c]] if t.district_idx[c] >= 0 else "",
+                             "load": float(fp.implied_load[c]),
+                             "load_capped": float(fp.load[c]), "saturated": bool(fp.saturated[c]),
+                             "served_users": float(bh.cell_users[c]),
+                             "arrival_rate_per_s": float(bh.cell_arrival_rate_per_s[c]),
+                             "mean_throughput_bps": float(bh.cell_throughput_bps[c])})
+        rate_by_ran[ran] = rate
+    return layers, rate_by_ran, rows, summ
+
+
+def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
+    """simpy against the analytic PS result for ``traffic.simpy_cells`` cells, and one cell's day.
+
+    Cells: :func:`sim.traffic.sample_cells` over all layers (evenly spaced ranks of load
+    among cells with demand below saturation). Each runs :func:`sim.traffic.simulate_cell`
+    with the fixed point's rates, ``traffic.replications`` replications of
+    ``traffic.horizon_s`` (ASSUMPTION: the first 10 % is warm-up); its ``E[S]/E[T]`` with the
+    95 % CI is compared with :func:`sim.traffic.cell_throughput_bps`. The day: the median
+    sampled cell over ``traffic.daily_profile`` (:func:`sim.traffic.simulate_cell_day`).
+    Streams: ``SeedSequence(seed).spawn(3)[1]`` for the cells, ``[2]`` for the day.
+    """
+    from . import traffic as T
+
+    tr = sc.traffic
+    lids = list(layers)
+    if not lids or tr.simpy_cells == 0:
+        return [], []
+    load = np.concatenate([layers[l].fixed_point.implied_load for l in lids])
+    lam = np.concatenate([layers[l].cell_arrival_rate_per_s for l in lids])
+    owner = [(l, c) for l in lids for c in range(layers[l].fixed_point.load.size)]
+    picks = T.sample_cells(load, lam, int(tr.simpy_cells))
+    es = tr.mean_flow_mb * 8e6
+    kw = dict(horizon_s=tr.horizon_s, warmup_s=0.1 * tr.horizon_s, n_replications=tr.replications,
+              distribution=tr.size_distribution, sigma=tr.lognormal_sigma, shape=tr.pareto_shape)
+    streams = np.random.SeedSequence(sc.scenario.seed).spawn(3)
+    cell_seeds = streams[1].spawn(max(len(picks), 1))
+    rows, classes = [], []
+    for k, i in enumerate(picks):
+        lid, c = owner[i][0], int(owner[i][1])
+        bh = layers[lid]
+        peak, lam_c = T.cell_flow_classes(bh, c, sc.radio.indoor_share)
+        st = T.simulate_cell(cell_seeds[k], peak, lam_c, es, **kw)
+        analytic = T.cell_throughput_bps(peak, lam_c, bh.fixed_point.implied_load[c])
+        ci = st.throughput_ratio_bps
+        rows.append({"layer": lid, "sector": c, "load": st.load, "analytic_bps": analytic,
+                     "simpy_bps": ci.mean, "ci_half_width_bps": ci.half_width,
+                     "relative_difference": float(T.relative_error(ci.mean, analytic)),
+                     "analytic_in_ci": bool(np.isfinite(ci.half_width) and ci.low <= analytic <= ci.high),
+                     "p5_bps": st.p5_throughput_bps.mean, "p50_bps": st.p50_throughput_bps.mean,
+                     "share_ge_100mbps": st.share_ge_100mbps.mean, "share_ge_1gbps": st.share_ge_1gbps.mean,
+                     "flows": st.n_flows})
+        classes.append((peak, lam_c))
+    day = []
+    if rows:
+        mid = len(rows) // 2
+        peak, lam_c = classes[mid]
+        ds = T.simulate_cell_day(streams[2], peak, lam_c, es, tr.daily_profile, **kw)
+        for h in range(T.HOURS_PER_DAY):
+            day.append({"layer": rows[mid]["layer"], "sector": rows[mid]["sector"], "hour": h,
+                        "load": float(ds.load[h]), "throughput_bps": float(ds.throughput_ratio_bps[h]),
+                        "p5_bps": float(ds.p5_throughput_bps[h]), "share_ge_100mbps": float(ds.share_ge_100mbps[h])})
+    return rows, day
+
+
+def pon_check(sc: Scenario, fibre, n_replications: int, seed):
+    """PON ports in the busy hour for the configured GPON and 10G-PON splits, and the indicator.
+
+    :func:`sim.broadband.pon_busy_hour_table` for GPON and ``broadband.xgspon_kind`` at
+    ``gpon_split`` and ``xgspon_split`` (each technology at its own split), one busy hour
+    (:data:`PON_HORIZON_S`). GPON ports carry no gigabit tier: their gigabit shares move to
+    the highest sub-gigabit tier, as :func:`sim.broadband.district_fibre` does. Returns
+    ``(rows, fibre_tier_met_busy_pct by district, citywide)``: subscribers of each
+    technology receive their tier with that technology's share of flows that do.
+    """
+    from .broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
+    from .criteria import ratio_by_district
+
+    bb = sc.broadband
+    tiers = np.asarray(bb.tier_mbps) * 1e6
+    mix = np.asarray(bb.tier_mix, dtype=np.float64)
+    gig = tiers >= GIGABIT_TIER_BPS
+    gpon_mix = mix.copy()
+    if gig.any() and (~gig).any():
+        gpon_mix[np.flatnonzero(~gig).max()] += mix[gig].sum()
+        gpon_mix[gig] = 0.0
+    tr = sc.traffic
+    kw = dict(active_share=bb.busy_hour_active_share, flows_per_active_sub_per_h=bb.flows_per_active_sub_per_h,
+              mean_flow_bits=bb.mean_flow_mb * 8e6, horizon_s=PON_HORIZON_S, fill_factor=bb.fill_factor,
+              n_replications=n_replications)
+    if tr is not None:
+        kw.update(distribution=tr.size_distribution, sigma=tr.lognormal_sigma, shape=tr.pareto_shape)
+    ss = (seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)).spawn(2)
+    gpon = pon_busy_hour_table(ss[0], ["gpon"], [bb.gpon_split], tiers, gpon_mix, **kw)[0]
+    teng = pon_busy_hour_table(ss[1], [bb.xgspon_kind], [bb.xgspon_split], tiers, mix, **kw)[0]
+    rows = []
+    for r in (gpon, teng):
+        rows.append({"technology": r.technology, "split": r.split, "subscribers_per_port": r.n_subscribers,
+                     "capacity_bps": r.capacity_bps, "load": r.offered_load, "overloaded": r.overloaded,
+                     "share_at_tier": r.share_at_tier.mean, "share_at_tier_ci": r.share_at_tier.half_width,
+                     "gigabit_share_ge_1gbps": r.share_gigabit_ge_1gbps.mean,
+                     "gigabit_share_ge_1gbps_ci": r.share_gigabit_ge_1gbps.half_width})
+    met = fibre.subscribers_gpon * gpon.share_at_tier.mean + fibre.subscribers_ten_g * teng.share_at_tier.mean
+    by_d, city = ratio_by_district(met, fibre.subscribers, 100.0)
+    return rows, by_d, city
+
+
+BUSY_HOUR_METHODS = [
+    "Busy hour (5G): active users per pixel = population x mobile users per resident x the RAN's "
+    "mobile share x 5G user share x busy-hour active share; they camp on the RAN's layer of highest "
+    "indoor rate; Poisson flows, egalitarian processor sharing per cell (Bonald & Proutiere, MobiCom "
+    "2003, section 3): load rho = sum lambda E[S] / r, flow throughput r (1 - rho), 0 when rho >= 1.",
+    "Indoor and outdoor users (radio.indoor_share) are separate flow classes with their own peak rate "
+    "(TR 38.901 7.4.3 expected O2I loss indoors); busy-hour maps and the 100 Mbit/s indicator use the "
+    "indoor rate, as the unloaded 1 Gbit/s indicator does.",
+    "Load-coupled interference: each interferer's power is weighted by its cell load (top 8 interferers "
+    "per pixel; the weaker rest scale with their mean load, an assumption), SINR -> TS 38.214 CQI "
+    "spectral efficiency -> TS 38.306 rate -> load, iterated from the unloaded network to the least "
+    "fixed point; a user served by the idle network keeps at least the CQI 1 rate (so the iteration is "
+    "monotone); loads are capped at 1 as interference weights and cells with rho >= 1 flagged saturated.",
+    "simpy check: event-level PS simulation of sampled cells (independent replications, 95 % Student-t "
+    "intervals, first 10 % of each replication warm-up) against the analytic E[S]/E[T].",
+    "PON busy hour: simpy PS on one port per technology at the configured split, flows capped at the "
+    "subscriber's tier (Bonald & Roberts 2012); a flow receives its tier at >= 95 % of it; GPON ports "
+    "carry no gigabit tier.",
+]
+"""Method notes of the busy hour, added to the report's methods."""
+
+
+def agreement_text(simpy_rows) -> str:
+    """One sentence: how well simpy agrees with the analytic PS throughput of the sampled cells."""
+    rows = [r for r in simpy_rows if np.isfinite(r["relative_difference"])]
+    if not rows:
+        return "No cell was simulated event by event."
+    rel = np.abs([r["relative_difference"] for r in rows]) * 100.0
+    inside = sum(r["analytic_in_ci"] for r in rows)
+    return (f"simpy agrees with the analytic processor-sharing throughput for {inside} of {len(rows)} cells "
+            f"(analytic value inside the simpy 95 % confidence interval); relative difference median "
+            f"{np.median(rel):.1f} %, largest {rel.max():.1f} %, for loads "
+            f"{min(r['load'] for r in rows):.2f} to {max(r['load'] for r in rows):.2f}.")
+
+
+def busy_hour_summary(busy, simpy_rows, day_rows, pon_rows) -> dict:
+    """The ``busy_hour`` object of ``summary.json`` (see :mod:`sim.report`)."""
+    out = {"layers": {} if busy is None else busy[3], "simpy_cells": simpy_rows,
+           "simpy_agreement": agreement_text(simpy_rows), "day": day_rows, "pon": pon_rows}
+    if busy is not None:
+        lay = busy[3].values()
+        out["iterations"] = max((v["iterations"] for v in lay), default=0)
+        out["max_change"] = max((v["max_change"] for v in lay), default=0.0)
+        out["converged"] = all(v["converged"] for v in lay)
+        out["saturated_cells"] = sum(v["saturated_cells"] for v in lay)
+    return out
+
+
+RATE_CLASSES_MBPS = (0.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10000.0)
+"""Class edges of the busy-hour throughput maps, Mbit/s."""
+
+
+def _write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy, simpy_rows, day_rows, pon_rows,
+                        fibre_px, title: str) -> dict:
+    """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
+    from . import report
+    from .grid import scatter_to_raster
+
+    images = {}
+    if sc.output.maps:
+        from . import maps
+    labels = ["< 10", "10-30", "30-100", "100-300", "300-1000", ">= 1000"]
+    if busy is not None:
+        layers, rate_by_ran, cell_rows, _ = busy
+        report.write_csv(run_dir / "cells.csv", cell_rows)
+        if simpy_rows:
+            report.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
+        if day_rows:
+            report.write_csv(run_dir / "simpy_day.csv", day_rows)
+        rasters_out = {f"{lid}_rate_busy_bps": (bh.throughput_indoor_bps, f"{lid} downlink flow throughput, indoor, busy hour")
+                       for lid, bh in layers.items()}
+        rasters_out.update({f"{ran}_rate_busy_bps": (r, f"{ran} downlink flow throughput, indoor, busy hour (users' layer)")
+                            for ran, r in rate_by_ran.items()})
+        for name, (arr, label) in rasters_out.items():
+            arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(arr, dtype=np.float32))
+            if sc.output.geotiff:
+                report.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+            if sc.output.maps and name.split("_")[0] in rate_by_ran:
+                ran = name.split("_")[0]
+                fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: {ran} busy-hour throughput",
+                                      cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
+                                      classes=RATE_CLASSES_MBPS, class_labels=labels)
+                png = run_dir / f"map_{ran}_rate_busy.png"
+                report.write_png(fig, png, dpi=sc.output.dpi)
+                images[f"{ran} busy-hour flow throughput, indoor (Mbit/s)"] = png
+    if pon_rows:
+        report.write_csv(run_dir / "pon_busy_hour.csv", pon_rows)
+    if fibre_px is not None:
+        arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, fibre_px.ten_g_pon_households.astype(np.float32))
+        if sc.output.geotiff:
+            report.write_geotiff(run_dir / "fibre_gigabit_households.tif", rasters.grid, arr2d, np.nan,
+                                 "households passed by 10G-PON (gigabit-capable)", "households")
+        if sc.output.maps:
+            fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: gigabit-capable fibre households",
+                                  cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0)
+            png = run_dir / "map_fibre_gigabit_households.png"
+            report.write_png(fig, png, dpi=sc.output.dpi)
+            images["Gigabit-capable (10G-PON) fibre households per pixel"] = png
+    return images
+
+
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
     from . import criteria as C
     from . import report
-    from .broadband import district_fibre
+    from .broadband import district_fibre, fibre_rasters
     from .coverage import compute_coverage
     from .geodata import read_key_places
     from .grid import scatter_to_raster
@@ -505,7 +834,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             coverage[lid] = compute_coverage(
                 rasters, sector_arrays(sites, lid), layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
                 load=sc.radio.default_load, block_size=sc.radio.block_size, workers=n_workers,
-                progress=lambda d, t, _l=lid: prog(f"coverage {_l}", d, t), seed=sc.scenario.seed)
+                progress=lambda d, t, _l=lid: prog(f"coverage {_l}", d, t), seed=sc.scenario.seed,
+                top_m=BUSY_TOP_M if sc.traffic is not None else 0)
     # --- indicators -----------------------------------------------------------------
     d_land = rasters.district_land.astype(np.int64)
     pop_land = rasters.population_land
@@ -515,6 +845,13 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     for op in sc.operators:
         ran_share[op.ran_id] = ran_share.get(op.ran_id, 0.0) + op.mobile_share
     total_share = sum(ran_share.values()) or 1.0
+    busy, simpy_rows, day_rows, pon_rows = None, [], [], []
+    if sc.traffic is not None:
+        with timer.stage("busy hour"):
+            busy = busy_hour_stage(sc, rasters, coverage, sites, ran_share, codes, prog)
+        coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
+        with timer.stage("simpy check"):
+            simpy_rows, day_rows = simpy_check(sc, busy[0])
     best_by_ran = {}
     for ran in sc.ran_ids:
         best = _best_of([coverage[lid] for lid, op, _ in sc.layers() if op.id == ran])
@@ -522,8 +859,9 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         b, c = C.physical_indicators(
             d_land, pop_land, rsrp_outdoor_dbm=best["rsrp_dbm"], sinr_outdoor_db=best["sinr_db"],
             rsrp_indoor_dbm=best["rsrp_indoor_dbm"], sinr_indoor_db=best["sinr_indoor_db"],
-            rate_unloaded_bps=best["rate_indoor_bps"], rate_busy_bps=None, rsrp_min_dbm=cr.rsrp_min_dbm,
-            sinr_min_db=cr.sinr_min_db, rate_gigabit_bps=cr.gigabit_rate_bps, n_districts=n_d)
+            rate_unloaded_bps=best["rate_indoor_bps"], rate_busy_bps=None if busy is None else busy[1][ran],
+            rsrp_min_dbm=cr.rsrp_min_dbm, sinr_min_db=cr.sinr_min_db, rate_gigabit_bps=cr.gigabit_rate_bps,
+            rate_busy_min_bps=cr.busy_rate_bps, n_districts=n_d)
         w = ran_share[ran] / total_share
         for k in b:
             by_d[k] = by_d.get(k, 0.0) + w * np.asarray(b[k], dtype=float)
@@ -579,6 +917,12 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                 subs_500, fibre.subscribers, 100.0)
             by_d["gigabit_users_per_10k"], city["gigabit_users_per_10k"] = C.ratio_by_district(
                 fibre.users_ge_1000mbps, pop_d, 1e4)
+            fibre_px = fibre_rasters(rasters.households_land, d_land, fibre.fibre_households,
+                                     fibre.ten_g_households, order=bb.upgrade_order)
+        with timer.stage("PON busy hour"):
+            pon_rows, by_d["fibre_tier_met_busy_pct"], city["fibre_tier_met_busy_pct"] = pon_check(
+                sc, fibre, sc.traffic.replications if sc.traffic is not None else 5,
+                np.random.SeedSequence(sc.scenario.seed).spawn(3)[0])
     if sc.traffic is not None:
         by_d["user_5g_share_pct"] = np.full(n_d, 100.0 * sc.traffic.fiveg_user_share)
         city["user_5g_share_pct"] = 100.0 * sc.traffic.fiveg_user_share
@@ -632,6 +976,9 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                 png = run_dir / f"map_{lid}_serving_distance.png"
                 report.write_png(fig, png, dpi=sc.output.dpi)
                 images[f"{lid} best server: distance to the serving site"] = png
+        if busy is not None or sc.broadband is not None:
+            images.update(_write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows, pon_rows,
+                                              fibre_px if sc.broadband is not None else None, title))
         if sc.output.maps:
             from . import maps
 
@@ -678,6 +1025,9 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         "versions": report.versions(),
         "outputs": [],
     }
+    if busy is not None or pon_rows:
+        summary["busy_hour"] = busy_hour_summary(busy, simpy_rows, day_rows, pon_rows)
+        summary["methods"] = BUSY_HOUR_METHODS
     report.write_report_md(run_dir / "report.md", summary, table, images)
     report.write_report_html(run_dir / "report.html", summary, table, images)
     summary["outputs"] = sorted(set(report.run_outputs(run_dir)) | {"summary.json"})

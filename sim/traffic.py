@@ -54,6 +54,12 @@ __all__ = [
     "DayStats",
     "simulate_cell_day",
     "relative_error",
+    "mixed_peak_rate_bps",
+    "BusyHourLayer",
+    "busy_hour_layer",
+    "cell_flow_classes",
+    "SIMPY_MAX_LOAD",
+    "sample_cells",
 ]
 
 _SOURCE = "sim.traffic"
@@ -339,7 +345,7 @@ def fixed_point_load(
 
     changes, means = [], []
     converged = False
-    for _ in range(int(max_iter)):
+    for it in range(int(max_iter)):
         peak, serving = compute_peak_rate(load.copy())
         implied = cell_load(serving, peak, lam, es, n)
         target = np.minimum(implied, 1.0)
@@ -349,6 +355,8 @@ def fixed_point_load(
         if change < tol:
             converged = True
             break
+        if it == int(max_iter) - 1:
+            break  # keep ``load`` the loads of the last evaluation (the rates match it)
         load = load + d * (target - load)
     return FixedPointResult(
         load=load,
@@ -551,3 +559,201 @@ def relative_error(simulated, analytic):
     s = np.asarray(simulated, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(a != 0, (s - a) / a, np.nan)
+
+
+# --------------------------------------------------------------------------- busy hour of a layer
+
+
+def _inverse_rate(rate_bps) -> np.ndarray:
+    """``1 / r`` where a class can be served (``r > 0``, finite), else 0 (outage: no load)."""
+    r = np.asarray(rate_bps, dtype=np.float64)
+    ok = np.isfinite(r) & (r > 0)
+    return np.where(ok, 1.0 / np.where(ok, r, 1.0), 0.0)
+
+
+def mixed_peak_rate_bps(rate_indoor_bps, rate_outdoor_bps, indoor_share: float) -> np.ndarray:
+    """Peak rate of a pixel whose users are a share ``s`` indoors, for the cell load.
+
+    A pixel's flows are two classes: indoor (share ``s``, peak rate ``r_in``) and outdoor
+    (``1 - s``, ``r_out``). Their solo service time per flow is ``E[S] (s / r_in +
+    (1 - s) / r_out)`` (Bonald & Proutière 2003, §3: the load is additive over classes), so
+    the pixel loads its cell like one class of rate::
+
+        r_mix = 1 / (s / r_in + (1 - s) / r_out)
+
+    A class in outage (rate 0 or NaN) carries no load (its users are not served).
+
+    Returns
+    -------
+    rate_bps : ndarray [n_pix], float64
+        0 where neither class can be served.
+    """
+    s = float(_share("indoor_share", indoor_share))
+    w = s * _inverse_rate(rate_indoor_bps) + (1.0 - s) * _inverse_rate(rate_outdoor_bps)
+    return np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
+
+
+@dataclass(frozen=True)
+class BusyHourLayer:
+    """The busy hour of one layer: fixed point, per-pixel throughput, per-cell figures.
+
+    Attributes
+    ----------
+    fixed_point : FixedPointResult
+        Of the mixed indoor/outdoor peak rates (:func:`mixed_peak_rate_bps`).
+    arrival_rate_per_s : ndarray [n_pix]
+        Flow arrival rate of the users the layer serves at each pixel.
+    rate_indoor_bps, rate_outdoor_bps : ndarray [n_pix]
+        Peak rates (a flow alone in its cell) at the final loads.
+    throughput_indoor_bps, throughput_outdoor_bps : ndarray [n_pix]
+        ``r (1 - rho_c)`` (:func:`busy_hour_throughput_bps` at the uncapped loads): 0 in
+        overloaded cells, NaN without a serving cell or rate.
+    cell_users : ndarray [n_cells]
+        Busy-hour active users the cell serves (its pixels' users, outage included).
+    cell_arrival_rate_per_s : ndarray [n_cells]
+        Flows per second the cell serves (classes in outage left out).
+    cell_throughput_bps : ndarray [n_cells]
+        Analytic flow throughput ``E[S] / E[T] = Lambda E[S] (1 - rho) / rho`` over the
+        cell's flows (:func:`cell_throughput_bps`); 0 when overloaded, NaN without demand.
+    """
+
+    fixed_point: FixedPointResult
+    arrival_rate_per_s: np.ndarray
+    rate_indoor_bps: np.ndarray
+    rate_outdoor_bps: np.ndarray
+    throughput_indoor_bps: np.ndarray
+    throughput_outdoor_bps: np.ndarray
+    cell_users: np.ndarray
+    cell_arrival_rate_per_s: np.ndarray
+    cell_throughput_bps: np.ndarray
+
+
+def busy_hour_layer(
+    rates_for_load: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    serving_cell,
+    active_users,
+    flows_per_user_per_h: float,
+    mean_flow_bits: float,
+    n_cells: int,
+    *,
+    indoor_share: float,
+    tol: float = 1e-3,
+    max_iter: int = 30,
+    damping: float = 0.5,
+) -> BusyHourLayer:
+    """The busy hour of one layer: load <-> interference fixed point and throughputs.
+
+    Parameters
+    ----------
+    rates_for_load : callable
+        ``rates_for_load(load [n_cells]) -> (rate_indoor_bps, rate_outdoor_bps)``, each
+        ``[n_pix]``: the peak rates with each interferer weighted by its cell load (the
+        integrator builds it from :func:`sim.kernel.sinr_for_load` and
+        :func:`sim.linkmodel.dl_throughput_bps`).
+    serving_cell : ndarray [n_pix], int
+        Serving cell (-1: none); it does not depend on load (strongest received power).
+    active_users : ndarray [n_pix]
+        Busy-hour active users of the layer at each pixel (:func:`users_per_pixel`, 0 where
+        the users are served by another layer).
+    flows_per_user_per_h, mean_flow_bits : float
+        Demand of one active user: flows per hour and mean flow size ``E[S]``.
+    n_cells : int
+    indoor_share : float in [0, 1]
+        Share of users indoors (indoor and outdoor users are separate flow classes).
+    tol, max_iter, damping
+        Of :func:`fixed_point_load`.
+
+    Returns
+    -------
+    BusyHourLayer
+
+    Notes
+    -----
+    Flow-level model of Bonald & Proutière 2003 (§3; module notes): the load of cell ``c``
+    is ``rho_c = E[S] sum_p lambda_p (s / r_in,p + (1 - s) / r_out,p)``, a flow at ``p``
+    gets ``r_p (1 - rho_c)``. The fixed point starts from the unloaded network (loads 0).
+    """
+    users = _nonneg_array("active_users", active_users).astype(np.float64)
+    lam = flow_arrival_rate_per_s(users, flows_per_user_per_h)
+    s = float(_share("indoor_share", indoor_share))
+    n = _n_cells(n_cells)
+    serving = _serving(serving_cell, lam.size, n)
+    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
+    last: dict[str, np.ndarray] = {}
+
+    def peak_for_load(load):
+        r_in, r_out = rates_for_load(load)
+        last["in"], last["out"] = np.asarray(r_in), np.asarray(r_out)
+        return mixed_peak_rate_bps(r_in, r_out, s), serving
+
+    fp = fixed_point_load(peak_for_load, lam, es, n, tol=tol, max_iter=max_iter, damping=damping)
+    r_in, r_out = last["in"], last["out"]
+    rho = fp.implied_load
+    inv_in, inv_out = _inverse_rate(r_in), _inverse_rate(r_out)
+    has = serving >= 0
+    cell = serving[has]
+    served_lam = lam * (s * (inv_in > 0) + (1.0 - s) * (inv_out > 0))
+    cell_lam = np.bincount(cell, weights=served_lam[has], minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = np.where(rho >= 1.0, 0.0, cell_lam * es * (1.0 - rho) / rho)
+    gamma = np.where(cell_lam > 0, gamma, np.nan)
+    return BusyHourLayer(
+        fixed_point=fp,
+        arrival_rate_per_s=lam,
+        rate_indoor_bps=r_in,
+        rate_outdoor_bps=r_out,
+        throughput_indoor_bps=busy_hour_throughput_bps(r_in, serving, rho),
+        throughput_outdoor_bps=busy_hour_throughput_bps(r_out, serving, rho),
+        cell_users=np.bincount(cell, weights=users[has], minlength=n),
+        cell_arrival_rate_per_s=cell_lam,
+        cell_throughput_bps=gamma,
+    )
+
+
+def cell_flow_classes(bh: BusyHourLayer, cell: int, indoor_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """The flow classes of one cell for :func:`simulate_cell`: ``(peak_rate_bps, arrival_rate_per_s)``.
+
+    One indoor and one outdoor class per pixel the cell serves (classes in outage and
+    pixels without demand dropped), with the rates of the fixed point; their load is the
+    cell's ``implied_load`` and :func:`cell_throughput_bps` of them its
+    ``cell_throughput_bps``.
+    """
+    s = float(_share("indoor_share", indoor_share))
+    mine = (bh.fixed_point.serving_cell == int(cell)) & (bh.arrival_rate_per_s > 0)
+    lam = bh.arrival_rate_per_s[mine]
+    r = np.concatenate([bh.rate_indoor_bps[mine], bh.rate_outdoor_bps[mine]]).astype(np.float64)
+    lam2 = np.concatenate([lam * s, lam * (1.0 - s)])
+    keep = np.isfinite(r) & (r > 0) & (lam2 > 0)
+    return r[keep], lam2[keep]
+
+
+SIMPY_MAX_LOAD = 0.9
+"""Most loaded cell :func:`sample_cells` picks: near saturation the relaxation time of PS grows
+like ``1 / (1 - rho)**2``, beyond a busy hour of simulated time (ASSUMPTION of the check)."""
+
+
+def sample_cells(load, arrival_rate_per_s, n: int, max_load: float = SIMPY_MAX_LOAD) -> np.ndarray:
+    """``n`` cells spread over the load range, for the simpy check (deterministic).
+
+    Among cells with demand and ``0 < load <= max_load``, the cells at the ranks
+    ``round((k + 1/2) m / n - 1/2)`` (``k = 0..n-1``) of ``m`` cells sorted by load (ties by
+    index): the midpoints of ``n`` equal slices of the load distribution. Fewer if fewer
+    cells qualify.
+
+    Returns
+    -------
+    cells : ndarray [<= n], int64, in increasing order of load.
+    """
+    rho = np.asarray(load, dtype=np.float64)
+    lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InputError(_SOURCE, "n", f"expected an integer >= 0, got {n!r}")
+    ok = np.flatnonzero((lam > 0) & (rho > 0) & (rho <= float(max_load)))
+    if n == 0 or ok.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = ok[np.lexsort((ok, rho[ok]))]
+    if n >= order.size:
+        return order.astype(np.int64)
+    m = order.size
+    ranks = np.unique(np.clip(np.round((np.arange(n) + 0.5) * m / n - 0.5), 0, m - 1).astype(np.int64))
+    return order[ranks].astype(np.int64)
