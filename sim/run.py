@@ -503,6 +503,10 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     timer = _Timer(progress)
     prog = progress or _noop
     target, budget = _plan_overrides(sc, target, budget)
+    if out_dir is not None and Path(out_dir).exists() and not force:
+        from .errors import InputError
+
+        raise InputError(Path(out_dir), "force", "run folder already exists; choose another or pass --force")
     pl = sc.planning
     layers = {lid: (op, c) for lid, op, c in sc.layers()}
     lid = pl.layer or sc.layers()[0][0]
