@@ -1,4 +1,4 @@
-"""Command line: ``gigacity validate|run|compare`` (also ``python -m sim``).
+"""Command line: ``gigacity validate|run|plan|compare`` (also ``python -m sim``).
 
 The only module that touches argv, the terminal and progress output. Library errors
 (:class:`sim.errors.GigacityError`) become one line on stderr and exit code 2.
@@ -95,6 +95,27 @@ def _cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def _cmd_plan(args) -> int:
+    from .config import load_scenario, with_overrides
+    from .run import plan_scenario
+
+    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    progress = Progress(quiet=args.quiet)
+    result = plan_scenario(sc, target=args.target, budget=args.budget, out_dir=args.out, force=args.force,
+                           progress=progress)
+    if not args.quiet:
+        print(result.headline)
+    print(f"run folder: {result.run_dir}")
+    return EXIT_OK
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
 def _positive_float(text: str) -> float:
     try:
         return float(text)
@@ -125,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a scenario and write its run folder")
     add_run_options(r)
     r.set_defaults(func=_cmd_run)
+
+    pl = sub.add_parser("plan", help="add sites greedily until a population coverage target is met")
+    pl.add_argument("config", help="scenario TOML file")
+    pl.add_argument("--target", type=_positive_float, default=None,
+                    help="covered population share to reach, in (0, 1] (default: planning.target_pop_share)")
+    pl.add_argument("--budget", type=_int_arg, default=None, help="most sites to add (default: planning.budget_sites)")
+    pl.add_argument("--out", type=Path, default=None,
+                    help="run folder (default: <output.dir>/<scenario>-plan-<timestamp>)")
+    pl.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
+    pl.add_argument("--force", action="store_true", help="write into an existing run folder")
+    pl.add_argument("--quiet", action="store_true", help="no progress output")
+    pl.set_defaults(func=_cmd_plan)
 
     c = sub.add_parser("compare", help="compare the indicators of two run folders")
     c.add_argument("run_a")

@@ -38,6 +38,7 @@ __all__ = [
     "Threshold",
     "Criteria",
     "Output",
+    "Planning",
     "Scenario",
     "load_scenario",
     "parse_scenario",
@@ -259,6 +260,22 @@ class Output:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Planning:
+    """Site planning to a coverage target (``gigacity plan``, :mod:`sim.planning`)."""
+
+    layer: str = spec("", doc="layer to plan, '<ran>-<band>' (empty: the first layer)")
+    candidate_spacing_m: float = spec(250.0, lo=10.0, hi=10_000.0, doc="hexagonal candidate lattice spacing")
+    min_distance_m: float = spec(0.0, lo=0.0, hi=10_000.0,
+                                 doc="drop candidates nearer an existing site (0: half the spacing)")
+    target_pop_share: float = spec(0.95, lo=0.0, hi=1.0, lo_open=True, doc="covered population share to reach")
+    budget_sites: int = spec(100, lo=0, hi=1_000_000, doc="most sites to add")
+    district_codes: tuple[str, ...] = spec((), pattern=r"^\d{6}$", doc="plan these districts (empty: the region)")
+    min_rate_bps: float = spec(0.0, lo=0.0, doc="also require this indoor rate (0: RSRP and SINR only)")
+    cutoff_below_noise_db: float = spec(10.0, lo=0.0, hi=60.0, lo_open=True,
+                                        doc="a site adds power only where it is above noise minus this")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     scenario: ScenarioMeta
     region: Region
@@ -269,6 +286,7 @@ class Scenario:
     broadband: Broadband = spec(None)
     criteria: Criteria = spec(Criteria())
     output: Output = spec(Output())
+    planning: Planning = spec(Planning())
     source_path: Path = spec(None)
 
     @property
@@ -291,6 +309,7 @@ _TOP_LEVEL = {
     "broadband": Broadband,
     "criteria": Criteria,
     "output": Output,
+    "planning": Planning,
 }
 _REQUIRED_TOP = ("scenario", "region", "operators", "deployment")
 
@@ -502,6 +521,14 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
             ctx.fail("broadband.gigabit_households", "at most fibre_households", bb.gigabit_households)
         if bb.fibre_subscribers > bb.fibre_households:
             ctx.fail("broadband.fibre_subscribers", "at most fibre_households", bb.fibre_subscribers)
+    pl = sc.planning
+    layer_ids = [lid for lid, _, _ in sc.layers()]
+    if pl.layer and pl.layer not in layer_ids:
+        ctx.fail("planning.layer", f"a layer id ({', '.join(layer_ids)})", pl.layer)
+    if sc.region.district_codes:
+        for i, code in enumerate(pl.district_codes):
+            if code not in sc.region.district_codes:
+                ctx.fail(f"planning.district_codes[{i}]", "a code of region.district_codes", code)
     keys = [t.key for t in sc.criteria.thresholds]
     for i, k in enumerate(keys):
         if keys.count(k) > 1:

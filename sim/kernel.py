@@ -56,6 +56,7 @@ __all__ = [
     "prepare_layer",
     "validate_layer",
     "coverage_block",
+    "sector_power_mw",
     "sinr_for_load",
 ]
 
@@ -492,6 +493,49 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
     return _finish(s_mw, i_mw, best, lay, lay.radio, top)
 
 
+def sector_power_mw(pix_x_m, pix_y_m, pix_id, cand, prepared: PreparedLayer, seed: int = 0, *,
+                    chunk_pairs: int = CHUNK_PAIRS) -> np.ndarray:
+    """Received power of each pixel-candidate sector pair, before any reduction, mW.
+
+    The first half of :func:`coverage_block` (same path gain, antenna pattern and transmit
+    power, see its Notes) for callers that keep their own sums, e.g. :mod:`sim.planning`.
+
+    Parameters
+    ----------
+    pix_x_m, pix_y_m : ndarray [n_pix], float64
+        Pixel centres in the grid CRS, m.
+    pix_id : ndarray [n_pix], int
+        Stable pixel ids (key the sampled LOS draws).
+    cand : ndarray [n_pix, k, s], int
+        Candidate sectors grouped by site, -1 padded (as for :func:`coverage_block`).
+    prepared : PreparedLayer
+        :func:`prepare_layer` of the layer the indices refer to (inputs not re-checked).
+    seed : int, optional
+        Seed of sampled LOS draws.
+
+    Returns
+    -------
+    p_mw : ndarray [k, s, n_pix], float32
+        Received power over the carrier (0 for pads), candidate-major like the kernel.
+    """
+    pix_x_m = np.asarray(pix_x_m, dtype=np.float64)
+    pix_y_m = np.asarray(pix_y_m, dtype=np.float64)
+    pix_id = np.asarray(pix_id, dtype=np.int64)
+    cand = np.asarray(cand)
+    if cand.ndim != 3 or cand.shape[0] != pix_x_m.shape[0]:
+        raise InputError("sector_power_mw", "cand",
+                         f"expected [n_pix, k, s] with n_pix = {pix_x_m.shape[0]}, got {cand.shape}")
+    n_pix, k, s = cand.shape
+    out = np.empty((k, s, n_pix), dtype=np.float32)
+    step = max(1, int(chunk_pairs) // max(k * s, 1))
+    for c0 in range(0, n_pix, step):
+        c1 = min(c0 + step, n_pix)
+        g = np.empty((k, s, c1 - c0), dtype=np.intp)
+        g[...] = cand[c0:c1].transpose(1, 2, 0)
+        out[:, :, c0:c1] = _pair_power(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], g, prepared, seed)[0]
+    return out
+
+
 def _lookup(lay: PreparedLayer, name, k, f):
     tab, slope = lay.tables[name]
     v = tab.take(k)
@@ -550,12 +594,10 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     return ln_g, theta, None
 
 
-def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, s_out, i_out, best_out, top_out):
-    n = px.shape[0]
-    k, s = cand.shape[1], cand.shape[2]
-    # candidate-major layout [k, s, n]: every inner loop runs over contiguous pixels
-    g = np.empty((k, s, n), dtype=np.intp)
-    g[...] = cand.transpose(1, 2, 0)
+def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
+    """Received power over the carrier, mW float32 ``[k, s, n]``, of candidate sectors ``g``
+    (``[k, s, n]`` intp, -1 pads get 0 mW); also whether every site slot is filled."""
+    s = g.shape[1]
     lead = g[:, 0, :]
     has_site = lead >= 0
     all_sites = bool(has_site.all())
@@ -593,6 +635,16 @@ def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, s_out, i_out, best_out, 
         pads = g < 0
         if pads.any():
             t[pads] = 0.0
+    return t, all_sites
+
+
+def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, s_out, i_out, best_out, top_out):
+    n = px.shape[0]
+    k, s = cand.shape[1], cand.shape[2]
+    # candidate-major layout [k, s, n]: every inner loop runs over contiguous pixels
+    g = np.empty((k, s, n), dtype=np.intp)
+    g[...] = cand.transpose(1, 2, 0)
+    t, all_sites = _pair_power(px, py, pid, g, lay, seed)
     p = t.reshape(k * s, n)
     # ---- reductions per pixel
     cols = np.arange(n)

@@ -17,8 +17,8 @@ import numpy as np
 from .config import Scenario
 from .errors import ConfigError
 
-__all__ = ["RunResult", "SiteFile", "SitePlan", "build_sites", "describe_scenario", "load_region", "read_site_file",
-           "run_scenario", "grid_summary_rows", "site_density"]
+__all__ = ["RunResult", "PlanRun", "SiteFile", "SitePlan", "build_sites", "describe_scenario", "load_region",
+           "read_site_file", "run_scenario", "plan_scenario", "grid_summary_rows", "site_density"]
 
 
 @dataclass
@@ -290,6 +290,18 @@ def _placement_error(sc: Scenario, key: str, exc):
     return ConfigError(sc.source_path, key, f"too many sites for {exc.field}: {exc.message}")
 
 
+def _district_classes(sc: Scenario, codes) -> tuple[list[str], dict]:
+    """Class of each district (central / suburban / rural) and each class's :class:`sim.sites.SiteClass`."""
+    from . import sites as S
+
+    dep = sc.deployment
+    district_class = ["central" if c in dep.central_districts else "rural" if c in dep.rural_districts
+                      else "suburban" for c in codes]
+    classes = {k: S.SiteClass(getattr(dep, k).scenario, getattr(dep, k).h_bs_m)
+               for k in ("central", "suburban", "rural")}
+    return district_class, classes
+
+
 @dataclass
 class SitePlan:
     """What :func:`build_sites` built: the sector-carrier table and how (for the summary)."""
@@ -312,10 +324,7 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
 
     dep = sc.deployment
     codes = list(districts["code"])
-    district_class = ["central" if c in dep.central_districts else "rural" if c in dep.rural_districts
-                      else "suburban" for c in codes]
-    classes = {k: S.SiteClass(getattr(dep, k).scenario, getattr(dep, k).h_bs_m)
-               for k in ("central", "suburban", "rural")}
+    district_class, classes = _district_classes(sc, codes)
     if dep.strategy == "file" and site_file is None:
         site_file = read_site_file(sc, districts)
     if dep.strategy == "density":
@@ -1115,3 +1124,193 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
         lines.append(f"{d['raster']:40s} mean change {d['mean_mbps']:+.1f} Mbit/s"
                      + (" (B resampled onto A's grid)" if d["resampled"] else ""))
     return "\n".join(lines), out
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass
+class PlanRun:
+    run_dir: Path
+    headline: str
+    summary: dict = field(repr=False)
+
+
+def _plan_overrides(sc: Scenario, target, budget) -> tuple[float, int]:
+    """The target share and site budget: the command line's, else ``[planning]``'s."""
+    from .errors import ConfigError as _CE
+
+    pl = sc.planning
+    if target is None:
+        target = pl.target_pop_share
+    elif isinstance(target, bool) or not isinstance(target, (int, float)) or not (0.0 < float(target) <= 1.0):
+        raise _CE("--target", None, f"expected a population share in (0, 1], got {target!r}")
+    if budget is None:
+        budget = pl.budget_sites
+    elif isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise _CE("--budget", None, f"expected a number of sites >= 0, got {budget!r}")
+    return float(target), int(budget)
+
+
+def _sinr_for_rate_db(sc: Scenario, radio, rate_bps: float) -> float:
+    """Smallest SINR (0.01 dB steps, -20..60 dB) at which the layer's rate reaches ``rate_bps``."""
+    from .linkmodel import dl_throughput_bps
+
+    sinr = np.round(np.arange(-2000, 6001) * 0.01, 2)
+    rate = dl_throughput_bps(sinr, bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers,
+                             dl_share=radio.dl_share, overhead=radio.overhead, method=radio.se_method)
+    ok = np.flatnonzero(rate >= rate_bps)
+    if ok.size == 0:
+        raise ConfigError(sc.source_path, "planning.min_rate_bps",
+                          f"expected at most the layer's peak rate {float(rate.max()):.4g} bit/s, got {rate_bps:.4g}")
+    return float(sinr[ok[0]])
+
+
+def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force: bool = False,
+                  progress=None) -> PlanRun:
+    """``gigacity plan``: add sites to the existing ones until a covered population share is met.
+
+    Builds the region, grid and existing sites as :func:`run_scenario` does (same seed, same
+    sites), lays a candidate lattice over the planned districts, runs
+    :func:`sim.planning.plan_sites` on one layer, and writes ``added_sites.gpkg`` (WGS84
+    points), ``added_sites.csv``, ``plan_curve.csv``, ``plan_curve.png`` and
+    ``plan_summary.json`` to a new run folder (``<output.dir>/<scenario>-plan-<stamp>``).
+    """
+    from . import planning as P
+    from . import report
+    from . import sites as S
+    from .errors import ConfigError as _CE
+
+    timer = _Timer(progress)
+    prog = progress or _noop
+    target, budget = _plan_overrides(sc, target, budget)
+    if out_dir is not None and Path(out_dir).exists() and not force:
+        from .errors import InputError
+
+        raise InputError(Path(out_dir), "force", "run folder already exists; choose another or pass --force")
+    pl = sc.planning
+    layers = {lid: (op, c) for lid, op, c in sc.layers()}
+    lid = pl.layer or sc.layers()[0][0]
+    op, carrier = layers[lid]
+    radio = layer_radio(sc, lid, carrier)
+    if radio.los_mode == "sampled":
+        raise _CE(sc.source_path, "radio.los_mode", "expected 'expected' or 'nlos' for planning, got 'sampled'")
+    sinr_min_db = sc.criteria.sinr_min_db
+    if pl.min_rate_bps > 0:
+        sinr_min_db = max(sinr_min_db, _sinr_for_rate_db(sc, radio, pl.min_rate_bps))
+    with timer.stage("reading geodata"):
+        districts = load_region(sc)
+    codes = list(districts["code"])
+    for i, code in enumerate(pl.district_codes):
+        if code not in codes:
+            raise _CE(sc.source_path, f"planning.district_codes[{i}]", f"expected a district code of the region, got {code!r}")
+    plan_idx = [codes.index(c) for c in (pl.district_codes or codes)]
+    with timer.stage("building the grid"):
+        rasters = build_rasters(sc, districts, n_layers=1)
+    rng = np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))
+    with timer.stage("placing sites"):
+        existing = build_sites(sc, districts, rng).table.for_layer(lid)
+        dep = sc.deployment
+        district_class, classes = _district_classes(sc, codes)
+        cx, cy, cd = P.candidate_lattice(rasters, pl.candidate_spacing_m, district_idx=plan_idx,
+                                         exclude_x_m=existing.x_m, exclude_y_m=existing.y_m,
+                                         min_distance_m=pl.min_distance_m or None)
+        specs = [s for s in _carrier_specs(op) if s.layer == lid]
+        start = int(existing.site_id.max()) + 1 if len(existing) else 0
+        cand = S.build_site_table(S.PhysicalSites.from_xy(cx, cy, cd, "planned"), ran=op.id, carriers=specs,
+                                  rng=rng, district_class=district_class, site_classes=classes,
+                                  n_sectors=dep.n_sectors, site_id_start=start)
+        table = existing.concat(cand) if len(existing) else cand
+    if len(table) == 0:
+        raise _CE(sc.source_path, "planning.candidate_spacing_m", "expected candidate sites on the planned land, got none")
+    # the run folder is made once the inputs are read and placed: a bad input leaves no folder behind
+    if out_dir is None:
+        run_dir = report.create_run_dir(sc.output.dir, f"{sc.scenario.name}-plan", force=force)
+    else:
+        run_dir = report.create_run_dir(Path(out_dir).parent, sc.scenario.name, force=force, name=Path(out_dir).name)
+    weight = rasters.population_land * np.isin(rasters.district_land, plan_idx)
+    with timer.stage(f"coverage of the existing {lid} sites"):
+        model = P.PlanModel(rasters, sector_arrays(table, lid), radio, load=sc.radio.default_load,
+                            rsrp_min_dbm=sc.criteria.rsrp_min_dbm, sinr_min_db=sinr_min_db, weight=weight,
+                            cutoff_db=pl.cutoff_below_noise_db, seed=sc.scenario.seed)
+        ex_idx = np.searchsorted(model.site_ids, np.unique(existing.site_id))
+        cand_idx = np.searchsorted(model.site_ids, np.unique(cand.site_id))
+        state = model.full_state(ex_idx)
+    every = max(1, budget // 20)
+
+    def _step(n, share):
+        if n % every == 0 or n == budget or share >= target:
+            prog(f"planning: {n} sites added, {100.0 * share:.2f} % of the population covered")
+
+    with timer.stage("planning"):
+        res = P.plan_sites(model, state, cand_idx, target_share=target, budget=budget, progress=_step)
+    # --- outputs --------------------------------------------------------------------
+    sid = model.site_ids[res.site_index]
+    first = {int(s): i for i, s in reversed(list(enumerate(cand.site_id)))}
+    rows_c = [first[int(s)] for s in sid]
+    added = {
+        "order": np.arange(1, res.n_added + 1),
+        "site_id": sid.astype(np.int64),
+        "layer": np.full(res.n_added, lid),
+        "x_m": model.site_x_m[res.site_index],
+        "y_m": model.site_y_m[res.site_index],
+        "lon_deg": cand.lon_deg[rows_c],
+        "lat_deg": cand.lat_deg[rows_c],
+        "district": np.array([codes[int(d)] for d in cand.district_idx[rows_c]], dtype=object),
+        "scenario": cand.scenario[rows_c],
+        "h_bs_m": cand.h_bs_m[rows_c].astype(float),
+        "gain_population": res.gain_population,
+        "covered_population": res.covered_population[1:],
+        "covered_share": res.covered_share[1:],
+    }
+    curve = {"sites_added": np.arange(res.n_added + 1), "covered_population": res.covered_population,
+             "covered_share": res.covered_share}
+    with timer.stage("writing outputs"):
+        import geopandas as gpd
+        import pandas as pd
+
+        frame = pd.DataFrame(added)
+        report.write_csv(run_dir / "added_sites.csv", frame)
+        gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon_deg"], frame["lat_deg"]),
+                               crs="EPSG:4326")
+        report.write_gpkg(run_dir / "added_sites.gpkg", gdf, "added_sites")
+        report.write_csv(run_dir / "plan_curve.csv", pd.DataFrame(curve))
+        from . import maps
+
+        fig = maps.plan_curve_figure(curve["sites_added"], curve["covered_share"], target,
+                                     title=f"{sc.scenario.name} ({sc.scenario.year}): {lid} sites added "
+                                           f"vs indoor population coverage")
+        report.write_png(fig, run_dir / "plan_curve.png", dpi=sc.output.dpi)
+    summary = {
+        "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
+                     "config_path": str(sc.source_path)},
+        "layer": lid,
+        "districts": [codes[i] for i in plan_idx],
+        "target_share": target,
+        "budget_sites": budget,
+        "reached": res.reached,
+        "stop_reason": res.stop_reason,
+        "existing_sites": int(ex_idx.size),
+        "candidate_sites": res.n_candidates,
+        "added_sites": res.n_added,
+        "population_counted": model.weight_total,
+        "covered_share_start": float(res.covered_share[0]),
+        "covered_share_end": float(res.covered_share[-1]),
+        "thresholds": {"rsrp_indoor_min_dbm": sc.criteria.rsrp_min_dbm, "sinr_indoor_min_db": sinr_min_db,
+                       "min_rate_bps": pl.min_rate_bps, "load": sc.radio.default_load},
+        "candidate_spacing_m": pl.candidate_spacing_m,
+        "cutoff_below_noise_db": pl.cutoff_below_noise_db,
+        "cutoff_radius_m": [float(r) for r in model.r_cut_m],
+        "reach_radius_m": [float(r) for r in model.r_reach_m],
+        "gain_evaluations": res.n_evaluations,
+        "grid": {"crs": rasters.grid.crs, "res_m": rasters.grid.res_m, "shape": [int(v) for v in rasters.grid.shape],
+                 "land_pixels": rasters.n_land},
+        "timings_s": timer.timings_s,
+        "versions": report.versions(),
+        "outputs": ["added_sites.csv", "added_sites.gpkg", "plan_curve.csv", "plan_curve.png", "plan_summary.json"],
+    }
+    report.write_json(run_dir / "plan_summary.json", summary)
+    headline = (f"{sc.scenario.name} {lid}: {res.n_added} sites added, population covered indoors "
+                f"{100 * res.covered_share[0]:.2f} % -> {100 * res.covered_share[-1]:.2f} %; target "
+                f"{100 * target:.2f} % " + ("reached" if res.reached else f"not reached ({res.stop_reason})"))
+    return PlanRun(run_dir=run_dir, headline=headline, summary=summary)
