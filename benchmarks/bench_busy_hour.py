@@ -47,7 +47,7 @@ def main(argv=None) -> int:
 
     districts = R.load_region(sc)
     rasters = R.build_rasters(sc, districts)
-    sites = R.build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed)))
+    sites = R.build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))).table
     share = {}
     for op in sc.operators:
         share[op.ran_id] = share.get(op.ran_id, 0.0) + op.mobile_share

@@ -47,7 +47,7 @@ def main():
     districts = R.load_region(sc)
     rasters = R.build_rasters(sc, districts, n_layers=1)
     rng = np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))
-    sites = R.build_sites(sc, districts, rng).for_layer(LAYER)
+    sites = R.build_sites(sc, districts, rng).table.for_layer(LAYER)
     ids = np.unique(sites.site_id)
     keep = np.sort(rng.choice(ids, min(args.existing, ids.size), replace=False))
     existing = sites.select(np.isin(sites.site_id, keep))

@@ -578,7 +578,7 @@ def busy_hour_stage(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
         users = T.users_per_pixel(rasters.population_land, ran_share[ran], tr.fiveg_user_share,
                                   tr.busy_hour_active_share, tr.mobile_penetration)
         assign = busy_hour_layers_of_ran([lid for lid, _ in lids], coverage)
-        rate = np.full(rasters.n_land, np.nan, dtype=np.float32)
+        rate = np.zeros(rasters.n_land, dtype=np.float32)  # land no layer serves: 0 bit/s (NaN is off land)
         for lid, carrier in lids:
             prog(f"busy hour {lid}")
             cov = coverage[lid]

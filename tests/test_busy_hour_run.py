@@ -48,7 +48,7 @@ def scene():
     sc = _scenario()
     districts = R.load_region(sc)
     rasters = R.build_rasters(sc, districts)
-    sites = R.build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed)))
+    sites = R.build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))).table
     coverage = {}
     for lid, _, carrier in sc.layers():
         coverage[lid] = compute_coverage(rasters, R.sector_arrays(sites, lid), R.layer_radio(sc, lid, carrier),

@@ -138,8 +138,10 @@ def test_compare_two_runs(tmp_path):
     rows = [l.split() for l in proc.stdout.splitlines()[1:] if l and not l.startswith("written")]
     table = [r for r in rows if not r[0].endswith(".tif")]
     assert table and all(float(r[-1]) == 0.0 for r in table)
-    assert [r[:4] for r in rows if r[0].endswith(".tif")] == [
-        [f"{lid}_rate_indoor_bps.tif", "mean", "change", "+0.0"] for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78")]
+    # every throughput raster: unloaded and busy hour per layer, busy hour per radio network
+    tifs = sorted([f"{lid}_rate_{k}_bps.tif" for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78") for k in ("busy", "indoor")]
+                  + ["cmcc_rate_busy_bps.tif", "ctcu_rate_busy_bps.tif"])
+    assert [r[:4] for r in rows if r[0].endswith(".tif")] == [[t, "mean", "change", "+0.0"] for t in tifs]
     assert (tmp_path / "cmp" / "compare.csv").stat().st_size > 0
     _one_line_error(run_cli("compare", str(a), str(tmp_path / "none")), "summary.json not found")
     # K = 24 -> K = 8: the difference raster is B - A exactly, pixel by pixel, on the shared grid

@@ -61,14 +61,18 @@ def tiny_run(tmp_path_factory):
 def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
     out, summary, _ = tiny_run
     tifs = sorted(out.glob("*.tif"))
-    assert len(tifs) == 3 * len(summary["inputs"]["layers"])  # rsrp, sinr, rate per layer
+    layers, rans = summary["inputs"]["layers"], summary["sites"]["by_ran"]
+    # rsrp, sinr, unloaded rate and busy-hour rate per layer; busy-hour rate per radio network; fibre households
+    expected = {f"{lid}_{k}.tif" for lid in layers for k in ("rsrp_dbm", "sinr_db", "rate_indoor_bps", "rate_busy_bps")}
+    expected |= {f"{ran}_rate_busy_bps.tif" for ran in rans} | {"fibre_gigabit_households.tif"}
+    assert {t.name for t in tifs} == expected
     for tif in tifs:
         with rasterio.open(tif) as ds:
             assert ds.crs.to_epsg() == 32651, tif.name
             assert ds.shape == tuple(summary["grid"]["shape"]), tif.name
             assert ds.nodata is not None and math.isnan(ds.nodata), tif.name
             assert ds.descriptions[0] and ds.descriptions[0].split()[0] in tif.name, tif.name
-            assert ds.units[0] in ("dBm", "dB", "bit/s"), tif.name
+            assert ds.units[0] in ("dBm", "dB", "bit/s", "households"), tif.name
             assert ds.overviews(1), tif.name
             assert tuple(ds.transform)[:6] == (summary["grid"]["res_m"], 0.0, summary["grid"]["x0_m"],
                                                0.0, -summary["grid"]["res_m"], summary["grid"]["y0_m"])
