@@ -27,7 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-VIEWPORTS = {"desktop": (1280, 3000), "phone": (390, 4000)}
+VIEWPORTS = {"desktop": (1280, 12000), "phone": (390, 24000)}
+"""Window sizes (CSS px): tall enough for the whole Shanghai report; the blank space below the
+page is trimmed from the screenshot (headless ``--screenshot`` captures the window, not the page)."""
 SEED = 20250101
 
 
@@ -113,12 +115,26 @@ def screenshot(chromium: str, html: Path, out: Path) -> None:
         png = out / f"screenshot-{name}.png"
         with tempfile.TemporaryDirectory() as profile:
             cmd = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                   f"--user-data-dir={profile}", f"--window-size={w},{h}", f"--screenshot={png}",
+                   f"--user-data-dir={profile}", f"--window-size={w},{h}", f"--screenshot={png}", "--virtual-time-budget=10000",
                    html.resolve().as_uri()]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        status = "ok" if proc.returncode == 0 and png.exists() else f"failed ({proc.returncode})"
+        ok = proc.returncode == 0 and png.exists()
+        status = f"ok, page {trim_blank_bottom(png)} px tall" if ok else f"failed ({proc.returncode})"
         print(f"screenshot {name:8s} {w}x{h}: {status} in {time.perf_counter() - t0:.1f} s -> {png}")
+
+
+def trim_blank_bottom(png: Path) -> int:
+    """Crop the uniform rows below the page's content from a screenshot; returns the new height."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        a = np.asarray(im.convert("RGB"))
+    rows = np.flatnonzero((a != a[-1, 0]).any(axis=(1, 2)))
+    h = int(rows[-1]) + 17 if rows.size else a.shape[0]
+    if h < a.shape[0]:
+        Image.fromarray(a[:h]).save(png, optimize=True)
+    return min(h, a.shape[0])
 
 
 def main(argv=None) -> int:

@@ -126,7 +126,10 @@ INDICATORS: dict[str, IndicatorSpec] = {
         IndicatorSpec("pop_cov_5g_indoor_pct", "5G population coverage, indoor", "", "%", "physical"),
         IndicatorSpec("area_cov_5g_indoor_pct", "5G area coverage, indoor", "", "%", "physical"),
         IndicatorSpec("pop_5g_1gbps_unloaded_pct",
-                      "Population where 5G delivers >= 1 Gbit/s, unloaded", "", "%", "physical"),
+                      "Population where 5G delivers >= 1 Gbit/s, own cell idle, neighbours at the reference load",
+                      "", "%", "physical"),
+        IndicatorSpec("pop_5g_1gbps_busy_pct",
+                      "Population where 5G delivers >= 1 Gbit/s, busy hour", "", "%", "physical"),
         IndicatorSpec("pop_5g_100mbps_busy_pct",
                       "Population where 5G delivers >= 100 Mbit/s, busy hour", "", "%", "physical"),
         IndicatorSpec("fibre_tier_met_busy_pct",
@@ -543,8 +546,10 @@ def physical_indicators(
         Best-server SS-RSRP and SINR, outdoor and indoor (after O2I loss); NaN where no
         server.
     rate_unloaded_bps, rate_busy_bps : array [n_land]
-        Achievable downlink rate of one user, cell unloaded and in the busy hour; pass
-        None for an indicator that was not computed.
+        Achievable downlink rate of one user: alone in its cell with the neighbour cells
+        at the reference load (``radio.default_load``), and its flow throughput in the busy
+        hour (neighbours and own cell at their busy-hour loads); pass None for an indicator
+        that was not computed.
     rsrp_min_dbm, sinr_min_db : float
         Coverage thresholds of the scenario (config).
     rate_gigabit_bps, rate_busy_min_bps : float
@@ -556,7 +561,7 @@ def physical_indicators(
     citywide : dict key -> float
         Keys ``pop_cov_5g_outdoor_pct``, ``area_cov_5g_outdoor_pct``,
         ``pop_cov_5g_indoor_pct``, ``area_cov_5g_indoor_pct``,
-        ``pop_5g_1gbps_unloaded_pct``, ``pop_5g_100mbps_busy_pct``.
+        ``pop_5g_1gbps_unloaded_pct``, ``pop_5g_100mbps_busy_pct``, ``pop_5g_1gbps_busy_pct``.
     """
     by_d: dict[str, np.ndarray] = {}
     city: dict[str, float] = {}
@@ -578,6 +583,9 @@ def physical_indicators(
         if rate_busy_bps is not None:
             ok = np.asarray(rate_busy_bps) >= rate_busy_min_bps
             put("pop_5g_100mbps_busy_pct",
+                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+            ok = np.asarray(rate_busy_bps) >= rate_gigabit_bps
+            put("pop_5g_1gbps_busy_pct",
                 weighted_share_by_district_pct(ok, population, district_idx, n_districts))
     return by_d, city
 

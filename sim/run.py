@@ -712,7 +712,10 @@ BUSY_HOUR_METHODS = [
     "2003, section 3): load rho = sum lambda E[S] / r, flow throughput r (1 - rho), 0 when rho >= 1.",
     "Indoor and outdoor users (radio.indoor_share) are separate flow classes with their own peak rate "
     "(TR 38.901 7.4.3 expected O2I loss indoors); busy-hour maps and the 100 Mbit/s indicator use the "
-    "indoor rate, as the unloaded 1 Gbit/s indicator does.",
+    "indoor rate, as the lone-user 1 Gbit/s indicator does. The lone-user indicator (own cell idle) "
+    "weights the neighbour cells at the reference load radio.default_load; the busy-hour indicators at "
+    "their solved busy-hour loads, so where those loads are far below the reference the busy-hour rates "
+    "are the higher ones.",
     "Load-coupled interference: each interferer's power is weighted by its cell load (top 8 interferers "
     "per pixel; the weaker rest scale with their mean load, an assumption), SINR -> TS 38.214 CQI "
     "spectral efficiency -> TS 38.306 rate -> load, iterated from the unloaded network to the least "
@@ -960,7 +963,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         for lid, cov in coverage.items():
             spec = (("rsrp_dbm", "SS-RSRP outdoor", "dBm", -120.0, -40.0, "viridis"),
                     ("sinr_db", "SINR outdoor", "dB", -10.0, 30.0, "magma"),
-                    ("rate_indoor_bps", "Downlink rate, indoor, unloaded", "bit/s", None, None, "plasma"))
+                    ("rate_indoor_bps", "Downlink rate, indoor, lone user, neighbours at the reference load",
+                     "bit/s", None, None, "plasma"))
             for name, label, unit, vmin, vmax, cmap in spec:
                 arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
                 if sc.output.geotiff:

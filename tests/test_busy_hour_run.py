@@ -154,21 +154,24 @@ def test_busy_indicator_equals_recomputation_from_geotiffs(tiny_run, scene):
 
     sc, _, rasters, _, _, share = scene
     total = sum(share.values())
-    pct = 0.0
+    marks = {"pop_5g_100mbps_busy_pct": sc.criteria.busy_rate_bps, "pop_5g_1gbps_busy_pct": sc.criteria.gigabit_rate_bps}
+    pct = dict.fromkeys(marks, 0.0)
     for ran in sc.ran_ids:
         with rasterio.open(tiny_run.run_dir / f"{ran}_rate_busy_bps.tif") as ds:
             assert ds.crs.to_epsg() == 32651
             band = ds.read(1).astype(np.float64).ravel()
         rate = band[rasters.land_flat]
         pop = rasters.population_land
-        with np.errstate(invalid="ignore"):
-            ok = rate >= sc.criteria.busy_rate_bps
-        pct += share[ran] / total * 100.0 * pop[ok].sum() / pop.sum()
-    city = tiny_run.summary["citywide"]["pop_5g_100mbps_busy_pct"]
-    assert city == pytest.approx(pct, abs=INDICATOR_ATOL_PCT)
-    assert 0.0 < city < 100.0
+        for key, mark in marks.items():
+            ok = rate >= mark
+            pct[key] += share[ran] / total * 100.0 * pop[ok].sum() / pop.sum()
+    for key in marks:
+        assert tiny_run.summary["citywide"][key] == pytest.approx(pct[key], abs=INDICATOR_ATOL_PCT), key
+    city = tiny_run.summary["citywide"]
+    assert 0.0 < city["pop_5g_100mbps_busy_pct"] < 100.0
+    assert city["pop_5g_1gbps_busy_pct"] <= city["pop_5g_100mbps_busy_pct"]
     keys = {r["key"] for r in tiny_run.summary["criteria"]}
-    assert {"pop_5g_100mbps_busy_pct", "fibre_tier_met_busy_pct"} <= keys
+    assert {"pop_5g_100mbps_busy_pct", "pop_5g_1gbps_busy_pct", "fibre_tier_met_busy_pct"} <= keys
 
 
 def test_run_writes_cells_simpy_and_fibre_outputs(tiny_run):

@@ -115,6 +115,8 @@ def test_physical_indicators_tiny_scene():
     assert city["pop_5g_1gbps_unloaded_pct"] == pytest.approx(80.0, abs=EXACT_TOL)
     # >= 100 Mbit/s busy: pixel 0 (100) and 2 (50, exactly 100e6) -> city 150/500
     assert city["pop_5g_100mbps_busy_pct"] == pytest.approx(30.0, abs=EXACT_TOL)
+    # >= 1 Gbit/s busy: no pixel (150 Mbit/s at most) -> 0 %
+    assert city["pop_5g_1gbps_busy_pct"] == 0.0
 
 
 def test_key_place_reach():

@@ -375,3 +375,26 @@ def test_html_reads_on_a_phone_and_says_when_only_inputs_fail(tmp_path):
     assert '<table class="cards">' in text and 'data-label="Threshold">&gt; 12.0</td>' in text
     assert '<table class="districts">' in text and "position:sticky;left:0" in text
     assert re.findall(r'href="([^"]*)"', text) == ["#criteria", "#maps", "#districts", "#methods"]
+
+
+def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():
+    import numpy as np
+    from PIL import Image
+
+    # a continuous-colour map like the RSRP maps: many colours, large as RGBA
+    fig = Figure(figsize=(4.0, 4.0))
+    ax = fig.add_subplot()
+    ax.imshow(np.add.outer(np.linspace(0, 1, 300), np.linspace(0, 1, 300)) + np.random.default_rng(1).normal(0, 0.05, (300, 300)),
+              cmap="viridis")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    full = buf.getvalue()
+    small = report.embed_png_bytes(full)
+    assert small.startswith(b"\x89PNG") and len(small) < 0.75 * len(full)
+    a = np.asarray(Image.open(io.BytesIO(full)).convert("RGB"), dtype=float)
+    b = np.asarray(Image.open(io.BytesIO(small)).convert("RGB"), dtype=float)
+    assert a.shape == b.shape
+    assert np.abs(a - b).mean() < 3.0  # 256 median-cut colours: a few levels of 255 on average
+    # an image the palette cannot shrink is embedded as it is
+    tiny = _png(0.5, 0.5)
+    assert len(report.embed_png_bytes(tiny)) <= len(tiny)
