@@ -829,7 +829,7 @@ _CSS = """
 :root{--pass:#1a7f3c;--pass-bg:#e3f4e8;--fail:#b3261e;--fail-bg:#fbe4e2;--na:#666;--na-bg:#f1f1f1;
 --line:#d8dde3;--ink:#1d232a;--muted:#5b6570}
 *{box-sizing:border-box}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
 color:var(--ink);background:#fafbfc}
 main{max-width:1100px;margin:0 auto;padding:1rem 1rem 3rem}
 h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.25rem;margin:2rem 0 .6rem;border-bottom:1px solid var(--line)}
