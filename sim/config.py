@@ -165,6 +165,9 @@ class Deployment:
     explicit_counts: dict[str, int] = spec(None, lo=0, doc="district code -> share of sites (weights) for 'explicit'")
     jitter_frac: float = spec(0.25, lo=0.0, hi=0.45, doc="lattice jitter, fraction of spacing")
     n_sectors: int = spec(3, lo=1, hi=6, doc="sectors per site")
+    downtilt: str = spec("fixed", choices=("fixed", "spacing"),
+                         doc="macro downtilt: the carrier's ('fixed') or from the local site spacing ('spacing')")
+    max_downtilt_deg: float = spec(20.0, lo=0.0, hi=45.0, doc="largest downtilt of 'spacing', deg")
     central_districts: tuple[str, ...] = spec((), pattern=r"^\d{6}$", doc="codes of the central urban class")
     rural_districts: tuple[str, ...] = spec((), pattern=r"^\d{6}$", doc="codes of the rural class")
     central: ClassParams = spec(ClassParams(scenario="uma", h_bs_m=30.0), doc="central urban sites")
@@ -211,7 +214,7 @@ class Traffic:
     replications: int = spec(5, lo=1, hi=1000, doc="independent simpy replications")
     horizon_s: float = spec(3600.0, lo=1.0, doc="simulated seconds per replication")
     fixed_point_tol: float = spec(1e-3, lo=0.0, lo_open=True, doc="largest load change to stop")
-    fixed_point_max_iter: int = spec(30, lo=1, hi=1000, doc="iterations at most")
+    fixed_point_max_iter: int = spec(200, lo=1, hi=1000, doc="iterations at most (a spreading saturation can take 100+)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -285,6 +285,22 @@ def _carrier_specs(op, bands=(), small=None):
     return out
 
 
+def _tilt_args(sc: Scenario, x_m, y_m, query_x_m=None, query_y_m=None) -> dict:
+    """Keyword arguments of :func:`sim.sites.build_site_table` for ``deployment.downtilt``.
+
+    'spacing': each macro site's local spacing to the other sites of its radio network
+    (co-channel: :func:`sim.sites.site_spacing_m`), or of query points (planned candidates)
+    to the network's sites; 'fixed': none (the carriers' tilt).
+    """
+    from . import sites as S
+
+    dep = sc.deployment
+    if dep.downtilt != "spacing":
+        return {}
+    spacing = S.site_spacing_m(x_m, y_m, query_x_m=query_x_m, query_y_m=query_y_m)
+    return {"spacing_m": spacing, "h_ut_m": sc.radio.h_ut_m, "max_tilt_deg": dep.max_downtilt_deg}
+
+
 def _placement_error(sc: Scenario, key: str, exc):
     """A density placement that does not fit, as the config error it is."""
     return ConfigError(sc.source_path, key, f"too many sites for {exc.field}: {exc.message}")
@@ -350,7 +366,7 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
             physical = placed.to_sites()
         t = S.build_site_table(physical, ran=op.id, carriers=_carrier_specs(op), rng=rng,
                                district_class=district_class, site_classes=classes,
-                               n_sectors=dep.n_sectors, site_id_start=start)
+                               n_sectors=dep.n_sectors, site_id_start=start, **_tilt_args(sc, physical.x_m, physical.y_m))
         start = int(t.site_id.max()) + 1 if t.n_sectors else start
         table = t if table is None else table.concat(t)
     # UMi small cells, central districts only, split by population
@@ -1221,9 +1237,12 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
                                          min_distance_m=pl.min_distance_m or None)
         specs = [s for s in _carrier_specs(op) if s.layer == lid]
         start = int(existing.site_id.max()) + 1 if len(existing) else 0
+        _, first_row = np.unique(existing.site_id, return_index=True)
+        first_row = first_row[existing.source[first_row] != "small-cell"]   # the macro grid sets the spacing
+        tilt = _tilt_args(sc, existing.x_m[first_row], existing.y_m[first_row], cx, cy) if first_row.size else {}
         cand = S.build_site_table(S.PhysicalSites.from_xy(cx, cy, cd, "planned"), ran=op.id, carriers=specs,
                                   rng=rng, district_class=district_class, site_classes=classes,
-                                  n_sectors=dep.n_sectors, site_id_start=start)
+                                  n_sectors=dep.n_sectors, site_id_start=start, **tilt)
         table = existing.concat(cand) if len(existing) else cand
     if len(table) == 0:
         raise _CE(sc.source_path, "planning.candidate_spacing_m", "expected candidate sites on the planned land, got none")

@@ -460,3 +460,64 @@ def test_opencellid_file_level_errors(districts, tmp_path):
         read_opencellid(swapped, districts)
     with pytest.raises(SiteFileError, match="missing.csv: file not found"):
         read_opencellid(tmp_path / "missing.csv", districts)
+
+
+# ----------------------------------------------------------------------------- downtilt from site spacing
+
+
+def test_spacing_downtilt_puts_the_upper_3db_edge_on_the_neighbours():
+    """TR 38.901 Table 7.3-1 vertical cut: A_V = -min(12 ((theta - 90 - tilt) / theta_3dB)^2, SLA_V).
+
+    With tilt = atan((h_BS - h_UT) / d) + theta_3dB / 2, a UE at the neighbour site (distance d)
+    sees the beam 3 dB down on its upper edge (the planners' rule, Niemelä et al. 2005).
+    """
+    from sim.antenna import antenna_gain_dbi, zenith_angle_deg
+    from sim.sites import spacing_downtilt_deg
+
+    h_bs, h_ut, hpbw_v, g_max = 30.0, 1.5, 10.0, 24.0
+    d = np.array([200.0, 300.0, 500.0])
+    tilt = spacing_downtilt_deg(np.full(3, h_bs), d, hpbw_v, h_ut_m=h_ut, min_deg=0.0, max_deg=45.0)
+    np.testing.assert_allclose(tilt, np.degrees(np.arctan(28.5 / d)) + 5.0, rtol=1e-12)
+    theta = zenith_angle_deg(d, h_bs, h_ut)
+    gain = antenna_gain_dbi(np.zeros(3), theta, tilt_deg=tilt, hpbw_v_deg=hpbw_v, g_max_dbi=g_max)
+    np.testing.assert_allclose(gain, g_max - 3.0, atol=1e-9)
+
+
+def test_spacing_downtilt_clipped_to_the_carrier_tilt_and_the_maximum():
+    from sim.sites import spacing_downtilt_deg
+
+    # 50 m: atan(28.5/50) + 5 = 34.7 deg -> 20; 5 km: 0.33 + 5 = 5.3 -> the carrier's 6; a lone site -> 6
+    t = spacing_downtilt_deg(np.full(3, 30.0), np.array([50.0, 5000.0, np.nan]), 10.0, h_ut_m=1.5,
+                             min_deg=6.0, max_deg=20.0)
+    np.testing.assert_array_equal(t, [20.0, 6.0, 6.0])
+
+
+def test_site_spacing_on_a_hexagonal_grid_is_the_inter_site_distance():
+    from sim.sites import site_spacing_m
+
+    isd = 250.0
+    i, j = np.meshgrid(np.arange(-4, 5), np.arange(-4, 5))
+    x = isd * (i + 0.5 * j).ravel()
+    y = isd * (np.sqrt(3) / 2 * j).ravel()
+    centre = int(np.flatnonzero((x == 0) & (y == 0))[0])
+    assert site_spacing_m(x, y)[centre] == pytest.approx(isd, rel=1e-12)
+    # a candidate midway between two sites: its 3 nearest are at isd/2, isd/2 and isd * sqrt(3)/2
+    q = site_spacing_m(x, y, query_x_m=[isd / 2], query_y_m=[0.0])
+    assert q[0] == pytest.approx((isd / 2 + isd / 2 + isd * np.sqrt(3) / 2) / 3, rel=1e-12)
+    assert np.isnan(site_spacing_m([0.0], [0.0])).all()
+
+
+def test_build_site_table_tilt_from_spacing_keeps_a_site_file_tilt():
+    from sim.sites import CarrierSpec, PhysicalSites, SiteClass, build_site_table
+
+    ps = PhysicalSites.from_xy(np.array([0.0, 150.0, 300.0]), np.zeros(3), np.zeros(3, np.int16), "density")
+    ps.tilt_deg[2] = 4.0    # the file's own tilt wins
+    c = CarrierSpec(layer="x-n78", band="n78", ptx_dbm=49.0, g_max_dbi=24.0, hpbw_h_deg=65.0, hpbw_v_deg=10.0,
+                    tilt_deg=6.0)
+    t = build_site_table(ps, ran="x", carriers=[c], rng=np.random.default_rng(0), site_class=SiteClass("uma", 30.0),
+                         spacing_m=np.array([150.0, 150.0, 150.0]), h_ut_m=1.5, max_tilt_deg=20.0)
+    expect = np.degrees(np.arctan(28.5 / 150.0)) + 5.0
+    np.testing.assert_allclose(t.tilt_deg[t.site_id < 2], expect, rtol=1e-6)
+    np.testing.assert_array_equal(t.tilt_deg[t.site_id == 2], 4.0)
+    fixed = build_site_table(ps, ran="x", carriers=[c], rng=np.random.default_rng(0), site_class=SiteClass("uma", 30.0))
+    np.testing.assert_array_equal(fixed.tilt_deg[fixed.site_id < 2], 6.0)
