@@ -1338,8 +1338,14 @@ def site_spacing_m(x_m, y_m, *, query_x_m=None, query_y_m=None, k: int = SPACING
     return (d[:, 1:] if own else d).mean(axis=1)
 
 
+TILT_STEP_DEG = 1.0
+"""Downtilts of :func:`spacing_downtilt_deg` are planned in whole degrees (ASSUMPTION: the
+step of a tilt plan; remote electrical tilt units set 0.1 deg, plans use whole degrees). It also
+keeps the distinct antenna classes few (``sim.planning`` builds one envelope per class)."""
+
+
 def spacing_downtilt_deg(h_bs_m, spacing_m, hpbw_v_deg, *, h_ut_m: float = 1.5, min_deg=0.0,
-                         max_deg: float = 20.0) -> np.ndarray:
+                         max_deg: float = 20.0, step_deg: float = TILT_STEP_DEG) -> np.ndarray:
     """Downtilt (deg, positive down) that puts the upper -3 dB edge of the vertical beam on the neighbours.
 
     ``tilt = atan((h_BS - h_UT) / d) + HPBW_v / 2`` with ``d`` the local inter-site distance
@@ -1351,12 +1357,15 @@ def spacing_downtilt_deg(h_bs_m, spacing_m, hpbw_v_deg, *, h_ut_m: float = 1.5, 
     same way with antenna height and vertical beamwidth and fall with site spacing. Clipped to
     ``[min_deg, max_deg]`` (``min_deg``: the carrier's configured tilt, the sparse-network
     value; ``max_deg``: ASSUMPTION 20 deg, electrical plus mechanical). NaN spacing (a lone
-    site) gives ``min_deg``.
+    site) gives ``min_deg``. The geometric tilt is rounded to ``step_deg`` (0: not rounded)
+    before the clipping.
     """
     h = np.asarray(h_bs_m, np.float64) - float(h_ut_m)
     d = np.asarray(spacing_m, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         geo = np.degrees(np.arctan2(np.maximum(h, 0.0), d)) + 0.5 * np.asarray(hpbw_v_deg, np.float64)
+    if step_deg > 0:
+        geo = np.round(geo / step_deg) * step_deg
     geo = np.where(np.isfinite(d) & (d > 0), geo, -np.inf)
     return np.clip(geo, min_deg, np.maximum(max_deg, min_deg))
 

@@ -476,11 +476,14 @@ def test_spacing_downtilt_puts_the_upper_3db_edge_on_the_neighbours():
 
     h_bs, h_ut, hpbw_v, g_max = 30.0, 1.5, 10.0, 24.0
     d = np.array([200.0, 300.0, 500.0])
-    tilt = spacing_downtilt_deg(np.full(3, h_bs), d, hpbw_v, h_ut_m=h_ut, min_deg=0.0, max_deg=45.0)
+    tilt = spacing_downtilt_deg(np.full(3, h_bs), d, hpbw_v, h_ut_m=h_ut, min_deg=0.0, max_deg=45.0, step_deg=0.0)
     np.testing.assert_allclose(tilt, np.degrees(np.arctan(28.5 / d)) + 5.0, rtol=1e-12)
     theta = zenith_angle_deg(d, h_bs, h_ut)
     gain = antenna_gain_dbi(np.zeros(3), theta, tilt_deg=tilt, hpbw_v_deg=hpbw_v, g_max_dbi=g_max)
     np.testing.assert_allclose(gain, g_max - 3.0, atol=1e-9)
+    # planned in whole degrees by default: 8.26 -> 8, 10.43 -> 10, 13.11 -> 13
+    whole = spacing_downtilt_deg(np.full(3, h_bs), d[::-1], hpbw_v, h_ut_m=h_ut, min_deg=0.0, max_deg=45.0)
+    np.testing.assert_array_equal(whole, [8.0, 10.0, 13.0])
 
 
 def test_spacing_downtilt_clipped_to_the_carrier_tilt_and_the_maximum():
@@ -516,8 +519,8 @@ def test_build_site_table_tilt_from_spacing_keeps_a_site_file_tilt():
                     tilt_deg=6.0)
     t = build_site_table(ps, ran="x", carriers=[c], rng=np.random.default_rng(0), site_class=SiteClass("uma", 30.0),
                          spacing_m=np.array([150.0, 150.0, 150.0]), h_ut_m=1.5, max_tilt_deg=20.0)
-    expect = np.degrees(np.arctan(28.5 / 150.0)) + 5.0
-    np.testing.assert_allclose(t.tilt_deg[t.site_id < 2], expect, rtol=1e-6)
+    expect = np.round(np.degrees(np.arctan(28.5 / 150.0)) + 5.0)      # 15.76 -> 16 deg
+    np.testing.assert_array_equal(t.tilt_deg[t.site_id < 2], expect)
     np.testing.assert_array_equal(t.tilt_deg[t.site_id == 2], 4.0)
     fixed = build_site_table(ps, ran="x", carriers=[c], rng=np.random.default_rng(0), site_class=SiteClass("uma", 30.0))
     np.testing.assert_array_equal(fixed.tilt_deg[fixed.site_id < 2], 6.0)
