@@ -613,6 +613,9 @@ def busy_hour_stage(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
                          "saturated_cells": int(fp.saturated.sum()),
                          "mean_load": float(fp.load.mean()) if t.n_sectors else 0.0,
                          "max_load": float(fp.implied_load.max()) if t.n_sectors else 0.0}
+            spread = T.cell_flow_stats(fp.serving_cell, bh.arrival_rate_per_s, bh.throughput_indoor_bps,
+                                       bh.throughput_outdoor_bps, sc.radio.indoor_share, t.n_sectors,
+                                       (sc.criteria.busy_rate_bps, sc.criteria.gigabit_rate_bps))
             for c in range(t.n_sectors):
                 rows.append({"layer": lid, "sector": c, "site": int(t.site_id[c]), "sector_of_site": int(t.sector[c]),
                              "district": codes[t.district_idx[c]] if t.district_idx[c] >= 0 else "",
@@ -620,7 +623,8 @@ def busy_hour_stage(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
                              "load_capped": float(fp.load[c]), "saturated": bool(fp.saturated[c]),
                              "served_users": float(bh.cell_users[c]),
                              "arrival_rate_per_s": float(bh.cell_arrival_rate_per_s[c]),
-                             "mean_throughput_bps": float(bh.cell_throughput_bps[c])})
+                             "mean_throughput_bps": float(bh.cell_throughput_bps[c]),
+                             **{k: float(v[c]) for k, v in spread.items()}})
         rate_by_ran[ran] = rate
     return layers, rate_by_ran, rows, summ
 

@@ -58,6 +58,7 @@ __all__ = [
     "BusyHourLayer",
     "busy_hour_layer",
     "cell_flow_classes",
+    "cell_flow_stats",
     "SIMPY_MAX_LOAD",
     "sample_cells",
 ]
@@ -725,6 +726,62 @@ def cell_flow_classes(bh: BusyHourLayer, cell: int, indoor_share: float) -> tupl
     lam2 = np.concatenate([lam * s, lam * (1.0 - s)])
     keep = np.isfinite(r) & (r > 0) & (lam2 > 0)
     return r[keep], lam2[keep]
+
+
+def cell_flow_stats(serving_cell, arrival_rate_per_s, throughput_indoor_bps, throughput_outdoor_bps,
+                    indoor_share: float, n_cells: int, marks_bps=(100e6, 1e9)) -> dict[str, np.ndarray]:
+    """Per cell, the spread of its flows' throughputs over the users' places: 5th and 50th
+    percentile and the share of flows at or above each mark.
+
+    Every pixel the cell serves holds an indoor and an outdoor user class (weights
+    ``lambda s`` and ``lambda (1 - s)``), each with its processor-sharing mean throughput
+    ``r (1 - rho)`` (the busy-hour rasters). Percentiles are flow-weighted over these class
+    means (the lower value at a tie of the cumulative weight); the spread of single flows
+    around their class mean (random number of competitors) is left to the simpy check, which
+    reports it for the sampled cells. Classes with NaN throughput (no server) or no demand
+    are left out; a cell without such classes gets NaN.
+
+    Returns
+    -------
+    dict: ``p5_bps``, ``p50_bps`` and ``share_ge_<mark>`` per mark (keys from
+    :func:`_mark_key`), each an ndarray [n_cells].
+    """
+    s = float(_share("indoor_share", indoor_share))
+    cell = np.asarray(serving_cell, dtype=np.int64)
+    lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
+    cell2 = np.concatenate([cell, cell])
+    tp = np.concatenate([np.asarray(throughput_indoor_bps, np.float64), np.asarray(throughput_outdoor_bps, np.float64)])
+    w = np.concatenate([lam * s, lam * (1.0 - s)])
+    ok = (cell2 >= 0) & (cell2 < n_cells) & np.isfinite(tp) & (w > 0)
+    cell2, tp, w = cell2[ok], tp[ok], w[ok]
+    total = np.bincount(cell2, weights=w, minlength=n_cells)
+    out: dict[str, np.ndarray] = {}
+    order = np.lexsort((tp, cell2))
+    c_s, tp_s, w_s = cell2[order], tp[order], w[order]
+    cum = np.cumsum(w_s)
+    before = np.zeros(n_cells)
+    if c_s.size:
+        first = np.flatnonzero(np.r_[True, c_s[1:] != c_s[:-1]])
+        before[c_s[first]] = cum[first] - w_s[first]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = (cum - before[c_s]) / total[c_s]
+    for q, key in ((0.05, "p5_bps"), (0.50, "p50_bps")):
+        val = np.full(n_cells, np.nan)
+        hit = np.flatnonzero(frac >= q * (1.0 - 1e-12))
+        cells, at = np.unique(c_s[hit], return_index=True)
+        val[cells] = tp_s[hit[at]]
+        out[key] = val
+    for mark in marks_bps:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.bincount(cell2, weights=w * (tp >= mark), minlength=n_cells) / total
+        out[_mark_key(mark)] = np.where(total > 0, share, np.nan)
+    return out
+
+
+def _mark_key(mark_bps: float) -> str:
+    """``share_ge_100mbps``, ``share_ge_1gbps``: the column name of a throughput mark."""
+    m = float(mark_bps)
+    return f"share_ge_{m / 1e9:g}gbps" if m >= 1e9 else f"share_ge_{m / 1e6:g}mbps"
 
 
 SIMPY_MAX_LOAD = 0.9

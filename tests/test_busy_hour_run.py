@@ -186,7 +186,14 @@ def test_run_writes_cells_simpy_and_fibre_outputs(tiny_run):
     n_cells = sum(1 for _ in cells)
     assert n_cells == 30 * 3 * 2 + 40 * 3
     assert {"layer", "sector", "site", "district", "load", "saturated", "served_users", "arrival_rate_per_s",
-            "mean_throughput_bps"} <= set(cells[0])
+            "mean_throughput_bps", "p5_bps", "p50_bps", "share_ge_100mbps", "share_ge_1gbps"} <= set(cells[0])
+    for c in cells:
+        if c["p50_bps"] in ("", "nan"):
+            continue
+        p5, p50, s100, s1g = (float(c[k]) for k in ("p5_bps", "p50_bps", "share_ge_100mbps", "share_ge_1gbps"))
+        assert 0.0 <= p5 <= p50 and 0.0 <= s1g <= s100 <= 1.0, c
+        if c["saturated"] == "True":      # rho >= 1: no steady state, every flow gets 0
+            assert p50 == 0.0 and s100 == 0.0, c
     sim = tiny_run.summary["busy_hour"]["simpy_cells"]
     assert 0 < len(sim) <= sc.traffic.simpy_cells
     assert all(0.0 < r["load"] <= 0.9 for r in sim)

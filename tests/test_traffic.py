@@ -188,3 +188,26 @@ def test_bad_input_raises_one_line_errors():
         cell_load(np.array([0, 2]), np.ones(2), np.ones(2), 1.0, 2)
     with pytest.raises(InputError, match=r"damping: expected a number in \(0, 1\]"):
         fixed_point_load(_peak_rate, _demand(1.0), MEAN_FLOW_BITS, 2, damping=0.0)
+
+
+def test_cell_flow_stats_flow_weighted_over_user_classes():
+    """Hand-computed: cell 0 serves two pixels, each an indoor and an outdoor class (share 0.5).
+
+    Classes (throughput, flows/s): (50M, 0.5), (200M, 0.5), (150M, 1.5), (1.2G, 1.5); sorted
+    cumulative weight 0.125, 0.5, 0.625, 1 -> p5 = 50M, p50 = 150M (first class reaching half
+    of the flows); >= 100 Mbit/s: 3.5 / 4; >= 1 Gbit/s: 1.5 / 4. Cell 1: no server rate (NaN);
+    cell 2: no demand; a pixel without a serving cell (-1) counts nowhere.
+    """
+    from sim.traffic import cell_flow_stats
+
+    serving = np.array([0, 0, 1, 2, -1])
+    lam = np.array([1.0, 3.0, 2.0, 0.0, 5.0])
+    t_in = np.array([50e6, 150e6, np.nan, 10e6, 1e9])
+    t_out = np.array([200e6, 1.2e9, np.nan, 10e6, 1e9])
+    out = cell_flow_stats(serving, lam, t_in, t_out, 0.5, 3)
+    assert set(out) == {"p5_bps", "p50_bps", "share_ge_100mbps", "share_ge_1gbps"}
+    assert out["p5_bps"][0] == 50e6 and out["p50_bps"][0] == 150e6
+    assert out["share_ge_100mbps"][0] == pytest.approx(3.5 / 4, rel=EXACT)
+    assert out["share_ge_1gbps"][0] == pytest.approx(1.5 / 4, rel=EXACT)
+    for k, v in out.items():
+        assert np.isnan(v[1:]).all(), k
