@@ -638,7 +638,18 @@ def _flatten_numeric(summary) -> dict[tuple[str, str], float]:
             out[(str(d.get("code")), k)] = v
     for r in summary.get("criteria") or []:
         out.setdefault((str(r.get("scope")), str(r.get("key"))), r.get("value"))
+    # the site counts and densities of the deployment (summary "sites" and per district)
+    for k in _COMPARED_SITE_KEYS:
+        if k in (summary.get("sites") or {}):
+            out.setdefault(("citywide", k), summary["sites"][k])
+        for d in summary.get("districts") or []:
+            if k in d:
+                out.setdefault((str(d.get("code")), k), d[k])
     return {k: (math.nan if v is None else float(v)) for k, v in out.items() if _is_num_or_none(v)}
+
+
+_COMPARED_SITE_KEYS = ("sites_5g", "sites_5g_per_km2")
+"""Deployment figures ``gigacity compare`` sets side by side besides the indicators."""
 
 
 def compare_runs(summary_a, summary_b) -> pd.DataFrame:

@@ -138,6 +138,7 @@ def test_compare_two_runs(tmp_path):
     rows = [l.split() for l in proc.stdout.splitlines()[1:] if l and not l.startswith("written")]
     table = [r for r in rows if not r[0].endswith(".tif")]
     assert table and all(float(r[-1]) == 0.0 for r in table)
+    assert {"sites_5g", "sites_5g_per_km2", "bs_5g_per_10k"} <= {r[0] for r in table}  # deployment beside indicators
     # every throughput raster: unloaded and busy hour per layer, busy hour per radio network
     tifs = sorted([f"{lid}_rate_{k}_bps.tif" for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78") for k in ("busy", "indoor")]
                   + ["cmcc_rate_busy_bps.tif", "ctcu_rate_busy_bps.tif"])
