@@ -42,6 +42,10 @@ _GRID_BYTES_PER_PIXEL = 2 + 8 + 8 + 2
 # rates, indoor rsrp and sinr as float32, best sector int32) plus the land index int64
 _LAYER_BYTES_PER_LAND_PIXEL = 8 * 4
 _LAND_INDEX_BYTES = 8
+# busy hour: per land pixel and layer, the kernel's interference terms (sim.results.InterferenceTerms:
+# signal and residual float64, then per kept interferer an int32 sector and a float32 power)
+_TERMS_BYTES_PER_LAND_PIXEL = 16
+_TERMS_BYTES_PER_INTERFERER = 8
 
 
 @dataclass(frozen=True)
@@ -158,17 +162,18 @@ def grid_for_bounds(bounds_m, res_m: float, crs: str = "EPSG:32651") -> Grid:
     return Grid(crs=crs, x0_m=x0, y0_m=y0, res_m=float(res_m), shape=(n_rows, n_cols))
 
 
-def estimate_memory_bytes(grid: Grid, land_fraction: float = 0.6, n_layers: int = 1) -> int:
+def estimate_memory_bytes(grid: Grid, land_fraction: float = 0.6, n_layers: int = 1, top_m: int = 0) -> int:
     """Estimated bytes of the grid's rasters plus ``n_layers`` coverage layers.
 
     ``land_fraction`` is the share of the bounding box that is land (Shanghai's
-    polygons fill about 49 % of their bounding box; 0.6 leaves a margin).
+    polygons fill about 49 % of their bounding box; 0.6 leaves a margin). ``top_m`` > 0
+    adds each layer's busy-hour interference terms (``compute_coverage(top_m=...)``).
     """
     n_land = grid.n_pixels * land_fraction
-    return int(
-        grid.n_pixels * _GRID_BYTES_PER_PIXEL
-        + n_land * (_LAND_INDEX_BYTES + n_layers * _LAYER_BYTES_PER_LAND_PIXEL)
-    )
+    per_layer = _LAYER_BYTES_PER_LAND_PIXEL
+    if top_m > 0:
+        per_layer += _TERMS_BYTES_PER_LAND_PIXEL + int(top_m) * _TERMS_BYTES_PER_INTERFERER
+    return int(grid.n_pixels * _GRID_BYTES_PER_PIXEL + n_land * (_LAND_INDEX_BYTES + n_layers * per_layer))
 
 
 def _check_res(res_m) -> float:
@@ -187,6 +192,7 @@ def build_city_rasters(
     *,
     max_memory_bytes: int | None = None,
     n_layers: int = 1,
+    top_m: int = 0,
 ) -> CityRasters:
     """Rasterize the districts and spread the census over their pixels.
 
@@ -199,7 +205,8 @@ def build_city_rasters(
         Pixel size, 10 m to 2 km.
     max_memory_bytes : int, optional
         Refuse (``InputError`` with the estimate) when the estimated rasters of the grid
-        and ``n_layers`` coverage layers exceed this. Default: half the physical memory.
+        and ``n_layers`` coverage layers (with ``top_m`` interference terms each, for the
+        busy hour) exceed this. Default: half the physical memory.
 
     Notes
     -----
@@ -214,7 +221,7 @@ def build_city_rasters(
 
     res = _check_res(res_m)
     grid = grid_for_bounds(districts.total_bounds, res, crs=str(districts.crs.to_string()))
-    need = estimate_memory_bytes(grid, n_layers=n_layers)
+    need = estimate_memory_bytes(grid, n_layers=n_layers, top_m=top_m)
     limit = _default_memory_limit() if max_memory_bytes is None else int(max_memory_bytes)
     if need > limit:
         raise InputError(

@@ -79,6 +79,7 @@ def build_rasters(sc: Scenario, districts, n_layers: int | None = None):
         sc.region.resolution_m,
         max_memory_bytes=limit,
         n_layers=len(sc.layers()) if n_layers is None else n_layers,
+        top_m=BUSY_TOP_M if sc.traffic is not None and n_layers is None else 0,
     )
 
 
@@ -88,7 +89,7 @@ def describe_scenario(sc: Scenario) -> str:
 
     districts = load_region(sc)
     grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m)
-    mem = estimate_memory_bytes(grid, n_layers=len(sc.layers()))
+    mem = estimate_memory_bytes(grid, n_layers=len(sc.layers()), top_m=BUSY_TOP_M if sc.traffic is not None else 0)
     lines = [
         f"scenario {sc.scenario.name} ({sc.scenario.year}), seed {sc.scenario.seed}",
         f"  config: {sc.source_path}",

@@ -79,3 +79,13 @@ def test_shanghai_25m_estimate_under_1gb(districts):
     g = grid_for_bounds(districts.total_bounds, 25.0)
     # rasters of the grid itself (district index, population, households)
     assert estimate_memory_bytes(g, n_layers=0) < 0.7 * 2**30
+
+
+def test_estimate_counts_the_busy_hour_interference_terms(districts):
+    """Per land pixel and layer: 8 float32/int32 outputs (32 B); with top-M terms two float64
+    (signal, residual) and M (int32 sector, float32 power) pairs: 16 + 8 M bytes more."""
+    g = grid_for_bounds(districts.total_bounds, 25.0)
+    n_land = g.n_pixels * 0.6
+    base = estimate_memory_bytes(g, n_layers=3)
+    busy = estimate_memory_bytes(g, n_layers=3, top_m=8)
+    assert busy - base == pytest.approx(n_land * 3 * (16 + 8 * 8), abs=2)
