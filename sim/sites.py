@@ -352,7 +352,7 @@ class PhysicalSites:
         Antenna height, m; NaN where the file gives none (then :func:`build_site_table`
         takes the height of the district class).
     tilt_deg : float32 [n]
-        Downtilt, deg; NaN where the file gives none (then the carrier's tilt).
+        Downtilt, deg; NaN where the file gives none (then the spacing tilt or the carrier's).
     az_deg : float32 [n, s]
         Sector bearings, NaN-padded; a row of NaN (or ``s = 0``) means none given (then
         evenly spaced sectors with a random rotation).
