@@ -1334,8 +1334,8 @@ def site_spacing_m(x_m, y_m, *, query_x_m=None, query_y_m=None, k: int = SPACING
         return np.full(len(q), np.nan)
     kk = min(int(k), n_other)
     d, _ = cKDTree(pts).query(q, k=kk + 1 if own else kk)
-    d = np.atleast_2d(d.T).T if d.ndim == 1 else d
-    return (d[:, 1:] if own else d).mean(axis=1)
+    d = d.reshape(len(q), -1)                     # k = 1 gives a 1-D answer
+    return (d[:, 1:] if own else d).mean(axis=1)  # own: the first neighbour is the site itself
 
 
 TILT_STEP_DEG = 1.0
