@@ -151,11 +151,12 @@ def grid_summary_rows(districts, rasters) -> list[dict]:
     return rows
 
 
-def _create_run_dir(sc: Scenario, out_dir, force: bool) -> Path:
+def _create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
+    """``out_dir``, or a new ``<output.dir>/<scenario><label>-<stamp>`` folder (``label``: e.g. ``-plan``)."""
     from . import report
 
     if out_dir is None:
-        return report.create_run_dir(sc.output.dir, sc.scenario.name, force=force)
+        return report.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
     out_dir = Path(out_dir)
     return report.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
 
@@ -862,10 +863,11 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     run_dir = _create_run_dir(sc, out_dir, force)
     n_workers = workers if workers is not None else (sc.radio.workers or None)
     coverage = {}
+    sectors = {lid: sector_arrays(sites, lid) for lid, _, _ in sc.layers()}
     for lid, op, carrier in sc.layers():
         with timer.stage(f"coverage {lid}"):
             coverage[lid] = compute_coverage(
-                rasters, sector_arrays(sites, lid), layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
+                rasters, sectors[lid], layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
                 load=sc.radio.default_load, block_size=sc.radio.block_size, workers=n_workers,
                 progress=lambda d, t, _l=lid: prog(f"coverage {_l}", d, t), seed=sc.scenario.seed,
                 top_m=BUSY_TOP_M if sc.traffic is not None else 0)
@@ -1003,7 +1005,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                 from . import maps
 
                 dist = scatter_to_raster(rasters.grid, rasters.land_flat,
-                                         serving_distance_m(rasters, sector_arrays(sites, lid), cov.best_sector))
+                                         serving_distance_m(rasters, sectors[lid], cov.best_sector))
                 fig = maps.raster_map(rasters.grid, dist, districts, title=f"{title}: {lid} best server",
                                       cbar_label="Distance to the serving site", cmap="YlOrRd",
                                       classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS)
@@ -1252,10 +1254,7 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     if len(table) == 0:
         raise _CE(sc.source_path, "planning.candidate_spacing_m", "expected candidate sites on the planned land, got none")
     # the run folder is made once the inputs are read and placed: a bad input leaves no folder behind
-    if out_dir is None:
-        run_dir = report.create_run_dir(sc.output.dir, f"{sc.scenario.name}-plan", force=force)
-    else:
-        run_dir = report.create_run_dir(Path(out_dir).parent, sc.scenario.name, force=force, name=Path(out_dir).name)
+    run_dir = _create_run_dir(sc, out_dir, force, label="-plan")
     weight = rasters.population_land * np.isin(rasters.district_land, plan_idx)
     with timer.stage(f"coverage of the existing {lid} sites"):
         model = P.PlanModel(rasters, sector_arrays(table, lid), radio, load=sc.radio.default_load,
