@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/bench_busy_hour.py --resolution-m 200 # quicker
     .venv/bin/python benchmarks/bench_busy_hour.py --quick            # 200 m, short simpy
 
-Per layer: coverage with the top-8 interference terms (``sim.run.BUSY_TOP_M``), then the
-busy-hour stage (``sim.run.busy_hour_stage``: demand, load <-> interference fixed point,
+Per layer: coverage with the top-8 interference terms (``sim.app.inputs.BUSY_TOP_M``), then the
+busy-hour stage (``sim.app.busyhour.solve_busy_hour``: demand, load <-> interference fixed point,
 analytic throughput raster). Printed: seconds of coverage and of the busy hour, fixed-point
 iterations and largest last load change per layer, the busy-hour step excluding and
 including coverage (target < 2 minutes), and the simpy events/s of the PS core
@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_queueing import TARGET_EVENTS_PER_S, bare_simpy_events_per_s, case_events_per_s  # noqa: E402
 
-from sim import run as R  # noqa: E402
+from sim.app import inputs as R  # noqa: E402
+from sim.app.assess import mobile_share_by_ran  # noqa: E402
+from sim.app.busyhour import solve_busy_hour  # noqa: E402
 from sim.config import load_scenario, with_overrides  # noqa: E402
 from sim.coverage import compute_coverage  # noqa: E402
 
@@ -48,9 +50,7 @@ def main(argv=None) -> int:
     districts = R.load_region(sc)
     rasters = R.build_rasters(sc, districts)
     sites = R.build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))).table
-    share = {}
-    for op in sc.operators:
-        share[op.ran_id] = share.get(op.ran_id, 0.0) + op.mobile_share
+    share = mobile_share_by_ran(sc)
     print(f"{sc.scenario.name}: {rasters.n_land:,} land pixels at {sc.region.resolution_m:g} m, "
           f"{len(sites):,} sector-carriers, K = {sc.radio.k_sites}, top-M = {R.BUSY_TOP_M}")
 
@@ -63,7 +63,8 @@ def main(argv=None) -> int:
                                          seed=sc.scenario.seed, top_m=R.BUSY_TOP_M)
         t_cov[lid] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    layers, rate_by_ran, rows, summ = R.busy_hour_stage(sc, rasters, coverage, sites, share, list(districts["code"]))
+    busy = solve_busy_hour(sc, rasters, coverage, sites, share, list(districts["code"]))
+    layers, summ = busy.layers, busy.layer_summary
     t_busy = time.perf_counter() - t0
 
     print(f"{'layer':12s} {'cells':>8s} {'coverage s':>11s} {'iterations':>11s} {'last change':>12s} "

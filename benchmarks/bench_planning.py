@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from sim import planning as P
-from sim import run as R
+from sim.app import inputs as R
 from sim import sites as S
 from sim.config import load_scenario
 
@@ -59,7 +59,7 @@ def main():
     cand = S.build_site_table(S.PhysicalSites.from_xy(cx, cy, cd, "planned"), ran=op.id, carriers=[spec], rng=rng,
                               site_class=S.SiteClass(dep.suburban.scenario, dep.suburban.h_bs_m),
                               n_sectors=dep.n_sectors, site_id_start=int(existing.site_id.max()) + 1,
-                              **R._tilt_args(sc, existing.x_m[first_row], existing.y_m[first_row], cx, cy))
+                              **R.tilt_args(sc, existing.x_m[first_row], existing.y_m[first_row], cx, cy))
     t_setup = time.perf_counter() - t0
     print(f"Pudong {args.resolution_m:g} m: {rasters.n_land:,} land pixels, {keep.size:,} density-placed "
           f"{LAYER} sites, {cx.size:,} candidates at {args.spacing_m:g} m "

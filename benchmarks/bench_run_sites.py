@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.config import load_scenario
-from sim.run import build_sites, load_region, read_site_file
+from sim.app.inputs import build_sites, load_region, read_site_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

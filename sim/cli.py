@@ -59,7 +59,7 @@ def _fmt_warning(message, category, filename, lineno, line=None):
 
 def _cmd_validate(args) -> int:
     from .config import load_scenario, with_overrides
-    from .run import describe_scenario
+    from .app.validate import describe_scenario
 
     sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
     print(describe_scenario(sc))
@@ -68,7 +68,7 @@ def _cmd_validate(args) -> int:
 
 def _cmd_run(args) -> int:
     from .config import load_scenario, with_overrides
-    from .run import run_scenario
+    from .app.run import run_scenario
 
     sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
     progress = Progress(quiet=args.quiet)
@@ -86,7 +86,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from .run import compare_run_dirs
+    from .app.compare import compare_run_dirs
 
     text, out = compare_run_dirs(Path(args.run_a), Path(args.run_b), out_dir=args.out, force=args.force)
     print(text)
@@ -97,7 +97,7 @@ def _cmd_compare(args) -> int:
 
 def _cmd_plan(args) -> int:
     from .config import load_scenario, with_overrides
-    from .run import plan_scenario
+    from .app.plan import plan_scenario
 
     sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
     progress = Progress(quiet=args.quiet)

@@ -56,6 +56,7 @@ __all__ = [
     "compute_coverage",
     "EXECUTORS",
     "TILE_M",
+    "serving_distance_m",
 ]
 
 EXECUTORS = ("processes", "serial")
@@ -361,3 +362,17 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
                           sector_households=hh, load=load_arr, k_sites=index.k_sites,
                           interference=interference, **out)
 
+
+def serving_distance_m(rasters: CityRasters, sectors: SectorArrays, best_sector) -> np.ndarray:
+    """Horizontal distance (m, float32) from each land pixel centre to its serving site; NaN: no server.
+
+    The best-server map: a map coloured by serving site is unreadable citywide (tens of
+    thousands of classes), the distance to the serving site shows cell size and where
+    pixels are served from afar (overshooting sites, holes).
+    """
+    best = np.asarray(best_sector)
+    ok = best >= 0
+    x, y = rasters.grid.centres_m(rasters.land_flat)
+    idx = np.where(ok, best, 0)
+    d = np.hypot(x - np.asarray(sectors.x_m, np.float64)[idx], y - np.asarray(sectors.y_m, np.float64)[idx])
+    return np.where(ok, d, np.nan).astype(np.float32)

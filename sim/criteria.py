@@ -18,7 +18,8 @@ Three kinds of row come out of :func:`evaluate`:
     what only a simulation gives (5G population and area coverage, 1 Gbit/s reach, busy
     hour): reported, judged only when a threshold is configured.
 
-All shares are in percent (``_pct``, 0-100), densities per 10,000 residents.
+All shares are in percent (``_pct``, 0-100), densities per 10,000 residents. The values
+themselves are computed in :mod:`sim.indicators`; this module judges them.
 
 This module imports numpy and pandas only (and :mod:`sim.errors`); it reads no files.
 """
@@ -35,8 +36,6 @@ import pandas as pd
 from sim.errors import InputError
 
 __all__ = [
-    "SHANGHAI_DISTRICT_CODES",
-    "CENTRAL_DISTRICT_CODES",
     "OPS",
     "KINDS",
     "IndicatorSpec",
@@ -54,25 +53,7 @@ __all__ = [
     "evaluate",
     "rows_to_frame",
     "verdict",
-    "ratio_by_district",
-    "coverage_mask",
-    "weighted_share_by_district_pct",
-    "area_share_by_district_pct",
-    "physical_indicators",
-    "key_place_reached",
-    "key_place_reach_pct",
 ]
-
-SHANGHAI_DISTRICT_CODES: tuple[str, ...] = (
-    "310101", "310104", "310105", "310106", "310107", "310109", "310110", "310112",
-    "310113", "310114", "310115", "310116", "310117", "310118", "310120", "310151",
-)
-"""The 16 district codes in ``read_districts`` order (sorted), index 0..15."""
-
-CENTRAL_DISTRICT_CODES: tuple[str, ...] = (
-    "310101", "310104", "310105", "310106", "310107", "310109", "310110",
-)
-"""The seven central districts (黄浦 徐汇 长宁 静安 普陀 虹口 杨浦)."""
 
 OPS: tuple[str, ...] = (">", ">=", "<", "<=")
 KINDS: tuple[str, ...] = ("result", "input", "physical")
@@ -313,7 +294,7 @@ def evaluate_rows(
     citywide: Mapping[str, float],
     thresholds: Iterable[Threshold] | Mapping[str, Threshold] | None = None,
     *,
-    district_codes: Sequence[str] = SHANGHAI_DISTRICT_CODES,
+    district_codes: Sequence[str],
 ) -> list[Indicator]:
     """Evaluate every indicator given, citywide first, then district by district.
 
@@ -375,7 +356,7 @@ def evaluate(
     citywide: Mapping[str, float],
     thresholds: Iterable[Threshold] | Mapping[str, Threshold] | None = None,
     *,
-    district_codes: Sequence[str] = SHANGHAI_DISTRICT_CODES,
+    district_codes: Sequence[str],
 ) -> pd.DataFrame:
     """The criteria table: :func:`evaluate_rows` as a DataFrame.
 
@@ -408,218 +389,3 @@ def verdict(table: pd.DataFrame) -> dict:
         ok = True
     return {"passed": ok, "failed": failed, "unknown": unknown, "n_passed": n_passed,
             "n_criteria": len(city)}
-
-
-# ---------------------------------------------------------------- helpers: arithmetic
-
-
-def ratio_by_district(numerator, denominator, scale: float = 100.0):
-    """Per-district ratio and its citywide aggregate, ``scale * num / den``.
-
-    Parameters
-    ----------
-    numerator, denominator : array_like [n_districts]
-        E.g. households passed by gigabit fibre and households (``scale=100`` for a
-        share in %), or 5G base stations and residents (``scale=1e4`` for a density per
-        10,000 residents).
-    scale : float
-        Multiplier.
-
-    Returns
-    -------
-    per_district : ndarray [n_districts], float64
-        NaN where the denominator is 0.
-    citywide : float
-        ``scale * sum(num) / sum(den)`` (a ratio of sums, not a mean of ratios).
-
-    Notes
-    -----
-    The product is taken before the division (``scale * num / den``) so that exact
-    fractions give exact percentages (4 of 5 gives 80.0, not 80.00000000000001), which
-    matters for strict thresholds.
-    """
-    num = np.asarray(numerator, dtype=np.float64)
-    den = np.asarray(denominator, dtype=np.float64)
-    if num.shape != den.shape or num.ndim != 1:
-        raise InputError("criteria", "ratio_by_district",
-                         f"expected two 1-D arrays of one shape, got {num.shape} and {den.shape}")
-    if np.any(num < 0) or np.any(den < 0):
-        raise InputError("criteria", "ratio_by_district", "expected non-negative counts")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per = np.where(den > 0, scale * num / np.where(den > 0, den, 1.0), np.nan)
-    total_den = den.sum()
-    city = float(scale * num.sum() / total_den) if total_den > 0 else math.nan
-    return per, city
-
-
-def coverage_mask(rsrp_dbm, sinr_db, rsrp_min_dbm: float, sinr_min_db: float) -> np.ndarray:
-    """Covered pixels: ``rsrp_dbm >= rsrp_min_dbm`` and ``sinr_db >= sinr_min_db``.
-
-    NaN (no server) is not covered. Thresholds are inclusive (a pixel exactly at the
-    planning threshold is covered), as is usual for SS-RSRP / SS-SINR coverage criteria.
-    """
-    rsrp = np.asarray(rsrp_dbm)
-    sinr = np.asarray(sinr_db)
-    if rsrp.shape != sinr.shape:
-        raise InputError("criteria", "coverage_mask",
-                         f"rsrp_dbm {rsrp.shape} and sinr_db {sinr.shape} differ in shape")
-    with np.errstate(invalid="ignore"):
-        return (rsrp >= rsrp_min_dbm) & (sinr >= sinr_min_db)
-
-
-def _check_district_idx(district_idx, n: int, n_districts: int) -> np.ndarray:
-    d = np.asarray(district_idx)
-    if d.shape != (n,):
-        raise InputError("criteria", "district_idx", f"expected shape ({n},), got {d.shape}")
-    if not np.issubdtype(d.dtype, np.integer):
-        raise InputError("criteria", "district_idx", f"expected integers, got {d.dtype}")
-    if n and (d.min() < 0 or d.max() >= n_districts):
-        raise InputError("criteria", "district_idx",
-                         f"expected values in 0..{n_districts - 1}, got {d.min()}..{d.max()}")
-    return d.astype(np.intp)
-
-
-def weighted_share_by_district_pct(mask, weight, district_idx, n_districts: int = 16):
-    """Weighted share (%) of pixels where ``mask`` holds, per district and citywide.
-
-    Parameters
-    ----------
-    mask : array_like of bool [n_land]
-        Per land pixel (``CityRasters.land_flat`` order).
-    weight : array_like [n_land]
-        Per-pixel weight, e.g. residents (population share) or households.
-    district_idx : array_like of int [n_land]
-        District index 0..n_districts-1 of each land pixel.
-    n_districts : int
-
-    Returns
-    -------
-    per_district_pct : ndarray [n_districts], float64 (NaN for zero weight)
-    citywide_pct : float
-
-    Notes
-    -----
-    ``share_d = 100 * sum_{p in d} w_p [mask_p] / sum_{p in d} w_p`` with ``np.bincount``;
-    the citywide share is the same over all pixels.
-    """
-    m = np.asarray(mask, dtype=bool)
-    w = np.asarray(weight, dtype=np.float64)
-    if m.ndim != 1 or w.shape != m.shape:
-        raise InputError("criteria", "weight",
-                         f"expected mask and weight of one 1-D shape, got {m.shape} and {w.shape}")
-    d = _check_district_idx(district_idx, m.size, n_districts)
-    num = np.bincount(d, weights=np.where(m, w, 0.0), minlength=n_districts)
-    den = np.bincount(d, weights=w, minlength=n_districts)
-    return ratio_by_district(num, den, 100.0)
-
-
-def area_share_by_district_pct(mask, district_idx, n_districts: int = 16):
-    """Area share (%) of land pixels where ``mask`` holds (pixels are of equal area)."""
-    m = np.asarray(mask, dtype=bool)
-    return weighted_share_by_district_pct(m, np.ones(m.shape), district_idx, n_districts)
-
-
-def physical_indicators(
-    district_idx,
-    population,
-    *,
-    rsrp_outdoor_dbm,
-    sinr_outdoor_db,
-    rsrp_indoor_dbm,
-    sinr_indoor_db,
-    rate_unloaded_bps,
-    rate_busy_bps,
-    rsrp_min_dbm: float,
-    sinr_min_db: float,
-    rate_gigabit_bps: float = 1e9,
-    rate_busy_min_bps: float = 100e6,
-    n_districts: int = 16,
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """The 5G physical indicators from flat per-land-pixel arrays.
-
-    Parameters
-    ----------
-    district_idx : int array [n_land]
-    population : array [n_land]
-        Residents per land pixel.
-    rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_indoor_dbm, sinr_indoor_db : array [n_land]
-        Best-server SS-RSRP and SINR, outdoor and indoor (after O2I loss); NaN where no
-        server.
-    rate_unloaded_bps, rate_busy_bps : array [n_land]
-        Achievable downlink rate of one user: alone in its cell with the neighbour cells
-        at the reference load (``radio.default_load``), and its flow throughput in the busy
-        hour (neighbours and own cell at their busy-hour loads); pass None for an indicator
-        that was not computed.
-    rsrp_min_dbm, sinr_min_db : float
-        Coverage thresholds of the scenario (config).
-    rate_gigabit_bps, rate_busy_min_bps : float
-        Rate marks, 1 Gbit/s and 100 Mbit/s by default (inclusive).
-
-    Returns
-    -------
-    values_by_district : dict key -> ndarray [n_districts]
-    citywide : dict key -> float
-        Keys ``pop_cov_5g_outdoor_pct``, ``area_cov_5g_outdoor_pct``,
-        ``pop_cov_5g_indoor_pct``, ``area_cov_5g_indoor_pct``,
-        ``pop_5g_1gbps_unloaded_pct``, ``pop_5g_100mbps_busy_pct``, ``pop_5g_1gbps_busy_pct``.
-    """
-    by_d: dict[str, np.ndarray] = {}
-    city: dict[str, float] = {}
-
-    def put(key, pair):
-        by_d[key], city[key] = pair
-
-    out_cov = coverage_mask(rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_min_dbm, sinr_min_db)
-    in_cov = coverage_mask(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
-    put("pop_cov_5g_outdoor_pct", weighted_share_by_district_pct(out_cov, population, district_idx, n_districts))
-    put("area_cov_5g_outdoor_pct", area_share_by_district_pct(out_cov, district_idx, n_districts))
-    put("pop_cov_5g_indoor_pct", weighted_share_by_district_pct(in_cov, population, district_idx, n_districts))
-    put("area_cov_5g_indoor_pct", area_share_by_district_pct(in_cov, district_idx, n_districts))
-    with np.errstate(invalid="ignore"):
-        if rate_unloaded_bps is not None:
-            ok = np.asarray(rate_unloaded_bps) >= rate_gigabit_bps
-            put("pop_5g_1gbps_unloaded_pct",
-                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
-        if rate_busy_bps is not None:
-            ok = np.asarray(rate_busy_bps) >= rate_busy_min_bps
-            put("pop_5g_100mbps_busy_pct",
-                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
-            ok = np.asarray(rate_busy_bps) >= rate_gigabit_bps
-            put("pop_5g_1gbps_busy_pct",
-                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
-    return by_d, city
-
-
-def key_place_reached(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm: float, sinr_min_db: float):
-    """Which key places are reached: indoor RSRP and SINR both meet the thresholds."""
-    return coverage_mask(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
-
-
-def key_place_reach_pct(
-    rsrp_indoor_dbm,
-    sinr_indoor_db,
-    place_district_idx,
-    *,
-    rsrp_min_dbm: float,
-    sinr_min_db: float,
-    n_districts: int = 16,
-):
-    """5G reach at key places (重点场所5G网络通达率), per district and citywide (%).
-
-    Parameters
-    ----------
-    rsrp_indoor_dbm, sinr_indoor_db : array [n_places]
-        Indoor best-server values at each key place (NaN: no server).
-    place_district_idx : int array [n_places]
-        District index of each place.
-
-    Returns
-    -------
-    per_district_pct : ndarray [n_districts] (NaN for a district with no key place)
-    citywide_pct : float
-        ``100 * reached / places`` (each place counts once).
-    """
-    reached = key_place_reached(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
-    reached = np.atleast_1d(reached)
-    return weighted_share_by_district_pct(reached, np.ones(reached.shape), place_district_idx,
-                                          n_districts)

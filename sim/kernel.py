@@ -27,6 +27,7 @@ taken in float64 and then rounded to float32.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -58,6 +59,7 @@ __all__ = [
     "coverage_block",
     "sector_power_mw",
     "sinr_for_load",
+    "rates_for_load",
 ]
 
 CHUNK_PAIRS = 1 << 16
@@ -764,3 +766,57 @@ def sinr_for_load(terms: InterferenceTerms, load, *, o2i_loss_db: float = 0.0):
         sinr = 10.0 * np.log10((g * terms.signal_mw) / (g * i_mw + terms.noise_mw))
     sinr[terms.signal_mw <= 0.0] = np.nan
     return sinr.astype(np.float32)
+
+
+def rates_for_load(cov, radio: LayerRadio, default_load: float):
+    """``rates(load) -> (rate_indoor_bps, rate_outdoor_bps)`` of a layer for new cell loads.
+
+    SINR from the coverage run's top-M interference terms (:func:`sinr_for_load`; indoor
+    with the expected O2I loss :func:`o2i_loss_expected_db`, as :func:`coverage_block`
+    computes ``rate_indoor_bps``), then the TS 38.214 / TS 38.306 rate
+    (:func:`sim.linkmodel.dl_throughput_bps`).
+
+    ``cov`` is a layer's :class:`~sim.results.CoverageLayers` computed with ``top_m > 0``
+    at the load ``default_load``.
+
+    ASSUMPTIONS: (1) the interference of the weaker candidates beyond the top M (computed at
+    ``default_load``) scales with the mean load of the pixel's top-M interferers; exact when
+    the top M hold every candidate. Loads of 0 give the noise-limited (unloaded) rates
+    exactly; ``default_load`` everywhere gives the coverage run's rates. (2) A user class
+    the unloaded network serves keeps at least the lowest rate (CQI 1, or the Shannon
+    SINR_MIN, one layer: link adaptation at the lowest MCS) when interference rises. Without
+    it a class dropping to outage would take its load off its cell: the load map would not
+    be monotone and the iteration could cycle between CQI steps. With it, more load never
+    lowers a rate, and the iteration from zero load rises to the least fixed point.
+    """
+    terms = cov.interference
+    o2i_db = o2i_loss_expected_db(radio)
+    valid = terms.top_sector >= 0
+    idx = np.where(valid, terms.top_sector, 0)
+    n_valid = np.maximum(valid.sum(axis=1), 1)
+    kw = dict(bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers, dl_share=radio.dl_share,
+              overhead=radio.overhead, method=radio.se_method)
+    lowest_db = (linkmodel.CQI_SINR_THRESHOLDS_DB[0] if radio.se_method == "cqi"
+                 else linkmodel.SHANNON_SINR_MIN_DB)
+    floor_bps = float(linkmodel.dl_throughput_bps(np.float64(lowest_db), **kw))
+
+    def raw(load):
+        load = np.asarray(load, dtype=np.float64)
+        t = terms
+        if default_load > 0:
+            near = np.add.reduce(load.take(idx) * valid, axis=1) / n_valid
+            t = dataclasses.replace(terms, residual_mw=terms.residual_mw * (near / default_load))
+        sinr_in = sinr_for_load(t, load, o2i_loss_db=o2i_db)
+        sinr_out = sinr_for_load(t, load)
+        return linkmodel.dl_throughput_bps(sinr_in, **kw), linkmodel.dl_throughput_bps(sinr_out, **kw)
+
+    zero_in, zero_out = raw(np.zeros(cov.load.size))
+    served_in, served_out = zero_in > 0, zero_out > 0
+    floor = np.float32(floor_bps)
+
+    def rates(load):
+        r_in, r_out = raw(load)
+        return (np.where(served_in, np.maximum(r_in, floor), r_in),
+                np.where(served_out, np.maximum(r_out, floor), r_out))
+
+    return rates

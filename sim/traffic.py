@@ -40,6 +40,7 @@ from sim.queueing import MeanCI, PSResult, mean_ci95, positive_number, simulate_
 __all__ = [
     "HOURS_PER_DAY",
     "users_per_pixel",
+    "users_layer_masks",
     "flow_arrival_rate_per_s",
     "cell_load",
     "busy_hour_throughput_bps",
@@ -139,6 +140,28 @@ def users_per_pixel(population, market_share, fiveg_share, active_share, penetra
     fs = _share("fiveg_share", fiveg_share)
     act = _share("active_share", active_share)
     return pop * pen * ms * fs * act
+
+
+def users_layer_masks(rate_indoor_bps_by_layer) -> list[np.ndarray]:
+    """Which layer carries each pixel's users: per pixel, the network's layer of highest indoor rate.
+
+    The users of a radio network camp on its best layer (the capacity layer where it
+    serves, the coverage layer where only it reaches; the same choice as the network's
+    coverage indicators). Pixels no layer serves (rate 0 or NaN everywhere) carry no demand.
+
+    Parameters
+    ----------
+    rate_indoor_bps_by_layer : sequence of arrays [n_pix]
+        The indoor rate of each of the network's layers.
+
+    Returns
+    -------
+    list of bool arrays [n_pix], one per layer, disjoint.
+    """
+    rates = np.stack([np.nan_to_num(r, nan=0.0) for r in rate_indoor_bps_by_layer])
+    pick = np.argmax(rates, axis=0)
+    served = rates.max(axis=0) > 0
+    return [served & (pick == i) for i in range(rates.shape[0])]
 
 
 def flow_arrival_rate_per_s(active_users, flows_per_user_per_h) -> np.ndarray:

@@ -12,7 +12,10 @@ import json
 import numpy as np
 import pytest
 
-from sim import run as R
+from sim.app import busyhour, inputs as R
+from sim.app.assess import mobile_share_by_ran
+from sim.app.run import run_scenario
+from sim.kernel import rates_for_load
 from sim.config import load_scenario
 from sim.coverage import compute_coverage
 
@@ -54,16 +57,13 @@ def scene():
         coverage[lid] = compute_coverage(rasters, R.sector_arrays(sites, lid), R.layer_radio(sc, lid, carrier),
                                          k_sites=sc.radio.k_sites, load=sc.radio.default_load, workers=1,
                                          seed=sc.scenario.seed, top_m=R.BUSY_TOP_M)
-    share = {}
-    for op in sc.operators:
-        share[op.ran_id] = share.get(op.ran_id, 0.0) + op.mobile_share
-    return sc, districts, rasters, sites, coverage, share
+    return sc, districts, rasters, sites, coverage, mobile_share_by_ran(sc)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("busy") / "run"
-    res = R.run_scenario(_scenario(), out_dir=out, workers=1)
+    res = run_scenario(_scenario(), out_dir=out, workers=1)
     return res
 
 
@@ -71,7 +71,8 @@ def _busy(scene, **traffic):
     sc, districts, rasters, sites, coverage, share = scene
     if traffic:
         sc = dataclasses.replace(sc, traffic=dataclasses.replace(sc.traffic, **traffic))
-    return R.busy_hour_stage(sc, rasters, coverage, sites, share, list(districts["code"]))
+    b = busyhour.solve_busy_hour(sc, rasters, coverage, sites, share, list(districts["code"]))
+    return b.layers, b.rate_by_ran, b.cell_rows, b.layer_summary
 
 
 def _assert_rates_close(a, b):
@@ -103,7 +104,7 @@ def test_rates_for_load_reproduces_the_coverage_run(scene):
     sc, _, _, _, coverage, _ = scene
     for lid, _, carrier in sc.layers():
         cov = coverage[lid]
-        r_in, r_out = R.rates_for_load(cov, R.layer_radio(sc, lid, carrier), sc.radio.default_load)(
+        r_in, r_out = rates_for_load(cov, R.layer_radio(sc, lid, carrier), sc.radio.default_load)(
             np.full(cov.load.size, sc.radio.default_load))
         _assert_rates_close(r_in, cov.rate_indoor_bps)
         _assert_rates_close(r_out, cov.rate_outdoor_bps)
@@ -141,7 +142,7 @@ def test_more_demand_never_raises_a_pixels_throughput(scene, low, high):
 
 
 def test_same_seed_same_numbers(tiny_run, tmp_path):
-    again = R.run_scenario(_scenario(), out_dir=tmp_path / "again", workers=1)
+    again = run_scenario(_scenario(), out_dir=tmp_path / "again", workers=1)
     a, b = tiny_run.summary["busy_hour"], again.summary["busy_hour"]
     assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
     for name in ("cells.csv", "simpy_cells.csv", "pon_busy_hour.csv", "cmcc_rate_busy_bps.tif"):

@@ -17,9 +17,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from shapely.geometry import MultiPolygon, box  # noqa: E402
 
 from sim import maps  # noqa: E402
-from sim.criteria import SHANGHAI_DISTRICT_CODES  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.grid import Grid  # noqa: E402
+
+DISTRICT_CODES = (  # Shanghai's 16 district codes, sorted (geodata/shanghai_district_stats.csv)
+    "310101", "310104", "310105", "310106", "310107", "310109", "310110", "310112",
+    "310113", "310114", "310115", "310116", "310117", "310118", "310120", "310151",
+)
 
 PNG_MAX_BYTES = 2_000_000  # brief: PNGs < 2 MB at 170 dpi
 DPI = 170
@@ -31,14 +35,14 @@ SIDE_M = 2_000.0
 def districts():
     """A 4 x 4 checkerboard of 2 km squares carrying the 16 real codes, row 0 north."""
     geoms, names = [], []
-    for k, code in enumerate(SHANGHAI_DISTRICT_CODES):
+    for k, code in enumerate(DISTRICT_CODES):
         r, c = divmod(k, 4)
         x = X0_M + c * SIDE_M
         y = Y0_M - (r + 1) * SIDE_M
         geoms.append(MultiPolygon([box(x, y, x + SIDE_M, y + SIDE_M)]))
         names.append(f"D{code[-3:]}")
     return gpd.GeoDataFrame(
-        {"code": list(SHANGHAI_DISTRICT_CODES), "name_en": names,
+        {"code": list(DISTRICT_CODES), "name_en": names,
          "name_zh": ["区"] * 16, "population": np.arange(1, 17) * 10_000,
          "area_km2_official": np.full(16, 4.0)},
         geometry=geoms, crs="EPSG:32651",

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from sim import planning as P
-from sim import run as R
+from sim.app import inputs as R
 from sim import sites as S
 from sim.config import load_scenario
 from sim.errors import ConfigError, InputError

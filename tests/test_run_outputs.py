@@ -25,7 +25,9 @@ from PIL import Image  # noqa: E402
 from sim import report  # noqa: E402
 from sim.config import load_scenario  # noqa: E402
 from sim.errors import InputError  # noqa: E402
-from sim.run import compare_run_dirs, run_scenario  # noqa: E402
+from sim.indicators import ran_weights  # noqa: E402
+from sim.app.compare import compare_run_dirs  # noqa: E402
+from sim.app.run import run_scenario  # noqa: E402
 
 from pathlib import Path  # noqa: E402
 
@@ -107,11 +109,13 @@ def test_sites_gpkg_counts_the_summary_sites(tiny_run):
 
 
 def test_key_places_reached_share_equals_summary_indicator(tiny_run):
-    """Share reached, weighted by each network's mobile share as run_scenario does (tiny.toml:
-    China Mobile 0.58; the shared n78 network 0.23 + 0.19 = 0.42)."""
+    """Share reached, weighted by each network's mobile share (``indicators.ran_weights``, tested
+    on its own; tiny.toml: China Mobile 0.58, the shared n78 network 0.23 + 0.19)."""
     out, summary, _ = tiny_run
     kp = pyogrio.read_dataframe(out / "key_places.gpkg")
-    weights = {"cmcc": 0.58, "ctcu": 0.23 + 0.19}
+    sc = load_scenario(CONFIGS / "tiny.toml")
+    weights = ran_weights([(op.ran_id, op.mobile_share) for op in sc.operators])
+    assert weights == pytest.approx({"cmcc": 0.58, "ctcu": 0.42})
     assert sorted(c for c in kp.columns if c.startswith("reached_")) == ["reached_cmcc", "reached_ctcu"]
     for d in summary["districts"]:
         places = kp[kp["district_code"] == d["code"]]

@@ -63,7 +63,7 @@ def tiny_config(tmp_path, *, strategy="file", site_file=SITES_CSV, deployment=""
 
 
 def _region(sc):
-    from sim.run import load_region
+    from sim.app.inputs import load_region
 
     return load_region(sc)
 
@@ -138,7 +138,7 @@ def test_validate_describes_the_site_file(tmp_path, capsys):
 
 
 def test_opencellid_file_counts_and_networks(tmp_path):
-    from sim.run import build_sites, read_site_file
+    from sim.app.inputs import build_sites, read_site_file
 
     sc = load_scenario(tiny_config(tmp_path, site_file=SITES_OCID, deployment='site_format = "opencellid"'))
     districts = _region(sc)
@@ -162,7 +162,7 @@ def test_geojson_file_same_sites_as_csv(tmp_path):
     import geopandas as gpd
     import pandas as pd
 
-    from sim.run import read_site_file
+    from sim.app.inputs import read_site_file
 
     df = pd.read_csv(SITES_CSV, dtype=str, keep_default_na=False)
     gdf = gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]),
@@ -238,7 +238,7 @@ def test_bad_site_file_one_line_exit_2_and_nothing_written(tmp_path, capsys, cas
 
 
 def test_skipped_bad_rows_are_counted_and_listed(tmp_path):
-    from sim.run import read_site_file
+    from sim.app.inputs import read_site_file
 
     bad = _variant(tmp_path, "two-bad.csv", lambda ls: _edit_line(8, ",cmcc,", ",cmmc,")(
         _edit_line(3, ",25,", ",tall,")(ls)))
@@ -253,7 +253,7 @@ def test_skipped_bad_rows_are_counted_and_listed(tmp_path):
 
 def test_a_network_without_sites_in_the_file_is_an_error(tmp_path):
     """Decision: no silent empty network; the error names the network and what the reader counted."""
-    from sim.run import read_site_file
+    from sim.app.inputs import read_site_file
 
     only_cmcc = _variant(tmp_path, "cmcc.csv", lambda ls: [ls[0]] + [x for x in ls[1:] if ",cmcc," in x])
     sc = load_scenario(tiny_config(tmp_path, site_file=only_cmcc))
@@ -263,7 +263,7 @@ def test_a_network_without_sites_in_the_file_is_an_error(tmp_path):
 
 
 def test_band_of_another_network_is_a_bad_row(tmp_path):
-    from sim.run import read_site_file
+    from sim.app.inputs import read_site_file
 
     # HP-002 is a China Mobile site; n78 is a carrier of the scenario but not of China Mobile's network
     wrong = _variant(tmp_path, "band.csv", _edit_line(3, ",cmcc,n41", ",cmcc,n78"))
@@ -278,7 +278,7 @@ def test_band_of_another_network_is_a_bad_row(tmp_path):
 
 
 def test_operator_column_required_with_several_networks(tmp_path):
-    from sim.run import read_site_file
+    from sim.app.inputs import read_site_file
 
     no_op = _variant(tmp_path, "noop.csv", lambda ls: [",".join(x.split(",")[:6]) for x in ls])
     sc = load_scenario(tiny_config(tmp_path, site_file=no_op))
@@ -287,7 +287,7 @@ def test_operator_column_required_with_several_networks(tmp_path):
 
 
 def test_site_delimiter_option(tmp_path):
-    from sim.run import read_site_file
+    from sim.app.inputs import read_site_file
 
     tab = _variant(tmp_path, "tab.csv", lambda ls: [line.replace(",", "\t") for line in ls])
     sc = load_scenario(tiny_config(tmp_path, site_file=tab, deployment='site_delimiter = "\\t"'))
@@ -298,12 +298,12 @@ def test_site_delimiter_option(tmp_path):
 
 
 def test_site_density_official_area_and_polygon_fallback(districts):
-    from sim.run import site_density
+    from sim.indicators import site_density
 
     d = districts.iloc[:2].copy()
     n = np.array([41, 10])
     d.loc[d.index[1], "area_km2_official"] = np.nan
-    out = site_density(n, d)
+    out = site_density(n, d["area_km2_official"], d["area_km2_polygon"], d["population"])
     assert out["sites_5g_per_km2"][0] == pytest.approx(41 / d["area_km2_official"].iloc[0], rel=1e-12)
     assert out["sites_5g_per_km2"][1] == pytest.approx(10 / d["area_km2_polygon"].iloc[1], rel=1e-12)
     assert list(out["area_basis"]) == ["official", "polygon"]
@@ -336,7 +336,7 @@ def test_small_cells_default_off(tmp_path):
 
 def test_small_cells_in_the_site_table(tmp_path):
     """UMi rows at the configured height and count; the macro sites do not move."""
-    from sim.run import build_sites
+    from sim.app.inputs import build_sites
 
     base = load_scenario(tiny_config(tmp_path, strategy="density", name="a.toml"))
     sc = load_scenario(tiny_config(tmp_path, strategy="density", name="b.toml",
@@ -364,7 +364,7 @@ def test_small_cells_in_the_site_table(tmp_path):
 def test_small_cells_never_lower_best_rsrp(tmp_path):
     """Metamorphic (STYLE.md): adding sites never lowers best RSRP when K covers all sites."""
     from sim.coverage import compute_coverage
-    from sim.run import build_rasters, build_sites, layer_radio, sector_arrays
+    from sim.app.inputs import build_rasters, build_sites, layer_radio, sector_arrays
 
     sc = load_scenario(tiny_config(tmp_path, strategy="density", deployment="small_cells = { cmcc = 12 }"))
     base = load_scenario(tiny_config(tmp_path, strategy="density", name="base.toml"))
@@ -391,7 +391,7 @@ def test_small_cells_config_errors(tmp_path):
 
 
 def test_small_cells_need_a_central_district_in_the_region(tmp_path):
-    from sim.run import build_sites
+    from sim.app.inputs import build_sites
 
     # Minhang (310112) only: suburban, no central district to put small cells in
     sc = load_scenario(tiny_config(tmp_path, strategy="density", deployment="small_cells = { cmcc = 3 }",
@@ -407,7 +407,7 @@ def test_spacing_downtilt_keeps_a_dense_grid_covered(tmp_path):
     than a point there."""
     from sim.coverage import compute_coverage
     from sim.criteria import coverage_mask
-    from sim.run import build_rasters, build_sites, layer_radio, sector_arrays
+    from sim.app.inputs import build_rasters, build_sites, layer_radio, sector_arrays
 
     cover = {}
     for tilt in ("fixed", "spacing"):

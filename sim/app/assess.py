@@ -1,0 +1,150 @@
+"""Assess a run: every indicator per district and citywide, then the criteria table.
+
+The wiring between a scenario and :mod:`sim.indicators`: each radio network's coverage and
+rate indicators weighted by its operators' mobile shares, 5G site densities, key places
+reached, the fibre criteria of ``[broadband]`` and the PON busy hour, the 5G user share
+(an input), and finally :func:`sim.criteria.evaluate` and :func:`sim.criteria.verdict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import criteria as C
+from .. import indicators as I
+from ..broadband import district_fibre, fibre_rasters
+from ..config import Scenario
+from ..geodata import read_census, read_key_places
+from .busyhour import pon_check
+
+__all__ = ["mobile_share_by_ran", "Assessment", "assess_radio", "assess_sites", "assess_key_places", "assess_fibre",
+           "assess_pon", "assess_criteria"]
+
+
+def mobile_share_by_ran(sc: Scenario) -> dict[str, float]:
+    """Each radio network's mobile share: the shares of the operators it serves, added up."""
+    share: dict[str, float] = {}
+    for op in sc.operators:
+        share[op.ran_id] = share.get(op.ran_id, 0.0) + op.mobile_share
+    return share
+
+
+@dataclass
+class Assessment:
+    """Indicators of a run and their evaluation.
+
+    ``by_district`` (key -> float array [n_districts]) and ``citywide`` (key -> float) in the
+    order they were added; ``density``: :func:`sim.indicators.site_density`;
+    ``sites_by_ran``: sites per district of each network; ``places``: the key places of
+    the region and ``reached``: per network, whether each is reached indoors.
+    """
+
+    by_district: dict = field(default_factory=dict)
+    citywide: dict = field(default_factory=dict)
+    best_by_ran: dict = field(default_factory=dict, repr=False)
+    density: dict | None = None
+    n_sites_d: np.ndarray | None = None
+    sites_by_ran: dict = field(default_factory=dict)
+    places: object = None
+    reached: dict = field(default_factory=dict)
+    table: object = None
+    verdict: dict | None = None
+
+    def put(self, key: str, pair) -> None:
+        """Set one indicator from a ``(per_district, citywide)`` pair."""
+        self.by_district[key], self.citywide[key] = pair
+
+
+def assess_radio(sc: Scenario, rasters, coverage, rate_busy_by_ran, n_districts: int, a: Assessment) -> None:
+    """Coverage and rate indicators of every radio network's best layer, mobile-share weighted."""
+    cr = sc.criteria
+    weights = I.ran_weights([(op.ran_id, op.mobile_share) for op in sc.operators])
+    d_land = rasters.district_land.astype(np.int64)
+    for ran in sc.ran_ids:
+        best = I.best_layer_values([coverage[lid] for lid, op, _ in sc.layers() if op.id == ran])
+        a.best_by_ran[ran] = best
+        b, c = I.physical_indicators(
+            d_land, rasters.population_land, rsrp_outdoor_dbm=best["rsrp_dbm"], sinr_outdoor_db=best["sinr_db"],
+            rsrp_indoor_dbm=best["rsrp_indoor_dbm"], sinr_indoor_db=best["sinr_indoor_db"],
+            rate_unloaded_bps=best["rate_indoor_bps"],
+            rate_busy_bps=None if rate_busy_by_ran is None else rate_busy_by_ran[ran],
+            rsrp_min_dbm=cr.rsrp_min_dbm, sinr_min_db=cr.sinr_min_db, rate_gigabit_bps=cr.gigabit_rate_bps,
+            rate_busy_min_bps=cr.busy_rate_bps, n_districts=n_districts)
+        I.add_weighted(a.by_district, a.citywide, weights[ran], b, c)
+
+
+def assess_sites(sc: Scenario, sites, districts, a: Assessment) -> None:
+    """5G sites per district (every network), their densities and ``bs_5g_per_10k``."""
+    n_d = len(districts)
+    a.n_sites_d = np.zeros(n_d)
+    for ran in sc.ran_ids:
+        a.sites_by_ran[ran] = sites.sites_per_district(n_d, ran=ran)
+        a.n_sites_d += a.sites_by_ran[ran]
+    pop_d = districts["population"].to_numpy(float)
+    a.density = I.site_density(a.n_sites_d, districts["area_km2_official"].to_numpy(float),
+                               districts["area_km2_polygon"].to_numpy(float), pop_d)
+    a.put("bs_5g_per_10k", I.ratio_by_district(a.n_sites_d, pop_d, 1e4))
+
+
+def assess_key_places(sc: Scenario, rasters, codes, a: Assessment) -> None:
+    """Key places of the region reached indoors by each network, and the share-weighted reach."""
+    cr = sc.criteria
+    places = read_key_places(sc.region.key_places)
+    a.places = places[places["district_code"].isin(codes)].reset_index(drop=True)
+    if not len(a.places):
+        return
+    flat = rasters.grid.flat_index_of(a.places.geometry.x.to_numpy(), a.places.geometry.y.to_numpy())
+    pos, on_land = I.key_place_pixels(rasters.land_flat, flat)
+    place_d = np.array([codes.index(c) for c in a.places["district_code"]])
+    weights = I.ran_weights([(op.ran_id, op.mobile_share) for op in sc.operators])
+    by_d, city = {}, {}
+    for ran, best in a.best_by_ran.items():
+        rsrp = np.where(on_land, best["rsrp_indoor_dbm"][pos], np.nan)
+        sinr = np.where(on_land, best["sinr_indoor_db"][pos], np.nan)
+        a.reached[ran] = I.key_place_reached(rsrp, sinr, cr.rsrp_min_dbm, cr.sinr_min_db)
+        d_pct, c_pct = I.key_place_reach_pct(rsrp, sinr, place_d, rsrp_min_dbm=cr.rsrp_min_dbm,
+                                             sinr_min_db=cr.sinr_min_db, n_districts=len(codes))
+        I.add_weighted(by_d, city, weights[ran], {"key_place_5g_reach_pct": d_pct}, {"key_place_5g_reach_pct": c_pct})
+    a.put("key_place_5g_reach_pct", (by_d["key_place_5g_reach_pct"], city["key_place_5g_reach_pct"]))
+
+
+def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
+    """The fibre criteria of ``[broadband]``; returns the district FTTH result and its rasters.
+
+    The citywide counts of the config are split over the districts in proportion to their
+    census households (the whole census table's, so a subset of districts gets its part).
+    """
+    bb = sc.broadband
+    hh = districts["households"].to_numpy(float)
+    share = hh / float(read_census(sc.region.census)["households"].sum())
+    fibre = district_fibre(hh, bb.fibre_households * share, bb.gigabit_households * share,
+                           bb.fibre_subscribers / bb.fibre_households if bb.fibre_households else 0.0,
+                           np.asarray(bb.tier_mbps) * 1e6, np.asarray(bb.tier_mix),
+                           gpon_split=bb.gpon_split, ten_g_split=bb.xgspon_split,
+                           ten_g_technology=bb.xgspon_kind, fill_factor=bb.fill_factor)
+    by_d, city = I.fibre_indicators(fibre, hh, districts["population"].to_numpy(float))
+    for k in by_d:
+        a.put(k, (by_d[k], city[k]))
+    fibre_px = fibre_rasters(rasters.households_land, rasters.district_land.astype(np.int64), fibre.fibre_households,
+                             fibre.ten_g_households, order=bb.upgrade_order)
+    return fibre, fibre_px
+
+
+def assess_pon(sc: Scenario, fibre, a: Assessment) -> list[dict]:
+    """The PON busy hour (:func:`sim.app.busyhour.pon_check`) and ``fibre_tier_met_busy_pct``; its rows."""
+    rows, by_d, city = pon_check(sc, fibre, sc.traffic.replications if sc.traffic is not None else 5,
+                                 np.random.SeedSequence(sc.scenario.seed).spawn(3)[0])
+    a.put("fibre_tier_met_busy_pct", (by_d, city))
+    return rows
+
+
+def assess_criteria(sc: Scenario, codes, a: Assessment) -> None:
+    """The 5G user share (a scenario input), then the criteria table and the verdict (once)."""
+    if sc.traffic is not None:
+        a.put("user_5g_share_pct", (np.full(len(codes), 100.0 * sc.traffic.fiveg_user_share),
+                                    100.0 * sc.traffic.fiveg_user_share))
+    thresholds = [C.Threshold(t.key, t.op, t.value, t.unit, t.source, t.confirmed) for t in sc.criteria.thresholds]
+    a.table = C.evaluate(a.by_district, a.citywide, thresholds or None, district_codes=codes)
+    a.verdict = C.verdict(a.table)

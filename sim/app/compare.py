@@ -1,0 +1,80 @@
+"""``gigacity compare``: the change of every indicator between two run folders, and difference maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import maps
+from .. import report
+from ..errors import InputError
+
+__all__ = ["compare_run_dirs"]
+
+
+def _scenario_title(summary) -> str:
+    sc = summary.get("scenario") or {}
+    return f"{sc.get('name', '?')} ({sc.get('year', '?')})"
+
+
+def _write_difference(run_a: Path, run_b: Path, name: str, out_dir: Path, title: str, districts) -> dict:
+    """``diff_<name>`` (B - A on A's grid) and its map; returns its row of ``compare.md``."""
+    a, grid, meta = report.read_geotiff(run_a / name)
+    b, meta_b = report.read_geotiff_onto(run_b / name, grid)
+    diff = b - a
+    label = meta.get("description") or name
+    stem = name.removesuffix("_bps.tif")
+    report.write_geotiff(out_dir / f"diff_{name}", grid, diff, np.nan, f"{label}: B - A ({title})", "bit/s")
+    fig = maps.difference_map(grid, diff / 1e6, districts, title=f"{label}: {title}",
+                              cbar_label="Change of downlink rate, B - A (Mbit/s)")
+    png = report.write_png(fig, out_dir / f"map_diff_{stem}.png")
+    finite = diff[np.isfinite(diff)]
+    return {"raster": name, "label": label, "resampled": meta_b["resampled"], "png": png.name,
+            "tif": f"diff_{name}", "pixels": int(finite.size),
+            "mean_mbps": float(finite.mean() / 1e6) if finite.size else float("nan"),
+            "gain_share_pct": float(100.0 * (finite > 0).mean()) if finite.size else float("nan"),
+            "loss_share_pct": float(100.0 * (finite < 0).mean()) if finite.size else float("nan")}
+
+
+def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = False):
+    """The change of every indicator between two run folders, and difference maps of throughput.
+
+    Returns the citywide table as text, and (when ``out_dir`` is given) the path of
+    ``compare.csv``. ``out_dir`` then also receives, for each throughput raster present in
+    both runs (``{layer}_rate_{kind}_bps.tif``), ``diff_{layer}_rate_{kind}_bps.tif`` (B - A,
+    bit/s, on A's grid) and ``map_diff_{layer}_rate_{kind}.png`` (Mbit/s, diverging scale
+    centred on 0), and ``compare.md``.
+
+    Runs on different grids (resolution or extent): B's raster is resampled onto A's grid
+    with :func:`rasterio.warp.reproject` (``average``: the area-weighted mean of B's pixels
+    in each of A's pixels), so the difference is always on A's grid; ``compare.md`` says so.
+    Existing files in ``out_dir`` are replaced only with ``force``.
+    """
+    run_a, run_b = Path(run_a), Path(run_b)
+    sa, sb = report.read_summary(run_a), report.read_summary(run_b)
+    table = report.compare_runs(sa, sb)
+    city = table[table["scope"] == "citywide"]
+    lines = [f"{'indicator':40s} {'A':>12s} {'B':>12s} {'change':>12s}"]
+    for r in city.itertuples():
+        lines.append(f"{r.key:40s} {r.value_a:12.3f} {r.value_b:12.3f} {r.change:12.3f}")
+    if out_dir is None:
+        return "\n".join(lines), None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rasters = [n for n in report.rate_rasters(run_a) if (run_b / n).is_file()]
+    planned = ["compare.csv", "compare.md"] + [f"diff_{n}" for n in rasters] + [
+        f"map_diff_{n.removesuffix('_bps.tif')}.png" for n in rasters]
+    for name in planned:
+        if (out_dir / name).exists() and not force:
+            raise InputError(out_dir / name, "force", "exists; pass --force to replace it")
+    out = report.write_csv(out_dir / "compare.csv", table)
+    title = f"{_scenario_title(sb)} − {_scenario_title(sa)}"
+    districts = report.read_gpkg(run_a / "districts.gpkg") if rasters else None
+    diffs = [_write_difference(run_a, run_b, name, out_dir, title, districts) for name in rasters]
+    report.write_compare_md(out_dir / "compare.md", sa, sb, table, diffs,
+                            run_a=str(run_a), run_b=str(run_b))
+    for d in diffs:
+        lines.append(f"{d['raster']:40s} mean change {d['mean_mbps']:+.1f} Mbit/s"
+                     + (" (B resampled onto A's grid)" if d["resampled"] else ""))
+    return "\n".join(lines), out

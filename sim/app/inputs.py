@@ -1,0 +1,329 @@
+"""The inputs of a scenario: region, grid, site file and the sites of every radio network.
+
+What ``run``, ``plan`` and ``validate`` read and build before any physics: the districts of
+the scenario (:func:`load_region`), the city rasters (:func:`build_rasters`), the sites of
+``deployment.site_file`` split over the radio networks (:func:`read_site_file`) and the
+sector-carrier table by density or from that file plus small cells (:func:`build_sites`),
+and each layer's radio parameters (:func:`layer_radio`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import sites as S
+from ..config import Scenario
+from ..errors import ConfigError, InputError, SiteFileError
+from ..geodata import read_districts
+from ..grid import build_city_rasters
+from ..results import LayerRadio
+
+__all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile", "read_site_file",
+           "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
+           "MAX_REPORTED_BAD_ROWS"]
+
+
+BUSY_TOP_M = 8
+"""Strongest interferers kept per pixel for the busy-hour fixed point (``compute_coverage(top_m=...)``)."""
+
+
+def load_region(sc: Scenario):
+    """Districts of the scenario (all, or ``region.district_codes``), projected to EPSG:32651."""
+    districts = read_districts(sc.region.districts, sc.region.census)
+    codes = sc.region.district_codes
+    if codes:
+        known = set(districts["code"])
+        for i, code in enumerate(codes):
+            if code not in known:
+                raise ConfigError(sc.source_path, f"region.district_codes[{i}]", f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
+        districts = districts[districts["code"].isin(codes)].reset_index(drop=True)
+    return districts
+
+
+def build_rasters(sc: Scenario, districts, n_layers: int | None = None):
+    """The city rasters at ``region.resolution_m``, refused when the memory estimate exceeds the limit.
+
+    The estimate counts ``n_layers`` coverage layers (default: every layer of the scenario)
+    and, with a busy hour, its top-M interference terms.
+    """
+    limit = int(sc.region.max_memory_gb * 2**30) if sc.region.max_memory_gb > 0 else None
+    return build_city_rasters(
+        districts,
+        sc.region.resolution_m,
+        max_memory_bytes=limit,
+        n_layers=len(sc.layers()) if n_layers is None else n_layers,
+        top_m=BUSY_TOP_M if sc.traffic is not None and n_layers is None else 0,
+    )
+
+
+def grid_summary_rows(districts, rasters) -> list[dict]:
+    """Per district: pixels, grid/polygon/official area, population and households on the grid."""
+    n = len(districts)
+    d_land = rasters.district_land
+    pixels = np.bincount(d_land, minlength=n)
+    pop = np.bincount(d_land, weights=rasters.population_land, minlength=n)
+    hh = np.bincount(d_land, weights=rasters.households_land, minlength=n)
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "code": districts["code"].iloc[i],
+                "name_en": districts["name_en"].iloc[i],
+                "name_zh": districts["name_zh"].iloc[i],
+                "pixels": int(pixels[i]),
+                "area_km2_grid": round(float(pixels[i]) * rasters.grid.pixel_area_km2, 4),
+                "area_km2_polygon": round(float(districts["area_km2_polygon"].iloc[i]), 4),
+                "area_km2_official": float(districts["area_km2_official"].iloc[i]),
+                "population": round(float(pop[i]), 3),
+                "households": round(float(hh[i]), 3),
+                "census_population": int(districts["population"].iloc[i]),
+                "census_households": int(districts["households"].iloc[i]),
+            }
+        )
+    return rows
+
+
+def file_operators(sc: Scenario) -> dict[str, str]:
+    """Operator name in a site file -> radio network (RAN id) of the scenario.
+
+    The scenario's own operator ids (``cu`` -> the network that serves it) and the
+    standard ids of :data:`sim.sites.RAN_OF_OPERATOR` whose network the scenario has
+    (``cucc``, ``ctcc`` -> ``ctcu``); the scenario's ids win.
+    """
+    rans = set(sc.ran_ids)
+    out = {name: ran for name, ran in S.RAN_OF_OPERATOR.items() if ran in rans}
+    out.update({op.id: op.ran_id for op in sc.operators})
+    return out
+
+
+@dataclass
+class SiteFile:
+    """The sites of ``deployment.site_file`` per radio network and what reading it counted."""
+    by_ran: dict
+    info: dict
+
+    def lines(self) -> list[str]:
+        """Short text lines for the terminal: counts, then the first skipped rows."""
+        i = self.info
+        per = ", ".join(f"{k} {v:,}" for k, v in i["sites_by_ran"].items())
+        out = [f"site file {Path(i['path']).name} ({i['format']}): {i['rows']:,} rows, {i['kept']:,} kept, "
+               f"{i['bad']:,} bad skipped, {i['outside_region']:,} outside the region, {i['filtered']:,} filtered, "
+               f"{i['merged_colocated']:,} co-located merged; sites {per}"]
+        out += [f"  skipped {m}" for m in i["first_bad_rows"][:3]]
+        if i["bad"] > 3:
+            out.append(f"  ... {i['bad'] - 3:,} more bad rows (summary.json inputs.site_file)")
+        return out
+
+
+MAX_REPORTED_BAD_ROWS = 10
+"""Bad rows of a site file listed in ``summary.json`` (all are counted)."""
+
+
+def read_site_file(sc: Scenario, districts) -> SiteFile:
+    """Read ``deployment.site_file`` and split its sites over the scenario's radio networks.
+
+    A site's operator (CSV/GeoJSON ``operator`` column, OpenCellID MNC) picks its network
+    (:func:`file_operators`); with one network the column may be left out. Bands must be
+    carriers of the scenario; a site whose bands are none of its own network's carriers is
+    a bad row. Sites of one network at the same position (1 m) are merged into one, the
+    first kept (the shared Telecom/Unicom network appears once per operator in
+    OpenCellID). Every network of the scenario must keep at least one site: a
+    :class:`~sim.errors.SiteFileError` says which has none.
+    """
+    dep = sc.deployment
+    path = dep.site_file
+    rans = list(sc.ran_ids)
+    op_ran = file_operators(sc)
+    bands_of = {op.id: [c.band for c in op.carriers] for op in sc.operators if op.carriers}
+    if dep.site_format == "opencellid":
+        wanted = [o for o, r in S.RAN_OF_OPERATOR.items() if r in rans]
+        sites, rep = S.read_opencellid(path, districts, operators=wanted, on_bad_row=dep.on_bad_row)
+    else:
+        all_bands = sorted({b for bs in bands_of.values() for b in bs})
+        kw = dict(operators=sorted(op_ran), bands=all_bands, operator=rans[0] if len(rans) == 1 else None,
+                  on_bad_row=dep.on_bad_row, operator_required=len(rans) > 1)
+        if dep.site_format == "csv":
+            sites, rep = S.read_sites_csv(path, districts, delimiter=dep.site_delimiter, **kw)
+        else:
+            sites, rep = S.read_sites_geojson(path, districts, **kw)
+    ops, op_inv = np.unique(sites.operator.astype(str), return_inverse=True)
+    ran = np.array([op_ran.get(o, "") for o in ops], dtype=object)[op_inv.ravel()] if len(sites) else \
+        np.zeros(0, object)
+    bad_msgs = [str(b) for b in rep.bad_rows]
+    n_bad = rep.n_bad
+    # a band of the file that is not a carrier of the site's own network (checked once per band/network pair)
+    ok = np.ones(len(sites), bool)
+    if len(sites):
+        pairs, inv = np.unique(np.stack([sites.band.astype(str), ran.astype(str)]), axis=1, return_inverse=True)
+        pair_ok = np.array([not b or bool(set(b.split(";")) & set(bands_of.get(r, ()))) for b, r in pairs.T])
+        ok = pair_ok[inv.ravel()]
+    for i in np.flatnonzero(~ok):
+        label = (f"site {sites.site_ref[i]}" if sites.site_ref[i]
+                 else f"site at lon {sites.lon_deg[i]:.5f}, lat {sites.lat_deg[i]:.5f}")
+        msg = (f"band {str(sites.band[i])!r} of operator {sites.operator[i]} is not a carrier of its radio network "
+               f"{ran[i]} ({', '.join(bands_of[ran[i]])})")
+        if dep.on_bad_row == "raise":
+            raise SiteFileError(path, f"{label}, column band", msg)
+        if len(bad_msgs) < MAX_REPORTED_BAD_ROWS:
+            bad_msgs.append(f"{label}, column band: {msg}")
+        n_bad += 1
+    by_ran, merged = {}, 0
+    for r in rans:
+        idx = np.flatnonzero(ok & (ran == r))
+        key = np.stack([np.round(sites.x_m[idx]), np.round(sites.y_m[idx])], axis=1)
+        _, first = np.unique(key, axis=0, return_index=True)
+        merged += idx.size - first.size
+        by_ran[r] = sites.select(idx[np.sort(first)])
+        if not len(by_ran[r]):
+            names = sorted(o for o, rr in op_ran.items() if rr == r)
+            raise SiteFileError(path, "column operator",
+                                f"no site of radio network {r!r} (operators {', '.join(names)}) inside the region "
+                                f"({rep.n_rows:,} rows, {n_bad:,} bad, {rep.n_outside:,} outside, "
+                                f"{rep.n_filtered:,} filtered); expected at least one: add its sites to the file "
+                                "or remove the network from the scenario")
+    info = {"path": str(path), "format": dep.site_format, "on_bad_row": dep.on_bad_row, "rows": rep.n_rows,
+            "kept": rep.n_kept - (n_bad - rep.n_bad), "bad": n_bad, "outside_region": rep.n_outside,
+            "filtered": rep.n_filtered, "merged_colocated": int(merged),
+            "sites_by_ran": {r: len(t) for r, t in by_ran.items()}, "first_bad_rows": bad_msgs[:MAX_REPORTED_BAD_ROWS]}
+    return SiteFile(by_ran=by_ran, info=info)
+
+
+def carrier_specs(op, bands=(), small=None):
+    """The carriers of an operator's network as :class:`~sim.sites.CarrierSpec` (small cells: their radio)."""
+    out = []
+    for c in op.carriers:
+        if bands and c.band not in bands:
+            continue
+        a = small.antenna if small is not None else c.antenna
+        out.append(S.CarrierSpec(layer=f"{op.id}-{c.band}", band=c.band,
+                                 ptx_dbm=small.ptx_dbm if small is not None else c.ptx_dbm, g_max_dbi=a.g_max_dbi,
+                                 hpbw_h_deg=a.hpbw_h_deg, hpbw_v_deg=a.hpbw_v_deg, tilt_deg=a.tilt_deg))
+    return out
+
+
+def tilt_args(sc: Scenario, x_m, y_m, query_x_m=None, query_y_m=None) -> dict:
+    """Keyword arguments of :func:`sim.sites.build_site_table` for ``deployment.downtilt``.
+
+    'spacing': each macro site's local spacing to the other sites of its radio network
+    (co-channel: :func:`sim.sites.site_spacing_m`), or of query points (planned candidates)
+    to the network's sites; 'fixed': none (the carriers' tilt).
+    """
+    dep = sc.deployment
+    if dep.downtilt != "spacing":
+        return {}
+    spacing = S.site_spacing_m(x_m, y_m, query_x_m=query_x_m, query_y_m=query_y_m)
+    return {"spacing_m": spacing, "h_ut_m": sc.radio.h_ut_m, "max_tilt_deg": dep.max_downtilt_deg}
+
+
+def _placement_error(sc: Scenario, key: str, exc):
+    """A density placement that does not fit, as the config error it is."""
+    return ConfigError(sc.source_path, key, f"too many sites for {exc.field}: {exc.message}")
+
+
+def district_classes(sc: Scenario, codes) -> tuple[list[str], dict]:
+    """Class of each district (central / suburban / rural) and each class's :class:`sim.sites.SiteClass`."""
+    dep = sc.deployment
+    district_class = ["central" if c in dep.central_districts else "rural" if c in dep.rural_districts
+                      else "suburban" for c in codes]
+    classes = {k: S.SiteClass(getattr(dep, k).scenario, getattr(dep, k).h_bs_m)
+               for k in ("central", "suburban", "rural")}
+    return district_class, classes
+
+
+@dataclass
+class SitePlan:
+    """What :func:`build_sites` built: the sector-carrier table and how (for the summary)."""
+    table: object
+    site_file: dict | None = None
+    small_cells: dict = field(default_factory=dict)
+
+
+def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None) -> SitePlan:
+    """The sector-carrier table of every radio network: by density or from the site file,
+    plus the UMi small cells of ``deployment.small_cells`` in the central districts.
+
+    Macro sites are drawn first and small cells after, so turning small cells on does not
+    move a macro site. A count the district cannot hold at a 50 m spacing is a
+    :class:`~sim.errors.ConfigError` on ``deployment.sites.<ran>`` (or ``small_cells``).
+    """
+    dep = sc.deployment
+    codes = list(districts["code"])
+    district_class, classes = district_classes(sc, codes)
+    if dep.strategy == "file" and site_file is None:
+        site_file = read_site_file(sc, districts)
+    if dep.strategy == "density":
+        if dep.distribute_by == "explicit":
+            weights = np.array([float(dep.explicit_counts.get(c, 0)) for c in codes])
+        else:
+            weights = S.district_weights(districts, dep.distribute_by, population_weight=dep.population_weight)
+    table = None
+    start = 0
+    for op in sc.operators:
+        if not op.carriers:
+            continue
+        if dep.strategy == "file":
+            physical = site_file.by_ran[op.id]
+        else:
+            counts = S.allocate_counts(int(dep.sites[op.id]), weights)
+            # minimum inter-site distance 50 m (ASSUMPTION: denser than any macro grid);
+            # sites may share a coarse pixel, the kernel evaluates them at their true position
+            try:
+                placed = S.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
+            except InputError as exc:
+                raise _placement_error(sc, f"deployment.sites.{op.id}", exc) from None
+            physical = placed.to_sites()
+        t = S.build_site_table(physical, ran=op.id, carriers=carrier_specs(op), rng=rng,
+                               district_class=district_class, site_classes=classes,
+                               n_sectors=dep.n_sectors, site_id_start=start, **tilt_args(sc, physical.x_m, physical.y_m))
+        start = int(t.site_id.max()) + 1 if t.n_sectors else start
+        table = t if table is None else table.concat(t)
+    # UMi small cells, central districts only, split by population
+    small = {}
+    central = np.array([c == "central" for c in district_class])
+    pop = districts["population"].to_numpy(float) * central
+    for op in sc.operators:
+        n = int((dep.small_cells or {}).get(op.id, 0))
+        if not n:
+            continue
+        if not central.any():
+            raise ConfigError(sc.source_path, f"deployment.small_cells.{op.id}",
+                              "expected 0: the region has no central district (small cells go to "
+                              "deployment.central_districts)")
+        counts = S.allocate_counts(n, pop if pop.sum() > 0 else central.astype(float))
+        sc_cfg = dep.small_cell
+        try:
+            t = S.build_small_cells(districts, counts, rng, ran=op.id,
+                                    carriers=carrier_specs(op, sc_cfg.bands, sc_cfg), h_bs_m=sc_cfg.h_bs_m,
+                                    n_sectors=sc_cfg.n_sectors, jitter_frac=dep.jitter_frac, site_id_start=start,
+                                    min_spacing_m=50.0, source="small-cell")
+        except InputError as exc:
+            raise _placement_error(sc, f"deployment.small_cells.{op.id}", exc) from None
+        start = int(t.site_id.max()) + 1
+        table = table.concat(t)
+        small[op.id] = n
+    return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small)
+
+
+def sector_arrays(sites, layer_id: str):
+    """One layer of the site table as the kernel's :class:`~sim.results.SectorArrays`."""
+    from ..results import SCENARIO_CODES, SectorArrays
+
+    t = sites.for_layer(layer_id)
+    code = np.array([SCENARIO_CODES.index(str(v)) for v in t.scenario], dtype=np.int8)
+    return SectorArrays(site_id=t.site_id, x_m=t.x_m, y_m=t.y_m, h_bs_m=t.h_bs_m, az_deg=t.az_deg,
+                        tilt_deg=t.tilt_deg, ptx_dbm=t.ptx_dbm, g_max_dbi=t.g_max_dbi,
+                        hpbw_h_deg=t.hpbw_h_deg, hpbw_v_deg=t.hpbw_v_deg, scenario=code)
+
+
+def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
+    """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s."""
+    r = sc.radio
+    return LayerRadio(layer_id=layer_id, fc_ghz=carrier.fc_ghz, bw_hz=carrier.bw_mhz * 1e6,
+                      scs_khz=carrier.scs_khz, noise_figure_db=r.noise_figure_db,
+                      max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
+                      h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
+                      sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
+                      se_method=r.se_method)

@@ -1,0 +1,48 @@
+"""``gigacity validate``: read a scenario's inputs and describe them, without running it."""
+
+from __future__ import annotations
+
+from ..config import Scenario
+from ..grid import estimate_memory_bytes, grid_for_bounds
+from .inputs import BUSY_TOP_M, load_region, read_site_file
+
+__all__ = ["describe_scenario"]
+
+
+def describe_scenario(sc: Scenario) -> str:
+    """A short text summary of a validated scenario (``gigacity validate``)."""
+    districts = load_region(sc)
+    grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m)
+    mem = estimate_memory_bytes(grid, n_layers=len(sc.layers()), top_m=BUSY_TOP_M if sc.traffic is not None else 0)
+    lines = [
+        f"scenario {sc.scenario.name} ({sc.scenario.year}), seed {sc.scenario.seed}",
+        f"  config: {sc.source_path}",
+        f"  region: {len(districts)} district(s), population {int(districts['population'].sum()):,}, "
+        f"households {int(districts['households'].sum()):,}",
+        f"  grid: {sc.region.resolution_m:g} m, {grid.shape[0]} x {grid.shape[1]} pixels, "
+        f"about {mem / 2**20:,.0f} MiB of rasters",
+        "  operators:",
+    ]
+    for op in sc.operators:
+        served = f"served by {op.ran}" if op.ran else ", ".join(
+            f"{c.band} {c.fc_ghz:g} GHz {c.bw_mhz:g} MHz" for c in op.carriers
+        )
+        lines.append(f"    {op.id:6s} {op.name} - mobile share {op.mobile_share:.0%} - {served}")
+    dep = sc.deployment
+    if dep.strategy == "density":
+        total = sum(dep.sites.values())
+        per = ", ".join(f"{k} {v:,}" for k, v in dep.sites.items())
+        lines.append(f"  deployment: density, {total:,} sites ({per}), by {dep.distribute_by}")
+    else:
+        lines.append(f"  deployment: from {dep.site_file} ({dep.site_format}, bad rows: {dep.on_bad_row})")
+        lines += ["  " + line for line in read_site_file(sc, districts).lines()]
+    small = {k: v for k, v in (dep.small_cells or {}).items() if v}
+    if small:
+        s = dep.small_cell
+        lines.append(f"  small cells (UMi, {s.h_bs_m:g} m, {s.ptx_dbm:g} dBm, central districts): "
+                     + ", ".join(f"{k} {v:,}" for k, v in small.items()))
+    lines.append(f"  layers: {', '.join(lid for lid, _, _ in sc.layers())}; K = {sc.radio.k_sites} nearest sites")
+    lines.append(f"  criteria: {len(sc.criteria.thresholds)} thresholds "
+                 f"({sum(t.confirmed for t in sc.criteria.thresholds)} confirmed)")
+    lines.append("config OK")
+    return "\n".join(lines)

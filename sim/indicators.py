@@ -1,0 +1,369 @@
+"""Indicator values from per-pixel arrays and per-district tables.
+
+The arithmetic behind every number of the criteria table, as pure numpy functions:
+
+* shares of population or area where a mask holds (coverage, rate marks), per district and
+  citywide (:func:`weighted_share_by_district_pct`, :func:`physical_indicators`);
+* ratios of per-district counts (:func:`ratio_by_district`): fibre coverage, port shares,
+  base stations per 10,000 residents;
+* the weighting of each radio network's indicators by its operators' mobile shares
+  (:func:`ran_weights`, :func:`add_weighted`);
+* the best layer of a network per pixel (:func:`best_layer_values`), key places
+  (:func:`key_place_pixels`, :func:`key_place_reach_pct`), site densities
+  (:func:`site_density`) and the fibre criteria (:func:`fibre_indicators`).
+
+Per-pixel arrays are flat over the land pixels (``CityRasters.land_flat`` order); district
+indices run 0..n_districts-1 in the order of the region's district table. Nothing here knows
+the city: the number of districts is always given. All shares are in percent (``_pct``).
+Imports numpy and :mod:`sim.errors` only; reads no files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = [
+    "ratio_by_district",
+    "coverage_mask",
+    "weighted_share_by_district_pct",
+    "area_share_by_district_pct",
+    "physical_indicators",
+    "key_place_reached",
+    "key_place_reach_pct",
+    "key_place_pixels",
+    "ran_weights",
+    "add_weighted",
+    "best_layer_values",
+    "BEST_LAYER_FIELDS",
+    "site_density",
+    "fibre_indicators",
+]
+
+
+def ratio_by_district(numerator, denominator, scale: float = 100.0):
+    """Per-district ratio and its citywide aggregate, ``scale * num / den``.
+
+    Parameters
+    ----------
+    numerator, denominator : array_like [n_districts]
+        E.g. households passed by gigabit fibre and households (``scale=100`` for a
+        share in %), or 5G base stations and residents (``scale=1e4`` for a density per
+        10,000 residents).
+    scale : float
+        Multiplier.
+
+    Returns
+    -------
+    per_district : ndarray [n_districts], float64
+        NaN where the denominator is 0.
+    citywide : float
+        ``scale * sum(num) / sum(den)`` (a ratio of sums, not a mean of ratios).
+
+    Notes
+    -----
+    The product is taken before the division (``scale * num / den``) so that exact
+    fractions give exact percentages (4 of 5 gives 80.0, not 80.00000000000001), which
+    matters for strict thresholds.
+    """
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    if num.shape != den.shape or num.ndim != 1:
+        raise InputError("indicators", "ratio_by_district",
+                         f"expected two 1-D arrays of one shape, got {num.shape} and {den.shape}")
+    if np.any(num < 0) or np.any(den < 0):
+        raise InputError("indicators", "ratio_by_district", "expected non-negative counts")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = np.where(den > 0, scale * num / np.where(den > 0, den, 1.0), np.nan)
+    total_den = den.sum()
+    city = float(scale * num.sum() / total_den) if total_den > 0 else math.nan
+    return per, city
+
+
+def coverage_mask(rsrp_dbm, sinr_db, rsrp_min_dbm: float, sinr_min_db: float) -> np.ndarray:
+    """Covered pixels: ``rsrp_dbm >= rsrp_min_dbm`` and ``sinr_db >= sinr_min_db``.
+
+    NaN (no server) is not covered. Thresholds are inclusive (a pixel exactly at the
+    planning threshold is covered), as is usual for SS-RSRP / SS-SINR coverage criteria.
+    """
+    rsrp = np.asarray(rsrp_dbm)
+    sinr = np.asarray(sinr_db)
+    if rsrp.shape != sinr.shape:
+        raise InputError("indicators", "coverage_mask",
+                         f"rsrp_dbm {rsrp.shape} and sinr_db {sinr.shape} differ in shape")
+    with np.errstate(invalid="ignore"):
+        return (rsrp >= rsrp_min_dbm) & (sinr >= sinr_min_db)
+
+
+def _check_district_idx(district_idx, n: int, n_districts: int) -> np.ndarray:
+    d = np.asarray(district_idx)
+    if d.shape != (n,):
+        raise InputError("indicators", "district_idx", f"expected shape ({n},), got {d.shape}")
+    if not np.issubdtype(d.dtype, np.integer):
+        raise InputError("indicators", "district_idx", f"expected integers, got {d.dtype}")
+    if n and (d.min() < 0 or d.max() >= n_districts):
+        raise InputError("indicators", "district_idx",
+                         f"expected values in 0..{n_districts - 1}, got {d.min()}..{d.max()}")
+    return d.astype(np.intp)
+
+
+def weighted_share_by_district_pct(mask, weight, district_idx, n_districts: int):
+    """Weighted share (%) of pixels where ``mask`` holds, per district and citywide.
+
+    Parameters
+    ----------
+    mask : array_like of bool [n_land]
+        Per land pixel (``CityRasters.land_flat`` order).
+    weight : array_like [n_land]
+        Per-pixel weight, e.g. residents (population share) or households.
+    district_idx : array_like of int [n_land]
+        District index 0..n_districts-1 of each land pixel.
+    n_districts : int
+
+    Returns
+    -------
+    per_district_pct : ndarray [n_districts], float64 (NaN for zero weight)
+    citywide_pct : float
+
+    Notes
+    -----
+    ``share_d = 100 * sum_{p in d} w_p [mask_p] / sum_{p in d} w_p`` with ``np.bincount``;
+    the citywide share is the same over all pixels.
+    """
+    m = np.asarray(mask, dtype=bool)
+    w = np.asarray(weight, dtype=np.float64)
+    if m.ndim != 1 or w.shape != m.shape:
+        raise InputError("indicators", "weight",
+                         f"expected mask and weight of one 1-D shape, got {m.shape} and {w.shape}")
+    d = _check_district_idx(district_idx, m.size, n_districts)
+    num = np.bincount(d, weights=np.where(m, w, 0.0), minlength=n_districts)
+    den = np.bincount(d, weights=w, minlength=n_districts)
+    return ratio_by_district(num, den, 100.0)
+
+
+def area_share_by_district_pct(mask, district_idx, n_districts: int):
+    """Area share (%) of land pixels where ``mask`` holds (pixels are of equal area)."""
+    m = np.asarray(mask, dtype=bool)
+    return weighted_share_by_district_pct(m, np.ones(m.shape), district_idx, n_districts)
+
+
+def physical_indicators(
+    district_idx,
+    population,
+    *,
+    rsrp_outdoor_dbm,
+    sinr_outdoor_db,
+    rsrp_indoor_dbm,
+    sinr_indoor_db,
+    rate_unloaded_bps,
+    rate_busy_bps,
+    rsrp_min_dbm: float,
+    sinr_min_db: float,
+    rate_gigabit_bps: float,
+    rate_busy_min_bps: float,
+    n_districts: int,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The 5G physical indicators from flat per-land-pixel arrays.
+
+    Parameters
+    ----------
+    district_idx : int array [n_land]
+    population : array [n_land]
+        Residents per land pixel.
+    rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_indoor_dbm, sinr_indoor_db : array [n_land]
+        Best-server SS-RSRP and SINR, outdoor and indoor (after O2I loss); NaN where no
+        server.
+    rate_unloaded_bps, rate_busy_bps : array [n_land]
+        Achievable downlink rate of one user: alone in its cell with the neighbour cells
+        at the reference load (``radio.default_load``), and its flow throughput in the busy
+        hour (neighbours and own cell at their busy-hour loads); pass None for an indicator
+        that was not computed.
+    rsrp_min_dbm, sinr_min_db : float
+        Coverage thresholds of the scenario (config).
+    rate_gigabit_bps, rate_busy_min_bps : float
+        Rate marks (inclusive), e.g. 1 Gbit/s and 100 Mbit/s.
+    n_districts : int
+
+    Returns
+    -------
+    values_by_district : dict key -> ndarray [n_districts]
+    citywide : dict key -> float
+        Keys ``pop_cov_5g_outdoor_pct``, ``area_cov_5g_outdoor_pct``,
+        ``pop_cov_5g_indoor_pct``, ``area_cov_5g_indoor_pct``,
+        ``pop_5g_1gbps_unloaded_pct``, ``pop_5g_100mbps_busy_pct``, ``pop_5g_1gbps_busy_pct``.
+    """
+    by_d: dict[str, np.ndarray] = {}
+    city: dict[str, float] = {}
+
+    def put(key, pair):
+        by_d[key], city[key] = pair
+
+    out_cov = coverage_mask(rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_min_dbm, sinr_min_db)
+    in_cov = coverage_mask(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
+    put("pop_cov_5g_outdoor_pct", weighted_share_by_district_pct(out_cov, population, district_idx, n_districts))
+    put("area_cov_5g_outdoor_pct", area_share_by_district_pct(out_cov, district_idx, n_districts))
+    put("pop_cov_5g_indoor_pct", weighted_share_by_district_pct(in_cov, population, district_idx, n_districts))
+    put("area_cov_5g_indoor_pct", area_share_by_district_pct(in_cov, district_idx, n_districts))
+    with np.errstate(invalid="ignore"):
+        if rate_unloaded_bps is not None:
+            ok = np.asarray(rate_unloaded_bps) >= rate_gigabit_bps
+            put("pop_5g_1gbps_unloaded_pct",
+                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+        if rate_busy_bps is not None:
+            ok = np.asarray(rate_busy_bps) >= rate_busy_min_bps
+            put("pop_5g_100mbps_busy_pct",
+                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+            ok = np.asarray(rate_busy_bps) >= rate_gigabit_bps
+            put("pop_5g_1gbps_busy_pct",
+                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+    return by_d, city
+
+
+def key_place_reached(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm: float, sinr_min_db: float):
+    """Which key places are reached: indoor RSRP and SINR both meet the thresholds."""
+    return coverage_mask(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
+
+
+def key_place_reach_pct(
+    rsrp_indoor_dbm,
+    sinr_indoor_db,
+    place_district_idx,
+    *,
+    rsrp_min_dbm: float,
+    sinr_min_db: float,
+    n_districts: int,
+):
+    """5G reach at key places (重点场所5G网络通达率), per district and citywide (%).
+
+    Parameters
+    ----------
+    rsrp_indoor_dbm, sinr_indoor_db : array [n_places]
+        Indoor best-server values at each key place (NaN: no server).
+    place_district_idx : int array [n_places]
+        District index of each place.
+    n_districts : int
+
+    Returns
+    -------
+    per_district_pct : ndarray [n_districts] (NaN for a district with no key place)
+    citywide_pct : float
+        ``100 * reached / places`` (each place counts once).
+    """
+    reached = key_place_reached(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
+    reached = np.atleast_1d(reached)
+    return weighted_share_by_district_pct(reached, np.ones(reached.shape), place_district_idx,
+                                          n_districts)
+
+
+def key_place_pixels(land_flat, place_flat) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each key place among the land pixels, and whether it is on land.
+
+    Parameters
+    ----------
+    land_flat : int array [n_land], sorted
+        Flat raster index of each land pixel (``CityRasters.land_flat``).
+    place_flat : int array [n_places]
+        Flat raster index of the pixel holding each place (``Grid.flat_index_of``).
+
+    Returns
+    -------
+    pos : intp array [n_places]
+        Index into the land-pixel arrays (clipped; meaningless where not on land).
+    on_land : bool array [n_places]
+    """
+    land_flat = np.asarray(land_flat)
+    flat = np.asarray(place_flat)
+    pos = np.clip(np.searchsorted(land_flat, flat), 0, land_flat.size - 1)
+    return pos, land_flat[pos] == flat
+
+
+def ran_weights(mobile_share_by_operator: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Each radio network's weight in the city's indicators: its operators' mobile shares.
+
+    ``[(ran_id, mobile_share), ...]``, one pair per operator (two operators sharing one
+    network add up), normalised to sum 1 (equal weights of 0 stay 0: divided by 1).
+    A subscriber sees the network of its own operator, so an indicator of the city is the
+    mobile-share weighted mean of the networks' indicators.
+    """
+    share: dict[str, float] = {}
+    for ran, s in mobile_share_by_operator:
+        share[ran] = share.get(ran, 0.0) + s
+    total = sum(share.values()) or 1.0
+    return {ran: s / total for ran, s in share.items()}
+
+
+def add_weighted(by_d: dict, city: dict, weight: float, values_by_district: Mapping, citywide: Mapping) -> None:
+    """Add ``weight`` times one network's indicators to the running sums ``by_d`` and ``city``."""
+    for k in values_by_district:
+        by_d[k] = by_d.get(k, 0.0) + weight * np.asarray(values_by_district[k], dtype=float)
+        city[k] = city.get(k, 0.0) + weight * float(citywide[k])
+
+
+BEST_LAYER_FIELDS = ("rsrp_dbm", "sinr_db", "rsrp_indoor_dbm", "sinr_indoor_db", "rate_outdoor_bps", "rate_indoor_bps")
+"""Per-pixel fields taken from a network's best layer."""
+
+
+def best_layer_values(layers: Sequence, key_rate: str = "rate_indoor_bps") -> dict[str, np.ndarray]:
+    """Per pixel, the :data:`BEST_LAYER_FIELDS` of the layer with the highest ``key_rate``.
+
+    A network's users use its best layer (the capacity layer where it serves, the coverage
+    layer where only it reaches). ``layers`` are objects with those attributes as arrays
+    ``[n_land]`` (:class:`sim.results.CoverageLayers`); NaN rates count as no service.
+    """
+    rates = np.stack([np.nan_to_num(getattr(c, key_rate), nan=-1.0) for c in layers])
+    pick = np.argmax(rates, axis=0)
+    out = {}
+    for name in BEST_LAYER_FIELDS:
+        arr = np.stack([getattr(c, name) for c in layers])
+        out[name] = np.take_along_axis(arr, pick[None, :], axis=0)[0]
+    return out
+
+
+def site_density(n_sites_d, area_official_km2, area_polygon_km2, population) -> dict:
+    """5G sites per km² and per 10,000 residents, per district and citywide.
+
+    Area: the official land area (statistics bureau; it leaves out the tidal flats of
+    coastal polygons), the polygon area where a district has none (NaN or 0). Residents:
+    the census population of the district table (as ``bs_5g_per_10k``).
+    """
+    n = np.asarray(n_sites_d, dtype=float)
+    official = np.asarray(area_official_km2, dtype=float)
+    has = np.isfinite(official) & (official > 0)
+    area = np.where(has, official, np.asarray(area_polygon_km2, dtype=float))
+    pop = np.asarray(population, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_km2 = np.where(area > 0, n / area, np.nan)
+        per_10k = np.where(pop > 0, 1e4 * n / pop, np.nan)
+    city = {"sites_5g": int(n.sum()),
+            "sites_5g_per_km2": round(float(n.sum() / area.sum()), 4) if area.sum() > 0 else None,
+            "sites_5g_per_10k": round(float(1e4 * n.sum() / pop.sum()), 4) if pop.sum() > 0 else None,
+            "area_basis": "official" if has.all() else "official, polygon where none",
+            "area_km2": round(float(area.sum()), 4)}
+    return {"sites_5g": n.astype(np.int64), "sites_5g_per_km2": per_km2, "sites_5g_per_10k": per_10k,
+            "area_basis": np.where(has, "official", "polygon"), "citywide": city}
+
+
+def fibre_indicators(fibre, households, population) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The fibre criteria per district and citywide from a district FTTH result.
+
+    ``fibre`` has per-district arrays ``ten_g_households``, ``ports_ten_g``, ``ports_gpon``,
+    ``share_ge_500mbps``, ``subscribers`` and ``users_ge_1000mbps``
+    (:class:`sim.broadband.DistrictFibre`). Returns household gigabit-fibre coverage
+    (10G-PON households passed / households), 10G-PON port share, the share of subscribers
+    on >= 500 Mbit/s plans (%) and gigabit users per 10,000 residents.
+    """
+    by_d, city = {}, {}
+    by_d["fibre_gigabit_coverage_pct"], city["fibre_gigabit_coverage_pct"] = ratio_by_district(
+        fibre.ten_g_households, households, 100.0)
+    by_d["pon_10g_port_share_pct"], city["pon_10g_port_share_pct"] = ratio_by_district(
+        fibre.ports_ten_g, fibre.ports_ten_g + fibre.ports_gpon, 100.0)
+    subs_500 = fibre.share_ge_500mbps * fibre.subscribers
+    by_d["fbb_500m_user_share_pct"], city["fbb_500m_user_share_pct"] = ratio_by_district(
+        subs_500, fibre.subscribers, 100.0)
+    by_d["gigabit_users_per_10k"], city["gigabit_users_per_10k"] = ratio_by_district(
+        fibre.users_ge_1000mbps, population, 1e4)
+    return by_d, city
