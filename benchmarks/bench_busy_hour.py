@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     coverage, t_cov = {}, {}
     for lid, _, carrier in sc.layers():
         t0 = time.perf_counter()
-        coverage[lid] = compute_coverage(rasters, R.sector_arrays(sites, lid), R.layer_radio(sc, lid, carrier),
+        coverage[lid] = compute_coverage(rasters, sites.sector_arrays(lid), R.layer_radio(sc, lid, carrier),
                                          k_sites=sc.radio.k_sites, load=sc.radio.default_load,
                                          block_size=sc.radio.block_size, workers=args.workers,
                                          seed=sc.scenario.seed, top_m=R.BUSY_TOP_M)

@@ -66,7 +66,7 @@ def main():
           f"(setup {t_setup:.1f} s)")
 
     t0 = time.perf_counter()
-    model = P.PlanModel(rasters, R.sector_arrays(existing.concat(cand), LAYER), R.layer_radio(sc, LAYER, car),
+    model = P.PlanModel(rasters, existing.concat(cand).sector_arrays(LAYER), R.layer_radio(sc, LAYER, car),
                         load=sc.radio.default_load, rsrp_min_dbm=sc.criteria.rsrp_min_dbm,
                         sinr_min_db=sc.criteria.sinr_min_db)
     t_model = time.perf_counter() - t0

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from sim.geodata import read_districts
-from sim.sites import OPENCELLID_COLUMNS, allocate_counts, district_weights, place_by_density, read_opencellid
+from sim.placement import allocate_counts, district_weights, place_by_density
+from sim.sitefiles import OPENCELLID_COLUMNS, read_opencellid
 
 ROOT = Path(__file__).resolve().parent.parent
 GEODATA = ROOT / "geodata"

@@ -9,11 +9,16 @@ the polygon area (7,003.5 km² in EPSG:32651) exceeds the official land area (6,
 Both areas are kept (``area_km2_polygon``, ``area_km2_official``); population and
 households are spread so that district totals stay exact (see :mod:`sim.grid`), and every
 area-based figure says which area it uses.
+
+This is also the one place of the coordinate reference systems: :data:`GRID_CRS` (the
+grid, metres), :data:`WGS84_CRS` (longitude/latitude) and the transforms between them,
+:func:`lonlat_to_xy_m` and :func:`xy_m_to_lonlat` (pyproj, ``always_xy=True``).
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,9 @@ from .errors import GeodataError
 
 __all__ = [
     "GRID_CRS",
+    "WGS84_CRS",
+    "lonlat_to_xy_m",
+    "xy_m_to_lonlat",
     "GeodataWarning",
     "read_census",
     "read_districts",
@@ -32,6 +40,9 @@ __all__ = [
 
 GRID_CRS = "EPSG:32651"
 """Metric CRS of the simulation: WGS 84 / UTM zone 51N."""
+
+WGS84_CRS = "EPSG:4326"
+"""Geographic CRS of longitudes and latitudes (degrees): WGS 84."""
 
 CENSUS_COLUMNS = (
     "code",
@@ -43,6 +54,25 @@ CENSUS_COLUMNS = (
 )
 KEY_PLACE_COLUMNS = ("id", "category", "name_en", "name_zh", "lon", "lat", "district_code")
 KEY_PLACE_CATEGORIES = ("airport", "railway_station", "hospital", "university", "scenic_area")
+
+
+@lru_cache(maxsize=None)
+def _transformer(src: str, dst: str):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def lonlat_to_xy_m(lon_deg, lat_deg) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 longitudes and latitudes (deg) to grid CRS positions (m), float64 arrays."""
+    x, y = _transformer(WGS84_CRS, GRID_CRS).transform(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
+    return np.asarray(x, np.float64), np.asarray(y, np.float64)
+
+
+def xy_m_to_lonlat(x_m, y_m) -> tuple[np.ndarray, np.ndarray]:
+    """Grid CRS positions (m) to WGS84 longitudes and latitudes (deg), float64 arrays."""
+    lon, lat = _transformer(GRID_CRS, WGS84_CRS).transform(np.asarray(x_m, float), np.asarray(y_m, float))
+    return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
 
 
 class GeodataWarning(UserWarning):
@@ -284,7 +314,7 @@ def read_key_places(csv_path, district_codes=None):
             raise GeodataError(
                 path, f"line {row + 2}, column district_code", f"unknown district code {df['district_code'].iloc[row]!r}"
             )
-    pts = gpd.GeoSeries.from_xy(lon, lat, crs="EPSG:4326").to_crs(GRID_CRS)
+    pts = gpd.GeoSeries.from_xy(lon, lat, crs=WGS84_CRS).to_crs(GRID_CRS)
     return gpd.GeoDataFrame(
         {
             "id": df["id"].astype(object).to_numpy(),

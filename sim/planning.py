@@ -68,7 +68,7 @@ re-evaluated exactly against the current state just before acceptance (its recor
 is the true change in covered population), and when the best fresh gain is not positive
 every remaining candidate is re-evaluated before the search stops.
 
-Candidates: a hexagonal lattice (:func:`sim.sites._hex_lattice`, the density placement's
+Candidates: a hexagonal lattice (:func:`sim.placement.hex_lattice`, the density placement's
 lattice) at ``spacing_m`` over the land pixels of the planned districts, without the points
 closer than ``min_distance_m`` to an existing site.
 """
@@ -83,10 +83,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from . import kernel
-from . import sites as S
 from .coverage import site_index
 from .errors import InputError
 from .grid import CityRasters
+from .placement import hex_lattice
 from .results import LayerRadio, SectorArrays
 
 __all__ = [
@@ -523,7 +523,7 @@ def candidate_lattice(rasters: CityRasters, spacing_m: float, *, district_idx=No
         Default ``spacing_m / 2``.
     offset : pair of float
         Lattice offset in units of the spacing / row height (the density placement's
-        :func:`sim.sites._hex_lattice`).
+        :func:`sim.placement.hex_lattice`).
 
     Returns
     -------
@@ -535,7 +535,7 @@ def candidate_lattice(rasters: CityRasters, spacing_m: float, *, district_idx=No
     if not (math.isfinite(spacing_m) and spacing_m > 0):
         raise InputError(_SOURCE, "spacing_m", f"expected a spacing > 0 m, got {spacing_m!r}")
     grid = rasters.grid
-    x, y = S._hex_lattice(grid.bounds_m, float(spacing_m), offset)
+    x, y = hex_lattice(grid.bounds_m, float(spacing_m), offset)
     flat = grid.flat_index_of(x, y)
     land = np.zeros(grid.n_pixels, dtype=bool)
     land[rasters.land_flat] = True

@@ -54,7 +54,7 @@ def scene():
     sites = R.build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))).table
     coverage = {}
     for lid, _, carrier in sc.layers():
-        coverage[lid] = compute_coverage(rasters, R.sector_arrays(sites, lid), R.layer_radio(sc, lid, carrier),
+        coverage[lid] = compute_coverage(rasters, sites.sector_arrays(lid), R.layer_radio(sc, lid, carrier),
                                          k_sites=sc.radio.k_sites, load=sc.radio.default_load, workers=1,
                                          seed=sc.scenario.seed, top_m=R.BUSY_TOP_M)
     return sc, districts, rasters, sites, coverage, mobile_share_by_ran(sc)
@@ -115,7 +115,7 @@ def test_zero_demand_gives_the_unloaded_rates(scene):
     sc, _, rasters, sites, coverage, _ = scene
     layers, rate_by_ran, rows, summ = _busy(scene, fiveg_user_share=0.0)
     for lid, _, carrier in sc.layers():
-        idle = compute_coverage(rasters, R.sector_arrays(sites, lid), R.layer_radio(sc, lid, carrier),
+        idle = compute_coverage(rasters, sites.sector_arrays(lid), R.layer_radio(sc, lid, carrier),
                                 k_sites=sc.radio.k_sites, load=0.0, workers=1, seed=sc.scenario.seed)
         bh = layers[lid]
         assert summ[lid]["iterations"] == 1 and summ[lid]["max_change"] == 0.0

@@ -123,3 +123,22 @@ def test_reader_does_not_modify_inputs(tmp_path):
     read_districts(src, GEODATA / "shanghai_district_stats.csv")
     assert src.read_bytes() == before
     assert np.isfinite(read_census(GEODATA / "shanghai_district_stats.csv")["area_km2_official"]).all()
+
+
+def test_lonlat_grid_transforms_round_trip_and_match_geopandas():
+    import geopandas as gpd
+
+    from sim.geodata import GRID_CRS, WGS84_CRS, lonlat_to_xy_m, xy_m_to_lonlat
+
+    lon = np.array([121.4737, 121.5055, 121.3975])     # People's Square, Lujiazui, Chengqiao
+    lat = np.array([31.2304, 31.2397, 31.6228])
+    x, y = lonlat_to_xy_m(lon, lat)
+    assert x.dtype == y.dtype == np.float64 and x.shape == (3,)
+    ref = gpd.GeoSeries.from_xy(lon, lat, crs=WGS84_CRS).to_crs(GRID_CRS)
+    np.testing.assert_allclose(x, ref.x.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(y, ref.y.to_numpy(), atol=1e-6)
+    back_lon, back_lat = xy_m_to_lonlat(x, y)
+    np.testing.assert_allclose(back_lon, lon, atol=1e-9)
+    np.testing.assert_allclose(back_lat, lat, atol=1e-9)
+    sx, sy = lonlat_to_xy_m(121.4737, 31.2304)        # scalars in, 0-d arrays out
+    assert float(sx) == x[0] and float(sy) == y[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim import placement as PL
 from sim import planning as P
 from sim.app import inputs as R
 from sim import sites as S
@@ -48,13 +49,13 @@ def scene():
                          hpbw_h_deg=car.antenna.hpbw_h_deg, hpbw_v_deg=car.antenna.hpbw_v_deg,
                          tilt_deg=car.antenna.tilt_deg)
     radio = R.layer_radio(sc, LAYER, car)
-    ex = S.place_by_density(districts, np.array([3]), np.random.default_rng(1), 0.25)
+    ex = PL.place_by_density(districts, np.array([3]), np.random.default_rng(1), 0.25)
     existing = _table(spec, ex.x_m, ex.y_m, ex.district_idx, 0, 2)
     cx, cy, cd = P.candidate_lattice(rasters, 150.0, exclude_x_m=existing.x_m, exclude_y_m=existing.y_m)
     table = existing.concat(_table(spec, cx, cy, cd, 100, 5))
 
     def model(t):
-        return P.PlanModel(rasters, R.sector_arrays(t, LAYER), radio, load=sc.radio.default_load,
+        return P.PlanModel(rasters, t.sector_arrays(LAYER), radio, load=sc.radio.default_load,
                            rsrp_min_dbm=sc.criteria.rsrp_min_dbm, sinr_min_db=sc.criteria.sinr_min_db)
 
     m = model(table)
@@ -135,7 +136,7 @@ def test_planning_beats_uniform_density(scene, capsys):
     districts, make_model, existing, spec = scene["districts"], scene["make_model"], scene["existing"], scene["spec"]
     n_uniform = None
     for n in range(1, 60):
-        u = S.place_by_density(districts, np.array([n]), np.random.default_rng(3), 0.25)
+        u = PL.place_by_density(districts, np.array([n]), np.random.default_rng(3), 0.25)
         m = make_model(existing.concat(_table(spec, u.x_m, u.y_m, u.district_idx, 100, 4)))
         st = m.full_state(range(m.n_sites))
         if m.covered_population(st) / m.weight_total >= TARGET_VS_UNIFORM:

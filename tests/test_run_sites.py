@@ -364,7 +364,7 @@ def test_small_cells_in_the_site_table(tmp_path):
 def test_small_cells_never_lower_best_rsrp(tmp_path):
     """Metamorphic (STYLE.md): adding sites never lowers best RSRP when K covers all sites."""
     from sim.coverage import compute_coverage
-    from sim.app.inputs import build_rasters, build_sites, layer_radio, sector_arrays
+    from sim.app.inputs import build_rasters, build_sites, layer_radio
 
     sc = load_scenario(tiny_config(tmp_path, strategy="density", deployment="small_cells = { cmcc = 12 }"))
     base = load_scenario(tiny_config(tmp_path, strategy="density", name="base.toml"))
@@ -374,7 +374,7 @@ def test_small_cells_never_lower_best_rsrp(tmp_path):
     rsrp = []
     for s in (base, sc):
         t = build_sites(s, districts, np.random.default_rng(5)).table
-        sect = sector_arrays(t, lid)
+        sect = t.sector_arrays(lid)
         cov = compute_coverage(rasters, sect, layer_radio(s, lid, carrier), k_sites=int(np.unique(sect.site_id).size),
                                load=s.radio.default_load, workers=1, executor="serial")
         rsrp.append(cov.rsrp_dbm)
@@ -407,7 +407,7 @@ def test_spacing_downtilt_keeps_a_dense_grid_covered(tmp_path):
     than a point there."""
     from sim.coverage import compute_coverage
     from sim.criteria import coverage_mask
-    from sim.app.inputs import build_rasters, build_sites, layer_radio, sector_arrays
+    from sim.app.inputs import build_rasters, build_sites, layer_radio
 
     cover = {}
     for tilt in ("fixed", "spacing"):
@@ -418,7 +418,7 @@ def test_spacing_downtilt_keeps_a_dense_grid_covered(tmp_path):
             districts = _region(sc)
             rasters = build_rasters(sc, districts)
             lid, carrier = next((l, c) for l, op, c in sc.layers() if l == "ctcu-n78")
-            sect = sector_arrays(build_sites(sc, districts, np.random.default_rng(7)).table, lid)
+            sect = build_sites(sc, districts, np.random.default_rng(7)).table.sector_arrays(lid)
             cov = compute_coverage(rasters, sect, layer_radio(sc, lid, carrier), k_sites=16,
                                    load=sc.radio.default_load, workers=1, executor="serial")
             ok = coverage_mask(cov.rsrp_indoor_dbm, cov.sinr_indoor_db, sc.criteria.rsrp_min_dbm,

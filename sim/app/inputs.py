@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import placement as PL
+from .. import sitefiles as SF
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
@@ -90,11 +92,11 @@ def file_operators(sc: Scenario) -> dict[str, str]:
     """Operator name in a site file -> radio network (RAN id) of the scenario.
 
     The scenario's own operator ids (``cu`` -> the network that serves it) and the
-    standard ids of :data:`sim.sites.RAN_OF_OPERATOR` whose network the scenario has
+    standard ids of :data:`sim.sitefiles.RAN_OF_OPERATOR` whose network the scenario has
     (``cucc``, ``ctcc`` -> ``ctcu``); the scenario's ids win.
     """
     rans = set(sc.ran_ids)
-    out = {name: ran for name, ran in S.RAN_OF_OPERATOR.items() if ran in rans}
+    out = {name: ran for name, ran in SF.RAN_OF_OPERATOR.items() if ran in rans}
     out.update({op.id: op.ran_id for op in sc.operators})
     return out
 
@@ -139,16 +141,16 @@ def read_site_file(sc: Scenario, districts) -> SiteFile:
     op_ran = file_operators(sc)
     bands_of = {op.id: [c.band for c in op.carriers] for op in sc.operators if op.carriers}
     if dep.site_format == "opencellid":
-        wanted = [o for o, r in S.RAN_OF_OPERATOR.items() if r in rans]
-        sites, rep = S.read_opencellid(path, districts, operators=wanted, on_bad_row=dep.on_bad_row)
+        wanted = [o for o, r in SF.RAN_OF_OPERATOR.items() if r in rans]
+        sites, rep = SF.read_opencellid(path, districts, operators=wanted, on_bad_row=dep.on_bad_row)
     else:
         all_bands = sorted({b for bs in bands_of.values() for b in bs})
         kw = dict(operators=sorted(op_ran), bands=all_bands, operator=rans[0] if len(rans) == 1 else None,
                   on_bad_row=dep.on_bad_row, operator_required=len(rans) > 1)
         if dep.site_format == "csv":
-            sites, rep = S.read_sites_csv(path, districts, delimiter=dep.site_delimiter, **kw)
+            sites, rep = SF.read_sites_csv(path, districts, delimiter=dep.site_delimiter, **kw)
         else:
-            sites, rep = S.read_sites_geojson(path, districts, **kw)
+            sites, rep = SF.read_sites_geojson(path, districts, **kw)
     ops, op_inv = np.unique(sites.operator.astype(str), return_inverse=True)
     ran = np.array([op_ran.get(o, "") for o in ops], dtype=object)[op_inv.ravel()] if len(sites) else \
         np.zeros(0, object)
@@ -258,7 +260,7 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
         if dep.distribute_by == "explicit":
             weights = np.array([float(dep.explicit_counts.get(c, 0)) for c in codes])
         else:
-            weights = S.district_weights(districts, dep.distribute_by, population_weight=dep.population_weight)
+            weights = PL.district_weights(districts, dep.distribute_by, population_weight=dep.population_weight)
     table = None
     start = 0
     for op in sc.operators:
@@ -267,11 +269,11 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
         if dep.strategy == "file":
             physical = site_file.by_ran[op.id]
         else:
-            counts = S.allocate_counts(int(dep.sites[op.id]), weights)
+            counts = PL.allocate_counts(int(dep.sites[op.id]), weights)
             # minimum inter-site distance 50 m (ASSUMPTION: denser than any macro grid);
             # sites may share a coarse pixel, the kernel evaluates them at their true position
             try:
-                placed = S.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
+                placed = PL.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
             except InputError as exc:
                 raise _placement_error(sc, f"deployment.sites.{op.id}", exc) from None
             physical = placed.to_sites()
@@ -292,10 +294,10 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
             raise ConfigError(sc.source_path, f"deployment.small_cells.{op.id}",
                               "expected 0: the region has no central district (small cells go to "
                               "deployment.central_districts)")
-        counts = S.allocate_counts(n, pop if pop.sum() > 0 else central.astype(float))
+        counts = PL.allocate_counts(n, pop if pop.sum() > 0 else central.astype(float))
         sc_cfg = dep.small_cell
         try:
-            t = S.build_small_cells(districts, counts, rng, ran=op.id,
+            t = PL.build_small_cells(districts, counts, rng, ran=op.id,
                                     carriers=carrier_specs(op, sc_cfg.bands, sc_cfg), h_bs_m=sc_cfg.h_bs_m,
                                     n_sectors=sc_cfg.n_sectors, jitter_frac=dep.jitter_frac, site_id_start=start,
                                     min_spacing_m=50.0, source="small-cell")
@@ -305,17 +307,6 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
         table = table.concat(t)
         small[op.id] = n
     return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small)
-
-
-def sector_arrays(sites, layer_id: str):
-    """One layer of the site table as the kernel's :class:`~sim.results.SectorArrays`."""
-    from ..results import SCENARIO_CODES, SectorArrays
-
-    t = sites.for_layer(layer_id)
-    code = np.array([SCENARIO_CODES.index(str(v)) for v in t.scenario], dtype=np.int8)
-    return SectorArrays(site_id=t.site_id, x_m=t.x_m, y_m=t.y_m, h_bs_m=t.h_bs_m, az_deg=t.az_deg,
-                        tilt_deg=t.tilt_deg, ptx_dbm=t.ptx_dbm, g_max_dbi=t.g_max_dbi,
-                        hpbw_h_deg=t.hpbw_h_deg, hpbw_v_deg=t.hpbw_v_deg, scenario=code)
 
 
 def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:

@@ -22,7 +22,7 @@ from ..config import Scenario
 from ..errors import ConfigError, InputError
 from ..linkmodel import dl_throughput_bps
 from .inputs import build_rasters, build_sites, carrier_specs, district_classes, layer_radio, load_region, \
-    sector_arrays, tilt_args
+    tilt_args
 from .outputs import create_run_dir
 from .stages import StageTimer, noop_progress
 
@@ -199,7 +199,7 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     run_dir = create_run_dir(sc, out_dir, force, label="-plan")
     weight = rasters.population_land * np.isin(rasters.district_land, plan_idx)
     with timer.stage(f"coverage of the existing {lid} sites"):
-        model = P.PlanModel(rasters, sector_arrays(table, lid), radio, load=sc.radio.default_load,
+        model = P.PlanModel(rasters, table.sector_arrays(lid), radio, load=sc.radio.default_load,
                             rsrp_min_dbm=sc.criteria.rsrp_min_dbm, sinr_min_db=sinr_min_db, weight=weight,
                             cutoff_db=sc.planning.cutoff_below_noise_db, seed=sc.scenario.seed)
         ex_idx = np.searchsorted(model.site_ids, np.unique(existing.site_id))

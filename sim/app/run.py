@@ -19,7 +19,7 @@ from . import assess as A
 from . import outputs as O
 from .busyhour import simpy_check, solve_busy_hour
 from .inputs import BUSY_TOP_M, build_rasters, build_sites, grid_summary_rows, layer_radio, load_region, \
-    read_site_file, sector_arrays
+    read_site_file
 from .stages import StageTimer, noop_progress
 
 __all__ = ["RunResult", "run_scenario", "compute_layers"]
@@ -67,7 +67,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         sites = plan.table
     # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
     run_dir = O.create_run_dir(sc, out_dir, force)
-    sectors = {lid: sector_arrays(sites, lid) for lid, _, _ in sc.layers()}
+    sectors = {lid: sites.sector_arrays(lid) for lid, _, _ in sc.layers()}
     coverage = compute_layers(sc, rasters, sectors, timer, workers)
     busy, simpy_rows, day_rows = None, [], []
     if sc.traffic is not None:
