@@ -302,7 +302,7 @@ def district_fibre(
     subscribers take tiers by ``tier_mix`` except that gigabit tiers (>= 1 Gbit/s) are sold
     on 10G-PON only, so ``users_ge_1000mbps = min(subscribers x share_ge_1000,
     subscribers_ten_g)`` with each gigabit tier scaled alike and the unmet demand moved to
-    the highest tier below 1 Gbit/s. Ports follow subscribers, as in the brief:
+    the highest tier below 1 Gbit/s. Ports follow subscribers (ASSUMPTION):
     ``ceil(subs / (split x fill_factor))``.
     """
     hh = _district_values("households", households)

@@ -152,8 +152,12 @@ class CityRasters:
         return np.bincount(self.district_land, minlength=n_districts)
 
 
-def grid_for_bounds(bounds_m, res_m: float, crs: str = "EPSG:32651") -> Grid:
-    """The smallest grid of pixel size ``res_m`` on a ``res_m``-aligned origin covering ``bounds_m``."""
+def grid_for_bounds(bounds_m, res_m: float, crs: str) -> Grid:
+    """The smallest grid of pixel size ``res_m`` on a ``res_m``-aligned origin covering ``bounds_m``.
+
+    ``bounds_m`` ``(xmin, ymin, xmax, ymax)`` in the metric CRS ``crs`` (the districts' own,
+    :data:`sim.geodata.GRID_CRS` for the shipped data).
+    """
     xmin, ymin, xmax, ymax = (float(v) for v in bounds_m)
     x0 = math.floor(xmin / res_m) * res_m
     y0 = math.ceil(ymax / res_m) * res_m

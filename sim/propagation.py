@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from sim.errors import InputError
+from sim.results import SCENARIO_CODES
 
 __all__ = [
     "SCENARIOS",
@@ -50,8 +51,9 @@ __all__ = [
     "o2i_loss_std_db",
 ]
 
-SCENARIOS = ("uma", "umi", "rma")
-"""Scenario names accepted by the functions of this module (case-insensitive)."""
+SCENARIOS = SCENARIO_CODES
+"""Scenario names accepted by the functions of this module (case-insensitive); the one tuple of
+:data:`sim.results.SCENARIO_CODES`, whose order the kernel's integer scenario codes follow."""
 
 FC_RANGE_GHZ = {"uma": (0.5, 100.0), "umi": (0.5, 100.0), "rma": (0.5, 30.0)}
 """Carrier frequency range of the path-loss formulas, GHz (note under TR 38.901 Table 7.4.1-1:

@@ -506,6 +506,65 @@ def read_sites_geojson(path, region, *, operators: Sequence[str] | None = None, 
     return _finish(p, rows, on_bad_row, lon, lat, parts, cols)
 
 
+def _opencellid_frame(p: Path):
+    """The OpenCellID columns of ``p`` as a frame (header line optional), and whether it had a header."""
+    with open(p, encoding="utf-8-sig") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise SiteFileError(p, "line 1", "expected OpenCellID rows (radio,mcc,net,...); the file is empty")
+    has_header = first.strip().lower().startswith("radio")
+    if "," not in first:
+        other = next((d for d in (";", "\t", "|") if d in first), None)
+        hint = f"; the line looks {other!r}-delimited" if other else ""
+        raise SiteFileError(p, "line 1", f"expected {len(OPENCELLID_COLUMNS)} comma-separated columns "
+                                         f"radio,mcc,net,...{hint}")
+    if has_header:
+        head = [h.strip() for h in first.strip().split(",")]
+        missing = [c for c in ("radio", "mcc", "net", "area", "cell", "lon", "lat") if c not in head]
+        if missing:
+            raise SiteFileError(p, "line 1", f"expected OpenCellID columns {','.join(OPENCELLID_COLUMNS)}; "
+                                             f"missing {', '.join(missing)}")
+    usecols = ["radio", "mcc", "net", "area", "cell", "lon", "lat"]
+    try:
+        # lon/lat are left to the C parser's inference: float64 for a clean file (fast),
+        # text when some cell is not a number (then parsed with to_numeric below).
+        df = pd.read_csv(p, header=0 if has_header else None, names=None if has_header else list(OPENCELLID_COLUMNS),
+                         usecols=usecols, dtype={c: str for c in ("radio", "mcc", "net", "area", "cell")},
+                         keep_default_na=False, encoding="utf-8-sig", engine="c", low_memory=False)
+    except pd.errors.ParserError as exc:
+        raise SiteFileError(p, None, f"not a valid OpenCellID CSV ({str(exc).strip().splitlines()[-1]})") from None
+    return df, has_header
+
+
+def _collapse_cells(p: Path, df, gi, x, y, d, lon_k, lat_k, op_k, op_ids, collapse_m: float) -> PhysicalSites:
+    """Cells of one operator whose positions round to one ``collapse_m`` grid point, as one site at their mean."""
+    xr = np.round(x / collapse_m).astype(np.int64)
+    yr = np.round(y / collapse_m).astype(np.int64)
+    order = np.lexsort((yr, xr, op_k))
+    if order.size:
+        ks = np.stack([op_k[order].astype(np.int64), xr[order], yr[order]])
+        start = np.flatnonzero(np.concatenate([[True], np.any(ks[:, 1:] != ks[:, :-1], axis=0)]))
+    else:
+        start = np.zeros(0, np.intp)
+    counts = np.diff(np.append(start, order.size))
+    mean = (lambda v: np.add.reduceat(v[order], start) / counts) if order.size else (lambda v: np.zeros(0))
+    first = order[start]
+    n_sites = start.size
+    fr = gi[first]
+    ref = np.array([f"{a.strip()}-{b.strip()}-{c.strip()}-{e.strip()}" for a, b, c, e in zip(
+        df["mcc"].to_numpy(object)[fr], df["net"].to_numpy(object)[fr], df["area"].to_numpy(object)[fr],
+        df["cell"].to_numpy(object)[fr])], dtype=object)
+    sites = PhysicalSites(
+        x_m=mean(x), y_m=mean(y), lon_deg=mean(lon_k), lat_deg=mean(lat_k), district_idx=d[first],
+        h_bs_m=np.full(n_sites, np.nan, np.float32), tilt_deg=np.full(n_sites, np.nan, np.float32),
+        az_deg=np.zeros((n_sites, 0), np.float32),
+        operator=np.asarray(op_ids, dtype=str)[op_k[first]] if n_sites else np.zeros(0, "<U1"),
+        band=np.full(n_sites, "", "<U1"), source=np.full(n_sites, f"file:{p.name}"),
+        site_ref=ref.astype(str) if n_sites else np.zeros(0, "<U1"), n_cells=counts.astype(np.int32),
+    )
+    return sites
+
+
 def read_opencellid(path, region, *, radios: Sequence[str] = ("NR", "LTE"),
                     operators: Sequence[str] | None = None, on_bad_row: str = "skip", collapse_m: float = 1.0):
     """Read an OpenCellID cell export and collapse its cells into physical sites.
@@ -552,31 +611,7 @@ def read_opencellid(path, region, *, radios: Sequence[str] = ("NR", "LTE"),
                              f"expected ids among {', '.join(OPERATOR_NAMES)}, got {unknown[0]!r}")
     p = _require_file(path)
     parts = _region_parts(region)
-    with open(p, encoding="utf-8-sig") as fh:
-        first = fh.readline()
-    if not first.strip():
-        raise SiteFileError(p, "line 1", "expected OpenCellID rows (radio,mcc,net,...); the file is empty")
-    has_header = first.strip().lower().startswith("radio")
-    if "," not in first:
-        other = next((d for d in (";", "\t", "|") if d in first), None)
-        hint = f"; the line looks {other!r}-delimited" if other else ""
-        raise SiteFileError(p, "line 1", f"expected {len(OPENCELLID_COLUMNS)} comma-separated columns "
-                                         f"radio,mcc,net,...{hint}")
-    if has_header:
-        head = [h.strip() for h in first.strip().split(",")]
-        missing = [c for c in ("radio", "mcc", "net", "area", "cell", "lon", "lat") if c not in head]
-        if missing:
-            raise SiteFileError(p, "line 1", f"expected OpenCellID columns {','.join(OPENCELLID_COLUMNS)}; "
-                                             f"missing {', '.join(missing)}")
-    usecols = ["radio", "mcc", "net", "area", "cell", "lon", "lat"]
-    try:
-        # lon/lat are left to the C parser's inference: float64 for a clean file (fast),
-        # text when some cell is not a number (then parsed with to_numeric below).
-        df = pd.read_csv(p, header=0 if has_header else None, names=None if has_header else list(OPENCELLID_COLUMNS),
-                         usecols=usecols, dtype={c: str for c in ("radio", "mcc", "net", "area", "cell")},
-                         keep_default_na=False, encoding="utf-8-sig", engine="c", low_memory=False)
-    except pd.errors.ParserError as exc:
-        raise SiteFileError(p, None, f"not a valid OpenCellID CSV ({str(exc).strip().splitlines()[-1]})") from None
+    df, has_header = _opencellid_frame(p)
     n_all = len(df)
     lines_all = np.arange(n_all) + (2 if has_header else 1)
 
@@ -623,31 +658,8 @@ def read_opencellid(path, region, *, radios: Sequence[str] = ("NR", "LTE"),
     gi, x, y, d = gi[inside], x[inside], y[inside], d[inside]
     lon_k, lat_k = lon[good][inside], lat[good][inside]
     op_k = op_code[gi]
-    # collapse cells of one operator at one (rounded) position into a site
-    xr = np.round(x / collapse_m).astype(np.int64)
-    yr = np.round(y / collapse_m).astype(np.int64)
-    order = np.lexsort((yr, xr, op_k))
-    if order.size:
-        ks = np.stack([op_k[order].astype(np.int64), xr[order], yr[order]])
-        start = np.flatnonzero(np.concatenate([[True], np.any(ks[:, 1:] != ks[:, :-1], axis=0)]))
-    else:
-        start = np.zeros(0, np.intp)
-    counts = np.diff(np.append(start, order.size))
-    mean = (lambda v: np.add.reduceat(v[order], start) / counts) if order.size else (lambda v: np.zeros(0))
-    first = order[start]
-    n_sites = start.size
-    fr = gi[first]
-    ref = np.array([f"{a.strip()}-{b.strip()}-{c.strip()}-{e.strip()}" for a, b, c, e in zip(
-        df["mcc"].to_numpy(object)[fr], df["net"].to_numpy(object)[fr], df["area"].to_numpy(object)[fr],
-        df["cell"].to_numpy(object)[fr])], dtype=object)
-    sites = PhysicalSites(
-        x_m=mean(x), y_m=mean(y), lon_deg=mean(lon_k), lat_deg=mean(lat_k), district_idx=d[first],
-        h_bs_m=np.full(n_sites, np.nan, np.float32), tilt_deg=np.full(n_sites, np.nan, np.float32),
-        az_deg=np.zeros((n_sites, 0), np.float32),
-        operator=np.asarray(op_ids, dtype=str)[op_k[first]] if n_sites else np.zeros(0, "<U1"),
-        band=np.full(n_sites, "", "<U1"), source=np.full(n_sites, f"file:{p.name}"),
-        site_ref=ref.astype(str) if n_sites else np.zeros(0, "<U1"), n_cells=counts.astype(np.int32),
-    )
+    sites = _collapse_cells(p, df, gi, x, y, d, lon_k, lat_k, op_k, op_ids, collapse_m)
+    n_sites = len(sites)
     report = ReadReport(
         path=str(p), n_rows=n_all, n_filtered=n_filtered, n_bad=int(rows_sub.bad.sum()),
         n_outside=int((~inside).sum()), n_kept=int(gi.size), n_sites=int(n_sites),

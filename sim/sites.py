@@ -471,6 +471,49 @@ def spacing_downtilt_deg(h_bs_m, spacing_m, hpbw_v_deg, *, h_ut_m: float = 1.5, 
     return np.clip(geo, min_deg, np.maximum(max_deg, min_deg))
 
 
+def _class_of_sites(sites: PhysicalSites, district_class, site_classes, site_class):
+    """Propagation scenario and default height of each site: one class for all, or its district's class."""
+    src = "build_site_table"
+    n = len(sites)
+    if site_class is not None:
+        scen = np.full(n, site_class.scenario)
+        h_cls = np.full(n, site_class.h_bs_m, np.float32)
+    else:
+        if district_class is None or site_classes is None:
+            raise InputError(src, "district_class", "expected district_class and site_classes, or site_class")
+        names = list(district_class)
+        for nm in set(names):
+            if nm not in site_classes:
+                raise InputError(src, "site_classes", f"no parameters for district class {nm!r}; "
+                                                      f"expected one of {', '.join(sorted(site_classes))}")
+        if n and (sites.district_idx.min() < 0 or sites.district_idx.max() >= len(names)):
+            bad = int(np.flatnonzero((sites.district_idx < 0) | (sites.district_idx >= len(names)))[0])
+            raise InputError(src, "sites.district_idx",
+                             f"site {bad} has district {sites.district_idx[bad]}; expected 0..{len(names) - 1} "
+                             "(read the file with a region)")
+        cls_scen = np.array([site_classes[nm].scenario for nm in names] or [""])
+        cls_h = np.array([site_classes[nm].h_bs_m for nm in names] or [0.0], np.float32)
+        scen = cls_scen[sites.district_idx] if n else np.zeros(0, "<U3")
+        h_cls = cls_h[sites.district_idx] if n else np.zeros(0, np.float32)
+    return scen, h_cls
+
+
+def _sector_bearings_deg(sites: PhysicalSites, rot, n_sectors: int) -> np.ndarray:
+    """Sector bearings ``[n, S]`` (NaN-padded, float32): the site's own azimuths, else evenly spaced and rotated."""
+    n = len(sites)
+    given = np.isfinite(sites.az_deg)
+    has_az = given.any(axis=1) if sites.az_deg.shape[1] else np.zeros(n, bool)
+    s_max = max(n_sectors, sites.az_deg.shape[1])
+    az = np.full((n, s_max), np.nan, np.float32)
+    even = (np.arange(n_sectors)[None, :] * (360.0 / n_sectors) + rot[:, None]) % 360.0
+    az[:, :n_sectors] = even
+    if has_az.any():
+        az[has_az] = np.nan
+        az[has_az, : sites.az_deg.shape[1]] = sites.az_deg[has_az]
+    az = np.where(az >= 360.0, 0.0, az).astype(np.float32)   # float32 rounding of 359.99999
+    return az
+
+
 def build_site_table(sites: PhysicalSites, *, ran: str, carriers: Sequence[CarrierSpec], rng: np.random.Generator,
                      district_class: Sequence[str] | None = None, site_classes: Mapping[str, SiteClass] | None = None,
                      site_class: SiteClass | None = None, n_sectors: int = 3, site_id_start: int = 0,
@@ -527,38 +570,9 @@ def build_site_table(sites: PhysicalSites, *, ran: str, carriers: Sequence[Carri
         raise InputError(src, "n_sectors", f"expected an integer in [1, {MAX_SECTORS}], got {n_sectors!r}")
     n = len(sites)
     rot = rng.uniform(0.0, 360.0 / n_sectors, n)
-    if site_class is not None:
-        scen = np.full(n, site_class.scenario)
-        h_cls = np.full(n, site_class.h_bs_m, np.float32)
-    else:
-        if district_class is None or site_classes is None:
-            raise InputError(src, "district_class", "expected district_class and site_classes, or site_class")
-        names = list(district_class)
-        for nm in set(names):
-            if nm not in site_classes:
-                raise InputError(src, "site_classes", f"no parameters for district class {nm!r}; "
-                                                      f"expected one of {', '.join(sorted(site_classes))}")
-        if n and (sites.district_idx.min() < 0 or sites.district_idx.max() >= len(names)):
-            bad = int(np.flatnonzero((sites.district_idx < 0) | (sites.district_idx >= len(names)))[0])
-            raise InputError(src, "sites.district_idx",
-                             f"site {bad} has district {sites.district_idx[bad]}; expected 0..{len(names) - 1} "
-                             "(read the file with a region)")
-        cls_scen = np.array([site_classes[nm].scenario for nm in names] or [""])
-        cls_h = np.array([site_classes[nm].h_bs_m for nm in names] or [0.0], np.float32)
-        scen = cls_scen[sites.district_idx] if n else np.zeros(0, "<U3")
-        h_cls = cls_h[sites.district_idx] if n else np.zeros(0, np.float32)
+    scen, h_cls = _class_of_sites(sites, district_class, site_classes, site_class)
     h = np.where(np.isfinite(sites.h_bs_m), sites.h_bs_m, h_cls).astype(np.float32)
-    # sector bearings [n, S], NaN-padded
-    given = np.isfinite(sites.az_deg)
-    has_az = given.any(axis=1) if sites.az_deg.shape[1] else np.zeros(n, bool)
-    s_max = max(n_sectors, sites.az_deg.shape[1])
-    az = np.full((n, s_max), np.nan, np.float32)
-    even = (np.arange(n_sectors)[None, :] * (360.0 / n_sectors) + rot[:, None]) % 360.0
-    az[:, :n_sectors] = even
-    if has_az.any():
-        az[has_az] = np.nan
-        az[has_az, : sites.az_deg.shape[1]] = sites.az_deg[has_az]
-    az = np.where(az >= 360.0, 0.0, az).astype(np.float32)   # float32 rounding of 359.99999
+    az = _sector_bearings_deg(sites, rot, n_sectors)
     # bands
     wrapped = np.char.add(np.char.add(";", sites.band.astype(str)), ";") if n else np.zeros(0, "<U2")
     any_band = sites.band == ""

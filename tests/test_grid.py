@@ -43,7 +43,7 @@ def test_grid_georeference():
 
 
 def test_grid_for_bounds_aligned():
-    g = grid_for_bounds((1234.0, 5678.0, 4321.0, 8765.0), 100.0)
+    g = grid_for_bounds((1234.0, 5678.0, 4321.0, 8765.0), 100.0, "EPSG:32651")
     assert g.x0_m == 1200.0 and g.y0_m == 8800.0
     xmin, ymin, xmax, ymax = g.bounds_m
     assert xmin <= 1234.0 and ymin <= 5678.0 and xmax >= 4321.0 and ymax >= 8765.0
@@ -76,7 +76,7 @@ def test_refuses_grid_that_does_not_fit(districts):
 
 
 def test_shanghai_25m_estimate_under_1gb(districts):
-    g = grid_for_bounds(districts.total_bounds, 25.0)
+    g = grid_for_bounds(districts.total_bounds, 25.0, districts.crs.to_string())
     # rasters of the grid itself (district index, population, households)
     assert estimate_memory_bytes(g, n_layers=0) < 0.7 * 2**30
 
@@ -84,7 +84,7 @@ def test_shanghai_25m_estimate_under_1gb(districts):
 def test_estimate_counts_the_busy_hour_interference_terms(districts):
     """Per land pixel and layer: 8 float32/int32 outputs (32 B); with top-M terms two float64
     (signal, residual) and M (int32 sector, float32 power) pairs: 16 + 8 M bytes more."""
-    g = grid_for_bounds(districts.total_bounds, 25.0)
+    g = grid_for_bounds(districts.total_bounds, 25.0, districts.crs.to_string())
     n_land = g.n_pixels * 0.6
     base = estimate_memory_bytes(g, n_layers=3)
     busy = estimate_memory_bytes(g, n_layers=3, top_m=8)

@@ -13,7 +13,7 @@ from sim.errors import InputError
 from sim.kernel import coverage_block, los_uniform, prepare_layer, rsrp_offset_db, sinr_for_load
 from sim.results import LayerRadio
 
-# Tolerances (named, as the brief and STYLE.md ask)
+# Tolerances (named constants, each with its reason)
 MAX_ERR_RSRP_DB = 0.01        # kernel (float32, tabulated path gain) vs float64 scalar loop
 MAX_ERR_SINR_DB = 0.05
 MAX_ERR_TABLE_DB = 0.01       # tabulated vs directly evaluated path gain, same kernel

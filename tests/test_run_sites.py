@@ -362,7 +362,7 @@ def test_small_cells_in_the_site_table(tmp_path):
 
 
 def test_small_cells_never_lower_best_rsrp(tmp_path):
-    """Metamorphic (STYLE.md): adding sites never lowers best RSRP when K covers all sites."""
+    """Metamorphic: adding sites never lowers best RSRP when K covers all sites."""
     from sim.coverage import compute_coverage
     from sim.app.inputs import build_rasters, build_sites, layer_radio
 

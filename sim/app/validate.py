@@ -12,7 +12,7 @@ __all__ = ["describe_scenario"]
 def describe_scenario(sc: Scenario) -> str:
     """A short text summary of a validated scenario (``gigacity validate``)."""
     districts = load_region(sc)
-    grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m)
+    grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
     mem = estimate_memory_bytes(grid, n_layers=len(sc.layers()), top_m=BUSY_TOP_M if sc.traffic is not None else 0)
     lines = [
         f"scenario {sc.scenario.name} ({sc.scenario.year}), seed {sc.scenario.seed}",
