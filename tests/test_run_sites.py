@@ -406,7 +406,7 @@ def test_spacing_downtilt_keeps_a_dense_grid_covered(tmp_path):
     keeps the indoor population coverage, and a denser grid never covers fewer people by more
     than a point there."""
     from sim.coverage import compute_coverage
-    from sim.criteria import coverage_mask
+    from sim.indicators import coverage_mask
     from sim.app.inputs import build_rasters, build_sites, layer_radio
 
     cover = {}
