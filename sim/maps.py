@@ -34,9 +34,9 @@ from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
 from matplotlib.path import Path
 
 from sim.errors import InputError
+from sim.geodata import ATTRIBUTION
 
 __all__ = [
-    "ATTRIBUTION",
     "CENTRAL_CODES",
     "raster_map",
     "district_map",
@@ -47,9 +47,6 @@ __all__ = [
     "cjk_font_family",
     "plan_curve_figure",
 ]
-
-ATTRIBUTION = "District boundaries © OpenStreetMap contributors, ODbL 1.0, via geoBoundaries"
-"""The attribution line the ODbL asks of a produced work (geodata/SOURCE.md)."""
 
 CENTRAL_CODES: tuple[str, ...] = ("310101", "310104", "310105", "310106", "310107", "310109", "310110")
 """Codes of the seven central districts shown in the inset."""

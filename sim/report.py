@@ -53,11 +53,10 @@ import pandas as pd
 
 from sim.criteria import INDICATORS, verdict
 from sim.errors import InputError
+from sim.geodata import ATTRIBUTION, CENSUS_SOURCE
 
 __all__ = [
     "SUMMARY_SCHEMA_VERSION",
-    "ATTRIBUTION",
-    "CENSUS_SOURCE",
     "PNG_MAX_BYTES",
     "OVERVIEW_FACTORS",
     "atomic_path",
@@ -86,17 +85,6 @@ __all__ = [
 
 SUMMARY_SCHEMA_VERSION = "1.0"
 """Version of the ``summary.json`` layout; bump the major on a breaking change."""
-
-ATTRIBUTION = "District boundaries © OpenStreetMap contributors, ODbL 1.0, via geoBoundaries"
-"""ODbL 1.0 attribution of the district polygons (geodata/SOURCE.md), written without URL."""
-
-CENSUS_SOURCE = (
-    "Population: 7th national census, 2020 (National Bureau of Statistics of China, "
-    "Tabulation on the 2020 China Population Census by County, China Statistics Press, 2022); "
-    "households: estimate from the same tabulation (family households); land areas: "
-    "Shanghai Statistical Yearbook"
-)
-"""Source of the census table (geodata/SOURCE.md, section 2)."""
 
 PNG_MAX_BYTES = 2_000_000
 """A PNG above this size is re-encoded with a 256-colour palette."""

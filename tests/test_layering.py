@@ -29,8 +29,8 @@ ALLOWED = {
     "broadband": BASE | {"queueing"},
     "criteria": BASE,
     "planning": BASE | {"grid", "sites", "coverage", "kernel", "results", "criteria", "propagation"},
-    "maps": BASE | {"grid"},
-    "report": BASE | {"grid", "criteria"},
+    "maps": BASE | {"grid", "geodata"},
+    "report": BASE | {"grid", "criteria", "geodata"},
     "run": None,  # the composition root may import every layer
     "cli": None,
     "__main__": {"cli"},

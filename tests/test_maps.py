@@ -19,6 +19,7 @@ from shapely.geometry import MultiPolygon, box  # noqa: E402
 from sim import maps  # noqa: E402
 from sim.criteria import SHANGHAI_DISTRICT_CODES  # noqa: E402
 from sim.errors import InputError  # noqa: E402
+from sim.geodata import ATTRIBUTION  # noqa: E402
 from sim.grid import Grid  # noqa: E402
 
 PNG_MAX_BYTES = 2_000_000  # brief: PNGs < 2 MB at 170 dpi
@@ -72,7 +73,7 @@ def _texts(fig: Figure) -> list[str]:
 def _check_cartography(fig: Figure, title: str) -> None:
     assert isinstance(fig, Figure)
     texts = _texts(fig)
-    assert maps.ATTRIBUTION in texts
+    assert ATTRIBUTION in texts
     assert title in texts
     assert "N" in texts and "km" in texts  # north arrow and scale bar
     main = fig.axes[0]
@@ -200,7 +201,7 @@ def test_criteria_panels_one_map_per_criterion(districts):
               "Fibre > 80": [False] * 16}
     fig = maps.criteria_panels(districts, panels, "Criteria, tiny-2021 (2021)")
     texts = _texts(fig)
-    assert maps.ATTRIBUTION in texts and "N" in texts and "km" in texts
+    assert ATTRIBUTION in texts and "N" in texts and "km" in texts
     assert fig._suptitle.get_text() == "Criteria, tiny-2021 (2021)"
     maps_axes = [ax for ax in fig.axes if ax.collections]
     assert [ax.get_title() for ax in maps_axes] == [

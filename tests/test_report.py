@@ -28,6 +28,7 @@ from shapely.geometry import Point, box  # noqa: E402
 from sim import criteria as cr  # noqa: E402
 from sim import report  # noqa: E402
 from sim.errors import InputError  # noqa: E402
+from sim.geodata import ATTRIBUTION, CENSUS_SOURCE  # noqa: E402
 from sim.grid import Grid  # noqa: E402
 
 X0_M, Y0_M, RES_M = 340_000.0, 3_470_000.0, 100.0
@@ -283,7 +284,7 @@ def test_html_report_self_contained(tmp_path):
     assert 'name="viewport"' in text and "@media (max-width:600px)" in text
     # citywide 5G BS 15 > 12 passes; fibre exactly 80 fails "> 80 %": the verdict is a fail
     assert '<p class="verdict fail">Does not meet 1 of 7 citywide criteria: Household gigabit-fibre coverage.' in text
-    assert report.ATTRIBUTION in text and "7th national census, 2020" in text
+    assert ATTRIBUTION in text and "7th national census, 2020" in text
     for tag in ("confirmed", "assumption", "input", "reported"):
         assert f'<span class="tag {tag}">{tag}</span>' in text
     assert "Pudong New Area" in text  # the district table names districts
@@ -296,10 +297,14 @@ def test_html_verdict_not_judged_when_criteria_missing(tmp_path):
     assert '<p class="verdict na">Not judged: 1 of 7 citywide criteria pass, 6 not evaluated:' in text
 
 
-def test_html_report_attribution_matches_maps():
-    from sim import maps
-
-    assert report.ATTRIBUTION == maps.ATTRIBUTION
+def test_every_report_carries_the_attribution_and_census_source(tmp_path):
+    s, table = _summary(), _table()
+    md = report.write_report_md(tmp_path / "report.md", s, table).read_text(encoding="utf-8")
+    assert md.endswith(f"---\n\n{ATTRIBUTION}.\n\n{CENSUS_SOURCE}.\n")
+    html_text = report.write_report_html(tmp_path / "report.html", s, table).read_text(encoding="utf-8")
+    assert f"<footer><p>{ATTRIBUTION}.</p><p>{CENSUS_SOURCE}.</p></footer>" in html_text
+    cmp = report.write_compare_md(tmp_path / "compare.md", s, s, report.compare_runs(s, s))
+    assert cmp.read_text(encoding="utf-8").endswith(f"---\n\n{ATTRIBUTION}.\n")
 
 
 def test_html_rejects_non_png(tmp_path):
@@ -322,7 +327,7 @@ def test_markdown_report(tmp_path):
     assert "| Household gigabit-fibre coverage | 80.0 % | > 80.0 % | fail | 0.0 % | confirmed |" in text
     assert "| 10G-PON port share | 50.0 % | ≥ 46.7 % | pass | 0.0 % | assumption |" in text
     assert "| Huangpu (310101) | 30.0 ✓ | 99.0 |" in text
-    assert report.ATTRIBUTION in text
+    assert ATTRIBUTION in text
 
 
 def test_compare_runs():
