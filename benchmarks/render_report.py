@@ -39,9 +39,10 @@ def build_demo(out: Path) -> Path:
 
     matplotlib.use("Agg")
     from sim import criteria as cr
-    from sim import maps, report
+    from sim import maps
     from sim.geodata import read_districts
     from sim.grid import Grid
+    from sim.report import files, render, runfolder
 
     g = read_districts(ROOT / "geodata/shanghai_districts.geojson",
                        ROOT / "geodata/shanghai_district_stats.csv")
@@ -91,22 +92,22 @@ def build_demo(out: Path) -> Path:
         t0 = time.perf_counter()
         fig = make()
         t1 = time.perf_counter()
-        path = report.write_png(fig, maps_dir / f"map{k}.png")
+        path = files.write_png(fig, maps_dir / f"map{k}.png")
         t2 = time.perf_counter()
         images[caption] = path
         print(f"{caption:45s} {t1 - t0:8.2f} {t2 - t1:8.2f} {path.stat().st_size / 1e3:8.0f}")
     summary = {
-        "schema_version": report.SUMMARY_SCHEMA_VERSION,
+        "schema_version": runfolder.SUMMARY_SCHEMA_VERSION,
         "scenario": {"name": "demo", "year": 2025, "seed": SEED, "config_path": None},
         "inputs": {}, "grid": {"crs": grid.crs, "res_m": res_m, "shape": list(grid.shape)},
         "districts": [{"code": code, "name_en": name, "indicators": {}}
                       for code, name in zip(g["code"], g["name_en"])],
-        "citywide": city, "criteria": report.criteria_records(table),
-        "timings_s": {}, "versions": report.versions(), "outputs": [],
+        "citywide": city, "criteria": runfolder.criteria_records(table),
+        "timings_s": {}, "versions": files.versions(), "outputs": [],
     }
-    report.validate_summary(summary)
-    report.write_report_md(out / "report.md", summary, table, images)
-    return report.write_report_html(out / "report.html", summary, table, images)
+    runfolder.validate_summary(summary)
+    render.write_report_md(out / "report.md", summary, table, images)
+    return render.write_report_html(out / "report.html", summary, table, images)
 
 
 def screenshot(chromium: str, html: Path, out: Path) -> None:

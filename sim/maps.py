@@ -1,7 +1,7 @@
 """Maps of the city: rasters, districts, criteria choropleths and sites.
 
 Every function returns a :class:`matplotlib.figure.Figure` built with the object API (no
-pyplot state) and never saves it: :func:`sim.report.write_png` does. Each map has the
+pyplot state) and never saves it: :func:`sim.report.files.write_png` does. Each map has the
 district boundaries and English names (Chinese too when a CJK font is installed), a
 colour bar with units or a legend, the title passed in (scenario and year), a scale bar in
 km and a north arrow drawn with matplotlib primitives, the ODbL attribution line, and an

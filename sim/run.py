@@ -153,12 +153,12 @@ def grid_summary_rows(districts, rasters) -> list[dict]:
 
 def _create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
     """``out_dir``, or a new ``<output.dir>/<scenario><label>-<stamp>`` folder (``label``: e.g. ``-plan``)."""
-    from . import report
+    from .report import files
 
     if out_dir is None:
-        return report.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
+        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
     out_dir = Path(out_dir)
-    return report.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+    return files.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
 
 
 def _file_operators(sc: Scenario) -> dict[str, str]:
@@ -766,7 +766,7 @@ def agreement_text(simpy_rows) -> str:
 
 
 def busy_hour_summary(busy, simpy_rows, day_rows, pon_rows) -> dict:
-    """The ``busy_hour`` object of ``summary.json`` (see :mod:`sim.report`)."""
+    """The ``busy_hour`` object of ``summary.json`` (see :mod:`sim.report.runfolder`)."""
     out = {"layers": {} if busy is None else busy[3], "simpy_cells": simpy_rows,
            "simpy_agreement": agreement_text(simpy_rows), "day": day_rows, "pon": pon_rows}
     if busy is not None:
@@ -785,7 +785,7 @@ RATE_CLASSES_MBPS = (0.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10000.0)
 def _write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy, simpy_rows, day_rows, pon_rows,
                         fibre_px, title: str) -> dict:
     """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
-    from . import report
+    from .report import files
     from .grid import scatter_to_raster
 
     images = {}
@@ -794,11 +794,11 @@ def _write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy, s
     labels = ["< 10", "10-30", "30-100", "100-300", "300-1000", ">= 1000"]
     if busy is not None:
         layers, rate_by_ran, cell_rows, _ = busy
-        report.write_csv(run_dir / "cells.csv", cell_rows)
+        files.write_csv(run_dir / "cells.csv", cell_rows)
         if simpy_rows:
-            report.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
+            files.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
         if day_rows:
-            report.write_csv(run_dir / "simpy_day.csv", day_rows)
+            files.write_csv(run_dir / "simpy_day.csv", day_rows)
         rasters_out = {f"{lid}_rate_busy_bps": (bh.throughput_indoor_bps, f"{lid} downlink flow throughput, indoor, busy hour")
                        for lid, bh in layers.items()}
         rasters_out.update({f"{ran}_rate_busy_bps": (r, f"{ran} downlink flow throughput, indoor, busy hour (users' layer)")
@@ -806,27 +806,27 @@ def _write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy, s
         for name, (arr, label) in rasters_out.items():
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(arr, dtype=np.float32))
             if sc.output.geotiff:
-                report.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+                files.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
             if sc.output.maps and name.split("_")[0] in rate_by_ran:
                 ran = name.split("_")[0]
                 fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: {ran} busy-hour throughput",
                                       cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
                                       classes=RATE_CLASSES_MBPS, class_labels=labels)
                 png = run_dir / f"map_{ran}_rate_busy.png"
-                report.write_png(fig, png, dpi=sc.output.dpi)
+                files.write_png(fig, png, dpi=sc.output.dpi)
                 images[f"{ran} busy-hour flow throughput, indoor (Mbit/s)"] = png
     if pon_rows:
-        report.write_csv(run_dir / "pon_busy_hour.csv", pon_rows)
+        files.write_csv(run_dir / "pon_busy_hour.csv", pon_rows)
     if fibre_px is not None:
         arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, fibre_px.ten_g_pon_households.astype(np.float32))
         if sc.output.geotiff:
-            report.write_geotiff(run_dir / "fibre_gigabit_households.tif", rasters.grid, arr2d, np.nan,
+            files.write_geotiff(run_dir / "fibre_gigabit_households.tif", rasters.grid, arr2d, np.nan,
                                  "households passed by 10G-PON (gigabit-capable)", "households")
         if sc.output.maps:
             fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: gigabit-capable fibre households",
                                   cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0)
             png = run_dir / "map_fibre_gigabit_households.png"
-            report.write_png(fig, png, dpi=sc.output.dpi)
+            files.write_png(fig, png, dpi=sc.output.dpi)
             images["Gigabit-capable (10G-PON) fibre households per pixel"] = png
     return images
 
@@ -834,7 +834,7 @@ def _write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy, s
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
     from . import criteria as C
-    from . import report
+    from .report import files, render, runfolder
     from .broadband import district_fibre, fibre_rasters
     from .coverage import compute_coverage
     from .geodata import read_key_places
@@ -967,21 +967,21 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     # --- outputs --------------------------------------------------------------------
     images = {}
     with timer.stage("writing outputs"):
-        report.write_csv(run_dir / "grid_districts.csv", rows)
-        report.write_csv(run_dir / "criteria.csv", table)
+        files.write_csv(run_dir / "grid_districts.csv", rows)
+        files.write_csv(run_dir / "criteria.csv", table)
         gdf = sites.to_geodataframe("EPSG:4326")
-        report.write_gpkg(run_dir / "sites.gpkg", gdf, "sites")
+        files.write_gpkg(run_dir / "sites.gpkg", gdf, "sites")
         dgdf = districts.copy()
         for k, v in by_d.items():
             dgdf[k] = np.asarray(v, dtype=float)
         for k in ("sites_5g", "sites_5g_per_km2", "sites_5g_per_10k"):
             dgdf[k] = density[k]
-        report.write_gpkg(run_dir / "districts.gpkg", dgdf, "districts")
+        files.write_gpkg(run_dir / "districts.gpkg", dgdf, "districts")
         if len(places):
             kp = places.copy()
             for ran, r in reached_rows.items():
                 kp[f"reached_{ran}"] = np.asarray(r, dtype=bool)
-            report.write_gpkg(run_dir / "key_places.gpkg", kp, "key_places")
+            files.write_gpkg(run_dir / "key_places.gpkg", kp, "key_places")
         title = f"{sc.scenario.name} ({sc.scenario.year})"
         for lid, cov in coverage.items():
             spec = (("rsrp_dbm", "SS-RSRP outdoor", "dBm", -120.0, -40.0, "viridis"),
@@ -991,7 +991,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             for name, label, unit, vmin, vmax, cmap in spec:
                 arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
                 if sc.output.geotiff:
-                    report.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan,
+                    files.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan,
                                          f"{lid} {label}", unit)
                 if sc.output.maps and name != "rate_indoor_bps":
                     from . import maps
@@ -999,7 +999,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                     fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {lid} {label}",
                                           cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax)
                     png = run_dir / f"map_{lid}_{name}.png"
-                    report.write_png(fig, png, dpi=sc.output.dpi)
+                    files.write_png(fig, png, dpi=sc.output.dpi)
                     images[f"{lid} {label}"] = png
             if sc.output.maps:
                 from . import maps
@@ -1010,7 +1010,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                                       cbar_label="Distance to the serving site", cmap="YlOrRd",
                                       classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS)
                 png = run_dir / f"map_{lid}_serving_distance.png"
-                report.write_png(fig, png, dpi=sc.output.dpi)
+                files.write_png(fig, png, dpi=sc.output.dpi)
                 images[f"{lid} best server: distance to the serving site"] = png
         if busy is not None or sc.broadband is not None:
             images.update(_write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows, pon_rows,
@@ -1019,20 +1019,20 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             from . import maps
 
             fig = maps.district_map(districts, title=f"{title}: districts")
-            report.write_png(fig, run_dir / "map_districts.png", dpi=sc.output.dpi)
+            files.write_png(fig, run_dir / "map_districts.png", dpi=sc.output.dpi)
             fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites")
-            report.write_png(fig, run_dir / "map_sites.png", dpi=sc.output.dpi)
+            files.write_png(fig, run_dir / "map_sites.png", dpi=sc.output.dpi)
             images["5G sites"] = run_dir / "map_sites.png"
             passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()
             fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents")
-            report.write_png(fig, run_dir / "map_bs_per_10k.png", dpi=sc.output.dpi)
+            files.write_png(fig, run_dir / "map_bs_per_10k.png", dpi=sc.output.dpi)
             images["Districts passing: 5G base stations per 10,000"] = run_dir / "map_bs_per_10k.png"
             panels = _criteria_panels(table)
             if panels:
                 fig = maps.criteria_panels(districts, panels, title=f"{title}: districts against each criterion")
-                report.write_png(fig, run_dir / "map_criteria.png", dpi=sc.output.dpi)
+                files.write_png(fig, run_dir / "map_criteria.png", dpi=sc.output.dpi)
                 images = {"Districts against each One-Gbps city criterion": run_dir / "map_criteria.png", **images}
-    recs = report.criteria_records(table)
+    recs = runfolder.criteria_records(table)
     for r, i in zip(rows, range(n_d)):
         r["sites_5g"] = int(n_sites_d[i])
         r["sites_5g_by_ran"] = {ran: int(v[i]) for ran, v in sites_by_ran.items()}
@@ -1042,7 +1042,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         r["indicators"] = {k: (None if not np.isfinite(float(np.asarray(v)[i])) else float(np.asarray(v)[i]))
                            for k, v in by_d.items()}
     summary = {
-        "schema_version": report.SUMMARY_SCHEMA_VERSION,
+        "schema_version": runfolder.SUMMARY_SCHEMA_VERSION,
         "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
                      "config_path": str(sc.source_path)},
         "inputs": {"sites": dict(sc.deployment.sites or {}), "resolution_m": sc.region.resolution_m,
@@ -1058,18 +1058,18 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         "criteria": recs,
         "verdict": {k: v for k, v in verdict.items() if k in ("n_passed", "n_criteria")},
         "timings_s": timer.timings_s,
-        "versions": report.versions(),
+        "versions": files.versions(),
         "outputs": [],
     }
     if busy is not None or pon_rows:
         summary["busy_hour"] = busy_hour_summary(busy, simpy_rows, day_rows, pon_rows)
         summary["methods"] = BUSY_HOUR_METHODS
-    report.write_report_md(run_dir / "report.md", summary, table, images)
-    report.write_report_html(run_dir / "report.html", summary, table, images)
-    summary["outputs"] = sorted(set(report.run_outputs(run_dir)) | {"summary.json"})
-    report.validate_summary(summary)
-    report.write_json(run_dir / "summary.json", summary)
-    report.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
+    render.write_report_md(run_dir / "report.md", summary, table, images)
+    render.write_report_html(run_dir / "report.html", summary, table, images)
+    summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | {"summary.json"})
+    runfolder.validate_summary(summary)
+    files.write_json(run_dir / "summary.json", summary)
+    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
     headline = (f"{sc.scenario.name}: {verdict.get('n_passed')} of {verdict.get('n_criteria')} One-Gbps city criteria "
                 f"pass citywide; 5G BS per 10,000 residents {city['bs_5g_per_10k']:.1f}; "
                 f"indoor 5G population coverage {city.get('pop_cov_5g_indoor_pct', float('nan')):.1f} %")
@@ -1077,7 +1077,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
 
 
 def _read_summary(run_dir: Path) -> dict:
-    from .report import read_summary
+    from .report.runfolder import read_summary
 
     return read_summary(run_dir)
 
@@ -1101,12 +1101,12 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
     in each of A's pixels), so the difference is always on A's grid; ``compare.md`` says so.
     Existing files in ``out_dir`` are replaced only with ``force``.
     """
-    from . import report
+    from .report import files, render, runfolder
     from .errors import InputError
 
     run_a, run_b = Path(run_a), Path(run_b)
     sa, sb = _read_summary(run_a), _read_summary(run_b)
-    table = report.compare_runs(sa, sb)
+    table = runfolder.compare_runs(sa, sb)
     city = table[table["scope"] == "citywide"]
     lines = [f"{'indicator':40s} {'A':>12s} {'B':>12s} {'change':>12s}"]
     for r in city.itertuples():
@@ -1115,37 +1115,37 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
         return "\n".join(lines), None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rasters = [n for n in report.rate_rasters(run_a) if (run_b / n).is_file()]
+    rasters = [n for n in runfolder.rate_rasters(run_a) if (run_b / n).is_file()]
     planned = ["compare.csv", "compare.md"] + [f"diff_{n}" for n in rasters] + [
         f"map_diff_{n.removesuffix('_bps.tif')}.png" for n in rasters]
     for name in planned:
         if (out_dir / name).exists() and not force:
             raise InputError(out_dir / name, "force", "exists; pass --force to replace it")
-    out = report.write_csv(out_dir / "compare.csv", table)
+    out = files.write_csv(out_dir / "compare.csv", table)
     title = f"{_scenario_title(sb)} − {_scenario_title(sa)}"
     districts = None
     diffs = []
     for name in rasters:
-        a, grid, meta = report.read_geotiff(run_a / name)
-        b, meta_b = report.read_geotiff_onto(run_b / name, grid)
+        a, grid, meta = runfolder.read_geotiff(run_a / name)
+        b, meta_b = runfolder.read_geotiff_onto(run_b / name, grid)
         diff = b - a
         label = meta.get("description") or name
         stem = name.removesuffix("_bps.tif")
-        report.write_geotiff(out_dir / f"diff_{name}", grid, diff, np.nan, f"{label}: B - A ({title})", "bit/s")
+        files.write_geotiff(out_dir / f"diff_{name}", grid, diff, np.nan, f"{label}: B - A ({title})", "bit/s")
         if districts is None:
-            districts = report.read_gpkg(run_a / "districts.gpkg")
+            districts = runfolder.read_gpkg(run_a / "districts.gpkg")
         from . import maps
 
         fig = maps.difference_map(grid, diff / 1e6, districts, title=f"{label}: {title}",
                                   cbar_label="Change of downlink rate, B - A (Mbit/s)")
-        png = report.write_png(fig, out_dir / f"map_diff_{stem}.png")
+        png = files.write_png(fig, out_dir / f"map_diff_{stem}.png")
         finite = diff[np.isfinite(diff)]
         diffs.append({"raster": name, "label": label, "resampled": meta_b["resampled"], "png": png.name,
                       "tif": f"diff_{name}", "pixels": int(finite.size),
                       "mean_mbps": float(finite.mean() / 1e6) if finite.size else float("nan"),
                       "gain_share_pct": float(100.0 * (finite > 0).mean()) if finite.size else float("nan"),
                       "loss_share_pct": float(100.0 * (finite < 0).mean()) if finite.size else float("nan")})
-    report.write_compare_md(out_dir / "compare.md", sa, sb, table, diffs,
+    render.write_compare_md(out_dir / "compare.md", sa, sb, table, diffs,
                             run_a=str(run_a), run_b=str(run_b))
     for d in diffs:
         lines.append(f"{d['raster']:40s} mean change {d['mean_mbps']:+.1f} Mbit/s"
@@ -1204,7 +1204,7 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     ``plan_summary.json`` to a new run folder (``<output.dir>/<scenario>-plan-<stamp>``).
     """
     from . import planning as P
-    from . import report
+    from .report import files
     from . import sites as S
     from .errors import ConfigError as _CE
 
@@ -1297,17 +1297,17 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
         import pandas as pd
 
         frame = pd.DataFrame(added)
-        report.write_csv(run_dir / "added_sites.csv", frame)
+        files.write_csv(run_dir / "added_sites.csv", frame)
         gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon_deg"], frame["lat_deg"]),
                                crs="EPSG:4326")
-        report.write_gpkg(run_dir / "added_sites.gpkg", gdf, "added_sites")
-        report.write_csv(run_dir / "plan_curve.csv", pd.DataFrame(curve))
+        files.write_gpkg(run_dir / "added_sites.gpkg", gdf, "added_sites")
+        files.write_csv(run_dir / "plan_curve.csv", pd.DataFrame(curve))
         from . import maps
 
         fig = maps.plan_curve_figure(curve["sites_added"], curve["covered_share"], target,
                                      title=f"{sc.scenario.name} ({sc.scenario.year}): {lid} sites added "
                                            f"vs indoor population coverage")
-        report.write_png(fig, run_dir / "plan_curve.png", dpi=sc.output.dpi)
+        files.write_png(fig, run_dir / "plan_curve.png", dpi=sc.output.dpi)
     summary = {
         "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
                      "config_path": str(sc.source_path)},
@@ -1333,10 +1333,10 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
         "grid": {"crs": rasters.grid.crs, "res_m": rasters.grid.res_m, "shape": [int(v) for v in rasters.grid.shape],
                  "land_pixels": rasters.n_land},
         "timings_s": timer.timings_s,
-        "versions": report.versions(),
+        "versions": files.versions(),
         "outputs": ["added_sites.csv", "added_sites.gpkg", "plan_curve.csv", "plan_curve.png", "plan_summary.json"],
     }
-    report.write_json(run_dir / "plan_summary.json", summary)
+    files.write_json(run_dir / "plan_summary.json", summary)
     headline = (f"{sc.scenario.name} {lid}: {res.n_added} sites added, population covered indoors "
                 f"{100 * res.covered_share[0]:.2f} % -> {100 * res.covered_share[-1]:.2f} %; target "
                 f"{100 * target:.2f} % " + ("reached" if res.reached else f"not reached ({res.stop_reason})"))

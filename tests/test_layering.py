@@ -10,6 +10,7 @@ import pytest
 SIM = Path(__file__).resolve().parent.parent / "sim"
 
 BASE = {"errors", "units"}
+REPORT_ALLOWED = BASE | {"grid", "criteria", "geodata", "report.files", "report.runfolder", "report.render"}
 # module -> the sim modules it may import (ARCHITECTURE.md, "Modules of sim/")
 ALLOWED = {
     "errors": set(),
@@ -30,7 +31,11 @@ ALLOWED = {
     "criteria": BASE,
     "planning": BASE | {"grid", "sites", "coverage", "kernel", "results", "criteria", "propagation"},
     "maps": BASE | {"grid", "geodata"},
-    "report": BASE | {"grid", "criteria", "geodata"},
+    # sim/report/: the package imports nothing; its modules import each other
+    "report": set(),
+    "report.files": REPORT_ALLOWED,
+    "report.runfolder": REPORT_ALLOWED,
+    "report.render": REPORT_ALLOWED,
     "run": None,  # the composition root may import every layer
     "cli": None,
     "__main__": {"cli"},
@@ -40,44 +45,68 @@ ALLOWED = {
 NUMPY_ONLY = {"propagation", "antenna", "linkmodel", "kernel", "results", "units"}
 
 
+def _dotted(path: Path) -> str:
+    """Dotted name of a module file under sim/ (a package's __init__.py is the package)."""
+    parts = path.relative_to(SIM.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(dotted: str) -> bool:
+    base = SIM.parent.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _key(dotted: str) -> str:
+    """Layering name of a sim module: ``report.files``; ``__init__`` for sim itself."""
+    return dotted.removeprefix("sim.") if dotted != "sim" else "__init__"
+
+
 def _imports(path: Path):
+    """The sim modules (layering names) and the third-party top-level packages ``path`` imports."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    me = _dotted(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     sim_mods, third = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level >= 1:
-                if node.module:
-                    sim_mods.add(node.module.split(".")[0])
-                else:
-                    sim_mods.update(a.name for a in node.names)
+                base = ".".join(package.split(".")[: len(package.split(".")) - (node.level - 1)])
+                full = f"{base}.{node.module}" if node.module else base
             elif node.module and node.module.split(".")[0] == "sim":
-                parts = node.module.split(".")
-                sim_mods.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
-            elif node.module:
-                third.add(node.module.split(".")[0])
+                full = node.module
+            else:
+                if node.module:
+                    third.add(node.module.split(".")[0])
+                continue
+            for a in node.names:
+                sub = f"{full}.{a.name}"
+                sim_mods.add(_key(sub if _is_module(sub) else full))
         elif isinstance(node, ast.Import):
             for a in node.names:
                 top = a.name.split(".")[0]
                 if top == "sim":
-                    sim_mods.add(a.name.split(".")[1])
+                    sim_mods.add(_key(a.name))
                 else:
                     third.add(top)
+    sim_mods.discard(_key(me))
     return sim_mods, third
 
 
-MODULES = sorted(p.stem for p in SIM.glob("*.py"))
+PATHS = {_key(_dotted(p)): p for p in sorted(SIM.rglob("*.py"))}
+MODULES = sorted(PATHS)
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_imports_only_layers_above(module):
-    assert module in ALLOWED, f"sim/{module}.py is not placed in the architecture's layering"
+    assert module in ALLOWED, f"{PATHS[module].relative_to(SIM.parent)} is not placed in the architecture's layering"
     allowed = ALLOWED[module]
-    sim_mods, third = _imports(SIM / f"{module}.py")
+    sim_mods, third = _imports(PATHS[module])
     if allowed is not None:
-        assert sim_mods <= allowed, f"sim/{module}.py imports {sorted(sim_mods - allowed)}"
+        assert sim_mods <= allowed, f"{PATHS[module].relative_to(SIM.parent)} imports {sorted(sim_mods - allowed)}"
     if module in NUMPY_ONLY:
         stdlib = set(sys.stdlib_module_names)
-        assert third <= stdlib | {"numpy"}, f"sim/{module}.py imports {sorted(third - stdlib - {'numpy'})}"
+        assert third <= stdlib | {"numpy"}, (f"{PATHS[module].relative_to(SIM.parent)} imports "
+                                             f"{sorted(third - stdlib - {'numpy'})}")
 
 
 def test_import_sim_is_light():
