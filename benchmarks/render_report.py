@@ -106,8 +106,9 @@ def build_demo(out: Path) -> Path:
         "timings_s": {}, "versions": files.versions(), "outputs": [],
     }
     runfolder.validate_summary(summary)
-    render.write_report_md(out / "report.md", summary, table, images)
-    return render.write_report_html(out / "report.html", summary, table, images)
+    verdict = cr.verdict(table)
+    render.write_report_md(out / "report.md", summary, table, images, verdict=verdict)
+    return render.write_report_html(out / "report.html", summary, table, images, verdict=verdict)
 
 
 def screenshot(chromium: str, html: Path, out: Path) -> None:

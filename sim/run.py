@@ -1064,8 +1064,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     if busy is not None or pon_rows:
         summary["busy_hour"] = busy_hour_summary(busy, simpy_rows, day_rows, pon_rows)
         summary["methods"] = BUSY_HOUR_METHODS
-    render.write_report_md(run_dir / "report.md", summary, table, images)
-    render.write_report_html(run_dir / "report.html", summary, table, images)
+    render.write_report_md(run_dir / "report.md", summary, table, images, verdict=verdict)
+    render.write_report_html(run_dir / "report.html", summary, table, images, verdict=verdict)
     summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | {"summary.json"})
     runfolder.validate_summary(summary)
     files.write_json(run_dir / "summary.json", summary)

@@ -273,7 +273,7 @@ def test_html_report_self_contained(tmp_path):
     img = tmp_path / "map.png"
     img.write_bytes(_png())
     p = render.write_report_html(tmp_path / "report.html", s, table,
-                                 {"District map": img, "Raw bytes": _png()})
+                                 {"District map": img, "Raw bytes": _png()}, verdict=cr.verdict(table))
     text = p.read_text(encoding="utf-8")
     assert "http://" not in text and "https://" not in text
     assert "https[:]//example.com" in text
@@ -294,15 +294,36 @@ def test_html_report_self_contained(tmp_path):
 
 def test_html_verdict_not_judged_when_criteria_missing(tmp_path):
     table = cr.evaluate({}, {"bs_5g_per_10k": 15.0})  # 6 of the 7 criteria not evaluated
-    text = render.write_report_html(tmp_path / "r.html", _summary(table), table).read_text(encoding="utf-8")
+    text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
+                                    verdict=cr.verdict(table)).read_text(encoding="utf-8")
     assert '<p class="verdict na">Not judged: 1 of 7 citywide criteria pass, 6 not evaluated:' in text
+
+
+def test_reports_state_the_verdict_they_are_given(tmp_path):
+    """The reports word the verdict computed by the caller; they do not judge the table again."""
+    table = _table()  # judged on its own, it fails on household fibre alone
+    given = {"passed": False, "failed": ["bs_5g_per_10k", "fibre_gigabit_coverage_pct"], "unknown": [],
+             "n_passed": 5, "n_criteria": 7}
+    text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
+                                    verdict=given).read_text(encoding="utf-8")
+    assert ('<p class="verdict fail">Does not meet 2 of 7 citywide criteria: 5G base stations per 10,000 '
+            "residents; Household gigabit-fibre coverage. 5 of 7 pass.</p>") in text
+    md = render.write_report_md(tmp_path / "r.md", _summary(table), table,
+                                verdict=dict(given, passed=True, failed=[])).read_text(encoding="utf-8")
+    assert "**PASS**: Meets all 5 citywide One-Gbps city criteria.\n" in md
+    with pytest.raises(InputError, match=r"^verdict: unknown: missing: expected the dict returned by "
+                                         r"sim.criteria.verdict"):
+        render.write_report_md(tmp_path / "bad.md", _summary(table), table,
+                               verdict={"passed": None, "failed": [], "n_passed": 0, "n_criteria": 0})
+    assert not (tmp_path / "bad.md").exists() and _no_temp_left(tmp_path)
 
 
 def test_every_report_carries_the_attribution_and_census_source(tmp_path):
     s, table = _summary(), _table()
-    md = render.write_report_md(tmp_path / "report.md", s, table).read_text(encoding="utf-8")
+    md = render.write_report_md(tmp_path / "report.md", s, table, verdict=cr.verdict(table)).read_text(encoding="utf-8")
     assert md.endswith(f"---\n\n{ATTRIBUTION}.\n\n{CENSUS_SOURCE}.\n")
-    html_text = render.write_report_html(tmp_path / "report.html", s, table).read_text(encoding="utf-8")
+    html_text = render.write_report_html(tmp_path / "report.html", s, table,
+                                         verdict=cr.verdict(table)).read_text(encoding="utf-8")
     assert f"<footer><p>{ATTRIBUTION}.</p><p>{CENSUS_SOURCE}.</p></footer>" in html_text
     cmp = render.write_compare_md(tmp_path / "compare.md", s, s, runfolder.compare_runs(s, s))
     assert cmp.read_text(encoding="utf-8").endswith(f"---\n\n{ATTRIBUTION}.\n")
@@ -312,7 +333,7 @@ def test_html_rejects_non_png(tmp_path):
     bad = tmp_path / "x.png"
     bad.write_bytes(b"GIF89a")
     with pytest.raises(InputError, match=r"expected a PNG image"):
-        render.write_report_html(tmp_path / "r.html", _summary(), _table(), {"x": bad})
+        render.write_report_html(tmp_path / "r.html", _summary(), _table(), {"x": bad}, verdict=cr.verdict(_table()))
     assert not (tmp_path / "r.html").exists()
 
 
@@ -320,7 +341,8 @@ def test_markdown_report(tmp_path):
     (tmp_path / "maps").mkdir()
     img = tmp_path / "maps" / "rsrp.png"
     img.write_bytes(_png())
-    p = render.write_report_md(tmp_path / "report.md", _summary(), _table(), {"RSRP": img})
+    p = render.write_report_md(tmp_path / "report.md", _summary(), _table(), {"RSRP": img},
+                               verdict=cr.verdict(_table()))
     text = p.read_text(encoding="utf-8")
     assert text.startswith("# gigacity — tiny-2025 (2025)\n\n**FAIL**")
     assert "![RSRP](maps/rsrp.png)" in text
@@ -371,7 +393,8 @@ def test_html_reads_on_a_phone_and_says_when_only_inputs_fail(tmp_path):
                          "fbb_500m_user_share_pct": 35.0, "gigabit_users_per_10k": 500.0,
                          "pop_cov_5g_indoor_pct": 96.8},
                         district_codes=CODES2)
-    text = render.write_report_html(tmp_path / "r.html", _summary(table), table).read_text(encoding="utf-8")
+    text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
+                                    verdict=cr.verdict(table)).read_text(encoding="utf-8")
     assert ('<p class="verdict fail">Does not meet 1 of 7 citywide criteria: 5G users among mobile users, '
             "scenario input. 6 of 7 pass. Every failing criterion is a scenario input") in text
     # key figures right under the verdict, before the criteria table

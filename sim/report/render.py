@@ -15,20 +15,22 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import pandas as pd
-
-from sim.criteria import INDICATORS, verdict
+from sim.criteria import INDICATORS
 from sim.errors import InputError
 from sim.geodata import ATTRIBUTION, CENSUS_SOURCE
 from sim.report.files import as_frame, atomic_path
 from sim.report.runfolder import criteria_records
 
 __all__ = [
+    "VERDICT_KEYS",
     "embed_png_bytes",
     "write_report_md",
     "write_report_html",
     "write_compare_md",
 ]
+
+VERDICT_KEYS = ("passed", "failed", "unknown", "n_passed", "n_criteria")
+"""Keys the reports read from the verdict (the dict :func:`sim.criteria.verdict` returns)."""
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -100,9 +102,11 @@ def _label_of(key: str) -> str:
     return INDICATORS[key].label if key in INDICATORS else key
 
 
-def _verdict_text(recs) -> tuple[str, str]:
-    df = pd.DataFrame(recs, columns=["scope", "key", "op", "passed"]).astype(object)
-    v = verdict(df)
+def _verdict_text(v: Mapping, recs) -> tuple[str, str]:
+    """CSS class and sentence of the verdict ``v``; ``recs`` tell which failing criteria are inputs."""
+    missing = [k for k in VERDICT_KEYS if k not in v]
+    if missing:
+        raise InputError("verdict", missing[0], "missing: expected the dict returned by sim.criteria.verdict")
     if v["passed"] is True:
         return "pass", f"Meets all {v['n_passed']} citywide One-Gbps city criteria."
     if v["passed"] is False:
@@ -241,7 +245,8 @@ table.districts{font-size:.8rem}.maps{gap:.6rem}figure{padding:.25rem;margin:.4r
 """
 
 
-def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] | None = None) -> Path:
+def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] | None = None, *,
+                      verdict: Mapping) -> Path:
     """Write a self-contained HTML report (inline CSS, images as base64 data URIs, no URL).
 
     Parameters
@@ -253,6 +258,9 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         From :func:`sim.criteria.evaluate` (or ``summary["criteria"]``).
     images : mapping caption -> PNG path or bytes, optional
         Maps to embed, in order.
+    verdict : dict
+        The citywide verdict of ``criteria_table``, as :func:`sim.criteria.verdict` returned
+        it (keys :data:`VERDICT_KEYS`); the report states it and does not judge again.
 
     Notes
     -----
@@ -264,7 +272,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
     """
     path = Path(path)
     recs = _records(criteria_table)
-    v_class, v_text = _verdict_text(recs)
+    v_class, v_text = _verdict_text(verdict, recs)
     title = _title(summary)
     sc = summary.get("scenario") or {}
     out: list[str] = [
@@ -392,11 +400,16 @@ def _md_cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | None = None) -> Path:
-    """Write the Markdown report; images (caption -> PNG path) are linked relative to it."""
+def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | None = None, *,
+                    verdict: Mapping) -> Path:
+    """Write the Markdown report; images (caption -> PNG path) are linked relative to it.
+
+    ``verdict`` is the citywide verdict of ``criteria_table`` from :func:`sim.criteria.verdict`
+    (see :func:`write_report_html`).
+    """
     path = Path(path)
     recs = _records(criteria_table)
-    v_class, v_text = _verdict_text(recs)
+    v_class, v_text = _verdict_text(verdict, recs)
     mark = {"pass": "PASS", "fail": "FAIL", "na": "NOT JUDGED"}[v_class]
     sc = summary.get("scenario") or {}
     lines = [f"# {_title(summary)}", "", f"**{mark}**: {v_text}", "",
