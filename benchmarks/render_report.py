@@ -40,6 +40,7 @@ def build_demo(out: Path) -> Path:
     matplotlib.use("Agg")
     from sim import criteria as cr
     from sim import maps
+    from sim.config import load_scenario
     from sim.geodata import read_districts
     from sim.grid import Grid
     from sim.report import files, render, runfolder
@@ -72,19 +73,23 @@ def build_demo(out: Path) -> Path:
         "pop_cov_5g_outdoor_pct": 96.0,
     }
     table = cr.evaluate(by_d, city)
+    central = load_scenario(ROOT / "configs/shanghai-2021.toml").deployment.central_districts
     maps_dir = out / "maps"
     maps_dir.mkdir(parents=True, exist_ok=True)
     figures = {
         "SS-RSRP outdoor (synthetic)": lambda: maps.raster_map(
             grid, rsrp, g, title="SS-RSRP outdoor — demo (2025)", cbar_label="SS-RSRP (dBm)",
-            vmin=-120, vmax=-70),
-        "Districts and 2020 census density": lambda: maps.district_map(g, "Shanghai districts — demo (2025)"),
+            vmin=-120, vmax=-70, inset_codes=central),
+        "Districts and 2020 census density": lambda: maps.district_map(
+            g, "Shanghai districts — demo (2025)", inset_codes=central),
         "5G base stations per 10,000 residents": lambda: maps.choropleth(
             g, table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].tolist(),
-            "5G BS per 10,000 residents — demo (2025)", values=by_d["bs_5g_per_10k"], legend_title="> 12"),
+            "5G BS per 10,000 residents — demo (2025)", values=by_d["bs_5g_per_10k"], legend_title="> 12",
+            inset_codes=central),
         "Sites (synthetic)": lambda: maps.sites_map(
             g, rng.uniform(xmin, xmax, 20000), rng.uniform(ymin, ymax, 20000),
-            rng.choice(["CMCC n41", "CT/CU n78", "CBN n28"], 20000), "Sites — demo (2025)"),
+            rng.choice(["CMCC n41", "CT/CU n78", "CBN n28"], 20000), "Sites — demo (2025)",
+            inset_codes=central),
     }
     images = {}
     print(f"{'map':45s} {'build_s':>8s} {'write_s':>8s} {'png_kB':>8s}")

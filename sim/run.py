@@ -811,7 +811,8 @@ def _write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy, s
                 ran = name.split("_")[0]
                 fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: {ran} busy-hour throughput",
                                       cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
-                                      classes=RATE_CLASSES_MBPS, class_labels=labels)
+                                      classes=RATE_CLASSES_MBPS, class_labels=labels,
+                                      inset_codes=sc.deployment.central_districts)
                 png = run_dir / f"map_{ran}_rate_busy.png"
                 files.write_png(fig, png, dpi=sc.output.dpi)
                 images[f"{ran} busy-hour flow throughput, indoor (Mbit/s)"] = png
@@ -824,7 +825,8 @@ def _write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy, s
                                  "households passed by 10G-PON (gigabit-capable)", "households")
         if sc.output.maps:
             fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: gigabit-capable fibre households",
-                                  cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0)
+                                  cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0,
+                                  inset_codes=sc.deployment.central_districts)
             png = run_dir / "map_fibre_gigabit_households.png"
             files.write_png(fig, png, dpi=sc.output.dpi)
             images["Gigabit-capable (10G-PON) fibre households per pixel"] = png
@@ -997,7 +999,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                     from . import maps
 
                     fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {lid} {label}",
-                                          cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax)
+                                          cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax,
+                                          inset_codes=sc.deployment.central_districts)
                     png = run_dir / f"map_{lid}_{name}.png"
                     files.write_png(fig, png, dpi=sc.output.dpi)
                     images[f"{lid} {label}"] = png
@@ -1008,7 +1011,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
                                          serving_distance_m(rasters, sectors[lid], cov.best_sector))
                 fig = maps.raster_map(rasters.grid, dist, districts, title=f"{title}: {lid} best server",
                                       cbar_label="Distance to the serving site", cmap="YlOrRd",
-                                      classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS)
+                                      classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS,
+                                      inset_codes=sc.deployment.central_districts)
                 png = run_dir / f"map_{lid}_serving_distance.png"
                 files.write_png(fig, png, dpi=sc.output.dpi)
                 images[f"{lid} best server: distance to the serving site"] = png
@@ -1018,13 +1022,15 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         if sc.output.maps:
             from . import maps
 
-            fig = maps.district_map(districts, title=f"{title}: districts")
+            fig = maps.district_map(districts, title=f"{title}: districts", inset_codes=sc.deployment.central_districts)
             files.write_png(fig, run_dir / "map_districts.png", dpi=sc.output.dpi)
-            fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites")
+            fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites",
+                                 inset_codes=sc.deployment.central_districts)
             files.write_png(fig, run_dir / "map_sites.png", dpi=sc.output.dpi)
             images["5G sites"] = run_dir / "map_sites.png"
             passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()
-            fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents")
+            fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents",
+                                  inset_codes=sc.deployment.central_districts)
             files.write_png(fig, run_dir / "map_bs_per_10k.png", dpi=sc.output.dpi)
             images["Districts passing: 5G base stations per 10,000"] = run_dir / "map_bs_per_10k.png"
             panels = _criteria_panels(table)
@@ -1087,7 +1093,7 @@ def _scenario_title(summary) -> str:
     return f"{sc.get('name', '?')} ({sc.get('year', '?')})"
 
 
-def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = False):
+def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = False, inset_codes=()):
     """The change of every indicator between two run folders, and difference maps of throughput.
 
     Returns the citywide table as text, and (when ``out_dir`` is given) the path of
@@ -1099,7 +1105,8 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
     Runs on different grids (resolution or extent): B's raster is resampled onto A's grid
     with :func:`rasterio.warp.reproject` (``average``: the area-weighted mean of B's pixels
     in each of A's pixels), so the difference is always on A's grid; ``compare.md`` says so.
-    Existing files in ``out_dir`` are replaced only with ``force``.
+    Existing files in ``out_dir`` are replaced only with ``force``. ``inset_codes``: the
+    districts the maps' inset zooms on (a run folder does not record them; none by default).
     """
     from .report import files, render, runfolder
     from .errors import InputError
@@ -1137,7 +1144,7 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
         from . import maps
 
         fig = maps.difference_map(grid, diff / 1e6, districts, title=f"{label}: {title}",
-                                  cbar_label="Change of downlink rate, B - A (Mbit/s)")
+                                  cbar_label="Change of downlink rate, B - A (Mbit/s)", inset_codes=inset_codes)
         png = files.write_png(fig, out_dir / f"map_diff_{stem}.png")
         finite = diff[np.isfinite(diff)]
         diffs.append({"raster": name, "label": label, "resampled": meta_b["resampled"], "png": png.name,
