@@ -39,9 +39,11 @@ def build_demo(out: Path) -> Path:
 
     matplotlib.use("Agg")
     from sim import criteria as cr
-    from sim import maps, report
+    from sim import maps
+    from sim.config import load_scenario
     from sim.geodata import read_districts
     from sim.grid import Grid
+    from sim.report import files, render, runfolder
 
     g = read_districts(ROOT / "geodata/shanghai_districts.geojson",
                        ROOT / "geodata/shanghai_district_stats.csv")
@@ -71,19 +73,23 @@ def build_demo(out: Path) -> Path:
         "pop_cov_5g_outdoor_pct": 96.0,
     }
     table = cr.evaluate(by_d, city)
+    central = load_scenario(ROOT / "configs/shanghai-2021.toml").deployment.central_districts
     maps_dir = out / "maps"
     maps_dir.mkdir(parents=True, exist_ok=True)
     figures = {
         "SS-RSRP outdoor (synthetic)": lambda: maps.raster_map(
             grid, rsrp, g, title="SS-RSRP outdoor — demo (2025)", cbar_label="SS-RSRP (dBm)",
-            vmin=-120, vmax=-70),
-        "Districts and 2020 census density": lambda: maps.district_map(g, "Shanghai districts — demo (2025)"),
+            vmin=-120, vmax=-70, inset_codes=central),
+        "Districts and 2020 census density": lambda: maps.district_map(
+            g, "Shanghai districts — demo (2025)", inset_codes=central),
         "5G base stations per 10,000 residents": lambda: maps.choropleth(
             g, table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].tolist(),
-            "5G BS per 10,000 residents — demo (2025)", values=by_d["bs_5g_per_10k"], legend_title="> 12"),
+            "5G BS per 10,000 residents — demo (2025)", values=by_d["bs_5g_per_10k"], legend_title="> 12",
+            inset_codes=central),
         "Sites (synthetic)": lambda: maps.sites_map(
             g, rng.uniform(xmin, xmax, 20000), rng.uniform(ymin, ymax, 20000),
-            rng.choice(["CMCC n41", "CT/CU n78", "CBN n28"], 20000), "Sites — demo (2025)"),
+            rng.choice(["CMCC n41", "CT/CU n78", "CBN n28"], 20000), "Sites — demo (2025)",
+            inset_codes=central),
     }
     images = {}
     print(f"{'map':45s} {'build_s':>8s} {'write_s':>8s} {'png_kB':>8s}")
@@ -91,22 +97,23 @@ def build_demo(out: Path) -> Path:
         t0 = time.perf_counter()
         fig = make()
         t1 = time.perf_counter()
-        path = report.write_png(fig, maps_dir / f"map{k}.png")
+        path = files.write_png(fig, maps_dir / f"map{k}.png")
         t2 = time.perf_counter()
         images[caption] = path
         print(f"{caption:45s} {t1 - t0:8.2f} {t2 - t1:8.2f} {path.stat().st_size / 1e3:8.0f}")
     summary = {
-        "schema_version": report.SUMMARY_SCHEMA_VERSION,
+        "schema_version": runfolder.SUMMARY_SCHEMA_VERSION,
         "scenario": {"name": "demo", "year": 2025, "seed": SEED, "config_path": None},
         "inputs": {}, "grid": {"crs": grid.crs, "res_m": res_m, "shape": list(grid.shape)},
         "districts": [{"code": code, "name_en": name, "indicators": {}}
                       for code, name in zip(g["code"], g["name_en"])],
-        "citywide": city, "criteria": report.criteria_records(table),
-        "timings_s": {}, "versions": report.versions(), "outputs": [],
+        "citywide": city, "criteria": runfolder.criteria_records(table),
+        "timings_s": {}, "versions": files.versions(), "outputs": [],
     }
-    report.validate_summary(summary)
-    report.write_report_md(out / "report.md", summary, table, images)
-    return report.write_report_html(out / "report.html", summary, table, images)
+    runfolder.validate_summary(summary)
+    verdict = cr.verdict(table)
+    render.write_report_md(out / "report.md", summary, table, images, verdict=verdict)
+    return render.write_report_html(out / "report.html", summary, table, images, verdict=verdict)
 
 
 def screenshot(chromium: str, html: Path, out: Path) -> None:

@@ -31,6 +31,8 @@ __all__ = [
     "WGS84_CRS",
     "lonlat_to_xy_m",
     "xy_m_to_lonlat",
+    "ATTRIBUTION",
+    "CENSUS_SOURCE",
     "GeodataWarning",
     "read_census",
     "read_districts",
@@ -43,6 +45,18 @@ GRID_CRS = "EPSG:32651"
 
 WGS84_CRS = "EPSG:4326"
 """Geographic CRS of longitudes and latitudes (degrees): WGS 84."""
+
+ATTRIBUTION = "District boundaries © OpenStreetMap contributors, ODbL 1.0, via geoBoundaries"
+"""ODbL 1.0 attribution of the district polygons (geodata/SOURCE.md), written without URL;
+every map and report that draws or uses the districts carries it."""
+
+CENSUS_SOURCE = (
+    "Population: 7th national census, 2020 (National Bureau of Statistics of China, "
+    "Tabulation on the 2020 China Population Census by County, China Statistics Press, 2022); "
+    "households: estimate from the same tabulation (family households); land areas: "
+    "Shanghai Statistical Yearbook"
+)
+"""Source of the census table (geodata/SOURCE.md, section 2)."""
 
 CENSUS_COLUMNS = (
     "code",

@@ -1,11 +1,12 @@
 """Maps of the city: rasters, districts, criteria choropleths and sites.
 
 Every function returns a :class:`matplotlib.figure.Figure` built with the object API (no
-pyplot state) and never saves it: :func:`sim.report.write_png` does. Each map has the
+pyplot state) and never saves it: :func:`sim.report.files.write_png` does. Each map has the
 district boundaries and English names (Chinese too when a CJK font is installed), a
 colour bar with units or a legend, the title passed in (scenario and year), a scale bar in
 km and a north arrow drawn with matplotlib primitives, the ODbL attribution line, and an
-inset zooming on the seven central districts.
+inset zooming on the central districts (``inset_codes``: the scenario's
+``deployment.central_districts``).
 
 Coordinates are metres in the grid CRS (EPSG:32651, UTM 51N). The north arrow points to
 grid north; over Shanghai grid north is within about 1° of true north (meridian
@@ -34,10 +35,9 @@ from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
 from matplotlib.path import Path
 
 from sim.errors import InputError
+from sim.geodata import ATTRIBUTION
 
 __all__ = [
-    "ATTRIBUTION",
-    "CENTRAL_CODES",
     "raster_map",
     "district_map",
     "choropleth",
@@ -47,12 +47,6 @@ __all__ = [
     "cjk_font_family",
     "plan_curve_figure",
 ]
-
-ATTRIBUTION = "District boundaries © OpenStreetMap contributors, ODbL 1.0, via geoBoundaries"
-"""The attribution line the ODbL asks of a produced work (geodata/SOURCE.md)."""
-
-CENTRAL_CODES: tuple[str, ...] = ("310101", "310104", "310105", "310106", "310107", "310109", "310110")
-"""Codes of the seven central districts shown in the inset."""
 
 FIGSIZE_IN = (8.0, 8.0)
 MAIN_AXES = (0.02, 0.07, 0.80, 0.85)  # left, bottom, width, height (figure fraction)
@@ -204,18 +198,26 @@ def _finish(fig, ax, title: str) -> None:
     fig.text(0.01, 0.012, ATTRIBUTION, fontsize=5.5, color="0.3", ha="left", va="bottom")
 
 
-def _central(gdf):
-    mask = gdf["code"].astype(str).isin(CENTRAL_CODES).to_numpy()
+def _codes(inset_codes) -> tuple[str, ...]:
+    """The inset's district codes as strings; a lone string is refused (it is not a list of codes)."""
+    if isinstance(inset_codes, str):
+        raise InputError("maps", "inset_codes",
+                         f"expected a sequence of district codes, got the string {inset_codes!r}")
+    return tuple(str(c) for c in inset_codes)
+
+
+def _central(gdf, codes):
+    mask = gdf["code"].astype(str).isin(codes).to_numpy()
     return gdf[mask] if mask.any() else None
 
 
-def _inset(ax, gdf, inset, draw):
-    """Add the zoomed inset of the central districts; ``draw(axins, bounds)`` fills it."""
+def _inset(ax, gdf, inset, codes, draw):
+    """Add the zoomed inset of the districts ``codes``; ``draw(axins, bounds)`` fills it."""
     if inset is None:
         return None
     if inset != "central":
         raise InputError("maps", "inset", f"expected 'central' or None, got {inset!r}")
-    central = _central(gdf)
+    central = _central(gdf, codes)
     if central is None:
         return None
     axins = ax.inset_axes(INSET_BOX)
@@ -236,11 +238,11 @@ def _inset(ax, gdf, inset, draw):
     return axins
 
 
-def _labelled_codes(gdf, axins) -> set[str] | None:
-    """Codes to label on the main map: all but the central ones when the inset shows them."""
+def _labelled_codes(gdf, axins, codes) -> set[str] | None:
+    """Codes to label on the main map: all but the inset's ``codes`` when the inset shows them."""
     if axins is None:
         return None
-    return {str(c) for c in gdf["code"] if str(c) not in CENTRAL_CODES}
+    return {str(c) for c in gdf["code"] if str(c) not in codes}
 
 
 def _legend(ax, handles, title=None) -> None:
@@ -266,6 +268,7 @@ def raster_map(
     class_labels: Sequence[str] | None = None,
     nodata: float | None = None,
     inset: str | None = "central",
+    inset_codes: Sequence[str] = (),
     max_px: int = MAX_PX,
 ) -> Figure:
     """Map of a per-pixel raster (RSRP, SINR, rate, ...) over the districts.
@@ -292,6 +295,9 @@ def raster_map(
         A value to leave out besides NaN (e.g. -1 in an index raster).
     inset : {"central", None}
         Add a zoomed inset of the central districts.
+    inset_codes : sequence of str
+        Codes of the central districts (the scenario's ``deployment.central_districts``);
+        no inset when empty or when none of them is in ``districts_gdf``.
     max_px : int
         Largest displayed image side; bigger rasters are shown at a stride.
 
@@ -300,6 +306,7 @@ def raster_map(
     matplotlib.figure.Figure
     """
     _check_gdf(districts_gdf)
+    codes = _codes(inset_codes)
     values = np.asarray(values2d)
     shape = tuple(int(n) for n in grid.shape)
     if values.shape != shape:
@@ -322,10 +329,10 @@ def raster_map(
     def draw_inset(axins, bounds):
         show(axins, bounds, INSET_MAX_PX)
         axins.add_collection(_district_patches(districts_gdf, "none", linewidth=0.7))
-        _label(axins, districts_gdf, set(CENTRAL_CODES), fontsize=6)
+        _label(axins, districts_gdf, set(codes), fontsize=6)
 
-    axins = _inset(ax, districts_gdf, inset, draw_inset)
-    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins), fontsize=6.5)
+    axins = _inset(ax, districts_gdf, inset, codes, draw_inset)
+    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins, codes), fontsize=6.5)
     if handles is None:
         cax = fig.add_axes(CBAR_AXES)
         cb = fig.colorbar(im, cax=cax, extend=_extend(values, norm))
@@ -401,13 +408,16 @@ def _display_view(grid, values, window, limit):
     return view, extent
 
 
-def district_map(districts_gdf, title: str, *, inset: str | None = "central") -> Figure:
+def district_map(districts_gdf, title: str, *, inset: str | None = "central",
+                 inset_codes: Sequence[str] = ()) -> Figure:
     """Map of the districts with their names, coloured by 2020 census density.
 
     The fill is residents per km² (``population / area_km2_official``, log scale) when
-    both columns are present, otherwise a plain fill.
+    both columns are present, otherwise a plain fill. ``inset`` and ``inset_codes`` as in
+    :func:`raster_map`.
     """
     _check_gdf(districts_gdf)
+    codes = _codes(inset_codes)
     fig, ax = _figure()
     has_density = {"population", "area_km2_official"} <= set(districts_gdf.columns)
     if has_density:
@@ -424,10 +434,10 @@ def district_map(districts_gdf, title: str, *, inset: str | None = "central") ->
 
     def draw_inset(axins, bounds):
         axins.add_collection(_district_patches(districts_gdf, faces, linewidth=0.7))
-        _label(axins, districts_gdf, set(CENTRAL_CODES), fontsize=6)
+        _label(axins, districts_gdf, set(codes), fontsize=6)
 
-    axins = _inset(ax, districts_gdf, inset, draw_inset)
-    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins), fontsize=6.5)
+    axins = _inset(ax, districts_gdf, inset, codes, draw_inset)
+    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins, codes), fontsize=6.5)
     if has_density:
         from matplotlib.cm import ScalarMappable
 
@@ -463,6 +473,7 @@ def choropleth(
     value_fmt: str = "{:.1f}",
     legend_title: str | None = None,
     inset: str | None = "central",
+    inset_codes: Sequence[str] = (),
 ) -> Figure:
     """Pass / fail map of one criterion by district.
 
@@ -478,8 +489,11 @@ def choropleth(
         Values to print under each district name (``value_fmt``).
     legend_title : str, optional
         E.g. the indicator and its threshold ("5G BS per 10,000 residents > 12").
+    inset, inset_codes
+        The zoomed inset of the central districts, as in :func:`raster_map`.
     """
     _check_gdf(districts_gdf)
+    codes = _codes(inset_codes)
     faces = _passed_colours(passed, len(districts_gdf))
     gdf = districts_gdf
     if values is not None:
@@ -497,10 +511,10 @@ def choropleth(
 
     def draw_inset(axins, bounds):
         axins.add_collection(_district_patches(gdf, faces, linewidth=0.7))
-        _label(axins, gdf, set(CENTRAL_CODES), fontsize=6)
+        _label(axins, gdf, set(codes), fontsize=6)
 
-    axins = _inset(ax, gdf, inset, draw_inset)
-    _label(ax, gdf, _labelled_codes(gdf, axins), fontsize=6.5)
+    axins = _inset(ax, gdf, inset, codes, draw_inset)
+    _label(ax, gdf, _labelled_codes(gdf, axins, codes), fontsize=6.5)
     handles = [Patch(facecolor=PASS_COLOUR, edgecolor=EDGE, label="passes"),
                Patch(facecolor=FAIL_COLOUR, edgecolor=EDGE, label="fails"),
                Patch(facecolor=NONE_COLOUR, edgecolor=EDGE, label="not judged / no data")]
@@ -517,6 +531,7 @@ def sites_map(
     title: str = "5G sites",
     *,
     inset: str | None = "central",
+    inset_codes: Sequence[str] = (),
 ) -> Figure:
     """Map of base-station sites coloured by RAN label (operator, band or layer).
 
@@ -530,8 +545,11 @@ def sites_map(
         Category of each site, e.g. ``"CMCC n41"``; the legend counts each.
     title : str
         Title with the scenario and year.
+    inset, inset_codes
+        The zoomed inset of the central districts, as in :func:`raster_map`.
     """
     _check_gdf(districts_gdf)
+    codes = _codes(inset_codes)
     x = np.asarray(x_m, dtype=np.float64)
     y = np.asarray(y_m, dtype=np.float64)
     labels = np.asarray(ran).astype(str)
@@ -558,10 +576,10 @@ def sites_map(
         axins.add_collection(_district_patches(districts_gdf, "#fbf7ee", zorder=1))
         axins.add_collection(_district_patches(districts_gdf, "none", linewidth=0.7, zorder=5))
         scatter(axins, min(4 * size, 12.0))
-        _label(axins, districts_gdf, set(CENTRAL_CODES), fontsize=6)
+        _label(axins, districts_gdf, set(codes), fontsize=6)
 
-    axins = _inset(ax, districts_gdf, inset, draw_inset)
-    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins), fontsize=6.5)
+    axins = _inset(ax, districts_gdf, inset, codes, draw_inset)
+    _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins, codes), fontsize=6.5)
     handles = [Patch(facecolor=colours[c], edgecolor="none", label=f"{c} ({n:,})")
                for c, n in zip(cats, counts)]
     _legend(ax, handles, title=f"Sites ({len(x):,})")
@@ -592,6 +610,7 @@ def difference_map(
     limit: float | None = None,
     cmap: str | Colormap = "RdBu",
     inset: str | None = "central",
+    inset_codes: Sequence[str] = (),
 ) -> Figure:
     """Map of a difference raster (B - A) on a diverging scale centred on 0.
 
@@ -613,6 +632,8 @@ def difference_map(
         out; pixels beyond are drawn in the end colours, the colour bar shows arrows).
     cmap : str or Colormap
         A diverging colour map; ``RdBu``: losses red, gains blue, no change white.
+    inset, inset_codes
+        The zoomed inset of the central districts, as in :func:`raster_map`.
 
     Returns
     -------
@@ -623,7 +644,7 @@ def difference_map(
     if not lim > 0:
         raise InputError("difference_map", "limit", f"expected a positive number, got {limit!r}")
     return raster_map(grid, values, districts_gdf, title=title, cbar_label=cbar_label, cmap=cmap,
-                      vmin=-lim, vmax=lim, inset=inset)
+                      vmin=-lim, vmax=lim, inset=inset, inset_codes=inset_codes)
 
 
 PANELS_FIGSIZE_IN = (11.0, 7.6)

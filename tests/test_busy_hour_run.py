@@ -94,7 +94,7 @@ def test_run_fixed_point_converges_and_is_recorded(tiny_run):
     assert bh["converged"] and bh["iterations"] == max(v["iterations"] for v in bh["layers"].values())
     # tiny.toml thins Huangpu's sites about 40-fold (30 + 40 sites): its capacity layers saturate
     assert bh["saturated_cells"] > 0
-    from sim.report import validate_summary
+    from sim.report.runfolder import validate_summary
 
     validate_summary(tiny_run.summary)
 

@@ -105,7 +105,7 @@ def test_run_tiny_outputs_open_in_gis_tools(tmp_path):
     proc = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    from sim.report import validate_summary
+    from sim.report.runfolder import validate_summary
 
     validate_summary(summary)
     # tiny.toml: 30 + 40 sites, 3 sectors; n41 + n28 on China Mobile, n78 on the shared grid

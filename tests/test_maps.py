@@ -18,6 +18,7 @@ from shapely.geometry import MultiPolygon, box  # noqa: E402
 
 from sim import maps  # noqa: E402
 from sim.errors import InputError  # noqa: E402
+from sim.geodata import ATTRIBUTION  # noqa: E402
 from sim.grid import Grid  # noqa: E402
 
 DISTRICT_CODES = (  # Shanghai's 16 district codes, sorted (geodata/shanghai_district_stats.csv)
@@ -29,6 +30,7 @@ PNG_MAX_BYTES = 2_000_000  # brief: PNGs < 2 MB at 170 dpi
 DPI = 170
 X0_M, Y0_M = 340_000.0, 3_470_000.0  # UTM 51N, near Shanghai
 SIDE_M = 2_000.0
+CENTRAL = ("310101", "310104", "310105", "310106", "310107", "310109", "310110")  # Shanghai's 7 central districts
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def _texts(fig: Figure) -> list[str]:
 def _check_cartography(fig: Figure, title: str) -> None:
     assert isinstance(fig, Figure)
     texts = _texts(fig)
-    assert maps.ATTRIBUTION in texts
+    assert ATTRIBUTION in texts
     assert title in texts
     assert "N" in texts and "km" in texts  # north arrow and scale bar
     main = fig.axes[0]
@@ -93,7 +95,7 @@ def test_raster_map_continuous(grid, districts):
     values[:5] = np.nan
     title = "SS-RSRP, tiny-2025 (2025)"
     fig = maps.raster_map(grid, values, districts, title=title, cbar_label="SS-RSRP (dBm)",
-                          vmin=-110, vmax=-70)
+                          vmin=-110, vmax=-70, inset_codes=CENTRAL)
     _check_cartography(fig, title)
     cbar_axes = fig.axes[1]
     assert cbar_axes.get_ylabel() == "SS-RSRP (dBm)"
@@ -103,7 +105,7 @@ def test_raster_map_classes_legend(grid, districts):
     values = np.tile(np.linspace(-130, -60, 80, dtype=np.float32), (80, 1))
     labels = ["weak", "fair", "good"]
     fig = maps.raster_map(grid, values, districts, title="classes", cbar_label="SS-RSRP (dBm)",
-                          cmap="RdYlGn", classes=[-140, -110, -95, -50], class_labels=labels)
+                          cmap="RdYlGn", classes=[-140, -110, -95, -50], class_labels=labels, inset_codes=CENTRAL)
     _check_cartography(fig, "classes")
     legend = fig.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == labels
@@ -123,11 +125,11 @@ def test_raster_map_downsamples_large_raster(districts):
 
 
 def test_district_map_and_choropleth(districts):
-    fig = maps.district_map(districts, "Districts, 2020 census")
+    fig = maps.district_map(districts, "Districts, 2020 census", inset_codes=CENTRAL)
     _check_cartography(fig, "Districts, 2020 census")
     passed = [True, False, None, np.nan] * 4
     fig = maps.choropleth(districts, passed, "5G BS / 10k, tiny-2021 (2021)",
-                          values=np.linspace(5, 20, 16), legend_title="> 12")
+                          values=np.linspace(5, 20, 16), legend_title="> 12", inset_codes=CENTRAL)
     _check_cartography(fig, "5G BS / 10k, tiny-2021 (2021)")
     faces = fig.axes[0].collections[0].get_facecolors()
     expected = [matplotlib.colors.to_rgba(c) for c in
@@ -141,16 +143,34 @@ def test_sites_map(districts):
     x = X0_M + rng.uniform(0, 8000, 500)
     y = Y0_M - rng.uniform(0, 8000, 500)
     ran = np.where(np.arange(500) < 200, "CMCC n41", "CT/CU n78")
-    fig = maps.sites_map(districts, x, y, ran, "Sites, tiny-2025 (2025)")
+    fig = maps.sites_map(districts, x, y, ran, "Sites, tiny-2025 (2025)", inset_codes=CENTRAL)
     _check_cartography(fig, "Sites, tiny-2025 (2025)")
     legend = fig.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["CMCC n41 (200)", "CT/CU n78 (300)"]
 
 
 def test_no_inset_without_central_districts(grid, districts):
-    outer = districts[~districts["code"].isin(maps.CENTRAL_CODES)]
-    fig = maps.district_map(outer, "outer only")
+    outer = districts[~districts["code"].isin(CENTRAL)]
+    fig = maps.district_map(outer, "outer only", inset_codes=CENTRAL)
     assert fig.axes[0].child_axes == []
+    assert maps.district_map(districts, "no codes").axes[0].child_axes == []  # none named: no inset
+
+
+def test_inset_zooms_on_the_codes_given(districts):
+    fig = maps.district_map(districts, "two central", inset_codes=["310115", "310120"])
+    (axins,) = fig.axes[0].child_axes
+    assert sorted(t.get_text().split("\n")[0] for t in axins.texts) == ["D115", "D120"]
+    labelled = {t.get_text().split("\n")[0] for t in fig.axes[0].texts}
+    assert "D115" not in labelled and "D101" in labelled  # the main map names the others
+
+
+def test_shipped_configs_name_the_seven_central_districts():
+    from pathlib import Path
+
+    from sim.config import load_scenario
+
+    for cfg in sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.toml")):
+        assert load_scenario(cfg).deployment.central_districts == CENTRAL, cfg.name
 
 
 def test_errors(grid, districts):
@@ -162,7 +182,9 @@ def test_errors(grid, districts):
     with pytest.raises(InputError, match=r"passed: expected 16 values \(one per district\), got 3"):
         maps.choropleth(districts, [True] * 3, "t")
     with pytest.raises(InputError, match=r"inset: expected 'central' or None"):
-        maps.district_map(districts, "t", inset="north")
+        maps.district_map(districts, "t", inset="north", inset_codes=CENTRAL)
+    with pytest.raises(InputError, match=r"inset_codes: expected a sequence of district codes, got the string"):
+        maps.district_map(districts, "t", inset_codes="310101")
     with pytest.raises(InputError, match=r"crs: expected a metric CRS"):
         maps.district_map(districts.to_crs("EPSG:4326"), "t")
 
@@ -186,7 +208,7 @@ def test_difference_map_is_centred_on_zero(grid, districts):
     diff = (c - 30.0) * 10.0  # -300 .. +490 Mbit/s, hand-made
     diff[0, 0] = 1e5  # one outlier does not set the scale
     title = "Indoor rate: tiny-2025 (2025) − tiny-2021 (2021)"
-    fig = maps.difference_map(grid, diff, districts, title=title, cbar_label="Change (Mbit/s)")
+    fig = maps.difference_map(grid, diff, districts, title=title, cbar_label="Change (Mbit/s)", inset_codes=CENTRAL)
     _check_cartography(fig, title)
     norm = fig.axes[0].get_images()[0].norm
     # 98th percentile of |diff| is 470 -> rounded up to 500 (1, 2, 5 x 10^n)
@@ -204,7 +226,7 @@ def test_criteria_panels_one_map_per_criterion(districts):
               "Fibre > 80": [False] * 16}
     fig = maps.criteria_panels(districts, panels, "Criteria, tiny-2021 (2021)")
     texts = _texts(fig)
-    assert maps.ATTRIBUTION in texts and "N" in texts and "km" in texts
+    assert ATTRIBUTION in texts and "N" in texts and "km" in texts
     assert fig._suptitle.get_text() == "Criteria, tiny-2021 (2021)"
     maps_axes = [ax for ax in fig.axes if ax.collections]
     assert [ax.get_title() for ax in maps_axes] == [

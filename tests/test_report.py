@@ -1,4 +1,5 @@
-"""Tests of sim.report: atomic writes, run folder, schema, GeoTIFF, GeoPackage, reports."""
+"""Tests of sim.report: atomic writes and run folder (files), summary schema and readers
+(runfolder), Markdown and HTML reports (render)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ from PIL import Image  # noqa: E402
 from shapely.geometry import Point, box  # noqa: E402
 
 from sim import criteria as cr  # noqa: E402
-from sim import report  # noqa: E402
 from sim.errors import InputError  # noqa: E402
+from sim.geodata import ATTRIBUTION, CENSUS_SOURCE  # noqa: E402
 from sim.grid import Grid  # noqa: E402
+from sim.report import files, render, runfolder  # noqa: E402
 
 X0_M, Y0_M, RES_M = 340_000.0, 3_470_000.0, 100.0
 CODES2 = ("310101", "310115")
@@ -54,7 +56,7 @@ def _summary(table=None, **scenario):
     sc = {"name": "tiny-2025", "year": 2025, "seed": 7, "config_path": "configs/tiny.toml"}
     sc.update(scenario)
     return {
-        "schema_version": report.SUMMARY_SCHEMA_VERSION,
+        "schema_version": runfolder.SUMMARY_SCHEMA_VERSION,
         "scenario": sc,
         "inputs": {"sites": {"strategy": "density"}},
         "grid": {"crs": "EPSG:32651", "res_m": RES_M, "shape": [40, 50], "x0_m": X0_M, "y0_m": Y0_M},
@@ -65,9 +67,9 @@ def _summary(table=None, **scenario):
             for c, n in zip(CODES2, ("Huangpu", "Pudong New Area"))
         ],
         "citywide": dict(zip(city["key"], city["value"])),
-        "criteria": report.criteria_records(table),
+        "criteria": runfolder.criteria_records(table),
         "timings_s": {"coverage": 1.5, "total": 2.0},
-        "versions": report.versions(),
+        "versions": files.versions(),
         "outputs": ["summary.json", "criteria.csv"],
     }
 
@@ -85,15 +87,15 @@ def _png(w_in=2.0, h_in=2.0) -> bytes:
 
 def test_create_run_dir_name_and_refusal(tmp_path):
     now = dt.datetime(2025, 3, 4, 5, 6, 7)
-    d = report.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
+    d = files.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
     assert d == tmp_path / "runs" / "shanghai-2025-20250304-050607" and d.is_dir()
     with pytest.raises(InputError, match=r"shanghai-2025-20250304-050607: force: run folder already exists"):
-        report.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
+        files.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
     (d / "keep.txt").write_text("x")
-    assert report.create_run_dir(tmp_path / "runs", "shanghai-2025", force=True, now=now) == d
+    assert files.create_run_dir(tmp_path / "runs", "shanghai-2025", force=True, now=now) == d
     assert (d / "keep.txt").exists()
     with pytest.raises(InputError, match=r"scenario: expected letters, digits"):
-        report.create_run_dir(tmp_path, "../evil")
+        files.create_run_dir(tmp_path, "../evil")
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -102,7 +104,7 @@ def test_create_run_dir_name_and_refusal(tmp_path):
 def test_atomic_path_failure_leaves_nothing(tmp_path):
     target = tmp_path / "out.json"
     with pytest.raises(RuntimeError, match="interrupted"):
-        with report.atomic_path(target) as tmp:
+        with files.atomic_path(target) as tmp:
             tmp.write_text('{"half": ')
             raise RuntimeError("interrupted")
     assert not target.exists()
@@ -111,7 +113,7 @@ def test_atomic_path_failure_leaves_nothing(tmp_path):
 
 def test_writer_failing_mid_write_keeps_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "criteria.csv"
-    report.write_csv(target, pd.DataFrame({"a": [1, 2]}))
+    files.write_csv(target, pd.DataFrame({"a": [1, 2]}))
     before = target.read_bytes()
 
     def half_then_fail(self, f, **kwargs):
@@ -120,12 +122,12 @@ def test_writer_failing_mid_write_keeps_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        report.write_csv(target, pd.DataFrame({"a": [3, 4]}))
+        files.write_csv(target, pd.DataFrame({"a": [3, 4]}))
     assert target.read_bytes() == before
     assert _no_temp_left(tmp_path)
     fresh = tmp_path / "new.csv"
     with pytest.raises(OSError, match="No space left"):
-        report.write_csv(fresh, pd.DataFrame({"a": [3]}))
+        files.write_csv(fresh, pd.DataFrame({"a": [3]}))
     assert not fresh.exists() and _no_temp_left(tmp_path)
 
 
@@ -137,7 +139,7 @@ def test_write_png_failure_mid_write(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        report.write_png(BrokenFigure(), tmp_path / "map.png")
+        files.write_png(BrokenFigure(), tmp_path / "map.png")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -145,17 +147,17 @@ def test_write_png_failure_mid_write(tmp_path):
 
 
 def test_write_json_converts_numpy_and_nan(tmp_path):
-    p = report.write_json(tmp_path / "s.json",
+    p = files.write_json(tmp_path / "s.json",
                           {"a": np.float32(1.5), "b": np.array([1, 2]), "c": math.nan, "d": (np.True_,)})
     assert json.loads(p.read_text(encoding="utf-8")) == {"a": 1.5, "b": [1, 2], "c": None, "d": [True]}
     with pytest.raises(InputError, match=r"\$\.x: not JSON-serialisable: object"):
-        report.write_json(tmp_path / "bad.json", {"x": object()})
+        files.write_json(tmp_path / "bad.json", {"x": object()})
     assert not (tmp_path / "bad.json").exists() and _no_temp_left(tmp_path)
 
 
 def test_write_csv_from_rows(tmp_path):
     rows = cr.evaluate_rows({}, {"bs_5g_per_10k": 12.5}, [cr.DEFAULT_THRESHOLDS[3]])
-    p = report.write_csv(tmp_path / "c.csv", rows)
+    p = files.write_csv(tmp_path / "c.csv", rows)
     back = pd.read_csv(p)
     assert back.loc[0, "key"] == "bs_5g_per_10k" and back.loc[0, "value"] == 12.5
     assert list(back.columns) == list(cr.COLUMNS)
@@ -164,12 +166,12 @@ def test_write_csv_from_rows(tmp_path):
 def test_write_png_and_palette_fallback(tmp_path, monkeypatch):
     fig = Figure(figsize=(4, 3))
     fig.add_subplot().imshow(np.random.default_rng(0).random((50, 50)))
-    p = report.write_png(fig, tmp_path / "a.png", dpi=170)
+    p = files.write_png(fig, tmp_path / "a.png", dpi=170)
     with Image.open(p) as im:
         assert im.size == (680, 510)  # 4 x 3 in at 170 dpi
         assert im.mode == "RGBA"
-    monkeypatch.setattr(report, "PNG_MAX_BYTES", 1000)
-    p = report.write_png(fig, tmp_path / "b.png")
+    monkeypatch.setattr(files, "PNG_MAX_BYTES", 1000)
+    p = files.write_png(fig, tmp_path / "b.png")
     with Image.open(p) as im:
         assert im.mode == "P"
     assert _no_temp_left(tmp_path)
@@ -182,7 +184,7 @@ def test_write_geotiff(tmp_path):
     grid = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (40, 50))
     arr = np.arange(2000, dtype=np.float64).reshape(40, 50)
     arr[0, 0] = np.nan
-    p = report.write_geotiff(tmp_path / "rsrp.tif", grid, arr, np.nan, "SS-RSRP outdoor", "dBm")
+    p = files.write_geotiff(tmp_path / "rsrp.tif", grid, arr, np.nan, "SS-RSRP outdoor", "dBm")
     with rasterio.open(p) as ds:
         assert ds.crs.to_epsg() == 32651
         assert tuple(ds.transform)[:6] == (RES_M, 0.0, X0_M, 0.0, -RES_M, Y0_M)
@@ -191,35 +193,35 @@ def test_write_geotiff(tmp_path):
         assert ds.units == ("dBm",)
         assert ds.dtypes == ("float32",)
         assert ds.profile["tiled"] and ds.compression.name == "deflate"
-        assert len(ds.overviews(1)) == len(report.OVERVIEW_FACTORS)
+        assert len(ds.overviews(1)) == len(files.OVERVIEW_FACTORS)
         assert ds.overviews(1)[:2] == [2, 4]
         back = ds.read(1)
     np.testing.assert_array_equal(back[1:], arr[1:].astype(np.float32))
     assert math.isnan(back[0, 0])
     idx = np.full((40, 50), -1, dtype=np.int16)
-    p2 = report.write_geotiff(tmp_path / "district.tif", grid, idx, -1, "district index", "1")
+    p2 = files.write_geotiff(tmp_path / "district.tif", grid, idx, -1, "district index", "1")
     with rasterio.open(p2) as ds:
         assert ds.nodata == -1 and ds.dtypes == ("int16",)
         assert ds.tags(ns="rio_overview")["resampling"] == "nearest"
     assert _no_temp_left(tmp_path)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["district.tif", "rsrp.tif"]
     with pytest.raises(InputError, match=r"array2d: expected shape \(40, 50\) \(the grid\), got \(2, 2\)"):
-        report.write_geotiff(tmp_path / "bad.tif", grid, np.zeros((2, 2)), 0, "x", "1")
+        files.write_geotiff(tmp_path / "bad.tif", grid, np.zeros((2, 2)), 0, "x", "1")
 
 
 def test_write_gpkg(tmp_path):
     districts = gpd.GeoDataFrame({"code": list(CODES2), "name_en": ["A", "B"]},
                                  geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:32651")
     sites = gpd.GeoDataFrame({"site": [1]}, geometry=[Point(0.5, 0.5)], crs="EPSG:32651")
-    p = report.write_gpkg(tmp_path / "one.gpkg", districts, "districts")
+    p = files.write_gpkg(tmp_path / "one.gpkg", districts, "districts")
     info = pyogrio.read_info(p, layer="districts")
     assert info["crs"] == "EPSG:32651" and info["features"] == 2
-    p = report.write_gpkg_layers(tmp_path / "run.gpkg", {"districts": districts, "sites": sites})
+    p = files.write_gpkg_layers(tmp_path / "run.gpkg", {"districts": districts, "sites": sites})
     assert [name for name, _ in pyogrio.list_layers(p)] == ["districts", "sites"]
     assert pyogrio.read_info(p, layer="sites")["crs"] == "EPSG:32651"
     assert _no_temp_left(tmp_path)
     with pytest.raises(InputError, match=r"districts: expected a GeoDataFrame with a CRS"):
-        report.write_gpkg(tmp_path / "x.gpkg", districts.set_crs(None, allow_override=True), "districts")
+        files.write_gpkg(tmp_path / "x.gpkg", districts.set_crs(None, allow_override=True), "districts")
 
 
 # ----------------------------------------------------------------------------- schema
@@ -227,9 +229,9 @@ def test_write_gpkg(tmp_path):
 
 def test_summary_schema_good_and_json_roundtrip(tmp_path):
     s = _summary()
-    report.validate_summary(s)
-    p = report.write_json(tmp_path / "summary.json", s)
-    report.validate_summary(json.loads(p.read_text(encoding="utf-8")))
+    runfolder.validate_summary(s)
+    p = files.write_json(tmp_path / "summary.json", s)
+    runfolder.validate_summary(json.loads(p.read_text(encoding="utf-8")))
 
 
 @pytest.mark.parametrize(
@@ -252,12 +254,12 @@ def test_summary_schema_bad(mutate, message):
     s = copy.deepcopy(_summary())
     mutate(s)
     with pytest.raises(InputError, match=r"^summary.json: " + message):
-        report.validate_summary(s)
+        runfolder.validate_summary(s)
 
 
 def test_summary_problems_lists_all():
-    assert report.summary_problems([]) == ["$: expected an object, got list"]
-    problems = report.summary_problems({"schema_version": "1.0"})
+    assert runfolder.summary_problems([]) == ["$: expected an object, got list"]
+    problems = runfolder.summary_problems({"schema_version": "1.0"})
     assert len(problems) == 9  # every other top-level key missing
 
 
@@ -270,8 +272,8 @@ def test_html_report_self_contained(tmp_path):
     s["methods"] = ["see http://example.org <b>now</b>"]
     img = tmp_path / "map.png"
     img.write_bytes(_png())
-    p = report.write_report_html(tmp_path / "report.html", s, table,
-                                 {"District map": img, "Raw bytes": _png()})
+    p = render.write_report_html(tmp_path / "report.html", s, table,
+                                 {"District map": img, "Raw bytes": _png()}, verdict=cr.verdict(table))
     text = p.read_text(encoding="utf-8")
     assert "http://" not in text and "https://" not in text
     assert "https[:]//example.com" in text
@@ -283,7 +285,7 @@ def test_html_report_self_contained(tmp_path):
     assert 'name="viewport"' in text and "@media (max-width:600px)" in text
     # citywide 5G BS 15 > 12 passes; fibre exactly 80 fails "> 80 %": the verdict is a fail
     assert '<p class="verdict fail">Does not meet 1 of 7 citywide criteria: Household gigabit-fibre coverage.' in text
-    assert report.ATTRIBUTION in text and "7th national census, 2020" in text
+    assert ATTRIBUTION in text and "7th national census, 2020" in text
     for tag in ("confirmed", "assumption", "input", "reported"):
         assert f'<span class="tag {tag}">{tag}</span>' in text
     assert "Pudong New Area" in text  # the district table names districts
@@ -292,21 +294,46 @@ def test_html_report_self_contained(tmp_path):
 
 def test_html_verdict_not_judged_when_criteria_missing(tmp_path):
     table = cr.evaluate({}, {"bs_5g_per_10k": 15.0})  # 6 of the 7 criteria not evaluated
-    text = report.write_report_html(tmp_path / "r.html", _summary(table), table).read_text(encoding="utf-8")
+    text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
+                                    verdict=cr.verdict(table)).read_text(encoding="utf-8")
     assert '<p class="verdict na">Not judged: 1 of 7 citywide criteria pass, 6 not evaluated:' in text
 
 
-def test_html_report_attribution_matches_maps():
-    from sim import maps
+def test_reports_state_the_verdict_they_are_given(tmp_path):
+    """The reports word the verdict computed by the caller; they do not judge the table again."""
+    table = _table()  # judged on its own, it fails on household fibre alone
+    given = {"passed": False, "failed": ["bs_5g_per_10k", "fibre_gigabit_coverage_pct"], "unknown": [],
+             "n_passed": 5, "n_criteria": 7}
+    text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
+                                    verdict=given).read_text(encoding="utf-8")
+    assert ('<p class="verdict fail">Does not meet 2 of 7 citywide criteria: 5G base stations per 10,000 '
+            "residents; Household gigabit-fibre coverage. 5 of 7 pass.</p>") in text
+    md = render.write_report_md(tmp_path / "r.md", _summary(table), table,
+                                verdict=dict(given, passed=True, failed=[])).read_text(encoding="utf-8")
+    assert "**PASS**: Meets all 5 citywide One-Gbps city criteria.\n" in md
+    with pytest.raises(InputError, match=r"^verdict: unknown: missing: expected the dict returned by "
+                                         r"sim.criteria.verdict"):
+        render.write_report_md(tmp_path / "bad.md", _summary(table), table,
+                               verdict={"passed": None, "failed": [], "n_passed": 0, "n_criteria": 0})
+    assert not (tmp_path / "bad.md").exists() and _no_temp_left(tmp_path)
 
-    assert report.ATTRIBUTION == maps.ATTRIBUTION
+
+def test_every_report_carries_the_attribution_and_census_source(tmp_path):
+    s, table = _summary(), _table()
+    md = render.write_report_md(tmp_path / "report.md", s, table, verdict=cr.verdict(table)).read_text(encoding="utf-8")
+    assert md.endswith(f"---\n\n{ATTRIBUTION}.\n\n{CENSUS_SOURCE}.\n")
+    html_text = render.write_report_html(tmp_path / "report.html", s, table,
+                                         verdict=cr.verdict(table)).read_text(encoding="utf-8")
+    assert f"<footer><p>{ATTRIBUTION}.</p><p>{CENSUS_SOURCE}.</p></footer>" in html_text
+    cmp = render.write_compare_md(tmp_path / "compare.md", s, s, runfolder.compare_runs(s, s))
+    assert cmp.read_text(encoding="utf-8").endswith(f"---\n\n{ATTRIBUTION}.\n")
 
 
 def test_html_rejects_non_png(tmp_path):
     bad = tmp_path / "x.png"
     bad.write_bytes(b"GIF89a")
     with pytest.raises(InputError, match=r"expected a PNG image"):
-        report.write_report_html(tmp_path / "r.html", _summary(), _table(), {"x": bad})
+        render.write_report_html(tmp_path / "r.html", _summary(), _table(), {"x": bad}, verdict=cr.verdict(_table()))
     assert not (tmp_path / "r.html").exists()
 
 
@@ -314,7 +341,8 @@ def test_markdown_report(tmp_path):
     (tmp_path / "maps").mkdir()
     img = tmp_path / "maps" / "rsrp.png"
     img.write_bytes(_png())
-    p = report.write_report_md(tmp_path / "report.md", _summary(), _table(), {"RSRP": img})
+    p = render.write_report_md(tmp_path / "report.md", _summary(), _table(), {"RSRP": img},
+                               verdict=cr.verdict(_table()))
     text = p.read_text(encoding="utf-8")
     assert text.startswith("# gigacity — tiny-2025 (2025)\n\n**FAIL**")
     assert "![RSRP](maps/rsrp.png)" in text
@@ -322,7 +350,7 @@ def test_markdown_report(tmp_path):
     assert "| Household gigabit-fibre coverage | 80.0 % | > 80.0 % | fail | 0.0 % | confirmed |" in text
     assert "| 10G-PON port share | 50.0 % | ≥ 46.7 % | pass | 0.0 % | assumption |" in text
     assert "| Huangpu (310101) | 30.0 ✓ | 99.0 |" in text
-    assert report.ATTRIBUTION in text
+    assert ATTRIBUTION in text
 
 
 def test_compare_runs():
@@ -333,7 +361,7 @@ def test_compare_runs():
     for r in b["criteria"]:
         if r["scope"] == "310115" and r["key"] == "bs_5g_per_10k":
             r["value"], r["passed"] = 13.0, True
-    df = report.compare_runs(a, b).set_index(["scope", "key"])
+    df = runfolder.compare_runs(a, b).set_index(["scope", "key"])
     assert df.index[0][0] == "citywide"
     assert df.loc[("citywide", "bs_5g_per_10k"), "change"] == pytest.approx(3.0)
     row = df.loc[("310115", "bs_5g_per_10k")]
@@ -347,11 +375,12 @@ def test_run_outputs(tmp_path):
     (tmp_path / "maps" / "a.png").write_bytes(b"x")
     (tmp_path / "summary.json").write_text("{}")
     (tmp_path / ".summary.tmp-1-ab.json").write_text("{")
-    assert report.run_outputs(tmp_path) == ["maps/a.png", "summary.json"]
+    assert runfolder.run_outputs(tmp_path) == ["maps/a.png", "summary.json"]
 
 
 def test_report_and_criteria_do_not_import_matplotlib():
-    code = "import sys, sim, sim.criteria, sim.report; print('matplotlib' in sys.modules)"
+    code = ("import sys, sim, sim.criteria, sim.report.files, sim.report.runfolder, sim.report.render; "
+            "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -364,7 +393,8 @@ def test_html_reads_on_a_phone_and_says_when_only_inputs_fail(tmp_path):
                          "fbb_500m_user_share_pct": 35.0, "gigabit_users_per_10k": 500.0,
                          "pop_cov_5g_indoor_pct": 96.8},
                         district_codes=CODES2)
-    text = report.write_report_html(tmp_path / "r.html", _summary(table), table).read_text(encoding="utf-8")
+    text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
+                                    verdict=cr.verdict(table)).read_text(encoding="utf-8")
     assert ('<p class="verdict fail">Does not meet 1 of 7 citywide criteria: 5G users among mobile users, '
             "scenario input. 6 of 7 pass. Every failing criterion is a scenario input") in text
     # key figures right under the verdict, before the criteria table
@@ -389,7 +419,7 @@ def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150)
     full = buf.getvalue()
-    small = report.embed_png_bytes(full)
+    small = render.embed_png_bytes(full)
     assert small.startswith(b"\x89PNG") and len(small) < 0.75 * len(full)
     a = np.asarray(Image.open(io.BytesIO(full)).convert("RGB"), dtype=float)
     b = np.asarray(Image.open(io.BytesIO(small)).convert("RGB"), dtype=float)
@@ -397,4 +427,4 @@ def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():
     assert np.abs(a - b).mean() < 3.0  # 256 median-cut colours: a few levels of 255 on average
     # an image the palette cannot shrink is embedded as it is
     tiny = _png(0.5, 0.5)
-    assert len(report.embed_png_bytes(tiny)) <= len(tiny)
+    assert len(render.embed_png_bytes(tiny)) <= len(tiny)

@@ -22,10 +22,10 @@ import pytest  # noqa: E402
 import rasterio  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from sim import report  # noqa: E402
 from sim.config import load_scenario  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.indicators import ran_weights  # noqa: E402
+from sim.report import files, runfolder  # noqa: E402
 from sim.app.compare import compare_run_dirs  # noqa: E402
 from sim.app.run import run_scenario  # noqa: E402
 
@@ -151,7 +151,7 @@ def test_every_map_is_150_to_200_dpi_under_2_mb_and_in_the_report(tiny_run):
 
 def test_failure_mid_write_leaves_no_temp_and_no_partial_file(tmp_path, monkeypatch):
     """A map writer that dies half-way through its third PNG: the run raises, nothing partial stays."""
-    real = report.write_png
+    real = files.write_png
     calls = []
 
     class HalfWritten:
@@ -164,7 +164,7 @@ def test_failure_mid_write_leaves_no_temp_and_no_partial_file(tmp_path, monkeypa
         calls.append(path.name)
         return real(HalfWritten() if len(calls) == 3 else fig, path, dpi=dpi)
 
-    monkeypatch.setattr(report, "write_png", failing_write_png)
+    monkeypatch.setattr(files, "write_png", failing_write_png)
     out = tmp_path / "run"
     with pytest.raises(OSError, match="No space left"):
         run_scenario(_scenario(), out_dir=out)
@@ -201,10 +201,10 @@ def _rewrite_finer(src_tif, dst_tif, add_bps: float):
     """Write ``src + add_bps`` on a grid of half the pixel size (each pixel split in 2 x 2)."""
     from sim.grid import Grid
 
-    values, grid, meta = report.read_geotiff(src_tif)
+    values, grid, meta = runfolder.read_geotiff(src_tif)
     fine = Grid(grid.crs, grid.x0_m, grid.y0_m, grid.res_m / 2, (2 * grid.shape[0], 2 * grid.shape[1]))
     up = np.repeat(np.repeat(values + add_bps, 2, axis=0), 2, axis=1)
-    report.write_geotiff(dst_tif, fine, up, np.nan, meta["description"], meta["units"])
+    files.write_geotiff(dst_tif, fine, up, np.nan, meta["description"], meta["units"])
     return values
 
 

@@ -21,7 +21,7 @@ from .inputs import layer_radio
 from .stages import noop_progress
 
 __all__ = ["BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solve_busy_hour", "simpy_check", "pon_check",
-           "BUSY_HOUR_METHODS", "agreement_text", "busy_hour_summary"]
+           "agreement_text", "busy_hour_summary"]
 
 BUSY_DAMPING = 1.0
 """Step of the load fixed point: the plain iteration. The rates of a layer make the load map
@@ -204,31 +204,6 @@ def pon_check(sc: Scenario, fibre, n_replications: int, seed):
     met = fibre.subscribers_gpon * gpon.share_at_tier.mean + fibre.subscribers_ten_g * teng.share_at_tier.mean
     by_d, city = ratio_by_district(met, fibre.subscribers, 100.0)
     return rows, by_d, city
-
-
-BUSY_HOUR_METHODS = [
-    "Busy hour (5G): active users per pixel = population x mobile users per resident x the RAN's "
-    "mobile share x 5G user share x busy-hour active share; they camp on the RAN's layer of highest "
-    "indoor rate; Poisson flows, egalitarian processor sharing per cell (Bonald & Proutiere, MobiCom "
-    "2003, section 3): load rho = sum lambda E[S] / r, flow throughput r (1 - rho), 0 when rho >= 1.",
-    "Indoor and outdoor users (radio.indoor_share) are separate flow classes with their own peak rate "
-    "(TR 38.901 7.4.3 expected O2I loss indoors); busy-hour maps and the 100 Mbit/s indicator use the "
-    "indoor rate, as the lone-user 1 Gbit/s indicator does. The lone-user indicator (own cell idle) "
-    "weights the neighbour cells at the reference load radio.default_load; the busy-hour indicators at "
-    "their solved busy-hour loads, so where those loads are far below the reference the busy-hour rates "
-    "are the higher ones.",
-    "Load-coupled interference: each interferer's power is weighted by its cell load (top 8 interferers "
-    "per pixel; the weaker rest scale with their mean load, an assumption), SINR -> TS 38.214 CQI "
-    "spectral efficiency -> TS 38.306 rate -> load, iterated from the unloaded network to the least "
-    "fixed point; a user served by the idle network keeps at least the CQI 1 rate (so the iteration is "
-    "monotone); loads are capped at 1 as interference weights and cells with rho >= 1 flagged saturated.",
-    "simpy check: event-level PS simulation of sampled cells (independent replications, 95 % Student-t "
-    "intervals, first 10 % of each replication warm-up) against the analytic E[S]/E[T].",
-    "PON busy hour: simpy PS on one port per technology at the configured split, flows capped at the "
-    "subscriber's tier (Bonald & Roberts 2012); a flow receives its tier at >= 95 % of it; GPON ports "
-    "carry no gigabit tier.",
-]
-"""Method notes of the busy hour, added to the report's methods."""
 
 
 def agreement_text(simpy_rows) -> str:

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import maps
-from .. import report
+from ..report import files, render, runfolder
 from ..config import Scenario
 from ..coverage import serving_distance_m
 from ..criteria import INDICATORS
 from ..grid import scatter_to_raster
 from .assess import Assessment
-from .busyhour import BUSY_HOUR_METHODS, BusyHour, busy_hour_summary
+from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
            "COVERAGE_RASTERS", "create_run_dir", "write_tables", "write_coverage_outputs", "write_busy_outputs",
@@ -46,33 +46,38 @@ each but the rate (its busy-hour counterpart is mapped)."""
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
     """``out_dir``, or a new ``<output.dir>/<scenario><label>-<stamp>`` folder (``label``: e.g. ``-plan``)."""
     if out_dir is None:
-        return report.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
+        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
     out_dir = Path(out_dir)
-    return report.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+    return files.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+
+
+def _inset(sc: Scenario) -> tuple[str, ...]:
+    """The districts the maps' inset zooms on: the scenario's central districts."""
+    return tuple(sc.deployment.central_districts)
 
 
 def _png(sc: Scenario, fig, path: Path, images: dict, caption: str | None = None) -> None:
-    report.write_png(fig, path, dpi=sc.output.dpi)
+    files.write_png(fig, path, dpi=sc.output.dpi)
     if caption is not None:
         images[caption] = path
 
 
 def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> None:
     """``grid_districts.csv``, ``criteria.csv`` and the GeoPackages of sites, districts and key places."""
-    report.write_csv(run_dir / "grid_districts.csv", grid_rows)
-    report.write_csv(run_dir / "criteria.csv", a.table)
-    report.write_gpkg(run_dir / "sites.gpkg", sites.to_geodataframe("EPSG:4326"), "sites")
+    files.write_csv(run_dir / "grid_districts.csv", grid_rows)
+    files.write_csv(run_dir / "criteria.csv", a.table)
+    files.write_gpkg(run_dir / "sites.gpkg", sites.to_geodataframe("EPSG:4326"), "sites")
     dgdf = districts.copy()
     for k, v in a.by_district.items():
         dgdf[k] = np.asarray(v, dtype=float)
     for k in ("sites_5g", "sites_5g_per_km2", "sites_5g_per_10k"):
         dgdf[k] = a.density[k]
-    report.write_gpkg(run_dir / "districts.gpkg", dgdf, "districts")
+    files.write_gpkg(run_dir / "districts.gpkg", dgdf, "districts")
     if a.places is not None and len(a.places):
         kp = a.places.copy()
         for ran, r in a.reached.items():
             kp[f"reached_{ran}"] = np.asarray(r, dtype=bool)
-        report.write_gpkg(run_dir / "key_places.gpkg", kp, "key_places")
+        files.write_gpkg(run_dir / "key_places.gpkg", kp, "key_places")
 
 
 def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, coverage, sectors, title: str) -> dict:
@@ -82,17 +87,19 @@ def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, cove
         for name, label, unit, vmin, vmax, cmap in COVERAGE_RASTERS:
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
             if sc.output.geotiff:
-                report.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan, f"{lid} {label}", unit)
+                files.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan, f"{lid} {label}", unit)
             if sc.output.maps and name != "rate_indoor_bps":
                 fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {lid} {label}",
-                                      cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax)
+                                      cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax,
+                                      inset_codes=_inset(sc))
                 _png(sc, fig, run_dir / f"map_{lid}_{name}.png", images, f"{lid} {label}")
         if sc.output.maps:
             dist = scatter_to_raster(rasters.grid, rasters.land_flat,
                                      serving_distance_m(rasters, sectors[lid], cov.best_sector))
             fig = maps.raster_map(rasters.grid, dist, districts, title=f"{title}: {lid} best server",
                                   cbar_label="Distance to the serving site", cmap="YlOrRd",
-                                  classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS)
+                                  classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS,
+                                  inset_codes=_inset(sc))
             _png(sc, fig, run_dir / f"map_{lid}_serving_distance.png", images,
                  f"{lid} best server: distance to the serving site")
     return images
@@ -112,32 +119,34 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
     """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
     images = {}
     if busy is not None:
-        report.write_csv(run_dir / "cells.csv", busy.cell_rows)
+        files.write_csv(run_dir / "cells.csv", busy.cell_rows)
         if simpy_rows:
-            report.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
+            files.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
         if day_rows:
-            report.write_csv(run_dir / "simpy_day.csv", day_rows)
+            files.write_csv(run_dir / "simpy_day.csv", day_rows)
         for name, (arr, label) in _busy_rasters(busy).items():
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(arr, dtype=np.float32))
             if sc.output.geotiff:
-                report.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+                files.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
             ran = name.split("_")[0]
             if sc.output.maps and ran in busy.rate_by_ran:
                 fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: {ran} busy-hour throughput",
                                       cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
-                                      classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS))
+                                      classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS),
+                                      inset_codes=_inset(sc))
                 _png(sc, fig, run_dir / f"map_{ran}_rate_busy.png", images,
                      f"{ran} busy-hour flow throughput, indoor (Mbit/s)")
     if pon_rows:
-        report.write_csv(run_dir / "pon_busy_hour.csv", pon_rows)
+        files.write_csv(run_dir / "pon_busy_hour.csv", pon_rows)
     if fibre_px is not None:
         arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, fibre_px.ten_g_pon_households.astype(np.float32))
         if sc.output.geotiff:
-            report.write_geotiff(run_dir / "fibre_gigabit_households.tif", rasters.grid, arr2d, np.nan,
+            files.write_geotiff(run_dir / "fibre_gigabit_households.tif", rasters.grid, arr2d, np.nan,
                                  "households passed by 10G-PON (gigabit-capable)", "households")
         if sc.output.maps:
             fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: gigabit-capable fibre households",
-                                  cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0)
+                                  cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0,
+                                  inset_codes=_inset(sc))
             _png(sc, fig, run_dir / "map_fibre_gigabit_households.png", images,
                  "Gigabit-capable (10G-PON) fibre households per pixel")
     return images
@@ -161,11 +170,12 @@ def criteria_panels(table) -> dict:
 
 def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict) -> dict:
     """Districts, sites, 5G BS per 10,000 and the criteria panels; the criteria panels lead the report's images."""
-    _png(sc, maps.district_map(districts, title=f"{title}: districts"), run_dir / "map_districts.png", images)
-    fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites")
+    _png(sc, maps.district_map(districts, title=f"{title}: districts", inset_codes=_inset(sc)), run_dir / "map_districts.png", images)
+    fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites", inset_codes=_inset(sc))
     _png(sc, fig, run_dir / "map_sites.png", images, "5G sites")
     passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()
-    fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents")
+    fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents",
+                          inset_codes=_inset(sc))
     _png(sc, fig, run_dir / "map_bs_per_10k.png", images, "Districts passing: 5G base stations per 10,000")
     panels = criteria_panels(table)
     if panels:
@@ -196,7 +206,7 @@ def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: B
     """The content of ``summary.json`` (schema: :mod:`sim.report`); ``outputs`` is filled when written."""
     g = rasters.grid
     summary = {
-        "schema_version": report.SUMMARY_SCHEMA_VERSION,
+        "schema_version": runfolder.SUMMARY_SCHEMA_VERSION,
         "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
                      "config_path": str(sc.source_path)},
         "inputs": {"sites": dict(sc.deployment.sites or {}), "resolution_m": sc.region.resolution_m,
@@ -209,26 +219,26 @@ def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: B
                  "x0_m": g.x0_m, "y0_m": g.y0_m, "land_pixels": rasters.n_land},
         "districts": _district_rows(grid_rows, a),
         "citywide": {k: (float(v) if np.isfinite(v) else None) for k, v in a.citywide.items()},
-        "criteria": report.criteria_records(a.table),
+        "criteria": runfolder.criteria_records(a.table),
         "verdict": {k: v for k, v in a.verdict.items() if k in ("n_passed", "n_criteria")},
         "timings_s": timings_s,
-        "versions": report.versions(),
+        "versions": files.versions(),
         "outputs": [],
     }
     if busy is not None or pon_rows:
         summary["busy_hour"] = busy_hour_summary(busy, simpy_rows, day_rows, pon_rows)
-        summary["methods"] = BUSY_HOUR_METHODS
+        summary["methods"] = render.BUSY_HOUR_METHODS
     return summary
 
 
-def write_summary_and_reports(run_dir: Path, summary: dict, table, images: dict) -> None:
+def write_summary_and_reports(run_dir: Path, summary: dict, a: Assessment, images: dict) -> None:
     """``report.md``, ``report.html``, then ``summary.json`` (listing every file) and ``grid_summary.json``."""
-    report.write_report_md(run_dir / "report.md", summary, table, images)
-    report.write_report_html(run_dir / "report.html", summary, table, images)
-    summary["outputs"] = sorted(set(report.run_outputs(run_dir)) | {"summary.json"})
-    report.validate_summary(summary)
-    report.write_json(run_dir / "summary.json", summary)
-    report.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
+    render.write_report_md(run_dir / "report.md", summary, a.table, images, verdict=a.verdict)
+    render.write_report_html(run_dir / "report.html", summary, a.table, images, verdict=a.verdict)
+    summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | {"summary.json"})
+    runfolder.validate_summary(summary)
+    files.write_json(run_dir / "summary.json", summary)
+    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
 
 
 def headline(sc: Scenario, a: Assessment) -> str:

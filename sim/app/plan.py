@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import maps
 from .. import planning as P
-from .. import report
+from ..report import files
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError
@@ -134,14 +134,14 @@ def _write_plan(sc: Scenario, run_dir: Path, added: dict, curve: dict, target: f
     import pandas as pd
 
     frame = pd.DataFrame(added)
-    report.write_csv(run_dir / "added_sites.csv", frame)
+    files.write_csv(run_dir / "added_sites.csv", frame)
     gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon_deg"], frame["lat_deg"]), crs="EPSG:4326")
-    report.write_gpkg(run_dir / "added_sites.gpkg", gdf, "added_sites")
-    report.write_csv(run_dir / "plan_curve.csv", pd.DataFrame(curve))
+    files.write_gpkg(run_dir / "added_sites.gpkg", gdf, "added_sites")
+    files.write_csv(run_dir / "plan_curve.csv", pd.DataFrame(curve))
     fig = maps.plan_curve_figure(curve["sites_added"], curve["covered_share"], target,
                                  title=f"{sc.scenario.name} ({sc.scenario.year}): {lid} sites added "
                                        f"vs indoor population coverage")
-    report.write_png(fig, run_dir / "plan_curve.png", dpi=sc.output.dpi)
+    files.write_png(fig, run_dir / "plan_curve.png", dpi=sc.output.dpi)
 
 
 def _plan_summary(sc: Scenario, rasters, res, model, *, lid, codes, plan_idx, target, budget, n_existing,
@@ -172,7 +172,7 @@ def _plan_summary(sc: Scenario, rasters, res, model, *, lid, codes, plan_idx, ta
         "grid": {"crs": rasters.grid.crs, "res_m": rasters.grid.res_m, "shape": [int(v) for v in rasters.grid.shape],
                  "land_pixels": rasters.n_land},
         "timings_s": timings_s,
-        "versions": report.versions(),
+        "versions": files.versions(),
         "outputs": ["added_sites.csv", "added_sites.gpkg", "plan_curve.csv", "plan_curve.png", "plan_summary.json"],
     }
 
@@ -220,7 +220,7 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     summary = _plan_summary(sc, rasters, res, model, lid=lid, codes=codes, plan_idx=plan_idx, target=target,
                             budget=budget, n_existing=ex_idx.size, sinr_min_db=sinr_min_db,
                             timings_s=timer.timings_s)
-    report.write_json(run_dir / "plan_summary.json", summary)
+    files.write_json(run_dir / "plan_summary.json", summary)
     headline = (f"{sc.scenario.name} {lid}: {res.n_added} sites added, population covered indoors "
                 f"{100 * res.covered_share[0]:.2f} % -> {100 * res.covered_share[-1]:.2f} %; target "
                 f"{100 * target:.2f} % " + ("reached" if res.reached else f"not reached ({res.stop_reason})"))

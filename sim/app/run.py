@@ -97,5 +97,5 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         if sc.output.maps:
             images = O.write_overview_maps(sc, run_dir, districts, sites, a.table, title, images)
     summary = O.build_summary(sc, rasters, grid_rows, a, plan, busy, simpy_rows, day_rows, pon_rows, timer.timings_s)
-    O.write_summary_and_reports(run_dir, summary, a.table, images)
+    O.write_summary_and_reports(run_dir, summary, a, images)
     return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
