@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         t_cov[lid] = time.perf_counter() - t0
     t0 = time.perf_counter()
     busy = solve_busy_hour(sc, rasters, coverage, sites, share, list(districts["code"]))
-    layers, summ = busy.layers, busy.layer_summary
+    summ = busy.layer_summary
     t_busy = time.perf_counter() - t0
 
     print(f"{'layer':12s} {'cells':>8s} {'coverage s':>11s} {'iterations':>11s} {'last change':>12s} "

@@ -131,7 +131,7 @@ def bench_block(quick, ref_rate):
             site_list[i, :u.size] = u
         groups = np.where(site_list[:, :, None] >= 0, idx.site_sectors[site_list], -1)
         cb = np.repeat(groups, b, axis=0)
-        tb = _best_of(lambda: coverage_block(x, y, flat, cb, sec, RADIO, load, validate=False, prepared=prep), 2)
+        tb = _best_of(lambda cb=cb: coverage_block(x, y, flat, cb, sec, RADIO, load, validate=False, prepared=prep), 2)
         rows.append((b, f"{np.mean([u.size for u in unions]):.0f}/{u_max}", cb.size, tb))
     w = (44, 14, 10, 16, 12)
     _row(("variant", "pairs", "time s", "pairs/s", "vs ref"), w)
@@ -197,7 +197,8 @@ def bench_city(quick):
     print(f"  (RSS before the coverage step: {rss0[0]:.0f} MiB; rasters and geodata)")
     ok = out.best_sector >= 0
     print(f"  served {ok.mean():.4f} of land; median RSRP {np.nanmedian(out.rsrp_dbm):.1f} dBm, "
-          f"median SINR {np.nanmedian(out.sinr_db):.1f} dB, median rate {np.nanmedian(out.rate_outdoor_bps) / 1e6:.0f} Mbit/s")
+          f"median SINR {np.nanmedian(out.sinr_db):.1f} dB, "
+          f"median rate {np.nanmedian(out.rate_outdoor_bps) / 1e6:.0f} Mbit/s")
 
 
 def main(argv=None):

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from sim import planning as P
-from sim.app import inputs as R
 from sim import sites as S
+from sim.app import inputs as R
 from sim.config import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +75,8 @@ def main():
     start = model.full_state(range(n_ex))
     t_start = time.perf_counter() - t0
     print(f"model {t_model:.2f} s (cut-off radius {model.r_cut_m.max():,.0f} m, reach {model.r_reach_m.max():,.0f} m); "
-          f"existing sites from scratch {t_start:.2f} s, covered {model.covered_population(start) / model.weight_total:.2%}")
+          f"existing sites from scratch {t_start:.2f} s, "
+          f"covered {model.covered_population(start) / model.weight_total:.2%}")
 
     t0 = time.perf_counter()
     res = P.plan_sites(model, start, np.arange(n_ex, model.n_sites), target_share=0.99, budget=args.budget)

@@ -80,7 +80,8 @@ def main(argv=None) -> int:
     ]
     print(f"simpy PS core, one core, {n:,} flows per case (target >= {TARGET_EVENTS_PER_S:,} events/s)")
     print(f"{'case':42s} {'events':>10s} {'seconds':>8s} {'events/s':>11s} {'vs bare simpy':>14s} {'E[N]':>7s}")
-    print(f"{'bare simpy timeout loop (baseline)':42s} {2 * n:>10,d} {2 * n / base:>8.2f} {base:>11,.0f} {1.0:>14.2f} {'':>7s}")
+    print(f"{'bare simpy timeout loop (baseline)':42s} {2 * n:>10,d} {2 * n / base:>8.2f} "
+          f"{base:>11,.0f} {1.0:>14.2f} {'':>7s}")
     worst = float("inf")
     for name, kw in rows:
         eps, n_ev, dt, mean_n = case_events_per_s(n, **kw)

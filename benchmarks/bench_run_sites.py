@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.config import load_scenario
 from sim.app.inputs import build_sites, load_region, read_site_file
+from sim.config import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,18 +68,18 @@ def main(argv=None) -> int:
         for path, fmt, n in ((ocid, "opencellid", args.rows), (csv, "csv", args.csv_rows)):
             dep = dataclasses.replace(base.deployment, strategy="file", site_file=path, site_format=fmt)
             sc = dataclasses.replace(base, deployment=dep)
-            sf, dt = _timed(lambda: read_site_file(sc, districts))
+            sf, dt = _timed(lambda sc=sc: read_site_file(sc, districts))
             i = sf.info
             rows.append((f"read_site_file {fmt}", f"{n:,} rows", dt,
                          f"{sum(i['sites_by_ran'].values()):,} sites, {i['bad']:,} bad, {i['outside_region']:,} "
                          f"outside, {i['merged_colocated']:,} merged"))
-            plan, dt = _timed(lambda: build_sites(sc, districts, np.random.default_rng(1), sf))
+            plan, dt = _timed(lambda sc=sc, sf=sf: build_sites(sc, districts, np.random.default_rng(1), sf))
             rows.append((f"build_sites {fmt}", f"{plan.table.n_sites:,} sites", dt,
                          f"{plan.table.n_sectors:,} sector-carriers"))
     for small in (0, args.small):
         dep = dataclasses.replace(base.deployment, small_cells={r: small for r in base.ran_ids})
         sc = dataclasses.replace(base, deployment=dep)
-        plan, dt = _timed(lambda: build_sites(sc, districts, np.random.default_rng(1)))
+        plan, dt = _timed(lambda sc=sc: build_sites(sc, districts, np.random.default_rng(1)))
         rows.append(("build_sites density", f"{plan.table.n_sites:,} sites", dt,
                      f"{small:,} small cells per network, {plan.table.n_sectors:,} sector-carriers"))
     print(f"{'what':<26} {'size':<18} {'time s':>8}  note")

@@ -176,7 +176,8 @@ def main(argv=None) -> int:
             for label, scenario_args in SCENARIOS.items():
                 run_scenario(base_tree, scenario_args, tmp / "A" / label)
                 run_scenario(ROOT, scenario_args, tmp / "B" / label)
-                ok &= report(f"{label} ({args.base} vs working tree)", compare_dirs(tmp / "A" / label, tmp / "B" / label))
+                rows = compare_dirs(tmp / "A" / label, tmp / "B" / label)
+                ok &= report(f"{label} ({args.base} vs working tree)", rows)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False)
     print("\nresult:", "every output unchanged" if ok else "OUTPUTS CHANGED")

@@ -41,15 +41,16 @@ def build_demo(out: Path) -> Path:
     from sim import criteria as cr
     from sim import maps
     from sim.config import load_scenario
-    from sim.geodata import read_districts
+    from sim.geodata import GRID_CRS, read_districts
     from sim.grid import Grid
+    from sim.indicators import ratio_by_district
     from sim.report import files, render, runfolder
 
     g = read_districts(ROOT / "geodata/shanghai_districts.geojson",
                        ROOT / "geodata/shanghai_district_stats.csv")
     xmin, ymin, xmax, ymax = g.total_bounds
     res_m = 25.0
-    grid = Grid("EPSG:32651", float(np.floor(xmin)), float(np.ceil(ymax)), res_m,
+    grid = Grid(GRID_CRS, float(np.floor(xmin)), float(np.ceil(ymax)), res_m,
                 (int(np.ceil((ymax - ymin) / res_m)), int(np.ceil((xmax - xmin) / res_m))))
     rng = np.random.default_rng(SEED)
     r, c = np.ogrid[0:grid.shape[0], 0:grid.shape[1]]
@@ -61,18 +62,18 @@ def build_demo(out: Path) -> Path:
     hh = g["households"].to_numpy(float)
     bs = np.round(pop * rng.uniform(8, 30, 16) / 1e4)
     by_d = {
-        "bs_5g_per_10k": cr.ratio_by_district(bs, pop, 1e4)[0],
-        "fibre_gigabit_coverage_pct": cr.ratio_by_district(np.minimum(hh, hh * rng.uniform(0.7, 1.2, 16)), hh)[0],
+        "bs_5g_per_10k": ratio_by_district(bs, pop, 1e4)[0],
+        "fibre_gigabit_coverage_pct": ratio_by_district(np.minimum(hh, hh * rng.uniform(0.7, 1.2, 16)), hh)[0],
         "pop_cov_5g_outdoor_pct": rng.uniform(85, 100, 16),
     }
     city = {
-        "bs_5g_per_10k": cr.ratio_by_district(bs, pop, 1e4)[1],
+        "bs_5g_per_10k": ratio_by_district(bs, pop, 1e4)[1],
         "fibre_gigabit_coverage_pct": 97.0,
         "pon_10g_port_share_pct": 52.0,
         "user_5g_share_pct": 45.0,
         "pop_cov_5g_outdoor_pct": 96.0,
     }
-    table = cr.evaluate(by_d, city)
+    table = cr.evaluate(by_d, city, district_codes=list(g["code"]))
     central = load_scenario(ROOT / "configs/shanghai-2021.toml").deployment.central_districts
     maps_dir = out / "maps"
     maps_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +123,8 @@ def screenshot(chromium: str, html: Path, out: Path) -> None:
         png = out / f"screenshot-{name}.png"
         with tempfile.TemporaryDirectory() as profile:
             cmd = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                   f"--user-data-dir={profile}", f"--window-size={w},{h}", f"--screenshot={png}", "--virtual-time-budget=10000",
+                   f"--user-data-dir={profile}", f"--window-size={w},{h}", f"--screenshot={png}",
+                   "--virtual-time-budget=10000",
                    html.resolve().as_uri()]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

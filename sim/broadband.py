@@ -187,7 +187,8 @@ def tier_mix_array(tier_mix, n_tiers: int, n_districts: int | None = None) -> np
     sums = m.sum(axis=-1)
     worst = float(np.max(np.abs(np.atleast_1d(sums) - 1.0)))
     if worst > _MIX_TOL:
-        raise InputError(_SOURCE, "tier_mix", f"expected shares summing to 1 (within 1e-6), got sum {float(np.atleast_1d(sums)[np.argmax(np.abs(np.atleast_1d(sums) - 1.0))]):.6g}")
+        off = float(np.atleast_1d(sums)[np.argmax(np.abs(np.atleast_1d(sums) - 1.0))])
+        raise InputError(_SOURCE, "tier_mix", f"expected shares summing to 1 (within 1e-6), got sum {off:.6g}")
     if n_districts is None:
         return m
     if m.ndim == 2 and m.shape[0] != n_districts:
@@ -312,11 +313,13 @@ def district_fibre(
     over = np.flatnonzero(fib > hh * (1 + 1e-9) + 1e-9)
     if over.size:
         i = int(over[0])
-        raise InputError(_SOURCE, "fibre_households", f"expected at most households, got {fib[i]:g} > {hh[i]:g} at district {i}")
+        raise InputError(_SOURCE, "fibre_households",
+                         f"expected at most households, got {fib[i]:g} > {hh[i]:g} at district {i}")
     over = np.flatnonzero(teng > fib * (1 + 1e-9) + 1e-9)
     if over.size:
         i = int(over[0])
-        raise InputError(_SOURCE, "ten_g_households", f"expected at most fibre_households, got {teng[i]:g} > {fib[i]:g} at district {i}")
+        raise InputError(_SOURCE, "ten_g_households",
+                         f"expected at most fibre_households, got {teng[i]:g} > {fib[i]:g} at district {i}")
     teng = np.minimum(teng, fib)
     tu = _share_values("take_up", take_up, n)
     tiers = _tiers(tier_bps)
@@ -585,7 +588,8 @@ def pon_busy_hour(
         raise InputError(_SOURCE, "active_share", f"expected a share in [0, 1], got {active_share!r}")
     fph = float(flows_per_active_sub_per_h)
     if not (fph >= 0.0) or not math.isfinite(fph):
-        raise InputError(_SOURCE, "flows_per_active_sub_per_h", f"expected a finite number >= 0, got {flows_per_active_sub_per_h!r}")
+        raise InputError(_SOURCE, "flows_per_active_sub_per_h",
+                         f"expected a finite number >= 0, got {flows_per_active_sub_per_h!r}")
     es = float(mean_flow_bits)
     if not (es > 0.0) or not math.isfinite(es):
         raise InputError(_SOURCE, "mean_flow_bits", f"expected a positive finite number, got {mean_flow_bits!r}")
@@ -628,7 +632,8 @@ def pon_busy_hour(
         per_tier.append(row)
     per = np.asarray(per_tier)
     with np.errstate(invalid="ignore"):
-        tier_mean = np.array([np.nanmean(per[:, t]) if np.any(~np.isnan(per[:, t])) else nan for t in range(tiers.size)])
+        tier_mean = np.array([np.nanmean(per[:, t]) if np.any(~np.isnan(per[:, t])) else nan
+                              for t in range(tiers.size)])
     return PonBusyHour(
         technology=tech.name,
         split=sp,
@@ -651,4 +656,5 @@ def pon_busy_hour_table(seed, technologies, splits, tier_bps, tier_mix, **kwargs
     """
     pairs = [(t, s) for t in technologies for s in splits if s in pon_technology(t).splits]
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return [pon_busy_hour(child, t, s, tier_bps, tier_mix, **kwargs) for child, (t, s) in zip(ss.spawn(len(pairs)), pairs)]
+    return [pon_busy_hour(child, t, s, tier_bps, tier_mix, **kwargs)
+            for child, (t, s) in zip(ss.spawn(len(pairs)), pairs)]

@@ -58,8 +58,8 @@ def _fmt_warning(message, category, filename, lineno, line=None):
 
 
 def _cmd_validate(args) -> int:
-    from .config import load_scenario, with_overrides
     from .app.validate import describe_scenario
+    from .config import load_scenario, with_overrides
 
     sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
     print(describe_scenario(sc))
@@ -67,8 +67,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .config import load_scenario, with_overrides
     from .app.run import run_scenario
+    from .config import load_scenario, with_overrides
 
     sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
     progress = Progress(quiet=args.quiet)
@@ -96,8 +96,8 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from .config import load_scenario, with_overrides
     from .app.plan import plan_scenario
+    from .config import load_scenario, with_overrides
 
     sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
     progress = Progress(quiet=args.quiet)
@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_run_options(q):
         q.add_argument("config", help="scenario TOML file")
-        q.add_argument("--out", type=Path, default=None, help="run folder (default: <output.dir>/<scenario>-<timestamp>)")
+        q.add_argument("--out", type=Path, default=None,
+                       help="run folder (default: <output.dir>/<scenario>-<timestamp>)")
         q.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
         q.add_argument("--workers", type=int, default=None, help="worker processes for the coverage kernel")
         q.add_argument("--force", action="store_true", help="write into an existing run folder")

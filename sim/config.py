@@ -151,7 +151,8 @@ class SmallCell:
     ptx_dbm: float = spec(44.0, lo=0.0, hi=60.0, doc="transmit power per sector over each carrier, dBm")
     n_sectors: int = spec(3, lo=1, hi=6, doc="sectors per small cell")
     bands: tuple[str, ...] = spec((), pattern=r"^n\d{1,3}$",
-                                  doc="bands of the carriers the small cells carry (empty: every carrier of the network)")
+                                  doc="bands of the carriers the small cells carry "
+                                      "(empty: every carrier of the network)")
     antenna: Antenna = spec(Antenna(g_max_dbi=20.0, hpbw_h_deg=65.0, hpbw_v_deg=25.0, tilt_deg=12.0),
                             doc="small-cell antenna")
 
@@ -214,7 +215,8 @@ class Traffic:
     replications: int = spec(5, lo=1, hi=1000, doc="independent simpy replications")
     horizon_s: float = spec(3600.0, lo=1.0, doc="simulated seconds per replication")
     fixed_point_tol: float = spec(1e-3, lo=0.0, lo_open=True, doc="largest load change to stop")
-    fixed_point_max_iter: int = spec(200, lo=1, hi=1000, doc="iterations at most (a spreading saturation can take 100+)")
+    fixed_point_max_iter: int = spec(200, lo=1, hi=1000,
+                                     doc="iterations at most (a spreading saturation can take 100+)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +227,8 @@ class Broadband:
     tier_mbps: tuple[float, ...] = spec((100.0, 300.0, 500.0, 1000.0, 2000.0), lo=0.0, lo_open=True,
                                         doc="speed tiers")
     tier_mix: tuple[float, ...] = spec(lo=0.0, hi=1.0, doc="share of subscribers per tier (sums to 1)")
-    gpon_split: int = spec(64, choices=(16, 32, 64), doc="GPON split ratio (1:128 exceeds the class B+ budget, see sim.broadband)")
+    gpon_split: int = spec(64, choices=(16, 32, 64),
+                           doc="GPON split ratio (1:128 exceeds the class B+ budget, see sim.broadband)")
     xgspon_split: int = spec(64, choices=(16, 32, 64, 128), doc="10G-PON split ratio")
     xgspon_kind: str = spec("xgs-pon", choices=("xg-pon", "xgs-pon"), doc="10G-PON technology")
     fill_factor: float = spec(0.8, lo=0.0, hi=1.0, lo_open=True, doc="share of PON splitter ports in use")
@@ -479,7 +482,8 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
         if op.ran and op.carriers:
             ctx.fail(f"operators[{i}].carriers", "no carriers for an operator served by another's network", "carriers")
         if not op.ran and not op.carriers:
-            ctx.fail(f"operators[{i}].carriers", "at least one carrier (or 'ran' naming the network that serves it)", [])
+            ctx.fail(f"operators[{i}].carriers", "at least one carrier (or 'ran' naming the network that serves it)",
+                     [])
         bands = [c.band for c in op.carriers]
         for j, b in enumerate(bands):
             if bands.count(b) > 1:
@@ -517,7 +521,8 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
     if sc.broadband is not None:
         bb = sc.broadband
         if len(bb.tier_mix) != len(bb.tier_mbps):
-            ctx.fail("broadband.tier_mix", f"{len(bb.tier_mbps)} shares (one per tier_mbps)", f"{len(bb.tier_mix)} values")
+            ctx.fail("broadband.tier_mix", f"{len(bb.tier_mbps)} shares (one per tier_mbps)",
+                     f"{len(bb.tier_mix)} values")
         if abs(sum(bb.tier_mix) - 1.0) > 1e-6:
             ctx.fail("broadband.tier_mix", "shares summing to 1", round(sum(bb.tier_mix), 6))
         if bb.gigabit_households > bb.fibre_households:

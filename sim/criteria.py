@@ -27,8 +27,8 @@ This module imports numpy and pandas only (and :mod:`sim.errors`); it reads no f
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd

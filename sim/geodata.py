@@ -18,7 +18,7 @@ grid, metres), :data:`WGS84_CRS` (longitude/latitude) and the transforms between
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +70,7 @@ KEY_PLACE_COLUMNS = ("id", "category", "name_en", "name_zh", "lon", "lat", "dist
 KEY_PLACE_CATEGORIES = ("airport", "railway_station", "hospital", "university", "scenic_area")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _transformer(src: str, dst: str):
     from pyproj import Transformer
 
@@ -170,7 +170,8 @@ def read_census(csv_path) -> pd.DataFrame:
     bad_code = ~codes.str.fullmatch(r"\d{6}")
     if bad_code.any():
         row = int(np.flatnonzero(bad_code.to_numpy())[0])
-        raise GeodataError(path, f"line {row + 2}, column code", f"expected a 6-digit code, got {df['code'].iloc[row]!r}")
+        raise GeodataError(path, f"line {row + 2}, column code",
+                           f"expected a 6-digit code, got {df['code'].iloc[row]!r}")
     dup = codes.duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -235,13 +236,15 @@ def read_districts(geojson_path, census_csv_path):
         raise GeodataError(gpath, "crs", "expected a CRS (EPSG:4326 for GeoJSON); none given")
     if gdf.geometry.isna().any() or gdf.geometry.is_empty.any():
         row = int(np.flatnonzero((gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy())[0])
-        raise GeodataError(gpath, f"feature {row} (code {gdf['code'].iloc[row]})", "expected a polygon; geometry is empty")
+        raise GeodataError(gpath, f"feature {row} (code {gdf['code'].iloc[row]})",
+                           "expected a polygon; geometry is empty")
     gtype = gdf.geometry.geom_type
     bad_type = ~gtype.isin(["Polygon", "MultiPolygon"])
     if bad_type.any():
         row = int(np.flatnonzero(bad_type.to_numpy())[0])
         raise GeodataError(
-            gpath, f"feature {row} (code {gdf['code'].iloc[row]})", f"expected Polygon or MultiPolygon, got {gtype.iloc[row]}"
+            gpath, f"feature {row} (code {gdf['code'].iloc[row]})",
+            f"expected Polygon or MultiPolygon, got {gtype.iloc[row]}",
         )
     codes = gdf["code"].astype(str).str.strip()
     if codes.duplicated().any():
@@ -264,7 +267,8 @@ def read_districts(geojson_path, census_csv_path):
     only_poly = sorted(poly_codes - census_codes)
     only_census = sorted(census_codes - poly_codes)
     if only_poly:
-        raise GeodataError(census_csv_path, "column code", f"district {only_poly[0]} of {gpath.name} missing from the census table")
+        raise GeodataError(census_csv_path, "column code",
+                           f"district {only_poly[0]} of {gpath.name} missing from the census table")
     if only_census:
         raise GeodataError(gpath, "property code", f"district {only_census[0]} of the census table has no polygon")
     projected = gdf.set_geometry(gdf.geometry).to_crs(GRID_CRS)
@@ -312,7 +316,8 @@ def read_key_places(csv_path, district_codes=None):
     bad = (lon < -180) | (lon > 180) | (lat < -90) | (lat > 90)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise GeodataError(path, f"line {row + 2}, column lon/lat", f"expected WGS84 degrees, got {lon[row]}, {lat[row]}")
+        raise GeodataError(path, f"line {row + 2}, column lon/lat",
+                           f"expected WGS84 degrees, got {lon[row]}, {lat[row]}")
     cat_bad = ~df["category"].isin(KEY_PLACE_CATEGORIES)
     if cat_bad.any():
         row = int(np.flatnonzero(cat_bad.to_numpy())[0])
@@ -326,7 +331,8 @@ def read_key_places(csv_path, district_codes=None):
         if unknown.any():
             row = int(np.flatnonzero(unknown.to_numpy())[0])
             raise GeodataError(
-                path, f"line {row + 2}, column district_code", f"unknown district code {df['district_code'].iloc[row]!r}"
+                path, f"line {row + 2}, column district_code",
+                f"unknown district code {df['district_code'].iloc[row]!r}",
             )
     pts = gpd.GeoSeries.from_xy(lon, lat, crs=WGS84_CRS).to_crs(GRID_CRS)
     return gpd.GeoDataFrame(

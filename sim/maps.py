@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from matplotlib import colormaps, font_manager
-from matplotlib import patheffects
+from matplotlib import colormaps, font_manager, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PatchCollection
 from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, LogNorm, Normalize
@@ -172,9 +171,8 @@ def _scale_bar(ax) -> None:
     for k in range(4):
         ax.add_patch(Rectangle((bx + k * seg, by), seg, h, facecolor="black" if k % 2 == 0 else "white",
                                edgecolor="black", linewidth=0.6, zorder=7))
-    fmt = (lambda v: f"{v:g}")
     for v, x in ((0, bx), (length_km / 2, bx + length_m / 2), (length_km, bx + length_m)):
-        ax.text(x, by + 1.6 * h, fmt(v), ha="center", va="bottom", fontsize=7, zorder=7)
+        ax.text(x, by + 1.6 * h, f"{v:g}", ha="center", va="bottom", fontsize=7, zorder=7)
     ax.text(bx + length_m + 0.6 * seg, by + 0.5 * h, "km", ha="left", va="center", fontsize=7, zorder=7)
 
 

@@ -195,6 +195,10 @@ def _lattice_in(geom, bounds, n: int, offset, s0: float):
     return lo, x[keep], y[keep]
 
 
+def _concat(parts, dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
 def place_by_density(districts_gdf, counts_per_district, rng: np.random.Generator, jitter_frac: float = 0.25, *,
                      min_spacing_m: float = 0.0, grid_res_m: float | None = None) -> DensityPlacement:
     """Lay out sites per district on a jittered hexagonal lattice, exact count per district.
@@ -297,8 +301,7 @@ def place_by_density(districts_gdf, counts_per_district, rng: np.random.Generato
         xs.append(x)
         ys.append(y)
         ds.append(np.full(n, k, np.int16))
-    cat = (lambda a, dt: np.concatenate(a).astype(dt) if a else np.zeros(0, dt))
-    return DensityPlacement(cat(xs, np.float64), cat(ys, np.float64), cat(ds, np.int16), spacing)
+    return DensityPlacement(_concat(xs, np.float64), _concat(ys, np.float64), _concat(ds, np.int16), spacing)
 
 
 def build_small_cells(districts_gdf, counts_per_district, rng: np.random.Generator, *, ran: str,

@@ -345,7 +345,8 @@ def _class_arrays(peak_rate_bps, cap_bps, class_prob):
     else:
         prob = np.atleast_1d(np.asarray(class_prob, dtype=np.float64))
         if prob.shape != peak.shape:
-            raise InputError(_SOURCE, "class_prob", f"expected {peak.size} probabilities (one per class), got {prob.size}")
+            raise InputError(_SOURCE, "class_prob",
+                             f"expected {peak.size} probabilities (one per class), got {prob.size}")
         if np.any(~np.isfinite(prob) | (prob < 0)) or abs(prob.sum() - 1.0) > 1e-6:
             raise InputError(_SOURCE, "class_prob", f"expected shares >= 0 summing to 1, got sum {prob.sum():.6g}")
     return peak, cap, prob

@@ -398,7 +398,8 @@ class SiteClass:
 
     def __post_init__(self):
         if self.scenario not in SCENARIO_CODES:
-            raise InputError("SiteClass", "scenario", f"expected one of {', '.join(SCENARIO_CODES)}, got {self.scenario!r}")
+            raise InputError("SiteClass", "scenario",
+                             f"expected one of {', '.join(SCENARIO_CODES)}, got {self.scenario!r}")
         if not (math.isfinite(self.h_bs_m) and self.h_bs_m > 0):
             raise InputError("SiteClass", "h_bs_m", f"expected a height > 0 m, got {self.h_bs_m!r}")
 

@@ -30,8 +30,8 @@ Everything here is a pure function of arrays; :func:`cell_load` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -204,7 +204,8 @@ def cell_load(serving_cell, peak_rate_bps, arrival_rate_per_s, mean_flow_bits, n
     peak = np.asarray(peak_rate_bps)
     lam = _nonneg_array("arrival_rate_per_s", arrival_rate_per_s)
     if peak.shape != lam.shape or peak.ndim != 1:
-        raise InputError(_SOURCE, "peak_rate_bps", f"expected the shape of arrival_rate_per_s {lam.shape}, got {peak.shape}")
+        raise InputError(_SOURCE, "peak_rate_bps",
+                         f"expected the shape of arrival_rate_per_s {lam.shape}, got {peak.shape}")
     s = _serving(serving_cell, peak.size, n)
     es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
     ok = _served_mask(peak, s)
@@ -480,7 +481,8 @@ def simulate_cell(
     lam = _nonneg_array("arrival_rate_per_s", arrival_rate_per_s).astype(np.float64).ravel()
     es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
     if r.shape != lam.shape:
-        raise InputError(_SOURCE, "peak_rate_bps", f"expected the shape of arrival_rate_per_s {lam.shape}, got {r.shape}")
+        raise InputError(_SOURCE, "peak_rate_bps",
+                         f"expected the shape of arrival_rate_per_s {lam.shape}, got {r.shape}")
     keep = (r > 0) & np.isfinite(r) & (lam > 0)
     r, lam = r[keep], lam[keep]
     total = float(lam.sum())

@@ -8,18 +8,20 @@ recomputation from the written GeoTIFFs and the population raster.
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sim.app import busyhour, inputs as R
+from sim.app import busyhour
+from sim.app import inputs as R
 from sim.app.assess import mobile_share_by_ran
 from sim.app.run import run_scenario
-from sim.kernel import rates_for_load
 from sim.config import load_scenario
 from sim.coverage import compute_coverage
+from sim.kernel import rates_for_load
 
-from pathlib import Path
+pytestmark = pytest.mark.slow  # each test reads a full run of configs/tiny.toml
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -155,7 +157,8 @@ def test_busy_indicator_equals_recomputation_from_geotiffs(tiny_run, scene):
 
     sc, _, rasters, _, _, share = scene
     total = sum(share.values())
-    marks = {"pop_5g_100mbps_busy_pct": sc.criteria.busy_rate_bps, "pop_5g_1gbps_busy_pct": sc.criteria.gigabit_rate_bps}
+    marks = {"pop_5g_100mbps_busy_pct": sc.criteria.busy_rate_bps,
+             "pop_5g_1gbps_busy_pct": sc.criteria.gigabit_rate_bps}
     pct = dict.fromkeys(marks, 0.0)
     for ran in sc.ran_ids:
         with rasterio.open(tiny_run.run_dir / f"{ran}_rate_busy_bps.tif") as ds:

@@ -1,7 +1,6 @@
 """The command line, run as a user runs it: `gigacity ...` and `python -m sim ...` in a subprocess."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ def run_cli(*args, cwd=None, module=False):
 
 def _one_line_error(proc, *fragments):
     assert proc.returncode == 2, proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("gigacity: error: ")
     for f in fragments:
@@ -37,6 +36,7 @@ def test_validate_prints_summary():
     assert proc.stdout.strip().endswith("config OK")
 
 
+@pytest.mark.slow
 def test_python_dash_m_same_as_script():
     a = run_cli("validate", str(CONFIGS / "tiny.toml"), module=True)
     b = run_cli("validate", str(CONFIGS / "tiny.toml"))
@@ -64,9 +64,11 @@ def test_missing_geodata_exit_2(tmp_path):
 
 
 def test_bad_resolution_flag_exit_2():
-    _one_line_error(run_cli("validate", str(CONFIGS / "tiny.toml"), "--resolution-m", "-5"), "--resolution-m", "expected a number in [10, 2000]")
+    _one_line_error(run_cli("validate", str(CONFIGS / "tiny.toml"), "--resolution-m", "-5"), "--resolution-m",
+                    "expected a number in [10, 2000]")
 
 
+@pytest.mark.slow
 def test_resolution_too_fine_for_memory(tmp_path):
     bad = tmp_path / "c.toml"
     text = (CONFIGS / "shanghai-2021.toml").read_text(encoding="utf-8")
@@ -76,6 +78,7 @@ def test_resolution_too_fine_for_memory(tmp_path):
     _one_line_error(proc, "res_m", "GiB", "use a coarser resolution")
 
 
+@pytest.mark.slow
 def test_run_tiny_writes_folder_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out))
@@ -94,6 +97,7 @@ def test_run_tiny_writes_folder_and_refuses_to_overwrite(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".") or ".tmp-" in p.name], "temporary files left"
 
 
+@pytest.mark.slow
 def test_run_tiny_outputs_open_in_gis_tools(tmp_path):
     """The wired run: sites, coverage rasters and criteria land in files GIS tools open."""
     import json
@@ -125,6 +129,7 @@ def test_run_tiny_outputs_open_in_gis_tools(tmp_path):
     assert "http://" not in html and "https://" not in html
 
 
+@pytest.mark.slow
 def test_compare_two_runs(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for out, k in ((a, "24"), (b, "8")):
@@ -135,12 +140,13 @@ def test_compare_two_runs(tmp_path):
     proc = run_cli("compare", str(a), str(a), "--out", str(tmp_path / "cmp"))
     assert proc.returncode == 0, proc.stderr
     # a run against itself: every change is exactly zero
-    rows = [l.split() for l in proc.stdout.splitlines()[1:] if l and not l.startswith("written")]
+    rows = [line.split() for line in proc.stdout.splitlines()[1:] if line and not line.startswith("written")]
     table = [r for r in rows if not r[0].endswith(".tif")]
     assert table and all(float(r[-1]) == 0.0 for r in table)
     assert {"sites_5g", "sites_5g_per_km2", "bs_5g_per_10k"} <= {r[0] for r in table}  # deployment beside indicators
     # every throughput raster: unloaded and busy hour per layer, busy hour per radio network
-    tifs = sorted([f"{lid}_rate_{k}_bps.tif" for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78") for k in ("busy", "indoor")]
+    tifs = sorted([f"{lid}_rate_{k}_bps.tif" for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78")
+                   for k in ("busy", "indoor")]
                   + ["cmcc_rate_busy_bps.tif", "ctcu_rate_busy_bps.tif"])
     assert [r[:4] for r in rows if r[0].endswith(".tif")] == [[t, "mean", "change", "+0.0"] for t in tifs]
     assert (tmp_path / "cmp" / "compare.csv").stat().st_size > 0
@@ -163,7 +169,7 @@ def test_compare_two_runs(tmp_path):
     assert len(changed) > 0  # K = 8 changes some rates
     for r, c in (*land[:: max(1, len(land) // 5)], *changed[:3]):
         assert vd[r, c] == np.float32(vb[r, c] - va[r, c]), (r, c)
-    for f in ("compare.md", f"map_diff_ctcu-n78_rate_indoor.png"):
+    for f in ("compare.md", "map_diff_ctcu-n78_rate_indoor.png"):
         assert (cmp / f).stat().st_size > 0, f
     again = run_cli("compare", str(a), str(b), "--out", str(cmp))
     _one_line_error(again, "compare.csv", "--force")

@@ -12,7 +12,7 @@ from sim.kernel import sinr_for_load
 from sim.results import LayerRadio
 
 RADIO = LayerRadio("n78", fc_ghz=3.5, bw_hz=100e6, scs_khz=30, noise_figure_db=9.0, max_layers=4)
-MAX_TRUNCATION_P95_DB = 0.5   # K = 32 vs every site, 95th percentile of |delta SINR| (the accuracy bound set for the kernel)
+MAX_TRUNCATION_P95_DB = 0.5   # K = 32 vs every site, p95 of |delta SINR| (the accuracy bound set for the kernel)
 MAX_ERR_FIXED_POINT_DB = 1e-4
 PIXEL_FIELDS = ("rsrp_dbm", "best_sector", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
                 "rsrp_indoor_dbm", "sinr_indoor_db")

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +10,6 @@ import shapely
 
 from sim.errors import GeodataError
 from sim.geodata import GeodataWarning, read_census, read_districts, read_key_places
-
-from pathlib import Path
 
 GEODATA = Path(__file__).resolve().parent.parent / "geodata"
 
@@ -93,8 +92,9 @@ def _census_variant(tmp_path, edit):
 
 
 def test_census_missing_district(tmp_path):
-    path = _census_variant(tmp_path, lambda ls: [l for l in ls if not l.startswith("310151")])
-    with pytest.raises(GeodataError, match=r"census\.csv: column code: district 310151 .* missing from the census table"):
+    path = _census_variant(tmp_path, lambda ls: [line for line in ls if not line.startswith("310151")])
+    msg = r"census\.csv: column code: district 310151 .* missing from the census table"
+    with pytest.raises(GeodataError, match=msg):
         read_districts(GEODATA / "shanghai_districts.geojson", path)
 
 
@@ -111,7 +111,7 @@ def test_census_non_numeric_population(tmp_path):
 
 
 def test_census_missing_column(tmp_path):
-    path = _census_variant(tmp_path, lambda ls: [l.rsplit(",", 1)[0] for l in ls])
+    path = _census_variant(tmp_path, lambda ls: [line.rsplit(",", 1)[0] for line in ls])
     with pytest.raises(GeodataError, match=r"column area_km2_official: expected columns"):
         read_census(path)
 

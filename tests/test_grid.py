@@ -71,7 +71,8 @@ def test_bad_resolution(districts, res_m):
 
 def test_refuses_grid_that_does_not_fit(districts):
     # Shanghai at 10 m: about 144 million pixels -> several GiB; refuse with the estimate
-    with pytest.raises(InputError, match=r"a 10 m grid of \d+ x \d+ pixels needs about \d+\.\d GiB, more than the 1\.0 GiB"):
+    msg = r"a 10 m grid of \d+ x \d+ pixels needs about \d+\.\d GiB, more than the 1\.0 GiB"
+    with pytest.raises(InputError, match=msg):
         build_city_rasters(districts, 10.0, max_memory_bytes=2**30)
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from sim import placement as PL
 from sim import planning as P
-from sim.app import inputs as R
 from sim import sites as S
+from sim.app import inputs as R
 from sim.config import load_scenario
 from sim.errors import ConfigError, InputError
 
@@ -131,6 +131,7 @@ def test_cutoff_radius_bounds_site_power(scene):
     assert wider.site_radius_m(j) > r
 
 
+@pytest.mark.slow
 def test_planning_beats_uniform_density(scene, capsys):
     """Greedy additions reach the target with fewer sites than a uniform density placement."""
     districts, make_model, existing, spec = scene["districts"], scene["make_model"], scene["existing"], scene["spec"]
@@ -220,6 +221,7 @@ def _one_line_error(proc, *fragments):
         assert f in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_cli_plan_writes_outputs(tmp_path):
     import pandas as pd
     import pyogrio
@@ -244,6 +246,7 @@ def test_cli_plan_writes_outputs(tmp_path):
     assert (out / "plan_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cli_plan_bad_input_one_line_nothing_damaged(tmp_path):
     out = tmp_path / "plan"
     out.mkdir()

@@ -71,7 +71,8 @@ def test_pathloss_hand_evaluation_table_7_4_1_1(scenario, d2d, h_bs, h_ut, fc, l
 
 
 def test_pathloss_style_reference_uma_los_pl1():
-    # hand evaluation of Table 7.4.1-1: UMa LOS, 3.5 GHz, hBS 25 m, hUT 1.5 m, d2D 500 m -> PL1 = 98.27 dB, d'BP ~ 560 m.
+    # hand evaluation of Table 7.4.1-1: UMa LOS, 3.5 GHz, hBS 25 m, hUT 1.5 m, d2D 500 m
+    # -> PL1 = 98.27 dB, d'BP ~ 560 m.
     assert pathloss_db("uma", 500.0, 25.0, 1.5, 3.5, True) == pytest.approx(98.27, abs=STYLE_REF_TOL_DB)
     assert breakpoint_distance_m("uma", 500.0, 25.0, 1.5, 3.5) == pytest.approx(560.0, abs=BP_TOL_M)
 

@@ -120,7 +120,8 @@ def test_capped_ps_matches_bonald_roberts_birth_death():
     rho = 0.6
     lam = rho * C_BPS / MEAN_BITS
     horizon = 40_000 / lam
-    res = simulate_ps_replications(77, 2, lam, MEAN_BITS, C_BPS, cap_bps=cap, horizon_s=horizon, warmup_s=0.01 * horizon)
+    res = simulate_ps_replications(77, 2, lam, MEAN_BITS, C_BPS, cap_bps=cap, horizon_s=horizon,
+                                   warmup_s=0.01 * horizon)
     expected = capped_ps_throughput_bps(lam * MEAN_BITS, C_BPS, cap)
     assert _pooled_ratio(res) == pytest.approx(expected, rel=CAPPED_REL_TOL)
     assert np.mean([r.mean_in_system for r in res]) == pytest.approx(

@@ -156,7 +156,7 @@ def test_write_json_converts_numpy_and_nan(tmp_path):
 
 
 def test_write_csv_from_rows(tmp_path):
-    rows = cr.evaluate_rows({}, {"bs_5g_per_10k": 12.5}, [cr.DEFAULT_THRESHOLDS[3]])
+    rows = cr.evaluate_rows({}, {"bs_5g_per_10k": 12.5}, [cr.DEFAULT_THRESHOLDS[3]], district_codes=())
     p = files.write_csv(tmp_path / "c.csv", rows)
     back = pd.read_csv(p)
     assert back.loc[0, "key"] == "bs_5g_per_10k" and back.loc[0, "value"] == 12.5
@@ -293,7 +293,7 @@ def test_html_report_self_contained(tmp_path):
 
 
 def test_html_verdict_not_judged_when_criteria_missing(tmp_path):
-    table = cr.evaluate({}, {"bs_5g_per_10k": 15.0})  # 6 of the 7 criteria not evaluated
+    table = cr.evaluate({}, {"bs_5g_per_10k": 15.0}, district_codes=())  # 6 of the 7 criteria not evaluated
     text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
                                     verdict=cr.verdict(table)).read_text(encoding="utf-8")
     assert '<p class="verdict na">Not judged: 1 of 7 citywide criteria pass, 6 not evaluated:' in text
@@ -414,8 +414,8 @@ def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():
     # a continuous-colour map like the RSRP maps: many colours, large as RGBA
     fig = Figure(figsize=(4.0, 4.0))
     ax = fig.add_subplot()
-    ax.imshow(np.add.outer(np.linspace(0, 1, 300), np.linspace(0, 1, 300)) + np.random.default_rng(1).normal(0, 0.05, (300, 300)),
-              cmap="viridis")
+    ramp = np.add.outer(np.linspace(0, 1, 300), np.linspace(0, 1, 300))
+    ax.imshow(ramp + np.random.default_rng(1).normal(0, 0.05, (300, 300)), cmap="viridis")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150)
     full = buf.getvalue()

@@ -16,20 +16,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pyogrio  # noqa: E402
 import pytest  # noqa: E402
 import rasterio  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from sim.app.compare import compare_run_dirs  # noqa: E402
+from sim.app.run import run_scenario  # noqa: E402
 from sim.config import load_scenario  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.indicators import ran_weights  # noqa: E402
 from sim.report import files, runfolder  # noqa: E402
-from sim.app.compare import compare_run_dirs  # noqa: E402
-from sim.app.run import run_scenario  # noqa: E402
 
-from pathlib import Path  # noqa: E402
+pytestmark = pytest.mark.slow  # each test reads a full run of configs/tiny.toml
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

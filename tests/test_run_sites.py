@@ -82,6 +82,7 @@ def _one_line(capsys, rc, *fragments):
 # ------------------------------------------------------------------ the site file in run
 
 
+@pytest.mark.slow
 def test_run_from_site_file_end_to_end(tmp_path):
     """`gigacity run` on a file-strategy config: sites, counts, densities, report, GIS attributes."""
     import json
@@ -115,7 +116,8 @@ def test_run_from_site_file_end_to_end(tmp_path):
     # the file's heights where given, the central class's 30 m where empty
     assert set(np.round(sites["h_bs_m"], 3)) == {25.0, 30.0, 35.0, 42.5}
     # HP-001: azimuths 0;120;240, tilt 4, bands n41;n28 -> 3 sectors on each of two layers
-    hp1 = sites[np.isclose(sites["lon_deg"], 121.479529, atol=1e-7) & np.isclose(sites["lat_deg"], 31.218190, atol=1e-7)]
+    at_hp1 = np.isclose(sites["lon_deg"], 121.479529, atol=1e-7) & np.isclose(sites["lat_deg"], 31.218190, atol=1e-7)
+    hp1 = sites[at_hp1]
     assert sorted(hp1["layer"]) == ["cmcc-n28"] * 3 + ["cmcc-n41"] * 3
     assert sorted(set(np.round(hp1["az_deg"], 3))) == [0.0, 120.0, 240.0]
     assert set(hp1["tilt_deg"]) == {4.0}
@@ -361,10 +363,11 @@ def test_small_cells_in_the_site_table(tmp_path):
     assert np.intersect1d(umi.site_id, rest.site_id).size == 0
 
 
+@pytest.mark.slow
 def test_small_cells_never_lower_best_rsrp(tmp_path):
     """Metamorphic: adding sites never lowers best RSRP when K covers all sites."""
-    from sim.coverage import compute_coverage
     from sim.app.inputs import build_rasters, build_sites, layer_radio
+    from sim.coverage import compute_coverage
 
     sc = load_scenario(tiny_config(tmp_path, strategy="density", deployment="small_cells = { cmcc = 12 }"))
     base = load_scenario(tiny_config(tmp_path, strategy="density", name="base.toml"))
@@ -400,14 +403,15 @@ def test_small_cells_need_a_central_district_in_the_region(tmp_path):
         build_sites(sc, _region(sc), np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_spacing_downtilt_keeps_a_dense_grid_covered(tmp_path):
     """Densification at a fixed 6 deg tilt aims the beams at the neighbours and the SINR collapses
     (Huangpu at about 150 m inter-site distance); the spacing rule (sim.sites.spacing_downtilt_deg)
     keeps the indoor population coverage, and a denser grid never covers fewer people by more
     than a point there."""
+    from sim.app.inputs import build_rasters, build_sites, layer_radio
     from sim.coverage import compute_coverage
     from sim.indicators import coverage_mask
-    from sim.app.inputs import build_rasters, build_sites, layer_radio
 
     cover = {}
     for tilt in ("fixed", "spacing"):
@@ -417,7 +421,7 @@ def test_spacing_downtilt_keeps_a_dense_grid_covered(tmp_path):
                                                     ("ctcu = 40", f"ctcu = {n}")]))
             districts = _region(sc)
             rasters = build_rasters(sc, districts)
-            lid, carrier = next((l, c) for l, op, c in sc.layers() if l == "ctcu-n78")
+            lid, carrier = next((lid, c) for lid, _, c in sc.layers() if lid == "ctcu-n78")
             sect = build_sites(sc, districts, np.random.default_rng(7)).table.sector_arrays(lid)
             cov = compute_coverage(rasters, sect, layer_radio(sc, lid, carrier), k_sites=16,
                                    load=sc.radio.default_load, workers=1, executor="serial")

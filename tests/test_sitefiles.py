@@ -61,8 +61,8 @@ def test_csv_bad_rows_are_counted_with_lines(districts):
 
 
 def test_csv_raise_on_first_bad_row(districts):
-    with pytest.raises(SiteFileError, match=r"sites_bad.csv: line 3, column height_m: expected a height in \(0, 500\] m, "
-                                            r"got 'tall'$"):
+    msg = r"sites_bad.csv: line 3, column height_m: expected a height in \(0, 500\] m, got 'tall'$"
+    with pytest.raises(SiteFileError, match=msg):
         read_sites_csv(FIX / "sites_bad.csv", districts, on_bad_row="raise")
 
 
@@ -122,7 +122,8 @@ def test_opencellid_fixture_counts_and_messages(districts):
     assert [str(b) for b in rep.bad_rows] == [
         "line 12, column lon: expected a longitude in degrees, got 'abc'",
         "line 13, column lat: expected a latitude in [-90, 90] degrees, got '95'",
-        "line 14, column lon/lat: lon/lat look swapped (lon 31.2304, lat 121.474); the region lies near lon 121, lat 31",
+        "line 14, column lon/lat: lon/lat look swapped (lon 31.2304, lat 121.474); "
+        "the region lies near lon 121, lat 31",
         "line 16, column mcc: expected an integer MCC, got 'x46'",
     ]
 
@@ -151,8 +152,8 @@ def test_opencellid_mnc_table_and_filters(districts, tmp_path):
 def test_opencellid_file_level_errors(districts, tmp_path):
     semi = tmp_path / "semi.csv"
     semi.write_text("NR;460;0;6201;1;0;121.47;31.23;500;1;1;0;0;0\n")
-    with pytest.raises(SiteFileError, match=r"semi.csv: line 1: expected 14 comma-separated columns radio,mcc,net,\.\.\.; "
-                                            r"the line looks ';'-delimited"):
+    msg = r"semi.csv: line 1: expected 14 comma-separated columns radio,mcc,net,\.\.\.; the line looks ';'-delimited"
+    with pytest.raises(SiteFileError, match=msg):
         read_opencellid(semi, districts)
     swapped = tmp_path / "swapped.csv"
     swapped.write_text("".join(f"LTE,460,0,1,{i},0,31.23,121.4{i},500,1,1,0,0,0\n" for i in range(5)))

@@ -26,8 +26,9 @@ __all__ = ["BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solve_busy_hour", "simp
 BUSY_DAMPING = 1.0
 """Step of the load fixed point: the plain iteration. The rates of a layer make the load map
 monotone (more load never lowers another load), so the iterates from zero load rise to the
-least fixed point without cycling (:func:`sim.kernel.rates_for_load`); a damped step (0.5) took 41 iterations instead of 17 on
-the Shanghai 2021 n41 layer (CQI steps cascade one per iteration)."""
+least fixed point without cycling (:func:`sim.kernel.rates_for_load`); a damped step (0.5)
+took 41 iterations instead of 17 on the Shanghai 2021 n41 layer (CQI steps cascade one per
+iteration)."""
 
 PON_HORIZON_S = 3600.0
 """Simulated seconds of a PON port's busy hour (one hour: a port sees few flows, so the whole hour)."""
@@ -130,9 +131,9 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     lids = list(layers)
     if not lids or tr.simpy_cells == 0:
         return [], []
-    load = np.concatenate([layers[l].fixed_point.implied_load for l in lids])
-    lam = np.concatenate([layers[l].cell_arrival_rate_per_s for l in lids])
-    owner = [(l, c) for l in lids for c in range(layers[l].fixed_point.load.size)]
+    load = np.concatenate([layers[lid].fixed_point.implied_load for lid in lids])
+    lam = np.concatenate([layers[lid].cell_arrival_rate_per_s for lid in lids])
+    owner = [(lid, c) for lid in lids for c in range(layers[lid].fixed_point.load.size)]
     picks = T.sample_cells(load, lam, int(tr.simpy_cells))
     es = tr.mean_flow_mb * 8e6
     kw = dict(horizon_s=tr.horizon_s, warmup_s=0.1 * tr.horizon_s, n_replications=tr.replications,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import maps
-from ..report import files, render, runfolder
 from ..errors import InputError
+from ..report import files, render, runfolder
 
 __all__ = ["compare_run_dirs", "dense_districts", "DENSE_DISTRICT_PER_KM2"]
 

@@ -23,8 +23,8 @@ from ..geodata import read_districts
 from ..grid import build_city_rasters
 from ..results import LayerRadio
 
-__all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile", "read_site_file",
-           "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
+__all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
+           "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
            "MAX_REPORTED_BAD_ROWS"]
 
 
@@ -40,7 +40,8 @@ def load_region(sc: Scenario):
         known = set(districts["code"])
         for i, code in enumerate(codes):
             if code not in known:
-                raise ConfigError(sc.source_path, f"region.district_codes[{i}]", f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
+                raise ConfigError(sc.source_path, f"region.district_codes[{i}]",
+                                  f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
         districts = districts[districts["code"].isin(codes)].reset_index(drop=True)
     return districts
 
@@ -279,7 +280,8 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
             physical = placed.to_sites()
         t = S.build_site_table(physical, ran=op.id, carriers=carrier_specs(op), rng=rng,
                                district_class=district_class, site_classes=classes,
-                               n_sectors=dep.n_sectors, site_id_start=start, **tilt_args(sc, physical.x_m, physical.y_m))
+                               n_sectors=dep.n_sectors, site_id_start=start,
+                               **tilt_args(sc, physical.x_m, physical.y_m))
         start = int(t.site_id.max()) + 1 if t.n_sectors else start
         table = t if table is None else table.concat(t)
     # UMi small cells, central districts only, split by population

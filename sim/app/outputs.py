@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import maps
-from ..report import files, render, runfolder
 from ..config import Scenario
 from ..coverage import serving_distance_m
 from ..criteria import INDICATORS
 from ..grid import scatter_to_raster
+from ..report import files, render, runfolder
 from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
@@ -130,7 +130,8 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
                 files.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
             ran = name.split("_")[0]
             if sc.output.maps and ran in busy.rate_by_ran:
-                fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: {ran} busy-hour throughput",
+                fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts,
+                                      title=f"{title}: {ran} busy-hour throughput",
                                       cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
                                       classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS),
                                       inset_codes=_inset(sc))
@@ -170,7 +171,8 @@ def criteria_panels(table) -> dict:
 
 def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict) -> dict:
     """Districts, sites, 5G BS per 10,000 and the criteria panels; the criteria panels lead the report's images."""
-    _png(sc, maps.district_map(districts, title=f"{title}: districts", inset_codes=_inset(sc)), run_dir / "map_districts.png", images)
+    fig = maps.district_map(districts, title=f"{title}: districts", inset_codes=_inset(sc))
+    _png(sc, fig, run_dir / "map_districts.png", images)
     fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites", inset_codes=_inset(sc))
     _png(sc, fig, run_dir / "map_sites.png", images, "5G sites")
     passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()

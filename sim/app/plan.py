@@ -16,13 +16,12 @@ import numpy as np
 
 from .. import maps
 from .. import planning as P
-from ..report import files
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError
 from ..linkmodel import dl_throughput_bps
-from .inputs import build_rasters, build_sites, carrier_specs, district_classes, layer_radio, load_region, \
-    tilt_args
+from ..report import files
+from .inputs import build_rasters, build_sites, carrier_specs, district_classes, layer_radio, load_region, tilt_args
 from .outputs import create_run_dir
 from .stages import StageTimer, noop_progress
 

@@ -18,8 +18,7 @@ from ..coverage import compute_coverage
 from . import assess as A
 from . import outputs as O
 from .busyhour import simpy_check, solve_busy_hour
-from .inputs import BUSY_TOP_M, build_rasters, build_sites, grid_summary_rows, layer_radio, load_region, \
-    read_site_file
+from .inputs import BUSY_TOP_M, build_rasters, build_sites, grid_summary_rows, layer_radio, load_region, read_site_file
 from .stages import StageTimer, noop_progress
 
 __all__ = ["RunResult", "run_scenario", "compute_layers"]
@@ -36,7 +35,7 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
     """Coverage of every layer at the reference load (with top-M interference terms for a busy hour)."""
     n_workers = workers if workers is not None else (sc.radio.workers or None)
     coverage = {}
-    for lid, op, carrier in sc.layers():
+    for lid, _, carrier in sc.layers():
         with timer.stage(f"coverage {lid}"):
             coverage[lid] = compute_coverage(
                 rasters, sectors[lid], layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,

@@ -19,9 +19,10 @@ import os
 import platform
 import re
 import secrets
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -12,8 +12,9 @@ import base64
 import html
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sim.criteria import INDICATORS
 from sim.errors import InputError
@@ -221,7 +222,8 @@ _CSS = """
 :root{--pass:#1a7f3c;--pass-bg:#e3f4e8;--fail:#b3261e;--fail-bg:#fbe4e2;--na:#666;--na-bg:#f1f1f1;
 --line:#d8dde3;--ink:#1d232a;--muted:#5b6570}
 *{box-sizing:border-box}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",\
+"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
 color:var(--ink);background:#fafbfc}
 main{max-width:1100px;margin:0 auto;padding:1rem 1rem 3rem}
 h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.25rem;margin:2rem 0 .6rem;border-bottom:1px solid var(--line)}
@@ -457,7 +459,8 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
         names = _district_names(summary)
         cell = {(r["scope"], r["key"]): r for r in rows}
         site_cells = _district_sites(summary)
-        site_heads = [label + (f" ({basis})" if basis else "") for _, label, basis in _SITE_COLUMNS] if site_cells else []
+        site_heads = ([label + (f" ({basis})" if basis else "") for _, label, basis in _SITE_COLUMNS]
+                      if site_cells else [])
         lines += ["", "## Districts", "",
                   "| District | " + " | ".join(_md_cell(h) for h in site_heads + [INDICATORS[k].label for k in keys])
                   + " |",
@@ -526,7 +529,8 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
         lines += ["| District | Indicator | A | B | Result A → B |", "| --- | --- | ---: | ---: | --- |"]
         for r in flips.itertuples():
             lines.append(f"| {_md_cell(names.get(r.scope, r.scope))} ({r.scope}) | {_md_cell(_label_of(r.key))} | "
-                         f"{_fmt(r.value_a)} | {_fmt(r.value_b)} | {_passed_word(r.passed_a)} → {_passed_word(r.passed_b)} |")
+                         f"{_fmt(r.value_a)} | {_fmt(r.value_b)} | "
+                         f"{_passed_word(r.passed_a)} → {_passed_word(r.passed_b)} |")
     else:
         lines.append("None: every district passes or fails each criterion in both runs.")
     if diffs:
@@ -537,7 +541,8 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
                   "| Raster | Mean change (Mbit/s) | Pixels gaining | Pixels losing | B resampled |",
                   "| --- | ---: | ---: | ---: | --- |"]
         for d in diffs:
-            lines.append(f"| `{_md_cell(d['tif'])}` | {float(d['mean_mbps']):+.1f} | {_fmt(d['gain_share_pct'], '%')} | "
+            lines.append(f"| `{_md_cell(d['tif'])}` | {float(d['mean_mbps']):+.1f} | "
+                         f"{_fmt(d['gain_share_pct'], '%')} | "
                          f"{_fmt(d['loss_share_pct'], '%')} | {'yes' if d['resampled'] else 'no'} |")
         lines.append("")
         for d in diffs:
