@@ -1,6 +1,6 @@
 """Site planning to a coverage target: greedy additions from a candidate lattice.
 
-Pure: arrays in, arrays out, no file I/O. :func:`sim.run.plan_scenario` composes it with the
+Pure: arrays in, arrays out, no file I/O. :func:`sim.app.plan.plan_scenario` composes it with the
 grid, the existing sites and the writers (``gigacity plan``).
 
 The planning model (one coverage layer)

@@ -1,4 +1,4 @@
-"""The busy hour wired into the run (issue #5), at the integration level, on configs/tiny.toml.
+"""The busy hour wired into the run, at the integration level, on configs/tiny.toml.
 
 Checks: the run's load <-> interference fixed point converges; zero demand gives back the
 unloaded (noise-limited) rates of the coverage kernel; more demand never raises a pixel's

@@ -23,7 +23,7 @@ def test_shipped_configs_load(name):
 
 def test_baseline_numbers():
     sc = load_scenario(CONFIGS / "shanghai-2021.toml")
-    # 52,000 outdoor 5G base stations, Nov 2021 (issue 2, Shanghai Communications Administration)
+    # 52,000 outdoor 5G base stations, Nov 2021 (Shanghai Communications Administration)
     assert sum(sc.deployment.sites.values()) == 52_000
     assert sc.broadband.gigabit_households == 9.6e6
     assert sc.operators[2].ran_id == "ctcu"

@@ -26,7 +26,7 @@ DISTRICT_CODES = (  # Shanghai's 16 district codes, sorted (geodata/shanghai_dis
     "310113", "310114", "310115", "310116", "310117", "310118", "310120", "310151",
 )
 
-PNG_MAX_BYTES = 2_000_000  # brief: PNGs < 2 MB at 170 dpi
+PNG_MAX_BYTES = 2_000_000  # a map PNG stays under 2 MB at 170 dpi
 DPI = 170
 X0_M, Y0_M = 340_000.0, 3_470_000.0  # UTM 51N, near Shanghai
 SIDE_M = 2_000.0

@@ -35,8 +35,8 @@ pytestmark = pytest.mark.slow  # each test reads a full run of configs/tiny.toml
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
-DPI_RANGE = (150, 200)  # issue #6: maps at 150-200 dpi
-PNG_MAX_BYTES = 2_000_000  # issue #6: each map under 2 MB
+DPI_RANGE = (150, 200)  # maps at 150-200 dpi: print quality, small files
+PNG_MAX_BYTES = 2_000_000  # each map under 2 MB
 RSRP_MIN_DBM = -85.0  # raised from -105 dBm: about half of Huangpu's key places reached indoors (see module doc)
 VALUE_RTOL = 1e-12  # float64 written and read back through GeoPackage REAL
 FLOAT32_ULP_BPS = 256.0  # float32 spacing at 2-4 Gbit/s (GeoTIFF rates are float32)

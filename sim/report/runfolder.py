@@ -20,7 +20,7 @@ outputs        list of file paths relative to the run folder
 busy_hour      optional: ``{iterations: int, max_change: number, converged: bool,
                saturated_cells: int, layers: {layer: {cells, iterations, max_change,
                converged, saturated_cells, mean_load, max_load}}, simpy_cells: [rows],
-               simpy_agreement: str, day: [rows], pon: [rows]}`` (``sim.run``)
+               simpy_agreement: str, day: [rows], pon: [rows]}`` (``sim.app.busyhour``)
 methods        optional: list of method notes added to the report
 =============  ===========================================================================
 
