@@ -9,7 +9,6 @@ layer, and writes ``added_sites.gpkg`` (WGS84 points), ``added_sites.csv``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,9 @@ from ..linkmodel import dl_throughput_bps
 from ..report import files
 from .inputs import build_rasters, build_sites, carrier_specs, district_classes, layer_radio, load_region, tilt_args
 from .outputs import create_run_dir
-from .stages import StageTimer, noop_progress
+from .stages import RunResult, StageTimer, noop_progress
 
-__all__ = ["PlanRun", "plan_scenario"]
-
-
-@dataclass
-class PlanRun:
-    run_dir: Path
-    headline: str
-    summary: dict = field(repr=False)
+__all__ = ["plan_scenario"]
 
 
 def _plan_overrides(sc: Scenario, target, budget) -> tuple[float, int]:
@@ -177,7 +169,7 @@ def _plan_summary(sc: Scenario, rasters, res, model, *, lid, codes, plan_idx, ta
 
 
 def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force: bool = False,
-                  progress=None) -> PlanRun:
+                  progress=None) -> RunResult:
     """``gigacity plan``: add sites to the existing ones until a covered population share is met."""
     timer = StageTimer(progress)
     prog = progress or noop_progress
@@ -223,4 +215,4 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     headline = (f"{sc.scenario.name} {lid}: {res.n_added} sites added, population covered indoors "
                 f"{100 * res.covered_share[0]:.2f} % -> {100 * res.covered_share[-1]:.2f} %; target "
                 f"{100 * target:.2f} % " + ("reached" if res.reached else f"not reached ({res.stop_reason})"))
-    return PlanRun(run_dir=run_dir, headline=headline, summary=summary)
+    return RunResult(run_dir=run_dir, headline=headline, summary=summary)

@@ -8,8 +8,6 @@ to the ``progress`` callback (``progress(stage, done, total)``).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -19,16 +17,9 @@ from . import assess as A
 from . import outputs as O
 from .busyhour import simpy_check, solve_busy_hour
 from .inputs import BUSY_TOP_M, build_rasters, build_sites, grid_summary_rows, layer_radio, load_region, read_site_file
-from .stages import StageTimer, noop_progress
+from .stages import RunResult, StageTimer, noop_progress
 
-__all__ = ["RunResult", "run_scenario", "compute_layers"]
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    headline: str
-    summary: dict = field(repr=False)
+__all__ = ["run_scenario", "compute_layers"]
 
 
 def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None) -> dict:

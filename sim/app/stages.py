@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["noop_progress", "StageTimer"]
+__all__ = ["noop_progress", "StageTimer", "RunResult"]
+
+
+@dataclass
+class RunResult:
+    """What a command that writes a run folder returns: the folder, its one-line answer, its summary."""
+
+    run_dir: Path
+    headline: str
+    summary: dict = field(repr=False)
 
 
 def noop_progress(stage, done=None, total=None):
