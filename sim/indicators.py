@@ -281,19 +281,16 @@ def key_place_pixels(land_flat, place_flat) -> tuple[np.ndarray, np.ndarray]:
     return pos, land_flat[pos] == flat
 
 
-def ran_weights(mobile_share_by_operator: Sequence[tuple[str, float]]) -> dict[str, float]:
-    """Each radio network's weight in the city's indicators: its operators' mobile shares.
+def ran_weights(mobile_share_by_ran: Mapping[str, float]) -> dict[str, float]:
+    """Each radio network's weight in the city's indicators: its mobile share, normalised to sum 1.
 
-    ``[(ran_id, mobile_share), ...]``, one pair per operator (two operators sharing one
-    network add up), normalised to sum 1 (equal weights of 0 stay 0: divided by 1).
-    A subscriber sees the network of its own operator, so an indicator of the city is the
-    mobile-share weighted mean of the networks' indicators.
+    ``mobile_share_by_ran``: the mobile share of the operators each network serves, added up
+    (two operators sharing one network count together). A subscriber sees the network of its
+    own operator, so an indicator of the city is the mobile-share weighted mean of the
+    networks' indicators. Shares that are all 0 stay 0 (divided by 1).
     """
-    share: dict[str, float] = {}
-    for ran, s in mobile_share_by_operator:
-        share[ran] = share.get(ran, 0.0) + s
-    total = sum(share.values()) or 1.0
-    return {ran: s / total for ran, s in share.items()}
+    total = sum(mobile_share_by_ran.values()) or 1.0
+    return {ran: s / total for ran, s in mobile_share_by_ran.items()}
 
 
 def add_weighted(by_d: dict, city: dict, weight: float, values_by_district: Mapping, citywide: Mapping) -> None:

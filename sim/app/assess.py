@@ -60,7 +60,7 @@ class Assessment:
 def assess_radio(sc: Scenario, rasters, coverage, rate_busy_by_ran, n_districts: int, a: Assessment) -> None:
     """Coverage and rate indicators of every radio network's best layer, mobile-share weighted."""
     cr = sc.criteria
-    weights = I.ran_weights([(op.ran_id, op.mobile_share) for op in sc.operators])
+    weights = I.ran_weights(mobile_share_by_ran(sc))
     d_land = rasters.district_land.astype(np.int64)
     for ran in sc.ran_ids:
         best = I.best_layer_values([coverage[lid] for lid, op, _ in sc.layers() if op.id == ran])
@@ -98,7 +98,7 @@ def assess_key_places(sc: Scenario, rasters, codes, a: Assessment) -> None:
     flat = rasters.grid.flat_index_of(a.places.geometry.x.to_numpy(), a.places.geometry.y.to_numpy())
     pos, on_land = I.key_place_pixels(rasters.land_flat, flat)
     place_d = np.array([codes.index(c) for c in a.places["district_code"]])
-    weights = I.ran_weights([(op.ran_id, op.mobile_share) for op in sc.operators])
+    weights = I.ran_weights(mobile_share_by_ran(sc))
     by_d, city = {}, {}
     for ran, best in a.best_by_ran.items():
         rsrp = np.where(on_land, best["rsrp_indoor_dbm"][pos], np.nan)
