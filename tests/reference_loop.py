@@ -8,6 +8,7 @@ them, and reduces per pixel with Python arithmetic. ``tests/test_kernel.py`` com
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -95,9 +96,14 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
     return out
 
 
+@functools.lru_cache(maxsize=65536)
+def _offsets(site_id, seed, stream):
+    return shadowing.site_offsets(np.array([site_id]), seed, stream)
+
+
 def _field(table, site_id, seed, stream, dx, dy, d_cor_m):
     """The site's unit field at the UE (sim.shadowing), read at the kernel's float32 offset."""
-    ox, oy = shadowing.site_offsets(np.array([site_id]), seed, stream)
+    ox, oy = _offsets(int(site_id), int(seed), int(stream))
     cpm = np.float32(shadowing.CELLS_PER_DCOR / d_cor_m)
     return float(shadowing.field_at(table, ox, oy, np.array([dx], np.float32), np.array([dy], np.float32), cpm)[0])
 
