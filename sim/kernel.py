@@ -207,12 +207,18 @@ class PreparedLayer:
             else:
                 rows.setdefault("gain_los", []).append(-c * pl_l + extra)
                 rows.setdefault("gain_nlos", []).append(-c * pl_n + extra)
-                rows.setdefault("p_los", []).append(p)
+                if self.los_field:    # LOS iff the site's normal field < Phi^-1(Pr_LOS)
+                    rows.setdefault("z_los", []).append(shadowing.normal_quantile(p))
+                else:
+                    rows.setdefault("p_los", []).append(p)
             if self.v_per_site:
                 y = theta - 90.0 - float(self.tilt)
                 rows.setdefault("a_v", []).append(c * np.minimum(float(self.c_v) * y * y, float(self.sla)))
             else:
                 rows.setdefault("theta", []).append(theta)
+        if "gain_los" in rows:    # one table, NLOS rows then LOS rows: a LOS pair looks up at k + state_off
+            rows["gain_state"] = rows.pop("gain_nlos") + rows.pop("gain_los")
+            self.state_off = len(groups) * TABLE_N
         for name, vals in rows.items():
             t = np.concatenate(vals)
             slope = np.diff(t, append=t[-1])
@@ -513,7 +519,11 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     """
     radio = lay.radio
     sampled = radio.los_mode == "sampled"
-    u = _los_draw(lay, lead, dx, dy, pid, seed) if sampled else None
+    sh = lay.shadow_terms(seed) if (lay.shadowed or lay.los_field) else None
+    ox = oy = None
+    if sh is not None:
+        ox, oy = sh["ox"].take(lead), sh["oy"].take(lead)
+    draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed) if sampled else None
     los = None
     if lay.use_tables:
         x = dx * dx
@@ -529,16 +539,18 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         if np.ndim(lay.combo_off):
             k += lay.combo_off.take(lead)
         if sampled:
-            los = u < _lookup(lay, "p_los", k, x)
-            ln_g = _lookup(lay, "gain_nlos", k, x)
-            np.copyto(ln_g, _lookup(lay, "gain_los", k, x), where=los)
+            los = draw < _lookup(lay, "z_los" if lay.los_field else "p_los", k, x)
+            ln_g = _lookup(lay, "gain_state", k + los * lay.state_off, x)
         else:
             ln_g = _lookup(lay, "gain", k, x)
         if lay.shadowed:
-            ln_g -= shadowing.shadow_fading_c(lay.shadow_terms(seed), lead, dx, dy, los)
+            ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los)
         if lay.v_per_site:
             return ln_g, None, _lookup(lay, "a_v", k, x)
         return ln_g, _lookup(lay, "theta", k, x), None
+    u = draw
+    if lay.los_field and draw is not None:
+        u = shadowing.uniform_from_normal(draw)
     d2d = np.hypot(dx, dy)
     h_bs = lay.h_bs if np.ndim(lay.h_bs) == 0 else lay.h_bs.take(lead)
     if np.ndim(lay.scen) == 0:
@@ -555,7 +567,7 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
             if los is not None:
                 los[msk] = los_c
     if lay.shadowed:
-        ln_g -= shadowing.shadow_fading_c(lay.shadow_terms(seed), lead, dx, dy, los)
+        ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los)
     theta = antenna.zenith_angle_deg(d2d, h_bs, _F32(radio.h_ut_m))
     if np.ndim(lay.eirp_c) == 0:
         ln_g += lay.eirp_c
@@ -568,14 +580,13 @@ def _take(a, lead):
     return a if np.ndim(a) == 0 else a.take(lead)
 
 
-def _los_draw(lay: PreparedLayer, lead, dx, dy, pid, seed):
-    """Uniform per pixel-site for the sampled LOS state: the spatially consistent field of the
-    site (TR 38.901 §7.6.3.3) or, without ``los_consistent``, an independent hash."""
+def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed):
+    """The draw of the sampled LOS state per pixel-site: with ``los_consistent`` the site's
+    standard normal LOS-state field (TR 38.901 §7.6.3.3; LOS iff below ``Phi^-1(Pr_LOS)``),
+    else an independent uniform hash (LOS iff below ``Pr_LOS``)."""
     if not lay.los_field:
         return los_uniform(pid, lay.site_id.take(lead), seed)
-    sh = lay.shadow_terms(seed)
-    return shadowing.field_at(sh["u"], sh["ox_los"].take(lead), sh["oy_los"].take(lead), dx, dy,
-                              _take(sh["cpm_state"], lead))
+    return shadowing.field_at(sh["z"], ox, oy, dx, dy, _take(sh["cpm_state"], lead), shadowing.LOS_SHIFT_CELLS)
 
 
 def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
