@@ -202,11 +202,29 @@ def test_write_geotiff(tmp_path):
     p2 = files.write_geotiff(tmp_path / "district.tif", grid, idx, -1, "district index", "1")
     with rasterio.open(p2) as ds:
         assert ds.nodata == -1 and ds.dtypes == ("int16",)
-        assert ds.tags(ns="rio_overview")["resampling"] == "nearest"
+        assert ds.tags()["overview_resampling"] == "nearest"
     assert _no_temp_left(tmp_path)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["district.tif", "rsrp.tif"]
     with pytest.raises(InputError, match=r"array2d: expected shape \(40, 50\) \(the grid\), got \(2, 2\)"):
         files.write_geotiff(tmp_path / "bad.tif", grid, np.zeros((2, 2)), 0, "x", "1")
+
+
+def test_write_geotiff_is_a_cloud_optimized_geotiff(tmp_path):
+    """A raster larger than one tile is a valid COG (rio-cogeo's validator, GDAL's COG layout rules)."""
+    from rio_cogeo.cogeo import cog_validate
+
+    grid = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (700, 900))
+    arr = np.random.default_rng(1).normal(-90.0, 8.0, grid.shape)
+    arr[:50] = np.nan
+    p = files.write_geotiff(tmp_path / "rsrp.tif", grid, arr, np.nan, "SS-RSRP outdoor", "dBm")
+    valid, errors, warnings = cog_validate(p, quiet=True)
+    assert valid and not errors and not warnings, (errors, warnings)
+    with rasterio.open(p) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert ds.block_shapes == [(256, 256)]
+        overview = ds.read(1, out_shape=(350, 450))  # read from the first overview (average of 2 x 2)
+    expect = np.nanmean(arr.astype(np.float32)[100:102, 100:102])
+    assert overview[50, 50] == pytest.approx(expect, rel=1e-5)
 
 
 def test_write_gpkg(tmp_path):
