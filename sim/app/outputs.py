@@ -119,7 +119,7 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
     """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
     images = {}
     if busy is not None:
-        files.write_csv(run_dir / "cells.csv", busy.cell_rows)
+        files.write_csv(run_dir / "cells.csv", busy.cells)
         if simpy_rows:
             files.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
         if day_rows:
