@@ -264,8 +264,8 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
     overviews before the full-resolution tiles), so that GDAL reports ``LAYOUT=COG``.
     BIGTIFF when needed.
     """
+    import rasterio
     from rasterio.enums import Resampling
-    from rasterio.io import MemoryFile
     from rasterio.shutil import copy as copy_dataset
 
     path = Path(path)
@@ -283,7 +283,7 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
     if resampling not in Resampling.__members__:
         raise InputError(path, "resampling", f"unknown resampling {resampling!r}")
     profile = {
-        "driver": "GTiff", "height": shape[0], "width": shape[1], "count": 1,
+        "driver": "MEM", "height": shape[0], "width": shape[1], "count": 1,
         "dtype": arr.dtype.name, "crs": grid.crs, "transform": grid_transform(grid), "nodata": nodata,
     }
     cog_options = {
@@ -291,8 +291,8 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
         "OVERVIEWS": "AUTO", "OVERVIEW_COUNT": len(OVERVIEW_FACTORS), "RESAMPLING": resampling.upper(),
         "BIGTIFF": "IF_SAFER",
     }
-    with atomic_path(path) as tmp, MemoryFile() as memfile:
-        with memfile.open(**profile) as mem:
+    with atomic_path(path) as tmp:
+        with rasterio.open("in-memory", "w", **profile) as mem:
             mem.write(arr, 1)
             mem.set_band_description(1, str(band_description))
             mem.set_band_unit(1, str(units))
