@@ -58,7 +58,7 @@ ALLOWED: dict[str, set[str]] = {
     "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement"},
     "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "report", "app.inputs",
                             "app.stages"},
-    "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour"},
+    "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
     "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
                            "app.busyhour"},
     "app.run": BASE | {"config", "coverage", "app.assess", "app.outputs", "app.busyhour", "app.inputs",

@@ -18,7 +18,7 @@ from ..broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
 from ..config import Scenario
 from ..indicators import ratio_by_district
 from ..kernel import rates_for_load
-from .inputs import layer_radio
+from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
 
 __all__ = ["BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solve_busy_hour", "simpy_check", "pon_check",
@@ -85,14 +85,16 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
 
     ``coverage``: each layer's :class:`~sim.results.CoverageLayers` with top-M interference
     terms; ``ran_share``: each radio network's mobile share (its operators' together);
-    ``codes``: the district codes (for ``cells.csv``).
+    ``codes``: the district codes (for ``cells.csv`` and the per-district 5G user share).
     """
     tr = sc.traffic
     prog = progress or noop_progress
     layers, rate_by_ran, cells, summ = {}, {}, [], {}
+    # each district's 5G user share ([district_inputs], else the citywide input) on its pixels
+    fiveg_px = fiveg_user_share_by_district(sc, codes)[rasters.district_land.astype(np.int64)]
     for ran in sc.ran_ids:
         lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
-        users = T.users_per_pixel(rasters.population_land, ran_share[ran], tr.fiveg_user_share,
+        users = T.users_per_pixel(rasters.population_land, ran_share[ran], fiveg_px,
                                   tr.busy_hour_active_share, tr.mobile_penetration)
         assign = dict(zip([lid for lid, _ in lids],
                           T.users_layer_masks([coverage[lid].rate_indoor_bps for lid, _ in lids])))

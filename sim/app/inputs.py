@@ -25,7 +25,7 @@ from ..results import LayerRadio
 
 __all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
            "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
-           "MAX_REPORTED_BAD_ROWS"]
+           "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs", "fiveg_user_share_by_district"]
 
 
 BUSY_TOP_M = 8
@@ -320,3 +320,27 @@ def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
                       h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
                       sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
                       se_method=r.se_method)
+
+
+DISTRICT_INPUT_FIELDS = ("gigabit_passed_share", "ten_g_port_share", "take_up", "tier_mix", "fiveg_user_share")
+"""Inputs that ``[district_inputs]`` may give per district class or per district."""
+
+
+def district_inputs(sc: Scenario, codes) -> dict[str, dict[int, object]]:
+    """Per field of :data:`DISTRICT_INPUT_FIELDS`, district index -> value where one is given.
+
+    A district's own entry (``district_inputs.by_code``) wins over its class default
+    (central / suburban / rural, :meth:`sim.config.Scenario.district_class`); districts with
+    neither are absent and take the citywide input.
+    """
+    out: dict[str, dict[int, object]] = {f: {} for f in DISTRICT_INPUT_FIELDS}
+    for i, code in enumerate(codes):
+        for f, v in sc.district_inputs.for_district(str(code), sc.district_class(str(code))).items():
+            out[f][i] = v
+    return out
+
+
+def fiveg_user_share_by_district(sc: Scenario, codes) -> np.ndarray:
+    """5G users among mobile users per district: the district's input, else ``traffic.fiveg_user_share``."""
+    given = district_inputs(sc, codes)["fiveg_user_share"]
+    return np.array([float(given.get(i, sc.traffic.fiveg_user_share)) for i in range(len(codes))])
