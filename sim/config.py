@@ -100,6 +100,8 @@ class Antenna:
     tilt_deg: float = spec(6.0, lo=-10.0, hi=30.0, doc="downtilt, positive down")
     sla_v_db: float = spec(30.0, lo=0.0, hi=60.0, doc="vertical side-lobe attenuation")
     a_max_db: float = spec(30.0, lo=0.0, hi=60.0, doc="front-to-back ratio")
+    ssb_g_max_dbi: float = spec(None, lo=0.0, hi=40.0,
+                                doc="peak gain of the SSB (broadcast) beam, dBi: SS-RSRP (absent: g_max_dbi)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +197,11 @@ class Radio:
     se_method: str = spec("cqi", choices=("cqi", "shannon"), doc="SINR to spectral efficiency mapping")
     overhead: float = spec(0.14, lo=0.0, hi=0.5, doc="L1/L2 overhead (TS 38.306 4.1.2: 0.14 FR1 DL)")
     default_load: float = spec(0.5, lo=0.0, hi=1.0, doc="cell load weighting interference before the busy hour")
+    shadow_fading: bool = spec(False, doc="log-normal shadow fading, TR 38.901 Table 7.4.1-1, correlated per site "
+                                          "(Table 7.5-6)")
+    los_consistent: bool = spec(False, doc="'sampled' LOS state spatially consistent per site (TR 38.901 7.6.3.3)")
+    o2i_random: bool = spec(False, doc="draw each pixel's building type and the N(0, sigma_P) O2I term "
+                                       "(TR 38.901 Table 7.4.3-2)")
     block_size: int = spec(65536, lo=256, hi=4_194_304, doc="land pixels per kernel block")
     workers: int = spec(0, lo=0, hi=256, doc="worker processes (0: all cores)")
 

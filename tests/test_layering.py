@@ -37,7 +37,8 @@ ALLOWED: dict[str, set[str]] = {
     "propagation": BASE | {"results"},
     "antenna": BASE,
     "linkmodel": BASE,
-    "kernel": BASE | {"propagation", "antenna", "linkmodel", "results"},
+    "shadowing": BASE | {"propagation", "results"},
+    "kernel": BASE | {"propagation", "antenna", "linkmodel", "shadowing", "results"},
     "coverage": BASE | {"grid", "kernel", "results"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
@@ -71,7 +72,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "kernel", "indicators"}
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "shadowing", "kernel",
+              "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
 READERS = {"config", "geodata", "sitefiles", "report.runfolder"}

@@ -25,7 +25,8 @@ from ..results import LayerRadio
 
 __all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
            "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
-           "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs", "fiveg_user_share_by_district"]
+           "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs",
+           "fiveg_user_share_by_district"]
 
 
 BUSY_TOP_M = 8
@@ -311,6 +312,11 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
     return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small)
 
 
+def ssb_gain_offset_db(antenna) -> float:
+    """SSB beam peak gain minus traffic beam peak gain of a carrier's antenna, dB (0 when not given)."""
+    return 0.0 if antenna.ssb_g_max_dbi is None else float(antenna.ssb_g_max_dbi - antenna.g_max_dbi)
+
+
 def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
     """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s."""
     r = sc.radio
@@ -319,7 +325,8 @@ def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
                       max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
                       h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
                       sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
-                      se_method=r.se_method)
+                      se_method=r.se_method, shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
+                      o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna))
 
 
 DISTRICT_INPUT_FIELDS = ("gigabit_passed_share", "ten_g_port_share", "take_up", "tier_mix", "fiveg_user_share")
