@@ -45,9 +45,16 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "with_overrides",
+    "NR_BANDS_FR1",
+    "MAX_SITES_PER_NETWORK",
 ]
 
 _MISSING = dataclasses.MISSING
+
+MAX_SITES_PER_NETWORK = 1_000_000
+"""Most sites of one radio network (``deployment.sites``, ``small_cells``): ten times China's
+densest city network (Shanghai: about 54,000 5G sites in 2022, all operators); a guard on time
+and memory, not a model. A site file is bounded by ``sitefiles.MAX_SITE_ROWS``."""
 _CODE_RE = re.compile(r"^\d{6}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -74,7 +81,8 @@ def spec(default=_MISSING, *, lo=None, hi=None, lo_open=False, hi_open=False, ch
 
 @dataclass(frozen=True, kw_only=True)
 class ScenarioMeta:
-    name: str = spec(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", doc="scenario name, used in run folder names")
+    name: str = spec(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                     doc="scenario name, used in run folder names (1 to 64 letters, digits, '.', '_', '-')")
     year: int = spec(lo=2000, hi=2100, doc="the year the scenario describes")
     seed: int = spec(0, lo=0, hi=2**63 - 1, doc="seed of every random draw (numpy SeedSequence)")
     description: str = spec("", doc="free text")
@@ -164,7 +172,8 @@ class SmallCell:
 @dataclass(frozen=True, kw_only=True)
 class Deployment:
     strategy: str = spec("density", choices=("density", "file"), doc="how sites are placed")
-    sites: dict[str, int] = spec(None, lo=0, doc="sites per radio network (RAN id -> count) for 'density'")
+    sites: dict[str, int] = spec(None, lo=0, hi=MAX_SITES_PER_NETWORK,
+                                 doc="sites per radio network (RAN id -> count) for 'density'")
     distribute_by: str = spec("population", choices=("population", "area", "blend", "explicit"), doc="district split")
     population_weight: float = spec(0.7, lo=0.0, hi=1.0, doc="weight of population in 'blend'")
     explicit_counts: dict[str, int] = spec(None, lo=0, doc="district code -> share of sites (weights) for 'explicit'")
@@ -182,7 +191,8 @@ class Deployment:
     site_format: str = spec("csv", choices=("csv", "geojson", "opencellid"), doc="format of site_file")
     on_bad_row: str = spec("skip", choices=("skip", "raise"), doc="bad rows of the site file")
     site_delimiter: str = spec(",", choices=(",", ";", "\t", "|"), doc="field separator of a CSV site_file")
-    small_cells: dict[str, int] = spec(None, lo=0, doc="UMi small cells per radio network, central districts (none)")
+    small_cells: dict[str, int] = spec(None, lo=0, hi=MAX_SITES_PER_NETWORK,
+                                       doc="UMi small cells per radio network, central districts (none)")
     small_cell: SmallCell = spec(SmallCell(), doc="parameters of the small cells")
 
 
@@ -211,8 +221,9 @@ class Traffic:
     fiveg_user_share: float = spec(lo=0.0, hi=1.0, doc="5G users as share of mobile users (input)")
     mobile_penetration: float = spec(1.0, lo=0.0, hi=3.0, doc="mobile users per resident")
     busy_hour_active_share: float = spec(0.1, lo=0.0, hi=1.0, doc="share of 5G users active in the busy hour")
-    flows_per_active_user_per_h: float = spec(20.0, lo=0.0, doc="downloads per active user per busy hour")
-    mean_flow_mb: float = spec(50.0, lo=0.0, lo_open=True, doc="mean flow size, megabytes")
+    flows_per_active_user_per_h: float = spec(20.0, lo=0.0, hi=3600.0,
+                                              doc="downloads per active user per busy hour (at most one a second)")
+    mean_flow_mb: float = spec(50.0, lo=0.001, hi=1e6, doc="mean flow size, megabytes (1 kB to 1 TB)")
     size_distribution: str = spec("exponential", choices=("exponential", "lognormal", "pareto"), doc="flow sizes")
     lognormal_sigma: float = spec(1.0, lo=0.0, lo_open=True, doc="sigma of log flow size")
     pareto_shape: float = spec(2.5, lo=1.0, lo_open=True, doc="Pareto shape alpha (> 1)")
@@ -222,7 +233,8 @@ class Traffic:
         lo=0.0, length=24, doc="hourly demand weights, 0h..23h")
     simpy_cells: int = spec(8, lo=0, hi=10_000, doc="cells simulated event by event")
     replications: int = spec(5, lo=1, hi=1000, doc="independent simpy replications")
-    horizon_s: float = spec(3600.0, lo=1.0, doc="simulated seconds per replication")
+    horizon_s: float = spec(3600.0, lo=1.0, hi=86_400.0,
+                            doc="simulated seconds per replication (at most a day: simpy time is bounded)")
     fixed_point_tol: float = spec(1e-3, lo=0.0, lo_open=True, doc="largest load change to stop")
     fixed_point_max_iter: int = spec(200, lo=1, hi=1000,
                                      doc="iterations at most (a spreading saturation can take 100+)")
@@ -230,9 +242,10 @@ class Traffic:
 
 @dataclass(frozen=True, kw_only=True)
 class Broadband:
-    gigabit_households: float = spec(lo=0.0, doc="households passed by gigabit-capable (10G-PON) fibre, citywide")
-    fibre_households: float = spec(lo=0.0, doc="households passed by any FTTH")
-    fibre_subscribers: float = spec(lo=0.0, doc="fixed-broadband (FTTH) subscribers, citywide")
+    gigabit_households: float = spec(lo=0.0, hi=1e9,
+                                     doc="households passed by gigabit-capable (10G-PON) fibre, citywide")
+    fibre_households: float = spec(lo=0.0, hi=1e9, doc="households passed by any FTTH")
+    fibre_subscribers: float = spec(lo=0.0, hi=1e9, doc="fixed-broadband (FTTH) subscribers, citywide")
     tier_mbps: tuple[float, ...] = spec((100.0, 300.0, 500.0, 1000.0, 2000.0), lo=0.0, lo_open=True,
                                         doc="speed tiers")
     tier_mix: tuple[float, ...] = spec(lo=0.0, hi=1.0, doc="share of subscribers per tier (sums to 1)")
@@ -242,8 +255,9 @@ class Broadband:
     xgspon_kind: str = spec("xgs-pon", choices=("xg-pon", "xgs-pon"), doc="10G-PON technology")
     fill_factor: float = spec(0.8, lo=0.0, hi=1.0, lo_open=True, doc="share of PON splitter ports in use")
     busy_hour_active_share: float = spec(0.3, lo=0.0, hi=1.0, doc="share of subscribers active in the busy hour")
-    mean_flow_mb: float = spec(200.0, lo=0.0, lo_open=True, doc="mean fixed-line flow size, megabytes")
-    flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, doc="downloads per active subscriber per busy hour")
+    mean_flow_mb: float = spec(200.0, lo=0.001, hi=1e6, doc="mean fixed-line flow size, megabytes (1 kB to 1 TB)")
+    flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, hi=3600.0,
+                                             doc="downloads per active subscriber per busy hour (at most one a second)")
     upgrade_order: str = spec("densest", choices=("densest", "uniform"), doc="which pixels get 10G-PON first")
     ten_g_port_share: float = spec(-1.0, lo=-1.0, hi=1.0,
                                    doc="share of OLT PON ports that are 10G-PON (port inventory), citywide; "
@@ -607,6 +621,55 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
     for i, k in enumerate(keys):
         if keys.count(k) > 1:
             ctx.fail(f"criteria.thresholds[{i}].key", "a key used once", k)
+    _check_physical(ctx, sc)
+
+
+NR_BANDS_FR1: dict[str, tuple[str, float, float]] = {
+    # band: (duplex, DL low MHz, DL high MHz); 3GPP TS 38.101-1 V17, Table 5.2-1 (NR operating bands in FR1)
+    "n1": ("fdd", 2110, 2170), "n2": ("fdd", 1930, 1990), "n3": ("fdd", 1805, 1880), "n5": ("fdd", 869, 894),
+    "n7": ("fdd", 2620, 2690), "n8": ("fdd", 925, 960), "n12": ("fdd", 729, 746), "n20": ("fdd", 791, 821),
+    "n25": ("fdd", 1930, 1995), "n28": ("fdd", 758, 803), "n34": ("tdd", 2010, 2025), "n38": ("tdd", 2570, 2620),
+    "n39": ("tdd", 1880, 1920), "n40": ("tdd", 2300, 2400), "n41": ("tdd", 2496, 2690), "n48": ("tdd", 3550, 3700),
+    "n50": ("tdd", 1432, 1517), "n66": ("fdd", 2110, 2200), "n71": ("fdd", 617, 652), "n74": ("fdd", 1475, 1518),
+    "n77": ("tdd", 3300, 4200), "n78": ("tdd", 3300, 3800), "n79": ("tdd", 4400, 5000), "n90": ("tdd", 2496, 2690),
+}
+"""Duplex mode and downlink range (MHz) of the NR FR1 bands a scenario may use (TS 38.101-1 Table 5.2-1).
+A carrier's ``fc_ghz +- bw_mhz / 2`` must lie inside its band's downlink range and ``duplex`` match."""
+
+
+def _check_physical(ctx: _Ctx, sc: Scenario) -> None:
+    """Physical consistency across keys: bands vs frequency and duplex, shares, heights."""
+    for i, op in enumerate(sc.operators):
+        for j, c in enumerate(op.carriers):
+            key = f"operators[{i}].carriers[{j}]"
+            band = NR_BANDS_FR1.get(c.band)
+            if band is None:
+                ctx.fail(f"{key}.band", f"an NR FR1 band of TS 38.101-1 Table 5.2-1 ({', '.join(NR_BANDS_FR1)})",
+                         c.band)
+            duplex, lo_mhz, hi_mhz = band
+            if c.duplex != duplex:
+                ctx.fail(f"{key}.duplex", f"{duplex!r} for band {c.band} (TS 38.101-1 Table 5.2-1)", c.duplex)
+            f_lo, f_hi = c.fc_ghz * 1e3 - c.bw_mhz / 2, c.fc_ghz * 1e3 + c.bw_mhz / 2
+            if f_lo < lo_mhz - 1e-6 or f_hi > hi_mhz + 1e-6:
+                ctx.fail(f"{key}.fc_ghz", f"a carrier of {c.bw_mhz:g} MHz inside band {c.band}'s downlink "
+                         f"{lo_mhz:g}-{hi_mhz:g} MHz (TS 38.101-1 Table 5.2-1), i.e. fc_ghz in "
+                         f"[{(lo_mhz + c.bw_mhz / 2) / 1e3:g}, {(hi_mhz - c.bw_mhz / 2) / 1e3:g}]", c.fc_ghz)
+            if c.duplex == "fdd" and c.dl_share != 1.0:
+                ctx.fail(f"{key}.dl_share", "1.0 for an FDD carrier (the downlink has its own band)", c.dl_share)
+    if sum(op.mobile_share for op in sc.operators) <= 0:
+        ctx.fail("operators.mobile_share", "shares summing to more than 0 (every network would serve nobody)", 0.0)
+    dep = sc.deployment
+    if dep.distribute_by == "explicit" and dep.explicit_counts and sum(dep.explicit_counts.values()) <= 0:
+        ctx.fail("deployment.explicit_counts", "weights summing to more than 0", 0)
+    if sc.traffic is not None and sum(sc.traffic.daily_profile) <= 0:
+        ctx.fail("traffic.daily_profile", "hourly weights summing to more than 0", 0.0)
+    h_ut = sc.radio.h_ut_m
+    heights = [(f"deployment.{k}.h_bs_m", getattr(dep, k).h_bs_m) for k in ("central", "suburban", "rural")]
+    if any((dep.small_cells or {}).values()):
+        heights.append(("deployment.small_cell.h_bs_m", dep.small_cell.h_bs_m))
+    for key, h in heights:
+        if h <= h_ut:
+            ctx.fail(key, f"an antenna above the UE (radio.h_ut_m = {h_ut:g} m)", h)
 
 
 def _check_district_inputs(ctx: _Ctx, sc: Scenario) -> None:
@@ -651,6 +714,10 @@ def load_scenario(path) -> Scenario:
         raise ConfigError(path, None, f"not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(path, None, "not valid TOML (not UTF-8 text)") from None
+    except RecursionError:
+        raise ConfigError(path, None, "not valid TOML for a scenario (tables or arrays nested too deeply)") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read the config ({exc.strerror or exc.__class__.__name__})") from None
     return parse_scenario(data, path)
 
 

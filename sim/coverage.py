@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -228,8 +230,37 @@ def _run_block(start: int, stop: int, state=None):
 
 
 def _init_worker(state):
+    # the parent handles SIGINT and SIGTERM and stops its workers; a worker dies with its parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     _STATE.clear()
     _STATE.update(state)
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to send SIGTERM to this process when its parent dies (``prctl``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def _stop_workers(started_before: set[int]) -> None:
+    """Terminate the worker processes started since ``started_before`` (their pids) and reap them."""
+    procs = [p for p in multiprocessing.active_children() if p.pid not in started_before]
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
 
 
 def _default_workers() -> int:
@@ -313,6 +344,7 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
     state = dict(rasters=rasters, index=index, sectors=sectors, radio=radio, load=load_arr, seed=int(seed),
                  top_m=int(top_m), tile_px=tile_px, prepared=prepared)
     pool = None
+    before = {p.pid for p in multiprocessing.active_children()}
     if executor == "processes" and n_workers > 1:
         # Fork the workers before the outputs exist, so they do not inherit them.
         ctx = multiprocessing.get_context("fork")
@@ -350,6 +382,13 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
         else:
             for fut in as_completed(futures):
                 _store(*fut.result())
+    except BaseException:
+        # interrupted (SIGINT, SIGTERM) or failed: stop the workers now rather than after their blocks
+        if pool is not None:
+            _stop_workers(before)
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

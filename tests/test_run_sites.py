@@ -228,6 +228,7 @@ def test_bad_site_file_one_line_exit_2_and_nothing_written(tmp_path, capsys, cas
     # an existing run folder stays as it was, even with --force
     old = tmp_path / "old-run"
     old.mkdir()
+    (old / ".gigacity-run").write_text("{}", encoding="utf-8")   # a gigacity run folder: --force may replace it
     (old / "summary.json").write_text('{"kept": true}', encoding="utf-8")
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in old.iterdir()}
     rc = main(["run", str(cfg), "--out", str(old), "--force", "--quiet"])

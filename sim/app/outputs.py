@@ -24,9 +24,9 @@ from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
-           "COVERAGE_RASTERS", "create_run_dir", "write_tables", "write_coverage_outputs", "write_busy_outputs",
-           "write_overview_maps", "criteria_panels", "benchmark_panels", "write_holes_and_places", "fitted_limits",
-           "build_summary", "write_summary_and_reports", "headline"]
+           "COVERAGE_RASTERS", "create_run_dir", "check_run_dir", "write_tables", "write_coverage_outputs",
+           "write_busy_outputs", "write_overview_maps", "criteria_panels", "benchmark_panels", "write_holes_and_places",
+           "fitted_limits", "build_summary", "write_summary_and_reports", "headline"]
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
 """Class edges of the best-server map (distance to the serving site, m)."""
@@ -74,9 +74,19 @@ source geodata use); the rasters stay on the metric grid (EPSG:32651)."""
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
     """``out_dir``, or a new ``<output.dir>/<scenario><label>-<stamp>`` folder (``label``: e.g. ``-plan``)."""
     if out_dir is None:
-        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
+        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force,
+                                    key=f"{sc.source_path}: output.dir")
     out_dir = Path(out_dir)
     return files.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+
+
+def check_run_dir(sc: Scenario, out_dir, force: bool) -> None:
+    """Refuse before any work a run folder :func:`create_run_dir` would refuse (``--out``, or ``output.dir``)."""
+    if out_dir is not None:
+        files.check_run_dir(out_dir, force)
+    else:
+        files.check_run_dir(Path(sc.output.dir) / f"{sc.scenario.name}-00000000-000000", force,
+                            key=f"{sc.source_path}: output.dir")
 
 
 def _inset(sc: Scenario) -> tuple[str, ...]:
@@ -336,14 +346,15 @@ _REPORT_FILES = ("report.md", "report.html", "summary.json", "grid_summary.json"
 
 
 def write_summary_and_reports(run_dir: Path, summary: dict, a: Assessment, images: dict) -> None:
-    """``report.md``, ``report.html`` (linking every file), ``summary.json`` and ``grid_summary.json``."""
-    summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | set(_REPORT_FILES))
+    """``report.md``, ``report.html`` (linking every file), ``grid_summary.json``, then ``summary.json``
+    listing every file the run wrote (not a walk of the folder), and the run folder's marker with the same list."""
+    summary["outputs"] = sorted(set(files.written_outputs(run_dir)) | set(_REPORT_FILES))
     render.write_report_md(run_dir / "report.md", summary, a.table, images, verdict=a.verdict)
     render.write_report_html(run_dir / "report.html", summary, a.table, images, verdict=a.verdict)
-    summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | {"summary.json"})
+    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
     runfolder.validate_summary(summary)
     files.write_json(run_dir / "summary.json", summary)
-    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
+    files.finish_run_dir(run_dir, summary["scenario"]["name"], summary["outputs"])
 
 
 def headline(sc: Scenario, a: Assessment) -> str:

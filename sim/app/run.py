@@ -16,7 +16,7 @@ from ..coverage import compute_coverage
 from . import assess as A
 from . import outputs as O
 from .busyhour import simpy_check, solve_busy_hour
-from .inputs import BUSY_TOP_M, build_rasters, build_sites, grid_summary_rows, layer_radio, load_region, read_site_file
+from .inputs import BUSY_TOP_M, build_rasters, build_sites, check_inputs, grid_summary_rows, layer_radio, read_site_file
 from .stages import RunResult, StageTimer, noop_progress
 
 __all__ = ["run_scenario", "compute_layers"]
@@ -38,10 +38,11 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
 
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
+    O.check_run_dir(sc, out_dir, force)   # an existing --out is refused before any work
     timer = StageTimer(progress)
     prog = progress or noop_progress
     with timer.stage("reading geodata"):
-        districts = load_region(sc)
+        districts = check_inputs(sc)   # every input check before any computation (as `validate`)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
     codes = list(districts["code"])
