@@ -210,7 +210,8 @@ def test_config_planning_section(tmp_path):
 
 def _cli(*args):
     cmd = [str(GIGACITY), *args] if GIGACITY.exists() else [sys.executable, "-m", "sim", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"), timeout=600)
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))   # this checkout's sim
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
 def _one_line_error(proc, *fragments):
@@ -239,7 +240,7 @@ def test_cli_plan_writes_outputs(tmp_path):
     assert (sites["district"].astype(str) == "310101").all()
     gdf = pyogrio.read_dataframe(out / "added_sites.gpkg")
     assert len(gdf) == n and gdf.crs.to_epsg() == 4326
-    np.testing.assert_allclose(gdf.geometry.x, sites["lon_deg"])
+    np.testing.assert_allclose(gdf.geometry.x, sites["lon"])
     curve = pd.read_csv(out / "plan_curve.csv")
     assert list(curve["sites_added"]) == list(range(n + 1))
     assert curve["covered_share"].iloc[-1] >= 0.9999 and curve["covered_share"].is_monotonic_increasing

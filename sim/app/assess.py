@@ -114,13 +114,24 @@ def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
     """The fibre criteria of ``[broadband]``; returns the district FTTH result and its rasters.
 
     The citywide counts of the config are split over the districts in proportion to their
-    census households (the whole census table's, so a subset of districts gets its part).
+    census households (the whole census table's, so a subset of districts gets its part);
+    counts given as shares (``*_share``) are shares of each district's households.
     """
     bb = sc.broadband
     hh = districts["households"].to_numpy(float)
     share = hh / float(read_census(sc.region.census)["households"].sum())
-    fibre = district_fibre(hh, bb.fibre_households * share, bb.gigabit_households * share,
-                           bb.fibre_subscribers / bb.fibre_households if bb.fibre_households else 0.0,
+
+    def count(total, of_households):
+        """Per district: a citywide total split by households, or a share of each district's households."""
+        return hh * of_households if total is None else total * share
+
+    fibre_hh = count(bb.fibre_households, bb.fibre_household_share)
+    subs = count(bb.fibre_subscribers, bb.fibre_subscriber_share)
+    if bb.fibre_subscribers is not None and bb.fibre_households is not None:
+        take_up = bb.fibre_subscribers / bb.fibre_households if bb.fibre_households else 0.0
+    else:
+        take_up = float(subs.sum() / fibre_hh.sum()) if fibre_hh.sum() > 0 else 0.0
+    fibre = district_fibre(hh, fibre_hh, count(bb.gigabit_households, bb.gigabit_household_share), take_up,
                            np.asarray(bb.tier_mbps) * 1e6, np.asarray(bb.tier_mix),
                            gpon_split=bb.gpon_split, ten_g_split=bb.xgspon_split,
                            ten_g_technology=bb.xgspon_kind, fill_factor=bb.fill_factor)
