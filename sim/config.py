@@ -632,11 +632,29 @@ def _absolute_paths(data: dict, base: Path) -> dict:
     return out
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
-    """``over`` merged into ``base``: tables merge key by key, anything else (lists too) is replaced."""
+_ALTERNATIVES = {
+    "deployment": (("sites", "sites_per_10k"),),
+    "broadband": (("gigabit_households", "gigabit_household_share"), ("fibre_households", "fibre_household_share"),
+                  ("fibre_subscribers", "fibre_subscriber_share")),
+}
+"""Keys that say one thing two ways: a file (or ``--set``) that gives one drops the other it inherits."""
+
+
+def _deep_merge(base: dict, over: dict, section: str = "") -> dict:
+    """``over`` merged into ``base``: tables merge key by key, anything else (lists too) is replaced.
+
+    Of two alternative keys (:data:`_ALTERNATIVES`), the one ``over`` gives replaces the
+    other in ``base`` (a config extending the Shanghai one may give shares of households
+    instead of its citywide totals).
+    """
     out = dict(base)
+    for a, b in _ALTERNATIVES.get(section, ()):
+        for mine, other in ((a, b), (b, a)):
+            if mine in over and other not in over:
+                out.pop(other, None)
     for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        sub = k if not section else ""
+        out[k] = _deep_merge(out[k], v, sub) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -759,6 +777,10 @@ def apply_sets(data: dict, sets, base: Path | None = None) -> dict:
                 node[name] = dict(child) if isinstance(child, dict) else {}
                 node = node[name]
         node[parts[-1]] = value
+        if len(parts) == 2:
+            for a, b in _ALTERNATIVES.get(parts[0], ()):
+                if parts[1] in (a, b):
+                    node.pop(b if parts[1] == a else a, None)
     return out
 
 

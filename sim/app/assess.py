@@ -91,7 +91,7 @@ def assess_sites(sc: Scenario, sites, districts, a: Assessment) -> None:
 def assess_key_places(sc: Scenario, rasters, codes, a: Assessment) -> None:
     """Key places of the region reached indoors by each network, and the share-weighted reach."""
     cr = sc.criteria
-    places = read_key_places(sc.region.key_places)
+    places = read_key_places(sc.region.key_places, crs=rasters.grid.crs)
     a.places = places[places["district_code"].isin(codes)].reset_index(drop=True)
     if not len(a.places):
         return

@@ -19,11 +19,11 @@ from .. import sitefiles as SF
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
-from ..geodata import read_districts
+from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_districts
 from ..grid import build_city_rasters
 from ..results import LayerRadio
 
-__all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
+__all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
            "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites",
            "layer_radio",
            "MAX_REPORTED_BAD_ROWS"]
@@ -34,8 +34,12 @@ BUSY_TOP_M = 8
 
 
 def load_region(sc: Scenario):
-    """Districts of the scenario (all, or ``region.district_codes``), projected to EPSG:32651."""
-    districts = read_districts(sc.region.districts, sc.region.census)
+    """Districts of the scenario (all, or ``region.district_codes``), projected to the grid CRS.
+
+    ``region.crs``, or the UTM zone of the region's centroid (:func:`sim.geodata.utm_crs_of`;
+    EPSG:32651 for Shanghai). The zone is the whole polygon file's, before any subset.
+    """
+    districts = read_districts(sc.region.districts, sc.region.census, crs=sc.region.crs or None)
     codes = sc.region.district_codes
     if codes:
         known = set(districts["code"])
@@ -43,8 +47,31 @@ def load_region(sc: Scenario):
             if code not in known:
                 raise ConfigError(sc.source_path, f"region.district_codes[{i}]",
                                   f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
+        n_file = len(districts)
         districts = districts[districts["code"].isin(codes)].reset_index(drop=True)
+        districts.attrs["n_districts_file"] = n_file
+    else:
+        districts.attrs["n_districts_file"] = len(districts)
     return districts
+
+
+def region_info(sc: Scenario, districts) -> dict:
+    """The region as the report names it: city names, districts of the file, grid CRS, data sources.
+
+    Sources: ``region.sources``; without them, the shipped data's (:data:`sim.geodata.ATTRIBUTION`,
+    :data:`sim.geodata.CENSUS_SOURCE`) when the region's files are the shipped ones, else the
+    file names (the report then cites what it used, never another city's sources).
+    """
+    r = sc.region
+    if r.sources:
+        sources = list(r.sources)
+    elif Path(r.districts).resolve().parent == default_geodata_dir().resolve() and \
+            Path(r.census).resolve().parent == default_geodata_dir().resolve():
+        sources = [ATTRIBUTION, CENSUS_SOURCE]
+    else:
+        sources = [f"District polygons: {Path(r.districts).name}", f"Census table: {Path(r.census).name}"]
+    return {"name": r.name, "name_zh": r.name_zh, "crs": districts.crs.to_string(),
+            "n_districts_file": int(districts.attrs.get("n_districts_file", len(districts))), "sources": sources}
 
 
 def build_rasters(sc: Scenario, districts, n_layers: int | None = None):
@@ -294,7 +321,7 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
                 placed = PL.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
             except InputError as exc:
                 raise _placement_error(sc, f"deployment.sites.{op.id}", exc) from None
-            physical = placed.to_sites()
+            physical = placed.to_sites(crs=districts.crs.to_string())
         t = S.build_site_table(physical, ran=op.id, carriers=carrier_specs(op), rng=rng,
                                district_class=district_class, site_classes=classes,
                                n_sectors=dep.n_sectors, site_id_start=start,

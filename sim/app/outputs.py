@@ -66,7 +66,7 @@ def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> N
     """``grid_districts.csv``, ``criteria.csv`` and the GeoPackages of sites, districts and key places."""
     files.write_csv(run_dir / "grid_districts.csv", grid_rows)
     files.write_csv(run_dir / "criteria.csv", a.table)
-    files.write_gpkg(run_dir / "sites.gpkg", sites.to_geodataframe("EPSG:4326"), "sites")
+    files.write_gpkg(run_dir / "sites.gpkg", sites.to_geodataframe("EPSG:4326", grid_crs=districts.crs.to_string()), "sites")
     dgdf = districts.copy()
     for k, v in a.by_district.items():
         dgdf[k] = np.asarray(v, dtype=float)
@@ -204,7 +204,7 @@ def _district_rows(grid_rows, a: Assessment) -> list[dict]:
 
 
 def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: BusyHour | None, simpy_rows,
-                  day_rows, pon_rows, timings_s: dict) -> dict:
+                  day_rows, pon_rows, timings_s: dict, region: dict | None = None) -> dict:
     """The content of ``summary.json`` (schema: :mod:`sim.report`); ``outputs`` is filled when written."""
     g = rasters.grid
     summary = {
@@ -218,6 +218,7 @@ def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: B
                    **({"extra_site_files": plan.extra_site_files} if plan.extra_site_files else {})},
         "sites": a.density["citywide"] | {"by_ran": {ran: int(v.sum()) for ran, v in a.sites_by_ran.items()},
                                           "small_cells": int(sum(plan.small_cells.values()))},
+        **({"region": region} if region is not None else {}),
         "grid": {"crs": g.crs, "res_m": g.res_m, "shape": [int(v) for v in g.shape],
                  "x0_m": g.x0_m, "y0_m": g.y0_m, "land_pixels": rasters.n_land},
         "districts": _district_rows(grid_rows, a),

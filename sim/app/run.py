@@ -22,7 +22,16 @@ from ..report.files import grid_transform
 from . import assess as A
 from . import outputs as O
 from .busyhour import simpy_check, solve_busy_hour
-from .inputs import BUSY_TOP_M, build_rasters, build_sites, grid_summary_rows, layer_radio, load_region, read_site_file
+from .inputs import (
+    BUSY_TOP_M,
+    build_rasters,
+    build_sites,
+    grid_summary_rows,
+    layer_radio,
+    load_region,
+    read_site_file,
+    region_info,
+)
 from .stages import RunResult, StageTimer, noop_progress
 
 __all__ = ["run_scenario", "compute_layers", "simulate", "read_inputs", "Inputs", "Simulation"]
@@ -233,7 +242,7 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
             images = O.write_overview_maps(sc, run_dir, inp.districts, inp.plan.table, a.table, title, images)
             done()
     summary = O.build_summary(sc, inp.rasters, inp.grid_rows, a, inp.plan, sim.busy, sim.simpy_rows,
-                              sim.day_rows, sim.pon_rows, timer.timings_s)
+                              sim.day_rows, sim.pon_rows, timer.timings_s, region_info(sc, inp.districts))
     O.write_summary_and_reports(run_dir, summary, a, images)
     done()
     return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
