@@ -33,7 +33,8 @@ def write_two_district_city(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     feats = [{"type": "Feature", "properties": {"code": code, "name_en": en, "name_zh": zh},
               "geometry": {"type": "Polygon", "coordinates": _square(lon0, 30.64, 0.04)}}
-             for code, en, zh, lon0 in (("510104", "East Town", "东城", 104.04), ("510105", "West Town", "西城", 104.0))]
+             for code, en, zh, lon0 in (("510104", "East Town", "东城", 104.04),
+                                        ("510105", "West Town", "西城", 104.0))]
     (folder / "districts.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}),
                                               encoding="utf-8")
     (folder / "census.csv").write_text(
@@ -41,7 +42,8 @@ def write_two_district_city(folder: Path) -> Path:
         "510104,East Town,东城,200000,80000,14.8\n510105,West Town,西城,150000,60000,14.8\n", encoding="utf-8")
     (folder / "places.csv").write_text(
         "id,category,name_en,name_zh,lon,lat,district_code\n"
-        "P1,hospital,East Hospital,东医院,104.06,30.66,510104\nP2,railway_station,West Station,西站,104.02,30.66,510105\n",
+        "P1,hospital,East Hospital,东医院,104.06,30.66,510104\n"
+        "P2,railway_station,West Station,西站,104.02,30.66,510105\n",
         encoding="utf-8")
     cfg = folder / "city.toml"
     cfg.write_text(f'''extends = "{TINY.as_posix()}"

@@ -36,7 +36,7 @@ def test_extends_deep_merges_and_replaces_lists(tmp_path):
 
 def test_extends_chain_and_relative_paths_per_file(tmp_path):
     # a config elsewhere that extends the shipped one keeps the shipped data; its own paths are its own
-    mid = _write(tmp_path / "a" / "mid.toml", f'extends = "{os.path.relpath(TINY, tmp_path / "a")}"\n'
+    _write(tmp_path / "a" / "mid.toml", f'extends = "{os.path.relpath(TINY, tmp_path / "a")}"\n'
                                               '[output]\ndir = "runs-mid"\n')
     top = _write(tmp_path / "b" / "c" / "top.toml", 'extends = "../../a/mid.toml"\n[radio]\nk_sites = 12\n')
     sc = load_scenario(top)

@@ -23,7 +23,8 @@ from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_dist
 from ..grid import build_city_rasters
 from ..results import LayerRadio
 
-__all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
+__all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators",
+           "SiteFile",
            "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites",
            "layer_radio",
            "MAX_REPORTED_BAD_ROWS"]

@@ -66,7 +66,8 @@ def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> N
     """``grid_districts.csv``, ``criteria.csv`` and the GeoPackages of sites, districts and key places."""
     files.write_csv(run_dir / "grid_districts.csv", grid_rows)
     files.write_csv(run_dir / "criteria.csv", a.table)
-    files.write_gpkg(run_dir / "sites.gpkg", sites.to_geodataframe("EPSG:4326", grid_crs=districts.crs.to_string()), "sites")
+    files.write_gpkg(run_dir / "sites.gpkg", sites.to_geodataframe("EPSG:4326", grid_crs=districts.crs.to_string()),
+                     "sites")
     dgdf = districts.copy()
     for k, v in a.by_district.items():
         dgdf[k] = np.asarray(v, dtype=float)

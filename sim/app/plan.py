@@ -91,7 +91,8 @@ def _site_tables(sc: Scenario, districts, rasters, codes, plan_idx, lid: str, op
     _, first_row = np.unique(existing.site_id, return_index=True)
     first_row = first_row[existing.source[first_row] != "small-cell"]   # the macro grid sets the spacing
     tilt = tilt_args(sc, existing.x_m[first_row], existing.y_m[first_row], cx, cy) if first_row.size else {}
-    cand = S.build_site_table(S.PhysicalSites.from_xy(cx, cy, cd, "planned", rasters.grid.crs), ran=op.id, carriers=specs,
+    physical = S.PhysicalSites.from_xy(cx, cy, cd, "planned", rasters.grid.crs)
+    cand = S.build_site_table(physical, ran=op.id, carriers=specs,
                               rng=rng, district_class=district_class, site_classes=classes,
                               n_sectors=dep.n_sectors, site_id_start=start, **tilt)
     table = existing.concat(cand) if len(existing) else cand
