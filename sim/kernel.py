@@ -398,11 +398,16 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
 
         P_j = Ptx_j + G_j(phi, theta) - PL(d2D, hBS, hUT, fc)
 
-    * Path loss: TR 38.901 V17.0.0 Table 7.4.1-1 (:func:`sim.propagation.pathloss_db`),
-      no shadow fading. ``los_mode`` ``"expected"`` (default) uses the expected linear path
+    * Path loss: TR 38.901 V17.0.0 Table 7.4.1-1 (:func:`sim.propagation.pathloss_db`).
+      ``los_mode`` ``"expected"`` (default) uses the expected linear path
       gain over the LOS state, ``P_LOS 10**(-PL_LOS/10) + (1 - P_LOS) 10**(-PL_NLOS/10)``
       with P_LOS of Table 7.4.2-1; ``"nlos"`` uses PL_NLOS; ``"sampled"`` draws the state
-      per (pixel, site, seed) with :func:`los_uniform`.
+      per (pixel, site, seed) with :func:`los_uniform`, or with ``radio.los_consistent``
+      from the site's spatially consistent field (§7.6.3.3, :mod:`sim.shadowing`).
+    * Shadow fading (``radio.shadow_fading``): ``PL + sigma_SF z`` per pixel-site, the same for
+      the sectors of a site, ``z`` the site's unit Gaussian field at the decorrelation distance
+      of Table 7.5-6 and sigma_SF of Table 7.4.1-1 for the link's state (``"expected"`` and
+      ``"nlos"``: the NLOS values) (:func:`sim.shadowing.shadow_fading_c`).
     * Tables: for a given (scenario, h_BS) these depend on d2D only, as does the zenith
       angle, so the kernel tabulates them once per layer - evaluated in float64 by the
       functions of :mod:`sim.propagation` and :mod:`sim.antenna` at :data:`TABLE_N` nodes
@@ -420,12 +425,14 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
       When tilt and vertical beamwidth are the same for every sector of the layer, A_V is
       a function of d2D and is tabulated too.
     * Serving sector: largest P_j (ties: the earlier candidate). RSRP per resource element
-      (TS 38.215 §5.1.1): ``RSRP = P_best - 10 log10(12 N_PRB)`` (:func:`rsrp_offset_db`).
+      (TS 38.215 §5.1.1): ``RSRP = P_best - 10 log10(12 N_PRB) + dG_SSB`` (:func:`rsrp_offset_db`;
+      ``dG_SSB = radio.ssb_gain_offset_db``, the SSB beam's peak gain minus the traffic beam's).
     * ``SINR = P_best / (sum_{j != best} load_j P_j + N)``, ``N = kT0 B NF`` over
       ``bw_hz`` (:func:`noise_mw`); sums in linear mW, float64. Interference comes from
       the candidates only (the K nearest sites); the tests bound the truncation error.
-    * Indoor: the expected O2I loss ``L`` (:func:`o2i_loss_expected_db`) lowers signal and
-      interference alike: ``RSRP_in = RSRP - L``,
+    * Indoor: the expected O2I loss ``L`` (:func:`o2i_loss_expected_db`), or with
+      ``radio.o2i_random`` each pixel's drawn loss (:func:`sim.shadowing.o2i_loss_pixel_db`),
+      lowers signal and interference alike: ``RSRP_in = RSRP - L``,
       ``SINR_in = g P_best / (g I + N)`` with ``g = 10**(-L/10)``; no path loss is
       re-evaluated. LOS probability uses the pixel's outdoor distance (d2D-out).
     * Rates: :func:`sim.linkmodel.dl_throughput_bps` and

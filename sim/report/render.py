@@ -38,9 +38,9 @@ VERDICT_KEYS = ("passed", "failed", "unknown", "n_passed", "n_criteria")
 # ----------------------------------------------------------------------------- reports
 
 _METHODS = (
-    "Coverage: best-server SS-RSRP and SINR on a raster in EPSG:32651, from 3GPP TR 38.901 path "
-    "loss, LOS probability, O2I penetration loss and sector antenna pattern; SINR to spectral "
-    "efficiency by the TS 38.214 CQI tables, rate by the TS 38.306 formula.",
+    "Coverage: best-server SS-RSRP (SSB beam) and SINR on a raster in EPSG:32651, from 3GPP TR 38.901 path loss, "
+    "LOS state (sampled, spatially consistent, or expected), shadow fading, O2I loss and sector antenna pattern, "
+    "as radio.* selects; SINR to spectral efficiency by the TS 38.214 CQI tables, rate by the TS 38.306 formula.",
     "Busy hour: processor-sharing discrete-event simulation (simpy) of each cell and each PON port; "
     "cell load feeds back into interference until a fixed point.",
     "Population and households: 2020 census district totals spread over each district's land "
@@ -60,7 +60,7 @@ BUSY_HOUR_METHODS = [
     "indoor rate; Poisson flows, egalitarian processor sharing per cell (Bonald & Proutiere, MobiCom "
     "2003, section 3): load rho = sum lambda E[S] / r, flow throughput r (1 - rho), 0 when rho >= 1.",
     "Indoor and outdoor users (radio.indoor_share) are separate flow classes with their own peak rate "
-    "(TR 38.901 7.4.3 expected O2I loss indoors); busy-hour maps and the 100 Mbit/s indicator use the "
+    "(TR 38.901 7.4.3 O2I loss indoors, expected or per pixel); busy-hour maps and the 100 Mbit/s indicator use the "
     "indoor rate, as the lone-user 1 Gbit/s indicator does. The lone-user indicator (own cell idle) "
     "weights the neighbour cells at the reference load radio.default_load; the busy-hour indicators at "
     "their solved busy-hour loads, so where those loads are far below the reference the busy-hour rates "
