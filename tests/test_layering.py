@@ -55,7 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     # the commands
     "app": set(),
     "app.stages": set(),
-    "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement"},
+    "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement", "linkmodel"},
     "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "report", "app.inputs",
                             "app.stages"},
     "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour"},
