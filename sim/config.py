@@ -216,6 +216,9 @@ class Radio:
                                                  doc="lowest SINR of rank 2, 3, 4 (NLOS links)")
     rank_thresholds_los_db: tuple[float, ...] = spec((), lo=-20.0, hi=60.0,
                                                      doc="lowest SINR of rank 2, ... on LOS links (empty: as NLOS)")
+    rank_model: str = spec("thresholds", choices=("thresholds", "adaptive"),
+                           doc="rank from SINR thresholds, or rank adaptation with receive combining")
+    los_max_layers: int = spec(0, lo=0, hi=8, doc="most layers of a LOS link in the adaptive rank model (0: no limit)")
     devices: tuple[Device, ...] = spec((), doc="device classes (empty: every device uses the whole block)")
 
 

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import antenna, linkmodel, propagation
+from . import antenna, linkfield, linkmodel, propagation
 from .errors import InputError
 from .results import (
     LOS_MODES,
@@ -385,7 +385,7 @@ def serving_los_probability(pix_x_m, pix_y_m, best, lay: PreparedLayer):
     """TR 38.901 Table 7.4.2-1 LOS probability of each pixel's serving link (float32, NaN: none).
 
     At the pixel's distance to its serving site, in that site's scenario; the rank model's LOS
-    weight (:func:`sim.linkmodel.expected_layers`).
+    weight (:func:`sim.linkfield.expected_layers`).
     """
     ok = best >= 0
     b = np.where(ok, best, 0)
@@ -492,7 +492,7 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
       interference alike: ``RSRP_in = RSRP - L``,
       ``SINR_in = g P_best / (g I + N)`` with ``g = 10**(-L/10)``; no path loss is
       re-evaluated. LOS probability uses the pixel's outdoor distance (d2D-out).
-    * Rates: :func:`sim.linkmodel.layer_rate_bps` (device classes, SINR ceiling, rank with the
+    * Rates: :func:`sim.linkfield.layer_rate_bps` (device classes, SINR ceiling, rank with the
       serving link's LOS probability outdoors, NLOS indoors); interferers weighted by :func:`activity`.
 
     Validity: that of the path-loss model (10 m <= d2D, clipped below; 5 km, extrapolated
@@ -748,10 +748,10 @@ def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top, los_pr
     sinr[none] = np.nan
     sinr_in[none] = np.nan
     rsrp_in = rsrp - np.float32(lay.o2i_db)
-    se = linkmodel.spectral_efficiency_bps_hz(linkmodel.effective_sinr_db(sinr, radio.sinr_max_db),
+    se = linkmodel.spectral_efficiency_bps_hz(linkfield.effective_sinr_db(sinr, radio.sinr_max_db),
                                               method=radio.se_method).astype(np.float32, copy=False)
-    rate_out = linkmodel.layer_rate_bps(sinr, radio, los_prob).astype(np.float32, copy=False)
-    rate_in = linkmodel.layer_rate_bps(sinr_in, radio).astype(np.float32, copy=False)  # indoor: NLOS rank
+    rate_out = linkfield.layer_rate_bps(sinr, radio, los_prob).astype(np.float32, copy=False)
+    rate_in = linkfield.layer_rate_bps(sinr_in, radio).astype(np.float32, copy=False)  # indoor: NLOS rank
     terms = None
     if top is not None:
         sig = np.where(none, 0.0, s_mw)
@@ -803,7 +803,7 @@ def rates_for_load(cov, radio: LayerRadio, default_load: float):
     SINR from the coverage run's top-M interference terms (:func:`sinr_for_load`; indoor
     with the expected O2I loss :func:`o2i_loss_expected_db`, as :func:`coverage_block`
     computes ``rate_indoor_bps``), each interferer weighted by its :func:`activity` (idle
-    cells at ``radio.min_load``), then the rate of :func:`sim.linkmodel.layer_rate_bps`.
+    cells at ``radio.min_load``), then the rate of :func:`sim.linkfield.layer_rate_bps`.
     ``cov`` is a layer's :class:`~sim.results.CoverageLayers` computed with ``top_m > 0`` at
     the load ``default_load``.
 
@@ -824,7 +824,7 @@ def rates_for_load(cov, radio: LayerRadio, default_load: float):
     n_valid = np.maximum(valid.sum(axis=1), 1)
     lowest_db = (linkmodel.CQI_SINR_THRESHOLDS_DB[0] if radio.se_method == "cqi"
                  else linkmodel.SHANNON_SINR_MIN_DB)
-    floor_bps = float(linkmodel.layer_rate_bps(np.float64(lowest_db), dataclasses.replace(radio, sinr_max_db=0.0)))
+    floor_bps = float(linkfield.layer_rate_bps(np.float64(lowest_db), dataclasses.replace(radio, sinr_max_db=0.0)))
     default_act = float(activity(default_load, radio.min_load))
     los = cov.los_prob_serving
 
@@ -836,7 +836,7 @@ def rates_for_load(cov, radio: LayerRadio, default_load: float):
             t = dataclasses.replace(terms, residual_mw=terms.residual_mw * (near / default_act))
         sinr_in = sinr_for_load(t, act, o2i_loss_db=o2i_db)
         sinr_out = sinr_for_load(t, act)
-        return linkmodel.layer_rate_bps(sinr_in, radio), linkmodel.layer_rate_bps(sinr_out, radio, los)
+        return linkfield.layer_rate_bps(sinr_in, radio), linkfield.layer_rate_bps(sinr_out, radio, los)
 
     zero_in, zero_out = raw(np.zeros(cov.load.size))
     served_in, served_out = zero_in > 0, zero_out > 0

@@ -160,16 +160,20 @@ class LayerRadio:
     d2d_in_m : float
         Indoor distance of the O2I loss, m (TR 38.901 §7.4.3.1 mean, 25/3 m).
     sinr_max_db : float
-        Ceiling of the effective SINR of rates (:func:`sim.linkmodel.effective_sinr_db`);
+        Ceiling of the effective SINR of rates (:func:`sim.linkfield.effective_sinr_db`);
         0: none.
     min_load : float
         Activity of an idle cell (always-on signals) in [0, 1): an interferer at load
         ``rho`` is weighted ``min_load + (1 - min_load) rho`` (:func:`sim.kernel.activity`).
     rank_thresholds_db, rank_thresholds_los_db : tuple of float
-        Lowest SINR of rank 2, 3, ... for NLOS and LOS links (:func:`sim.linkmodel.expected_layers`);
+        Lowest SINR of rank 2, 3, ... for NLOS and LOS links (:func:`sim.linkfield.expected_layers`);
         ``rank_thresholds_los_db`` None: no LOS dependence.
+    rank_model : {"thresholds", "adaptive"}
+        Rank from SINR thresholds, or rank adaptation with receive combining
+        (:func:`sim.linkfield.device_mix_rate_bps`); ``los_max_layers`` (0: no limit) caps
+        the layers of a LOS link in the adaptive model.
     device_classes : tuple of (share, n_prb, max_layers)
-        Device classes of the layer (:func:`sim.linkmodel.device_mix_rate_bps`); empty: one
+        Device classes of the layer (:func:`sim.linkfield.device_mix_rate_bps`); empty: one
         class using the whole block with ``max_layers``.
     """
 
@@ -195,6 +199,8 @@ class LayerRadio:
     rank_thresholds_db: tuple = (5.0, 9.0, 12.0)
     rank_thresholds_los_db: tuple | None = None
     device_classes: tuple = ()
+    rank_model: str = "thresholds"
+    los_max_layers: int = 0
 
     def __post_init__(self):
         if not (0.0 <= float(self.min_load) < 1.0):

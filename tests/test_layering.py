@@ -37,7 +37,8 @@ ALLOWED: dict[str, set[str]] = {
     "propagation": BASE | {"results"},
     "antenna": BASE,
     "linkmodel": BASE,
-    "kernel": BASE | {"propagation", "antenna", "linkmodel", "results"},
+    "linkfield": BASE | {"linkmodel"},
+    "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "results"},
     "coverage": BASE | {"grid", "kernel", "results"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
@@ -55,7 +56,8 @@ ALLOWED: dict[str, set[str]] = {
     # the commands
     "app": set(),
     "app.stages": set(),
-    "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement", "linkmodel"},
+    "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement", "linkmodel",
+                          "linkfield"},
     "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "report", "app.inputs",
                             "app.stages"},
     "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour"},
@@ -63,7 +65,7 @@ ALLOWED: dict[str, set[str]] = {
                            "app.busyhour"},
     "app.run": BASE | {"config", "coverage", "app.assess", "app.outputs", "app.busyhour", "app.inputs",
                        "app.stages"},
-    "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkmodel", "app.inputs", "app.outputs",
+    "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkfield", "app.inputs", "app.outputs",
                         "app.stages"},
     "app.compare": BASE | {"maps", "report"},
     "app.validate": BASE | {"config", "grid", "app.inputs"},
@@ -71,7 +73,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "kernel", "indicators"}
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "kernel", "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
 READERS = {"config", "geodata", "sitefiles", "report.runfolder"}

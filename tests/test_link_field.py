@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from reference_loop import make_sectors
 
-from sim import kernel, linkmodel
+from sim import kernel, linkfield, linkmodel
 from sim.coverage import site_index
 from sim.errors import InputError
 from sim.kernel import activity, coverage_block, rates_for_load
@@ -27,19 +27,19 @@ RADIO = LayerRadio("n78", fc_ghz=3.5, bw_hz=200e6, scs_khz=30, noise_figure_db=9
 
 def test_evm_ceiling_of_the_256qam_requirement():
     # TS 38.104 Table 6.5.2.2-1: 3.5 % -> -20 log10(0.035) = 29.12 dB (hand evaluation)
-    assert linkmodel.evm_sinr_ceiling_db(linkmodel.EVM_256QAM_BS_PCT) == pytest.approx(29.119, abs=1e-3)
+    assert linkfield.evm_sinr_ceiling_db(linkfield.EVM_256QAM_BS_PCT) == pytest.approx(29.119, abs=1e-3)
     # independent impairments add in power: 3.5 % and 2 % -> -10 log10(0.035**2 + 0.02**2) = 27.89 dB
-    assert linkmodel.evm_sinr_ceiling_db(3.5, 2.0) == pytest.approx(27.89, abs=0.01)
+    assert linkfield.evm_sinr_ceiling_db(3.5, 2.0) == pytest.approx(27.89, abs=0.01)
     with pytest.raises(InputError, match="evm_pct"):
-        linkmodel.evm_sinr_ceiling_db(0.0)
+        linkfield.evm_sinr_ceiling_db(0.0)
 
 
 @pytest.mark.parametrize("bw_hz, n_prb", [(100e6, 273), (160e6, 273), (200e6, 273)])
 def test_one_carrier_four_layer_class_gives_the_ts38306_peak_rate(bw_hz, n_prb):
     """TS 38.306 §4.1.2: 273 PRB (100 MHz, 30 kHz), 4 layers, 256QAM, f = 1, OH 0.14 -> 2.337 Gbit/s."""
-    assert linkmodel.n_prb_aggregated(bw_hz, 30, 1) == n_prb
-    cls = [(1.0, linkmodel.n_prb_aggregated(bw_hz, 30, 1), 4)]
-    rate = linkmodel.device_mix_rate_bps(np.float64(60.0), cls, 30, 1.0, overhead=linkmodel.NR_OVERHEAD_FR1_DL)
+    assert linkfield.n_prb_aggregated(bw_hz, 30, 1) == n_prb
+    cls = [(1.0, linkfield.n_prb_aggregated(bw_hz, 30, 1), 4)]
+    rate = linkfield.device_mix_rate_bps(np.float64(60.0), cls, 30, 1.0, overhead=linkmodel.NR_OVERHEAD_FR1_DL)
     peak = linkmodel.nr_peak_rate_bps(n_prb, 30, 4, 8)
     assert float(rate) == pytest.approx(peak, rel=PEAK_RTOL)
     assert peak == pytest.approx(2.337e9, rel=1e-3)
@@ -47,8 +47,8 @@ def test_one_carrier_four_layer_class_gives_the_ts38306_peak_rate(bw_hz, n_prb):
 
 def test_two_carrier_aggregation_of_160_mhz():
     # TS 38.101-1 Table 5.3.2-1 at 30 kHz: 100 MHz 273 PRB + 60 MHz 162 PRB
-    assert linkmodel.n_prb_aggregated(160e6, 30, 2) == 435
-    assert linkmodel.n_prb_aggregated(160e6, 30, 5) == 435  # more carriers than the block has: all of it
+    assert linkfield.n_prb_aggregated(160e6, 30, 2) == 435
+    assert linkfield.n_prb_aggregated(160e6, 30, 5) == 435  # more carriers than the block has: all of it
 
 
 def test_class_mix_is_the_share_weighted_sum():
@@ -58,14 +58,14 @@ def test_class_mix_is_the_share_weighted_sum():
     classes = [(0.6, 273, 4), (0.3, 546, 4), (0.1, 273, 2)]
     kw = dict(scs_khz=30, dl_share=0.643, overhead=0.25, sinr_max_db=28.0, los_prob=p_los,
               thresholds_db=(3.0, 11.0, 20.0), los_thresholds_db=(3.0,))
-    mix = linkmodel.device_mix_rate_bps(sinr, classes, **kw)
-    parts = sum(s * linkmodel.device_mix_rate_bps(sinr, [(1.0, n, m)], **kw) for s, n, m in classes)
+    mix = linkfield.device_mix_rate_bps(sinr, classes, **kw)
+    parts = sum(s * linkfield.device_mix_rate_bps(sinr, [(1.0, n, m)], **kw) for s, n, m in classes)
     np.testing.assert_allclose(mix, parts, rtol=1e-12)
 
 
 def test_no_spectral_efficiency_above_the_ceiling():
     sinr_max = 28.0
-    eff = linkmodel.effective_sinr_db(SINR_GRID_DB, sinr_max)
+    eff = linkfield.effective_sinr_db(SINR_GRID_DB, sinr_max)
     assert np.all(eff < sinr_max) and np.all(eff < SINR_GRID_DB)
     se = linkmodel.spectral_efficiency_bps_hz(eff)
     assert se.max() <= linkmodel.spectral_efficiency_bps_hz(np.float64(sinr_max))
@@ -80,7 +80,7 @@ def test_no_spectral_efficiency_above_the_ceiling():
 @pytest.mark.parametrize("p_los", [0.0, 0.4, 1.0])
 def test_rate_is_monotone_in_sinr(p_los):
     classes = [(0.8, 273, 4), (0.2, 546, 4)]
-    rate = linkmodel.device_mix_rate_bps(SINR_GRID_DB, classes, 30, 0.643, 0.25, sinr_max_db=28.0,
+    rate = linkfield.device_mix_rate_bps(SINR_GRID_DB, classes, 30, 0.643, 0.25, sinr_max_db=28.0,
                                          los_prob=np.full(SINR_GRID_DB.shape, p_los),
                                          thresholds_db=(3.0, 11.0, 20.0), los_thresholds_db=(3.0,))
     assert np.all(np.diff(rate) >= 0.0)
@@ -89,13 +89,13 @@ def test_rate_is_monotone_in_sinr(p_los):
 
 def test_rank_depends_on_sinr_and_los():
     sinr = np.array([0.0, 5.0, 15.0, 25.0])
-    nlos = linkmodel.expected_layers(sinr, 4, None, (3.0, 11.0, 20.0), (3.0,))
-    los = linkmodel.expected_layers(sinr, 4, np.ones(4), (3.0, 11.0, 20.0), (3.0,))
-    half = linkmodel.expected_layers(sinr, 4, np.full(4, 0.5), (3.0, 11.0, 20.0), (3.0,))
+    nlos = linkfield.expected_layers(sinr, 4, None, (3.0, 11.0, 20.0), (3.0,))
+    los = linkfield.expected_layers(sinr, 4, np.ones(4), (3.0, 11.0, 20.0), (3.0,))
+    half = linkfield.expected_layers(sinr, 4, np.full(4, 0.5), (3.0, 11.0, 20.0), (3.0,))
     np.testing.assert_array_equal(nlos, [1, 2, 3, 4])
     np.testing.assert_array_equal(los, [1, 2, 2, 2])
     np.testing.assert_array_equal(half, [1, 2, 2.5, 3])
-    assert linkmodel.expected_layers(sinr, 2, None, (3.0, 11.0, 20.0)).max() == 2  # 2 Rx device
+    assert linkfield.expected_layers(sinr, 2, None, (3.0, 11.0, 20.0)).max() == 2  # 2 Rx device
 
 
 def test_activity_of_idle_cells():

@@ -21,12 +21,13 @@ from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
 from ..geodata import read_districts
 from ..grid import build_city_rasters
-from ..linkmodel import DeviceClass, n_prb_aggregated, nr_peak_rate_bps
+from ..linkfield import DeviceClass, n_prb_aggregated
+from ..linkmodel import nr_peak_rate_bps
 from ..results import LayerRadio
 
 __all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
            "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
-           "device_classes", "device_peak_rates",
+           "device_classes", "device_peak_rates", "link_summary",
            "MAX_REPORTED_BAD_ROWS"]
 
 
@@ -317,7 +318,7 @@ def device_classes(sc: Scenario, carrier) -> tuple:
     """``(share, n_prb, max_layers)`` of each ``[[radio.devices]]`` class on one carrier (empty: none).
 
     A class aggregates the widest ``carriers[band]`` carriers of the operator's block
-    (:func:`sim.linkmodel.n_prb_aggregated`) with ``min(rx[band], carrier.max_layers)`` layers.
+    (:func:`sim.linkfield.n_prb_aggregated`) with ``min(rx[band], carrier.max_layers)`` layers.
     """
     out = []
     for d in sc.radio.devices:
@@ -340,6 +341,17 @@ def device_peak_rates(sc: Scenario) -> list[dict]:
     return rows
 
 
+def link_summary(sc: Scenario) -> dict:
+    """The link-model settings of ``summary.json`` ``inputs.link``, with each device class's peak rates."""
+    r = sc.radio
+    return {"field_overhead": r.overhead if r.field_overhead < 0 else r.field_overhead,
+            "peak_rate_overhead": r.overhead, "sinr_max_db": r.sinr_max_db or None, "min_load": r.min_load,
+            "rank_thresholds_db": list(r.rank_thresholds_db),
+            "rank_thresholds_los_db": list(r.rank_thresholds_los_db) or None,
+            "rank_model": r.rank_model, "los_max_layers": r.los_max_layers or None,
+            "devices": device_peak_rates(sc)}
+
+
 def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
     """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s.
 
@@ -356,4 +368,5 @@ def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
                       se_method=r.se_method, sinr_max_db=r.sinr_max_db, min_load=r.min_load,
                       rank_thresholds_db=tuple(r.rank_thresholds_db),
                       rank_thresholds_los_db=tuple(r.rank_thresholds_los_db) or None,
+                      rank_model=r.rank_model, los_max_layers=r.los_max_layers,
                       device_classes=device_classes(sc, carrier))

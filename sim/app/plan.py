@@ -18,7 +18,7 @@ from .. import planning as P
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError
-from ..linkmodel import layer_rate_bps
+from ..linkfield import layer_rate_bps
 from ..report import files
 from .inputs import build_rasters, build_sites, carrier_specs, district_classes, layer_radio, load_region, tilt_args
 from .outputs import create_run_dir

@@ -16,7 +16,16 @@ from ..coverage import compute_coverage
 from . import assess as A
 from . import outputs as O
 from .busyhour import simpy_check, solve_busy_hour
-from .inputs import BUSY_TOP_M, build_rasters, build_sites, grid_summary_rows, layer_radio, load_region, read_site_file
+from .inputs import (
+    BUSY_TOP_M,
+    build_rasters,
+    build_sites,
+    grid_summary_rows,
+    layer_radio,
+    link_summary,
+    load_region,
+    read_site_file,
+)
 from .stages import RunResult, StageTimer, noop_progress
 
 __all__ = ["run_scenario", "compute_layers"]
@@ -68,6 +77,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             simpy_rows, day_rows = simpy_check(sc, busy.layers)
     a = A.Assessment()
     A.assess_radio(sc, rasters, coverage, None if busy is None else busy.rate_by_ran, len(codes), a)
+    speed_px = None if busy is None else A.assess_speed_test(sc, rasters, busy.outdoor_rate_by_ran, len(codes), a)
     A.assess_sites(sc, sites, districts, a)
     A.assess_key_places(sc, rasters, codes, a)
     fibre_px, pon_rows = None, []
@@ -83,9 +93,10 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         images = O.write_coverage_outputs(sc, run_dir, rasters, districts, coverage, sectors, title)
         if busy is not None or sc.broadband is not None:
             images.update(O.write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows,
-                                               pon_rows, fibre_px, title))
+                                               pon_rows, fibre_px, title, speed_px=speed_px))
         if sc.output.maps:
             images = O.write_overview_maps(sc, run_dir, districts, sites, a.table, title, images)
     summary = O.build_summary(sc, rasters, grid_rows, a, plan, busy, simpy_rows, day_rows, pon_rows, timer.timings_s)
+    summary["inputs"]["link"] = link_summary(sc)
     O.write_summary_and_reports(run_dir, summary, a, images)
     return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
