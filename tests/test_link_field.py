@@ -150,3 +150,19 @@ def test_kernel_weights_interferers_by_activity():
     np.testing.assert_allclose(a.sinr_db, b.sinr_db, atol=1e-5)
     assert kernel.serving_los_probability is not None
     assert np.all((a.los_prob_serving >= 0) & (a.los_prob_serving <= 1))
+
+
+def test_adaptive_rank_is_monotone_and_reaches_the_peak_rate():
+    """Rank adaptation (ZF combining, TS 38.214 5.2.2.2 rate-maximising RI): monotone in SINR;
+    4 Rx at a high SINR without ceiling gives the TS 38.306 peak (4 layers at CQI 15)."""
+    kw = dict(scs_khz=30, dl_share=1.0, overhead=linkmodel.NR_OVERHEAD_FR1_DL, rank_model="adaptive")
+    peak = linkfield.device_mix_rate_bps(np.float64(70.0), [(1.0, 273, 4)], **kw)
+    assert float(peak) == pytest.approx(linkmodel.nr_peak_rate_bps(273, 30, 4, 8), rel=PEAK_RTOL)
+    p = np.full(SINR_GRID_DB.shape, 0.3)
+    rate = linkfield.device_mix_rate_bps(SINR_GRID_DB, [(0.7, 273, 4), (0.3, 546, 2)], sinr_max_db=28.0,
+                                         los_prob=p, los_max_layers=2, **kw)
+    assert np.all(np.diff(rate) >= 0.0)
+    layers, _ = linkfield.adaptive_layer_se_bps_hz(np.array([0.0, 10.0, 20.0, 35.0]), 4, None, 28.0)
+    np.testing.assert_array_equal(layers, [1, 2, 3, 4])  # rank rises with SINR, 2-3 in mid cell
+    los_layers, _ = linkfield.adaptive_layer_se_bps_hz(np.array([35.0]), 4, 2, 28.0)
+    assert los_layers[0] == 2
