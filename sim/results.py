@@ -175,6 +175,18 @@ class LayerRadio:
     device_classes : tuple of (share, n_prb, max_layers)
         Device classes of the layer (:func:`sim.linkfield.device_mix_rate_bps`); empty: one
         class using the whole block with ``max_layers``.
+    shadow_fading : bool
+        Log-normal shadow fading per pixel-site, sigma_SF of TR 38.901 Table 7.4.1-1, spatially
+        correlated per site with the decorrelation distances of Table 7.5-6 (:mod:`sim.shadowing`).
+    los_consistent : bool
+        ``los_mode = "sampled"`` draws the LOS state from a spatially consistent field per site
+        (TR 38.901 §7.6.3.3) instead of independently per pixel-site.
+    o2i_random : bool
+        Indoor pixels draw their building type (high-loss with ``o2i_high_share``) and the
+        N(0, sigma_P**2) part of TR 38.901 Table 7.4.3-2, instead of the expected loss.
+    ssb_gain_offset_db : float
+        Peak gain of the SSB (broadcast) beam minus that of the traffic beam, dB; SS-RSRP uses
+        the SSB beam, SINR and rates the traffic beam.
     """
 
     layer_id: str
@@ -201,6 +213,10 @@ class LayerRadio:
     device_classes: tuple = ()
     rank_model: str = "thresholds"
     los_max_layers: int = 0
+    shadow_fading: bool = False
+    los_consistent: bool = False
+    o2i_random: bool = False
+    ssb_gain_offset_db: float = 0.0
 
     def __post_init__(self):
         if not (0.0 <= float(self.min_load) < 1.0):

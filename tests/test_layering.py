@@ -38,7 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     "antenna": BASE,
     "linkmodel": BASE,
     "linkfield": BASE | {"linkmodel"},
-    "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "results"},
+    "shadowing": BASE | {"propagation", "results"},
+    "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "shadowing", "results"},
     "coverage": BASE | {"grid", "kernel", "results"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
@@ -60,7 +61,7 @@ ALLOWED: dict[str, set[str]] = {
                           "linkfield"},
     "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "report", "app.inputs",
                             "app.stages"},
-    "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour"},
+    "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
     "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
                            "app.busyhour"},
     "app.run": BASE | {"config", "coverage", "app.assess", "app.outputs", "app.busyhour", "app.inputs",
@@ -73,7 +74,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "kernel", "indicators"}
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "shadowing", "kernel",
+              "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
 READERS = {"config", "geodata", "sitefiles", "report.runfolder"}

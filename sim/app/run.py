@@ -20,10 +20,10 @@ from .inputs import (
     BUSY_TOP_M,
     build_rasters,
     build_sites,
+    check_inputs,
     grid_summary_rows,
     layer_radio,
     link_summary,
-    load_region,
     read_site_file,
 )
 from .stages import RunResult, StageTimer, noop_progress
@@ -47,10 +47,11 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
 
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
+    O.check_run_dir(sc, out_dir, force)   # an existing --out is refused before any work
     timer = StageTimer(progress)
     prog = progress or noop_progress
     with timer.stage("reading geodata"):
-        districts = load_region(sc)
+        districts = check_inputs(sc)   # every input check before any computation (as `validate`)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
     codes = list(districts["code"])
@@ -86,7 +87,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
         with timer.stage("PON busy hour"):
             pon_rows = A.assess_pon(sc, fibre, a)
-    A.assess_criteria(sc, codes, a)
+    A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
     title = f"{sc.scenario.name} ({sc.scenario.year})"
     with timer.stage("writing outputs"):
         O.write_tables(run_dir, grid_rows, a, sites, districts)
@@ -94,6 +95,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         if busy is not None or sc.broadband is not None:
             images.update(O.write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows,
                                                pon_rows, fibre_px, title, speed_px=speed_px))
+        images.update(O.write_holes_and_places(sc, run_dir, rasters, districts, a, title))
         if sc.output.maps:
             images = O.write_overview_maps(sc, run_dir, districts, sites, a.table, title, images)
     summary = O.build_summary(sc, rasters, grid_rows, a, plan, busy, simpy_rows, day_rows, pon_rows, timer.timings_s)
