@@ -19,10 +19,13 @@ import numpy as np
 
 from .errors import InputError
 from .linkmodel import (
+    CQI_SINR_THRESHOLDS_DB,
+    CQI_TABLE_256QAM,
     MIMO_RANK_THRESHOLDS_DB,
     NR_FR1_N_RB,
     NR_OVERHEAD_FR1_DL,
     carrier_split_hz,
+    cqi_from_sinr,
     mimo_layers,
     n_prb_total,
     re_rate_hz,
@@ -196,7 +199,56 @@ RANK_MODELS = ("thresholds", "adaptive")
 rank adaptation with receive combining (:func:`adaptive_layer_se_bps_hz`)."""
 
 
-def adaptive_layer_se_bps_hz(sinr_db, n_rx, max_layers=None, sinr_max_db=None, method="cqi"):
+_CQI_SE = CQI_TABLE_256QAM["qm"].astype(np.float64) * CQI_TABLE_256QAM["rate_x1024"] / 1024.0
+_NEVER_DB = 1e9  # a threshold no SINR reaches (finite: thresholds are checked finite)
+
+
+def _layer_se(sinr, gain_db, sinr_max_db, method):
+    """``SE(effective(SINR + gain))`` per layer; for CQI the thresholds move instead of the SINR.
+
+    ``effective(y) >= t`` exactly when ``y >= -10 log10(10**(-t/10) - 10**(-c/10))`` (``t < c``;
+    never for ``t >= c``), so the staircase of :func:`sim.linkmodel.spectral_efficiency_bps_hz`
+    at the effective SINR is a staircase at the geometric SINR with shifted thresholds: no
+    power or logarithm per pixel.
+    """
+    dt = sinr.dtype.type
+    if method != "cqi":
+        return spectral_efficiency_bps_hz(effective_sinr_db(sinr + dt(gain_db), sinr_max_db), method=method)
+    cqi = cqi_from_sinr(sinr, _shifted_thresholds(sinr_max_db) - gain_db)
+    return np.where(np.isnan(sinr), dt(np.nan), _CQI_SE.astype(sinr.dtype)[cqi])
+
+
+def _cqi_layer_ses(sinr, n, top, sinr_max_db):
+    """Per-layer CQI efficiency of ranks 1..top (as :func:`_layer_se`) with one search per pixel.
+
+    The shifted thresholds of every rank are merged into one sorted array; a pixel's position
+    in it gives, through a small table per rank, the count of that rank's thresholds below
+    its SINR (the CQI).
+    """
+    dt = sinr.dtype
+    thr = [(_shifted_thresholds(sinr_max_db) - 10.0 * np.log10((n - L + 1) / L)).astype(dt) for L in range(1, top + 1)]
+    allv = np.sort(np.concatenate(thr))
+    pos = np.searchsorted(allv, sinr, side="right")
+    se_tab = _CQI_SE.astype(dt)
+    nan = np.isnan(sinr)
+    out = []
+    for t in thr:
+        lut = np.concatenate([[0], np.searchsorted(t, allv, side="right")]).astype(np.intp)
+        out.append(np.where(nan, dt.type(np.nan), se_tab[lut[pos]]))
+    return out
+
+
+def _shifted_thresholds(sinr_max_db):
+    """CQI thresholds on the SINR before the ceiling (see :func:`_layer_se`), float64 [15]."""
+    thr = np.asarray(CQI_SINR_THRESHOLDS_DB, dtype=np.float64)
+    if sinr_max_db is not None and np.isfinite(sinr_max_db) and float(sinr_max_db) != 0.0:
+        gap = 10.0 ** (-thr / 10.0) - 10.0 ** (-float(sinr_max_db) / 10.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            thr = np.where(gap > 0, -10.0 * np.log10(np.where(gap > 0, gap, 1.0)), _NEVER_DB)
+    return thr
+
+
+def adaptive_layer_se_bps_hz(sinr_db, n_rx, max_layers=None, sinr_max_db=None, method="cqi", _keep=None):
     """Spectral efficiency summed over the layers of the best rank, with receive combining.
 
     Parameters
@@ -226,8 +278,8 @@ def adaptive_layer_se_bps_hz(sinr_db, n_rx, max_layers=None, sinr_max_db=None, m
     R. W. Heath, A. Lozano, Foundations of MIMO Communication, CUP 2018, §6). The UE reports
     the rank indicator that maximises its rate (TS 38.214 §5.2.2.2); the ceiling of
     impairments (transmitter EVM) is not reduced by receive combining, so it is applied to
-    each layer's SINR. 4 Rx: rank 1 up to about 8 dB, rank 2 to about 18 dB, rank 3 to about
-    27 dB, rank 4 above (CQI thresholds of :data:`CQI_SINR_THRESHOLDS_DB`, ceiling 28 dB).
+    each layer's SINR. 4 Rx: rank 1 below about 5 dB, rank 2 to about 15 dB, rank 3 to about
+    27 dB, rank 4 above (the CQI thresholds of :mod:`sim.linkmodel`, ceiling 28 dB).
     """
     sinr = _float_array(sinr_db)
     dt = sinr.dtype.type
@@ -235,15 +287,18 @@ def adaptive_layer_se_bps_hz(sinr_db, n_rx, max_layers=None, sinr_max_db=None, m
     top = n if max_layers is None else max(1, min(n, int(max_layers)))
     best_se = None
     best_l = None
+    ses = _cqi_layer_ses(sinr, n, top, sinr_max_db) if method == "cqi" else None
     for L in range(1, top + 1):
-        per = effective_sinr_db(sinr + dt(10.0 * np.log10((n - L + 1) / L)), sinr_max_db)
-        se = spectral_efficiency_bps_hz(per, method=method) * dt(L)
+        se = (ses[L - 1] if ses is not None else
+              _layer_se(sinr, 10.0 * np.log10((n - L + 1) / L), sinr_max_db, method)) * dt(L)
         if best_se is None:
             best_se, best_l = se, np.where(np.isnan(sinr), dt(0.0), dt(1.0))
         else:
             better = se > best_se
             best_se = np.where(better, se, best_se)
             best_l = np.where(better, dt(L), best_l)
+        if _keep is not None and L == _keep[0]:
+            _keep.append(best_se)
     return best_l, best_se
 
 
@@ -307,10 +362,11 @@ def device_mix_rate_bps(sinr_db, classes, scs_khz, dl_share, overhead=NR_OVERHEA
             if rank_model == "thresholds":
                 cache[n] = expected_layers(eff, n, p, thresholds_db, los_thresholds_db)
             else:
-                s_n = adaptive_layer_se_bps_hz(sinr, n, None, sinr_max_db, method)[1]
-                if p is not None and los_max_layers is not None and los_max_layers < n:
-                    s_l = adaptive_layer_se_bps_hz(sinr, n, los_max_layers, sinr_max_db, method)[1]
-                    s_n = s_n + p * (s_l - s_n)
+                # one pass over the ranks: the best up to los_max_layers (LOS) comes on the way
+                keep = [int(los_max_layers)] if p is not None and los_max_layers and los_max_layers < n else None
+                s_n = adaptive_layer_se_bps_hz(sinr, n, None, sinr_max_db, method, _keep=keep)[1]
+                if keep is not None:
+                    s_n = s_n + p * (keep[1] - s_n)
                 cache[n] = s_n
         w = dt(float(c_share) * re_rate_hz(int(c_prb), scs) * share * (1.0 - oh))
         part = cache[n] * w

@@ -166,3 +166,18 @@ def test_adaptive_rank_is_monotone_and_reaches_the_peak_rate():
     np.testing.assert_array_equal(layers, [1, 2, 3, 4])  # rank rises with SINR, 2-3 in mid cell
     los_layers, _ = linkfield.adaptive_layer_se_bps_hz(np.array([35.0]), 4, 2, 28.0)
     assert los_layers[0] == 2
+
+
+def test_adaptive_rank_fast_path_equals_the_direct_evaluation():
+    """The CQI staircase with shifted thresholds equals SE(effective(SINR + gain)) evaluated directly."""
+    rng = np.random.default_rng(4)
+    sinr = np.concatenate([rng.uniform(-15, 60, 20000), [np.nan]]).astype(np.float32)
+    for c in (28.0, 0.0):
+        for n, lmax in ((4, None), (4, 2), (2, None)):
+            layers, se = linkfield.adaptive_layer_se_bps_hz(sinr, n, lmax, c)
+            top = n if lmax is None else lmax
+            direct = np.stack([L * linkmodel.spectral_efficiency_bps_hz(
+                linkfield.effective_sinr_db(sinr + np.float32(10 * np.log10((n - L + 1) / L)), c))
+                for L in range(1, top + 1)])
+            np.testing.assert_array_equal(se[:-1], direct[:, :-1].max(axis=0))
+            assert np.isnan(se[-1]) and layers[-1] == 0
