@@ -35,6 +35,7 @@ __all__ = [
     "ClassParams",
     "SmallCell",
     "Deployment",
+    "Device",
     "Radio",
     "Traffic",
     "Broadband",
@@ -215,6 +216,17 @@ class Deployment:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Device:
+    """A class of user devices (``[[radio.devices]]``): its share and what it uses per band."""
+
+    name: str = spec(doc="name of the class, e.g. '1CC handset'")
+    share: float = spec(lo=0.0, hi=1.0, lo_open=True, doc="share of the 5G users (the classes add up to 1)")
+    carriers: dict[str, int] = spec(lo=1, hi=16, doc="band -> component carriers of the block the device aggregates")
+    rx: dict[str, int] = spec(None, lo=1, hi=8,
+                              doc="band -> receive antennas = most DL layers (missing: the carrier's max_layers)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Radio:
     h_ut_m: float = spec(1.5, lo=1.0, hi=22.5, doc="UE height (TR 38.901 Table 7.4.1-1: 1.5-22.5 m)")
     noise_figure_db: float = spec(9.0, lo=0.0, hi=20.0, doc="UE noise figure")
@@ -232,6 +244,19 @@ class Radio:
                                        "(TR 38.901 Table 7.4.3-2)")
     block_size: int = spec(65536, lo=256, hi=4_194_304, doc="land pixels per kernel block")
     workers: int = spec(0, lo=0, hi=256, doc="worker processes (0: all cores)")
+    field_overhead: float = spec(-1.0, lo=-1.0, hi=0.9,
+                                 doc="overhead of the rates in the field (-1: the TS 38.306 'overhead')")
+    sinr_max_db: float = spec(0.0, lo=0.0, hi=60.0, doc="ceiling of the effective SINR of rates, dB (0: none)")
+    min_load: float = spec(0.0, lo=0.0, hi=1.0, hi_open=True,
+                           doc="activity of an idle neighbour cell (always-on signals), weights its interference")
+    rank_thresholds_db: tuple[float, ...] = spec((5.0, 9.0, 12.0), lo=-20.0, hi=60.0,
+                                                 doc="lowest SINR of rank 2, 3, 4 (NLOS links)")
+    rank_thresholds_los_db: tuple[float, ...] = spec((), lo=-20.0, hi=60.0,
+                                                     doc="lowest SINR of rank 2, ... on LOS links (empty: as NLOS)")
+    rank_model: str = spec("thresholds", choices=("thresholds", "adaptive"),
+                           doc="rank from SINR thresholds, or rank adaptation with receive combining")
+    los_max_layers: int = spec(0, lo=0, hi=8, doc="most layers of a LOS link in the adaptive rank model (0: no limit)")
+    devices: tuple[Device, ...] = spec((), doc="device classes (empty: every device uses the whole block)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -649,6 +674,7 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
                 v, limit = getattr(bb, key), getattr(bb, ref)
                 if v is not None and limit is not None and v > limit:
                     ctx.fail(f"broadband.{key}", f"at most {ref}", v)
+    _check_radio(ctx, sc)
     pl = sc.planning
     layer_ids = [lid for lid, _, _ in sc.layers()]
     if pl.layer and pl.layer not in layer_ids:
@@ -741,6 +767,30 @@ def _check_district_inputs(ctx: _Ctx, sc: Scenario) -> None:
     if bb is not None and bb.ten_g_port_share != _NOT_GIVEN and bb.ten_g_port_share < 0.0:
         ctx.fail("broadband.ten_g_port_share", "a share in [0, 1] (or -1: ports follow subscribers)",
                  bb.ten_g_port_share)
+
+
+def _check_radio(ctx: _Ctx, sc: Scenario) -> None:
+    """Device classes cover every band, shares add up to 1; rank thresholds non-decreasing."""
+    r = sc.radio
+    for name in ("rank_thresholds_db", "rank_thresholds_los_db"):
+        v = getattr(r, name)
+        if any(b < a for a, b in zip(v, v[1:])):
+            ctx.fail(f"radio.{name}", "non-decreasing thresholds in dB", list(v))
+    if not r.devices:
+        return
+    bands = sorted({c.band for op in sc.operators for c in op.carriers})
+    for i, d in enumerate(r.devices):
+        for key in ("carriers", "rx"):
+            for b in getattr(d, key) or {}:
+                if b not in bands:
+                    ctx.fail(f"radio.devices[{i}].{key}.{b}", f"a band of the scenario ({', '.join(bands)})", b)
+        for b in bands:
+            if b not in d.carriers:
+                ctx.fail(f"radio.devices[{i}].carriers", f"a carrier count for every band ({', '.join(bands)})",
+                         f"none for {b}")
+    total = sum(d.share for d in r.devices)
+    if abs(total - 1.0) > 1e-6:
+        ctx.fail("radio.devices", "shares adding up to 1", round(total, 6))
 
 
 def _read_toml(path: Path, key=None) -> dict:

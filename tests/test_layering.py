@@ -37,8 +37,9 @@ ALLOWED: dict[str, set[str]] = {
     "propagation": BASE | {"results"},
     "antenna": BASE,
     "linkmodel": BASE,
+    "linkfield": BASE | {"linkmodel"},
     "shadowing": BASE | {"propagation", "results"},
-    "kernel": BASE | {"propagation", "antenna", "linkmodel", "shadowing", "results"},
+    "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "shadowing", "results"},
     "coverage": BASE | {"grid", "kernel", "results"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
@@ -56,7 +57,8 @@ ALLOWED: dict[str, set[str]] = {
     # the commands
     "app": set(),
     "app.stages": set(),
-    "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement"},
+    "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement", "linkmodel",
+                          "linkfield"},
     "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "report", "app.inputs",
                             "app.stages"},
     "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
@@ -64,7 +66,7 @@ ALLOWED: dict[str, set[str]] = {
                            "app.busyhour"},
     "app.run": BASE | {"config", "coverage", "grid", "report", "app.assess", "app.outputs", "app.busyhour",
                        "app.inputs", "app.stages"},
-    "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkmodel", "app.inputs", "app.outputs",
+    "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkfield", "app.inputs", "app.outputs",
                         "app.stages"},
     "app.compare": BASE | {"maps", "report"},
     "app.validate": BASE | {"config", "grid", "app.inputs"},
@@ -74,7 +76,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "shadowing", "kernel",
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "shadowing", "kernel",
               "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 

@@ -50,12 +50,16 @@ class BusyHour:
         The table of ``cells.csv``: one row per cell (sector-carrier) of every layer.
     layer_summary : dict layer id -> dict
         Per-layer fixed-point figures of ``summary.json`` (cells, iterations, loads).
+    outdoor_rate_by_ran : dict RAN id -> float32 [n_land]
+        Each network's outdoor busy-hour flow throughput per land pixel on the users' layer
+        (what a speed test measures); NaN where no layer serves.
     """
 
     layers: dict
     rate_by_ran: dict
     cells: pd.DataFrame = field(repr=False)
     layer_summary: dict
+    outdoor_rate_by_ran: dict = field(default_factory=dict, repr=False)
 
 
 def _layer_summary(n_cells: int, fp) -> dict:
@@ -89,7 +93,7 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
     """
     tr = sc.traffic
     prog = progress or noop_progress
-    layers, rate_by_ran, cells, summ = {}, {}, [], {}
+    layers, rate_by_ran, cells, summ, out_by_ran = {}, {}, [], {}, {}
     # each district's 5G user share ([district_inputs], else the citywide input) on its pixels
     fiveg_px = fiveg_user_share_by_district(sc, codes)[rasters.district_land.astype(np.int64)]
     for ran in sc.ran_ids:
@@ -99,6 +103,7 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
         assign = dict(zip([lid for lid, _ in lids],
                           T.users_layer_masks([coverage[lid].rate_indoor_bps for lid, _ in lids])))
         rate = np.zeros(rasters.n_land, dtype=np.float32)  # land no layer serves: 0 bit/s (NaN is off land)
+        out_by_ran[ran] = np.full(rasters.n_land, np.nan, dtype=np.float32)
         for lid, carrier in lids:
             prog(f"busy hour {lid}")
             cov = coverage[lid]
@@ -110,6 +115,7 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
                                    max_iter=tr.fixed_point_max_iter, damping=BUSY_DAMPING)
             layers[lid] = bh
             rate[assign[lid]] = bh.throughput_indoor_bps[assign[lid]]
+            out_by_ran[ran][assign[lid]] = bh.throughput_outdoor_bps[assign[lid]]
             summ[lid] = _layer_summary(t.n_sectors, bh.fixed_point)
             spread = T.cell_flow_stats(bh.fixed_point.serving_cell, bh.arrival_rate_per_s, bh.throughput_indoor_bps,
                                        bh.throughput_outdoor_bps, sc.radio.indoor_share, t.n_sectors,
@@ -117,7 +123,8 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
             cells.append(_cell_table(lid, t, bh, spread, codes))
         rate_by_ran[ran] = rate
     table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
-    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells=table, layer_summary=summ)
+    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells=table, layer_summary=summ,
+                    outdoor_rate_by_ran=out_by_ran)
 
 
 def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:

@@ -21,11 +21,14 @@ from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
 from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_districts, read_key_places
 from ..grid import build_city_rasters
+from ..linkfield import DeviceClass, n_prb_aggregated
+from ..linkmodel import nr_peak_rate_bps
 from ..results import LayerRadio
 
 __all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators",
            "SiteFile", "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan",
-           "build_sites", "layer_radio", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
+           "build_sites", "layer_radio", "device_classes", "device_peak_rates",
+           "link_summary", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
            "district_inputs", "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES",
            "OUTPUT_BYTES_PER_PIXEL", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
            "check_layers_have_sectors"]
@@ -493,15 +496,63 @@ def ssb_gain_offset_db(antenna) -> float:
     return 0.0 if antenna.ssb_g_max_dbi is None else float(antenna.ssb_g_max_dbi - antenna.g_max_dbi)
 
 
-def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
-    """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s."""
+def device_classes(sc: Scenario, carrier) -> tuple:
+    """``(share, n_prb, max_layers)`` of each ``[[radio.devices]]`` class on one carrier (empty: none).
+
+    A class aggregates the widest ``carriers[band]`` carriers of the operator's block
+    (:func:`sim.linkfield.n_prb_aggregated`) with ``min(rx[band], carrier.max_layers)`` layers.
+    """
+    out = []
+    for d in sc.radio.devices:
+        rx = (d.rx or {}).get(carrier.band, carrier.max_layers)
+        n_prb = n_prb_aggregated(carrier.bw_mhz * 1e6, carrier.scs_khz, int(d.carriers[carrier.band]))
+        out.append(DeviceClass(d.share, n_prb, min(int(rx), carrier.max_layers)))
+    return tuple(out)
+
+
+def device_peak_rates(sc: Scenario) -> list[dict]:
+    """Each device class's TS 38.306 §4.1.2 peak rate per band (OH ``radio.overhead``, 256QAM, f = 1)."""
+    rows = []
+    for d in sc.radio.devices:
+        peak = {}
+        for _, _, c in sc.layers():
+            n_prb = n_prb_aggregated(c.bw_mhz * 1e6, c.scs_khz, int(d.carriers[c.band]))
+            layers = min(int((d.rx or {}).get(c.band, c.max_layers)), c.max_layers)
+            peak[c.band] = float(nr_peak_rate_bps(n_prb, c.scs_khz, layers, 8, overhead=sc.radio.overhead))
+        rows.append({"name": d.name, "share": d.share, "carriers": dict(d.carriers), "peak_rate_bps": peak})
+    return rows
+
+
+def link_summary(sc: Scenario) -> dict:
+    """The link-model settings of ``summary.json`` ``inputs.link``, with each device class's peak rates."""
     r = sc.radio
+    return {"field_overhead": r.overhead if r.field_overhead < 0 else r.field_overhead,
+            "peak_rate_overhead": r.overhead, "sinr_max_db": r.sinr_max_db or None, "min_load": r.min_load,
+            "rank_thresholds_db": list(r.rank_thresholds_db),
+            "rank_thresholds_los_db": list(r.rank_thresholds_los_db) or None,
+            "rank_model": r.rank_model, "los_max_layers": r.los_max_layers or None,
+            "devices": device_peak_rates(sc)}
+
+
+def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
+    """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s.
+
+    Rates use ``radio.field_overhead`` (``radio.overhead``, the TS 38.306 peak-rate convention,
+    when it is -1), the SINR ceiling, the rank model, ``min_load`` and the device classes.
+    """
+    r = sc.radio
+    oh = r.overhead if r.field_overhead < 0 else r.field_overhead
     return LayerRadio(layer_id=layer_id, fc_ghz=carrier.fc_ghz, bw_hz=carrier.bw_mhz * 1e6,
                       scs_khz=carrier.scs_khz, noise_figure_db=r.noise_figure_db,
-                      max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
+                      max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=oh,
                       h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
                       sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
-                      se_method=r.se_method, shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
+                      se_method=r.se_method, sinr_max_db=r.sinr_max_db, min_load=r.min_load,
+                      rank_thresholds_db=tuple(r.rank_thresholds_db),
+                      rank_thresholds_los_db=tuple(r.rank_thresholds_los_db) or None,
+                      rank_model=r.rank_model, los_max_layers=r.los_max_layers,
+                      device_classes=device_classes(sc, carrier),
+                      shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
                       o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna))
 
 

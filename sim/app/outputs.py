@@ -166,10 +166,26 @@ def _busy_rasters(busy: BusyHour) -> dict:
     return out
 
 
+def _write_speed_test(sc: Scenario, run_dir: Path, rasters, districts, speed_px, title: str, images: dict) -> None:
+    """``speedtest_mean_bps.tif`` and ``map_speedtest.png``: the mean speed test per pixel over the networks."""
+    arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(speed_px, dtype=np.float32))
+    label = "5G speed test: one outdoor flow in the busy hour, mean over the networks (mobile shares)"
+    if sc.output.geotiff:
+        files.write_geotiff(run_dir / "speedtest_mean_bps.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+    if sc.output.maps:
+        fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: 5G speed test, busy hour",
+                              cbar_label="Speed test: outdoor flow throughput (Mbit/s)", cmap="plasma",
+                              classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS), inset_codes=_inset(sc))
+        _png(sc, fig, run_dir / "map_speedtest.png", images,
+             "5G speed test: one outdoor flow in the busy hour (the expected measurement, Mbit/s)")
+
+
 def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: BusyHour | None, simpy_rows, day_rows,
-                       pon_rows, fibre_px, title: str) -> dict:
+                       pon_rows, fibre_px, title: str, speed_px=None) -> dict:
     """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
     images = {}
+    if speed_px is not None:
+        _write_speed_test(sc, run_dir, rasters, districts, speed_px, title, images)
     if busy is not None:
         files.write_csv(run_dir / "cells.csv", busy.cells)
         if simpy_rows:

@@ -22,7 +22,7 @@ from .. import planning as P
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError
-from ..linkmodel import dl_throughput_bps
+from ..linkfield import layer_rate_bps
 from ..report import files
 from .inputs import build_rasters, build_sites, carrier_specs, check_inputs, district_classes, layer_radio, tilt_args
 from .outputs import check_run_dir, create_run_dir
@@ -48,8 +48,7 @@ def _plan_overrides(sc: Scenario, target, budget) -> tuple[float, int]:
 def _sinr_for_rate_db(sc: Scenario, radio, rate_bps: float) -> float:
     """Smallest SINR (0.01 dB steps, -20..60 dB) at which the layer's rate reaches ``rate_bps``."""
     sinr = np.round(np.arange(-2000, 6001) * 0.01, 2)
-    rate = dl_throughput_bps(sinr, bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers,
-                             dl_share=radio.dl_share, overhead=radio.overhead, method=radio.se_method)
+    rate = layer_rate_bps(sinr, radio)
     ok = np.flatnonzero(rate >= rate_bps)
     if ok.size == 0:
         raise ConfigError(sc.source_path, "planning.min_rate_bps",
