@@ -316,6 +316,7 @@ table.cards tr{border:1px solid var(--line);border-radius:.4rem;margin:0 0 .6rem
 table.cards td{display:flex;justify-content:space-between;gap:1rem;border:none;
 border-top:1px solid var(--line);text-align:right}
 table.cards td:first-child{border-top:none;font-weight:600;text-align:left;display:block}
+table.cards td.num{white-space:normal}
 table.cards td[data-label]::before{content:attr(data-label);color:var(--muted);font-weight:400;text-align:left}
 table.districts{font-size:.8rem}.maps{gap:.6rem}figure{padding:.25rem;margin:.4rem 0}}
 @media print{.scroll{overflow:visible}figure{break-inside:avoid}}
@@ -423,8 +424,9 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         f"<title>{_esc(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>", "<main>",
         f"<h1>{_esc(title)}</h1>",
         f'<p class="verdict {v_class}">{_esc(v_text)}</p>',
+        *_scenario_lines_html(summary)[:-1],
         *_key_figures_html(summary),
-        *_scenario_lines_html(summary),
+        *_scenario_lines_html(summary)[-1:],
         '<nav><a href="#criteria">Criteria</a><a href="#maps">Maps</a><a href="#districts">Districts</a>'
         '<a href="#files">Data files</a><a href="#methods">Methods and sources</a></nav>',
         '<section id="criteria"><h2>One-Gbps city criteria, citywide</h2><div class="scroll"><table class="cards">',
