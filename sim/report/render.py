@@ -673,7 +673,9 @@ def _district_table_md(recs, summary) -> list[str]:
     return lines
 
 
-def _passed_word(p) -> str:
+def _passed_word(p, standing: str = "") -> str:
+    if standing == "benchmark":
+        return {True: "above", False: "below"}.get(p, "—")
     return {True: "pass", False: "fail"}.get(p, "—")
 
 
@@ -706,7 +708,8 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
              "## Citywide", "", "| Indicator | A | B | Change | Result A → B |", "| --- | ---: | ---: | ---: | --- |"]
     df = as_frame(table)
     for r in df[df["scope"] == "citywide"].itertuples():
-        res = (f"{_passed_word(r.passed_a)} → {_passed_word(r.passed_b)}"
+        st = getattr(r, "standing", "")
+        res = (f"{_passed_word(r.passed_a, st)} → {_passed_word(r.passed_b, st)}"
                if r.passed_a is not None or r.passed_b is not None else "")
         lines.append(f"| {_md_cell(_label_of(r.key))} | {_fmt(r.value_a)} | {_fmt(r.value_b)} | "
                      f"{_fmt(r.change)} | {res} |")
@@ -718,7 +721,8 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
         for r in flips.itertuples():
             lines.append(f"| {_md_cell(names.get(r.scope, r.scope))} ({r.scope}) | {_md_cell(_label_of(r.key))} | "
                          f"{_fmt(r.value_a)} | {_fmt(r.value_b)} | "
-                         f"{_passed_word(r.passed_a)} → {_passed_word(r.passed_b)} |")
+                         f"{_passed_word(r.passed_a, getattr(r, 'standing', ''))} → "
+                         f"{_passed_word(r.passed_b, getattr(r, 'standing', ''))} |")
     else:
         lines.append("None: every district passes or fails each criterion in both runs.")
     if diffs:

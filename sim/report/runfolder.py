@@ -360,10 +360,17 @@ def compare_runs(summary_a, summary_b) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``scope, key, value_a, value_b, change`` (``b - a``; NaN when either is
-        missing) and ``passed_a, passed_b`` (criteria rows; None otherwise), citywide rows
+        missing) and ``passed_a, passed_b`` (criteria rows; None otherwise), ``standing``
+        (``"confirmed"``, ``"benchmark"`` or ``""``: of B's threshold, else A's), citywide rows
         first, then by scope and key.
     """
     a, b = _flatten_numeric(summary_a), _flatten_numeric(summary_b)
+    st = {}
+    for summ in (summary_a, summary_b):
+        for r in summ.get("criteria") or []:
+            if r.get("op"):
+                st[(str(r.get("scope")), str(r.get("key")))] = r.get("standing") or (
+                    "confirmed" if r.get("confirmed") is True else "benchmark")
     pa = {(str(r.get("scope")), str(r.get("key"))): r.get("passed") for r in summary_a.get("criteria") or []}
     pb = {(str(r.get("scope")), str(r.get("key"))): r.get("passed") for r in summary_b.get("criteria") or []}
     keys = sorted(set(a) | set(b), key=lambda sk: (sk[0] != "citywide", sk[0], sk[1]))
@@ -371,8 +378,9 @@ def compare_runs(summary_a, summary_b) -> pd.DataFrame:
     for k in keys:
         va, vb = a.get(k, math.nan), b.get(k, math.nan)
         rows.append({"scope": k[0], "key": k[1], "value_a": va, "value_b": vb, "change": vb - va,
-                     "passed_a": pa.get(k), "passed_b": pb.get(k)})
-    df = pd.DataFrame(rows, columns=["scope", "key", "value_a", "value_b", "change", "passed_a", "passed_b"])
+                     "passed_a": pa.get(k), "passed_b": pb.get(k), "standing": st.get(k, "")})
+    df = pd.DataFrame(rows, columns=["scope", "key", "value_a", "value_b", "change", "passed_a", "passed_b",
+                                     "standing"])
     df["passed_a"] = df["passed_a"].astype(object)
     df["passed_b"] = df["passed_b"].astype(object)
     return df
