@@ -317,14 +317,16 @@ def read_geotiff_onto(path, grid, resampling: str = "average"):
     return out, dict(meta, resampled=True)
 
 
-def read_gpkg(path, layer: str | None = None):
-    """A GeoPackage layer as a GeoDataFrame; one-line :class:`InputError` when missing."""
+def read_gpkg(path, layer: str | None = None, crs: str | None = None):
+    """A GeoPackage layer as a GeoDataFrame (projected to ``crs`` when given; run folders
+    store WGS84); one-line :class:`InputError` when missing."""
     import pyogrio
 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, layer, "GeoPackage not found")
-    return pyogrio.read_dataframe(path, layer=layer)
+    gdf = pyogrio.read_dataframe(path, layer=layer)
+    return gdf if crs is None or gdf.crs is None else gdf.to_crs(crs)
 
 
 # ----------------------------------------------------------------------------- compare
