@@ -6,7 +6,10 @@ file, the key path, what was expected and what came::
 
     configs/x.toml: radio.noise_figure_db: expected a number in [0, 20], got '7dB'
 
-Unknown keys are errors. Relative paths resolve against the config file's folder.
+Unknown keys are errors. Relative paths resolve against the folder of the file that wrote
+them: a config may ``extends = "other.toml"`` (a path relative to itself), whose tables it
+deep-merges over (lists are replaced, chains allowed, cycles refused), and the command line's
+``--set section.key=value`` (:func:`apply_sets`) changes one key, typed by the schema.
 """
 
 from __future__ import annotations
@@ -43,11 +46,21 @@ __all__ = [
     "Planning",
     "Scenario",
     "load_scenario",
+    "load_config_data",
+    "scenario_from_dict",
     "parse_scenario",
+    "apply_sets",
     "with_overrides",
+    "NR_BANDS_FR1",
+    "MAX_SITES_PER_NETWORK",
 ]
 
 _MISSING = dataclasses.MISSING
+
+MAX_SITES_PER_NETWORK = 1_000_000
+"""Most sites of one radio network (``deployment.sites``, ``small_cells``): ten times China's
+densest city network (Shanghai: about 54,000 5G sites in 2022, all operators); a guard on time
+and memory, not a model. A site file is bounded by ``sitefiles.MAX_SITE_ROWS``."""
 _CODE_RE = re.compile(r"^\d{6}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -74,7 +87,8 @@ def spec(default=_MISSING, *, lo=None, hi=None, lo_open=False, hi_open=False, ch
 
 @dataclass(frozen=True, kw_only=True)
 class ScenarioMeta:
-    name: str = spec(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", doc="scenario name, used in run folder names")
+    name: str = spec(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                     doc="scenario name, used in run folder names (1 to 64 letters, digits, '.', '_', '-')")
     year: int = spec(lo=2000, hi=2100, doc="the year the scenario describes")
     seed: int = spec(0, lo=0, hi=2**63 - 1, doc="seed of every random draw (numpy SeedSequence)")
     description: str = spec("", doc="free text")
@@ -88,6 +102,12 @@ class Region:
     resolution_m: float = spec(lo=10.0, hi=2000.0, doc="raster pixel size, metres")
     district_codes: tuple[str, ...] = spec((), pattern=r"^\d{6}$", doc="simulate only these districts (empty: all)")
     max_memory_gb: float = spec(0.0, lo=0.0, doc="refuse grids whose rasters need more (0: half the RAM)")
+    name: str = spec("", doc="name of the city, as the report writes it (empty: 'the region')")
+    name_zh: str = spec("", doc="Chinese name of the city")
+    crs: str = spec("", pattern=r"^(|EPSG:\d{4,5})$",
+                    doc="metric grid CRS, e.g. 'EPSG:32650' (empty: the UTM zone of the region's centroid)")
+    sources: tuple[str, ...] = spec((), doc="sources of the district polygons and census table, as the report cites "
+                                            "them (empty: the shipped Shanghai data's)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +120,8 @@ class Antenna:
     tilt_deg: float = spec(6.0, lo=-10.0, hi=30.0, doc="downtilt, positive down")
     sla_v_db: float = spec(30.0, lo=0.0, hi=60.0, doc="vertical side-lobe attenuation")
     a_max_db: float = spec(30.0, lo=0.0, hi=60.0, doc="front-to-back ratio")
+    ssb_g_max_dbi: float = spec(None, lo=0.0, hi=40.0,
+                                doc="peak gain of the SSB (broadcast) beam, dBi: SS-RSRP (absent: g_max_dbi)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,7 +184,14 @@ class SmallCell:
 @dataclass(frozen=True, kw_only=True)
 class Deployment:
     strategy: str = spec("density", choices=("density", "file"), doc="how sites are placed")
-    sites: dict[str, int] = spec(None, lo=0, doc="sites per radio network (RAN id -> count) for 'density'")
+    sites: dict[str, int] = spec(None, lo=0, hi=MAX_SITES_PER_NETWORK,
+                                 doc="sites per radio network (RAN id -> count) for 'density'")
+    sites_per_10k: dict[str, float] = spec(None, lo=0.0, hi=1000.0,
+                                           doc="instead of 'sites': sites per 10,000 residents of the region")
+    central_site_factor: float = spec(1.0, lo=0.0, hi=10.0,
+                                      doc="multiplies the density sites allocated to each central district")
+    extra_site_files: tuple[Path, ...] = spec((), doc="CSV site files added to the placed sites "
+                                                       "(e.g. a plan's added_sites.csv)")
     distribute_by: str = spec("population", choices=("population", "area", "blend", "explicit"), doc="district split")
     population_weight: float = spec(0.7, lo=0.0, hi=1.0, doc="weight of population in 'blend'")
     explicit_counts: dict[str, int] = spec(None, lo=0, doc="district code -> share of sites (weights) for 'explicit'")
@@ -180,7 +209,8 @@ class Deployment:
     site_format: str = spec("csv", choices=("csv", "geojson", "opencellid"), doc="format of site_file")
     on_bad_row: str = spec("skip", choices=("skip", "raise"), doc="bad rows of the site file")
     site_delimiter: str = spec(",", choices=(",", ";", "\t", "|"), doc="field separator of a CSV site_file")
-    small_cells: dict[str, int] = spec(None, lo=0, doc="UMi small cells per radio network, central districts (none)")
+    small_cells: dict[str, int] = spec(None, lo=0, hi=MAX_SITES_PER_NETWORK,
+                                       doc="UMi small cells per radio network, central districts (none)")
     small_cell: SmallCell = spec(SmallCell(), doc="parameters of the small cells")
 
 
@@ -195,6 +225,11 @@ class Radio:
     se_method: str = spec("cqi", choices=("cqi", "shannon"), doc="SINR to spectral efficiency mapping")
     overhead: float = spec(0.14, lo=0.0, hi=0.5, doc="L1/L2 overhead (TS 38.306 4.1.2: 0.14 FR1 DL)")
     default_load: float = spec(0.5, lo=0.0, hi=1.0, doc="cell load weighting interference before the busy hour")
+    shadow_fading: bool = spec(False, doc="log-normal shadow fading, TR 38.901 Table 7.4.1-1, correlated per site "
+                                          "(Table 7.5-6)")
+    los_consistent: bool = spec(False, doc="'sampled' LOS state spatially consistent per site (TR 38.901 7.6.3.3)")
+    o2i_random: bool = spec(False, doc="draw each pixel's building type and the N(0, sigma_P) O2I term "
+                                       "(TR 38.901 Table 7.4.3-2)")
     block_size: int = spec(65536, lo=256, hi=4_194_304, doc="land pixels per kernel block")
     workers: int = spec(0, lo=0, hi=256, doc="worker processes (0: all cores)")
 
@@ -204,8 +239,9 @@ class Traffic:
     fiveg_user_share: float = spec(lo=0.0, hi=1.0, doc="5G users as share of mobile users (input)")
     mobile_penetration: float = spec(1.0, lo=0.0, hi=3.0, doc="mobile users per resident")
     busy_hour_active_share: float = spec(0.1, lo=0.0, hi=1.0, doc="share of 5G users active in the busy hour")
-    flows_per_active_user_per_h: float = spec(20.0, lo=0.0, doc="downloads per active user per busy hour")
-    mean_flow_mb: float = spec(50.0, lo=0.0, lo_open=True, doc="mean flow size, megabytes")
+    flows_per_active_user_per_h: float = spec(20.0, lo=0.0, hi=3600.0,
+                                              doc="downloads per active user per busy hour (at most one a second)")
+    mean_flow_mb: float = spec(50.0, lo=0.001, hi=1e6, doc="mean flow size, megabytes (1 kB to 1 TB)")
     size_distribution: str = spec("exponential", choices=("exponential", "lognormal", "pareto"), doc="flow sizes")
     lognormal_sigma: float = spec(1.0, lo=0.0, lo_open=True, doc="sigma of log flow size")
     pareto_shape: float = spec(2.5, lo=1.0, lo_open=True, doc="Pareto shape alpha (> 1)")
@@ -215,7 +251,8 @@ class Traffic:
         lo=0.0, length=24, doc="hourly demand weights, 0h..23h")
     simpy_cells: int = spec(8, lo=0, hi=10_000, doc="cells simulated event by event")
     replications: int = spec(5, lo=1, hi=1000, doc="independent simpy replications")
-    horizon_s: float = spec(3600.0, lo=1.0, doc="simulated seconds per replication")
+    horizon_s: float = spec(3600.0, lo=1.0, hi=86_400.0,
+                            doc="simulated seconds per replication (at most a day: simpy time is bounded)")
     fixed_point_tol: float = spec(1e-3, lo=0.0, lo_open=True, doc="largest load change to stop")
     fixed_point_max_iter: int = spec(200, lo=1, hi=1000,
                                      doc="iterations at most (a spreading saturation can take 100+)")
@@ -223,9 +260,18 @@ class Traffic:
 
 @dataclass(frozen=True, kw_only=True)
 class Broadband:
-    gigabit_households: float = spec(lo=0.0, doc="households passed by gigabit-capable (10G-PON) fibre, citywide")
-    fibre_households: float = spec(lo=0.0, doc="households passed by any FTTH")
-    fibre_subscribers: float = spec(lo=0.0, doc="fixed-broadband (FTTH) subscribers, citywide")
+    """FTTH of the city: each of the three counts as a citywide total or as a share of households."""
+
+    gigabit_households: float = spec(None, lo=0.0, hi=1e9,
+                                     doc="households passed by gigabit-capable (10G-PON) fibre, citywide")
+    fibre_households: float = spec(None, lo=0.0, hi=1e9, doc="households passed by any FTTH")
+    fibre_subscribers: float = spec(None, lo=0.0, hi=1e9, doc="fixed-broadband (FTTH) subscribers, citywide")
+    gigabit_household_share: float = spec(None, lo=0.0, hi=1.0,
+                                          doc="instead of gigabit_households: share of the region's households")
+    fibre_household_share: float = spec(None, lo=0.0, hi=1.0,
+                                        doc="instead of fibre_households: share of the region's households")
+    fibre_subscriber_share: float = spec(None, lo=0.0, hi=1.0,
+                                         doc="instead of fibre_subscribers: share of the region's households")
     tier_mbps: tuple[float, ...] = spec((100.0, 300.0, 500.0, 1000.0, 2000.0), lo=0.0, lo_open=True,
                                         doc="speed tiers")
     tier_mix: tuple[float, ...] = spec(lo=0.0, hi=1.0, doc="share of subscribers per tier (sums to 1)")
@@ -235,8 +281,9 @@ class Broadband:
     xgspon_kind: str = spec("xgs-pon", choices=("xg-pon", "xgs-pon"), doc="10G-PON technology")
     fill_factor: float = spec(0.8, lo=0.0, hi=1.0, lo_open=True, doc="share of PON splitter ports in use")
     busy_hour_active_share: float = spec(0.3, lo=0.0, hi=1.0, doc="share of subscribers active in the busy hour")
-    mean_flow_mb: float = spec(200.0, lo=0.0, lo_open=True, doc="mean fixed-line flow size, megabytes")
-    flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, doc="downloads per active subscriber per busy hour")
+    mean_flow_mb: float = spec(200.0, lo=0.001, hi=1e6, doc="mean fixed-line flow size, megabytes (1 kB to 1 TB)")
+    flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, hi=3600.0,
+                                             doc="downloads per active subscriber per busy hour (at most one a second)")
     upgrade_order: str = spec("densest", choices=("densest", "uniform"), doc="which pixels get 10G-PON first")
     ten_g_port_share: float = spec(-1.0, lo=-1.0, hi=1.0,
                                    doc="share of OLT PON ports that are 10G-PON (port inventory), citywide; "
@@ -345,6 +392,7 @@ class Scenario:
     planning: Planning = spec(Planning())
     district_inputs: DistrictInputTable = spec(DistrictInputTable())
     source_path: Path = spec(None)
+    overrides: tuple = spec((), doc="the --set items applied on top of the file, as (key, value) pairs")
 
     @property
     def ran_ids(self) -> tuple[str, ...]:
@@ -483,8 +531,8 @@ def _build(ctx, cls, data: dict, prefix: str):
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for k in data:
-        if k not in fields or k == "source_path":
-            known = ", ".join(n for n in fields if n != "source_path")
+        if k not in fields or k in ("source_path", "overrides"):
+            known = ", ".join(n for n in fields if n not in ("source_path", "overrides"))
             raise ConfigError(ctx.path, f"{prefix}.{k}" if prefix else k, f"unknown key (expected one of: {known})")
     kwargs = {}
     for name, f in fields.items():
@@ -552,13 +600,18 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
     dep = sc.deployment
     rans = set(sc.ran_ids)
     if dep.strategy == "density":
-        if dep.sites is None:
-            ctx.fail("deployment.sites", "a table of site counts per radio network for strategy 'density'", "nothing")
-        for k in dep.sites:
+        if dep.sites is not None and dep.sites_per_10k is not None:
+            ctx.fail("deployment.sites_per_10k", "either sites or sites_per_10k, not both", "both")
+        counts_key = "sites" if dep.sites_per_10k is None else "sites_per_10k"
+        counts = getattr(dep, counts_key)
+        if counts is None:
+            ctx.fail("deployment.sites", "a table of site counts per radio network for strategy 'density' "
+                     "(or sites_per_10k)", "nothing")
+        for k in counts:
             if k not in rans:
-                ctx.fail(f"deployment.sites.{k}", f"a radio-network id ({', '.join(sorted(rans))})", k)
-        for k in rans - set(dep.sites):
-            ctx.fail(f"deployment.sites.{k}", "a site count for every radio network", "nothing")
+                ctx.fail(f"deployment.{counts_key}.{k}", f"a radio-network id ({', '.join(sorted(rans))})", k)
+        for k in rans - set(counts):
+            ctx.fail(f"deployment.{counts_key}.{k}", "a site count for every radio network", "nothing")
         if dep.distribute_by == "explicit" and not dep.explicit_counts:
             ctx.fail("deployment.explicit_counts", "district weights for distribute_by = 'explicit'", "nothing")
     bands_of = {op.id: [c.band for c in op.carriers] for op in sc.operators if op.carriers}
@@ -583,10 +636,19 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
                      f"{len(bb.tier_mix)} values")
         if abs(sum(bb.tier_mix) - 1.0) > 1e-6:
             ctx.fail("broadband.tier_mix", "shares summing to 1", round(sum(bb.tier_mix), 6))
-        if bb.gigabit_households > bb.fibre_households:
-            ctx.fail("broadband.gigabit_households", "at most fibre_households", bb.gigabit_households)
-        if bb.fibre_subscribers > bb.fibre_households:
-            ctx.fail("broadband.fibre_subscribers", "at most fibre_households", bb.fibre_subscribers)
+        for total, share in (("gigabit_households", "gigabit_household_share"),
+                             ("fibre_households", "fibre_household_share"),
+                             ("fibre_subscribers", "fibre_subscriber_share")):
+            given = [k for k in (total, share) if getattr(bb, k) is not None]
+            if len(given) != 1:
+                ctx.fail(f"broadband.{total}", f"either {total} (a citywide total) or {share} (of households)",
+                         "both" if given else "nothing")
+        for total, share in (("gigabit_households", "gigabit_household_share"),
+                             ("fibre_subscribers", "fibre_subscriber_share")):
+            for key, ref in ((total, "fibre_households"), (share, "fibre_household_share")):
+                v, limit = getattr(bb, key), getattr(bb, ref)
+                if v is not None and limit is not None and v > limit:
+                    ctx.fail(f"broadband.{key}", f"at most {ref}", v)
     pl = sc.planning
     layer_ids = [lid for lid, _, _ in sc.layers()]
     if pl.layer and pl.layer not in layer_ids:
@@ -600,6 +662,55 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
     for i, k in enumerate(keys):
         if keys.count(k) > 1:
             ctx.fail(f"criteria.thresholds[{i}].key", "a key used once", k)
+    _check_physical(ctx, sc)
+
+
+NR_BANDS_FR1: dict[str, tuple[str, float, float]] = {
+    # band: (duplex, DL low MHz, DL high MHz); 3GPP TS 38.101-1 V17, Table 5.2-1 (NR operating bands in FR1)
+    "n1": ("fdd", 2110, 2170), "n2": ("fdd", 1930, 1990), "n3": ("fdd", 1805, 1880), "n5": ("fdd", 869, 894),
+    "n7": ("fdd", 2620, 2690), "n8": ("fdd", 925, 960), "n12": ("fdd", 729, 746), "n20": ("fdd", 791, 821),
+    "n25": ("fdd", 1930, 1995), "n28": ("fdd", 758, 803), "n34": ("tdd", 2010, 2025), "n38": ("tdd", 2570, 2620),
+    "n39": ("tdd", 1880, 1920), "n40": ("tdd", 2300, 2400), "n41": ("tdd", 2496, 2690), "n48": ("tdd", 3550, 3700),
+    "n50": ("tdd", 1432, 1517), "n66": ("fdd", 2110, 2200), "n71": ("fdd", 617, 652), "n74": ("fdd", 1475, 1518),
+    "n77": ("tdd", 3300, 4200), "n78": ("tdd", 3300, 3800), "n79": ("tdd", 4400, 5000), "n90": ("tdd", 2496, 2690),
+}
+"""Duplex mode and downlink range (MHz) of the NR FR1 bands a scenario may use (TS 38.101-1 Table 5.2-1).
+A carrier's ``fc_ghz +- bw_mhz / 2`` must lie inside its band's downlink range and ``duplex`` match."""
+
+
+def _check_physical(ctx: _Ctx, sc: Scenario) -> None:
+    """Physical consistency across keys: bands vs frequency and duplex, shares, heights."""
+    for i, op in enumerate(sc.operators):
+        for j, c in enumerate(op.carriers):
+            key = f"operators[{i}].carriers[{j}]"
+            band = NR_BANDS_FR1.get(c.band)
+            if band is None:
+                ctx.fail(f"{key}.band", f"an NR FR1 band of TS 38.101-1 Table 5.2-1 ({', '.join(NR_BANDS_FR1)})",
+                         c.band)
+            duplex, lo_mhz, hi_mhz = band
+            if c.duplex != duplex:
+                ctx.fail(f"{key}.duplex", f"{duplex!r} for band {c.band} (TS 38.101-1 Table 5.2-1)", c.duplex)
+            f_lo, f_hi = c.fc_ghz * 1e3 - c.bw_mhz / 2, c.fc_ghz * 1e3 + c.bw_mhz / 2
+            if f_lo < lo_mhz - 1e-6 or f_hi > hi_mhz + 1e-6:
+                ctx.fail(f"{key}.fc_ghz", f"a carrier of {c.bw_mhz:g} MHz inside band {c.band}'s downlink "
+                         f"{lo_mhz:g}-{hi_mhz:g} MHz (TS 38.101-1 Table 5.2-1), i.e. fc_ghz in "
+                         f"[{(lo_mhz + c.bw_mhz / 2) / 1e3:g}, {(hi_mhz - c.bw_mhz / 2) / 1e3:g}]", c.fc_ghz)
+            if c.duplex == "fdd" and c.dl_share != 1.0:
+                ctx.fail(f"{key}.dl_share", "1.0 for an FDD carrier (the downlink has its own band)", c.dl_share)
+    if sum(op.mobile_share for op in sc.operators) <= 0:
+        ctx.fail("operators.mobile_share", "shares summing to more than 0 (every network would serve nobody)", 0.0)
+    dep = sc.deployment
+    if dep.distribute_by == "explicit" and dep.explicit_counts and sum(dep.explicit_counts.values()) <= 0:
+        ctx.fail("deployment.explicit_counts", "weights summing to more than 0", 0)
+    if sc.traffic is not None and sum(sc.traffic.daily_profile) <= 0:
+        ctx.fail("traffic.daily_profile", "hourly weights summing to more than 0", 0.0)
+    h_ut = sc.radio.h_ut_m
+    heights = [(f"deployment.{k}.h_bs_m", getattr(dep, k).h_bs_m) for k in ("central", "suburban", "rural")]
+    if any((dep.small_cells or {}).values()):
+        heights.append(("deployment.small_cell.h_bs_m", dep.small_cell.h_bs_m))
+    for key, h in heights:
+        if h <= h_ut:
+            ctx.fail(key, f"an antenna above the UE (radio.h_ut_m = {h_ut:g} m)", h)
 
 
 def _check_district_inputs(ctx: _Ctx, sc: Scenario) -> None:
@@ -632,18 +743,239 @@ def _check_district_inputs(ctx: _Ctx, sc: Scenario) -> None:
                  bb.ten_g_port_share)
 
 
-def load_scenario(path) -> Scenario:
-    """Read and validate a scenario TOML file."""
-    path = Path(path)
+def _read_toml(path: Path, key=None) -> dict:
     if not path.is_file():
         raise ConfigError(path, None, "config file not found")
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(path, None, "not valid TOML (not UTF-8 text)") from None
+    except RecursionError:
+        raise ConfigError(path, None, "not valid TOML for a scenario (tables or arrays nested too deeply)") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read the config ({exc.strerror or exc.__class__.__name__})") from None
+
+
+def _absolute_paths(data: dict, base: Path) -> dict:
+    """``data`` with every path-typed value (by the schema) made absolute against ``base``.
+
+    So a value keeps pointing at the file its author meant wherever the config that
+    inherits it lives. Values of the wrong type are left for validation to report.
+    """
+
+    def walk(d, cls):
+        if not isinstance(d, dict) or not dataclasses.is_dataclass(cls):
+            return d
+        hints = typing.get_type_hints(cls)
+        out = dict(d)
+        for k, v in d.items():
+            tp = hints.get(k)
+            if tp is None:
+                continue
+            if tp is Path and isinstance(v, str) and v:
+                p = Path(v).expanduser()
+                out[k] = str(p if p.is_absolute() else Path(os.path.normpath(base / p)))
+            elif typing.get_origin(tp) is tuple and typing.get_args(tp)[0] is Path and isinstance(v, list):
+                out[k] = [str(Path(os.path.normpath(base / Path(x).expanduser()))) if isinstance(x, str) and x
+                          else x for x in v]
+            elif dataclasses.is_dataclass(tp):
+                out[k] = walk(v, tp)
+        return out
+
+    out = dict(data)
+    for name, cls in _TOP_LEVEL.items():
+        if name == "operators" and isinstance(data.get(name), list):
+            out[name] = [walk(op, Operator) for op in data[name]]
+        elif name in data:
+            out[name] = walk(data[name], cls)
+    return out
+
+
+_ALTERNATIVES = {
+    "deployment": (("sites", "sites_per_10k"),),
+    "broadband": (("gigabit_households", "gigabit_household_share"), ("fibre_households", "fibre_household_share"),
+                  ("fibre_subscribers", "fibre_subscriber_share")),
+}
+"""Keys that say one thing two ways: a file (or ``--set``) that gives one drops the other it inherits."""
+
+
+def _deep_merge(base: dict, over: dict, section: str = "") -> dict:
+    """``over`` merged into ``base``: tables merge key by key, anything else (lists too) is replaced.
+
+    Of two alternative keys (:data:`_ALTERNATIVES`), the one ``over`` gives replaces the
+    other in ``base`` (a config extending the Shanghai one may give shares of households
+    instead of its citywide totals).
+    """
+    out = dict(base)
+    for a, b in _ALTERNATIVES.get(section, ()):
+        for mine, other in ((a, b), (b, a)):
+            if mine in over and other not in over:
+                out.pop(other, None)
+    for k, v in over.items():
+        sub = k if not section else ""
+        out[k] = _deep_merge(out[k], v, sub) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config_data(path, _chain: tuple = ()) -> dict:
+    """A config file's TOML with its ``extends`` chain merged in and paths made absolute.
+
+    ``extends = "base.toml"`` (relative to the extending file) deep-merges this file's
+    tables over the base's; lists (``[[operators]]``, ``tier_mix``) are replaced as a
+    whole. A chain that comes back to a file is refused.
+    """
+    path = Path(path)
+    data = _read_toml(path)
+    data = _absolute_paths(data, path.parent.absolute())
+    ext = data.pop("extends", None)
+    if ext is None:
+        return data
+    if not isinstance(ext, str) or not ext:
+        raise ConfigError(path, "extends", f"expected the path of a config file (string), got {_describe(ext)}")
+    parent = Path(ext).expanduser()
+    parent = Path(os.path.normpath(path.parent / parent)) if not parent.is_absolute() else parent
+    chain = (*_chain, Path(os.path.normpath(path.absolute())))
+    if Path(os.path.normpath(parent.absolute())) in chain:
+        names = " -> ".join(p.name for p in (*chain, parent))
+        raise ConfigError(path, "extends", f"expected a chain without cycles, got {names}")
+    if not parent.is_file():
+        raise ConfigError(path, "extends", f"expected an existing config file, got {ext!r} (not found: {parent})")
+    return _deep_merge(load_config_data(parent, chain), data)
+
+
+def _field_type(path_parts: list[str], key: str):
+    """The schema type of a dotted key (``deployment.sites.cmcc``, ``operators[0].mobile_share``)."""
+    m = re.fullmatch(r"([a-z_]+)(?:\[(\d+)\])?", path_parts[0])
+    if not m or m.group(1) not in _TOP_LEVEL:
+        raise ConfigError("--set", key, f"unknown section (expected one of: {', '.join(_TOP_LEVEL)})")
+    cls = _TOP_LEVEL[m.group(1)]
+    tp = cls
+    for i, part in enumerate(path_parts[1:], 1):
+        pm = re.fullmatch(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?", part)
+        if pm is None:
+            raise ConfigError("--set", key, f"expected a dotted key like radio.k_sites, got {part!r}")
+        if typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+            continue
+        if not dataclasses.is_dataclass(tp):
+            raise ConfigError("--set", key, f"expected a key path ending at {'.'.join(path_parts[:i])}")
+        hints = typing.get_type_hints(tp)
+        if pm.group(1) not in hints or pm.group(1) in ("source_path", "overrides"):
+            known = ", ".join(n for n in hints if n not in ("source_path", "overrides"))
+            raise ConfigError("--set", key, f"unknown key {pm.group(1)!r} (expected one of: {known})")
+        tp = hints[pm.group(1)]
+        if pm.group(2) is not None and typing.get_origin(tp) is tuple:
+            tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _set_value(tp, text: str):
+    """The value of ``--set key=text`` for a field of type ``tp``: a TOML value, or a bare string for strings."""
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        # a bare word: a string (a comma list for a list of strings); validation names what a number key expected
+        is_list = typing.get_origin(tp) is tuple and typing.get_args(tp)[0] in (str, Path)
+        value = [t.strip() for t in text.split(",") if t.strip()] if is_list else text
+    if tp in (str, Path) and not isinstance(value, str):
+        value = text
+    return value
+
+
+def _set_pairs(sets) -> list[tuple[str, object]]:
+    """``--set`` items as ``(key, value)`` pairs, values typed by the schema (paths made absolute)."""
+    out = []
+    for item in sets or ():
+        if isinstance(item, str):
+            if "=" not in item:
+                raise ConfigError("--set", item, "expected section.key=value")
+            key, text = (s.strip() for s in item.split("=", 1))
+            tp = _field_type(key.split("."), key) if len(key.split(".")) >= 2 and all(key.split(".")) else None
+            if tp is None:
+                raise ConfigError("--set", key, "expected section.key=value (e.g. radio.k_sites=16)")
+            value = _set_value(tp, text)
+            if tp is Path and isinstance(value, str) and value:
+                p = Path(value).expanduser()
+                value = str(p if p.is_absolute() else Path(os.path.normpath(Path.cwd() / p)))
+            out.append((key, value))
+        else:
+            key, value = item
+            out.append((str(key), value))
+    return out
+
+
+def apply_sets(data: dict, sets, base: Path | None = None) -> dict:
+    """``data`` with ``--set section.key=value`` items applied (each ``"key=value"`` or a ``(key, value)`` pair).
+
+    Keys are checked against the schema (an unknown key is a one-line error naming it);
+    string values are taken as they come, others parsed as TOML values and then validated
+    with the rest of the config. Relative paths resolve against ``base`` (the working folder).
+    """
+    out = _deep_merge(data, {})
+    for key, value in _set_pairs(sets):
+        parts = key.split(".")
+        _field_type(parts, key)
+        if base is not None and isinstance(value, str) and _field_type(parts, key) is Path and \
+                not Path(value).is_absolute():
+            value = str(Path(os.path.normpath(base / value)))
+        node = out
+        for j, part in enumerate(parts[:-1]):
+            pm = re.fullmatch(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?", part)
+            name, idx = pm.group(1), pm.group(2)
+            if idx is not None:
+                seq = node.get(name)
+                if not isinstance(seq, list) or int(idx) >= len(seq):
+                    n = len(seq) if isinstance(seq, list) else 0
+                    raise ConfigError("--set", key, f"expected an index below {n} for "
+                                      f"{'.'.join(parts[:j])}{'.' if j else ''}{name}, got {idx}")
+                seq = [dict(x) if isinstance(x, dict) else x for x in seq]
+                node[name] = seq
+                node = seq[int(idx)]
+            else:
+                child = node.get(name)
+                node[name] = dict(child) if isinstance(child, dict) else {}
+                node = node[name]
+        node[parts[-1]] = value
+        if len(parts) == 2:
+            for a, b in _ALTERNATIVES.get(parts[0], ()):
+                if parts[1] in (a, b):
+                    node.pop(b if parts[1] == a else a, None)
+    return out
+
+
+def scenario_from_dict(data: dict, base_dir: Path, sets=()) -> Scenario:
+    """A scenario from a dict shaped like the TOML (relative paths and ``extends`` against ``base_dir``)."""
+    base_dir = Path(base_dir).absolute()
+    data = _absolute_paths(dict(data), base_dir)
+    ext = data.pop("extends", None)
+    if ext is not None:
+        parent = Path(ext) if Path(ext).is_absolute() else base_dir / ext
+        data = _deep_merge(load_config_data(parent), data)
+    return _finish(data, base_dir / "<dict>", sets)
+
+
+def load_scenario(path, sets=()) -> Scenario:
+    """Read and validate a scenario TOML file (with its ``extends`` chain and ``--set`` items)."""
+    path = Path(path)
+    return _finish(load_config_data(path), path, sets)
+
+
+def _finish(data: dict, path: Path, sets) -> Scenario:
+    """Apply ``--set`` items to the merged data and validate it (an error in a set key names ``--set``)."""
+    if sets:
+        pairs = _set_pairs(sets)
+        data = apply_sets(data, pairs)
+        try:
+            return dataclasses.replace(parse_scenario(data, path), overrides=tuple(pairs))
+        except ConfigError as exc:
+            keys = [s.split("=", 1)[0].strip() if isinstance(s, str) else s[0] for s in sets]
+            if exc.field and any(exc.field == k or exc.field.startswith(k + ".") or exc.field.startswith(k + "[")
+                                 for k in keys):
+                raise ConfigError("--set", exc.field, exc.message) from None
+            raise
     return parse_scenario(data, path)
 
 
@@ -657,4 +989,5 @@ def with_overrides(sc: Scenario, *, resolution_m: float | None = None) -> Scenar
         res = _scalar(ctx, "region.resolution_m", float, resolution_m, meta)
     except ConfigError as exc:
         raise ConfigError("--resolution-m", None, exc.message) from None
-    return dataclasses.replace(sc, region=dataclasses.replace(sc.region, resolution_m=res))
+    return dataclasses.replace(sc, region=dataclasses.replace(sc.region, resolution_m=res),
+                               overrides=(*sc.overrides, ("region.resolution_m", res)))

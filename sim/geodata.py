@@ -1,7 +1,8 @@
 """The only reader of geodata files: district polygons, census table, key places.
 
 Districts are read in EPSG:4326 (as shipped) and projected to the metric CRS of the
-simulation, UTM zone 51N (EPSG:32651), which covers Shanghai (120.85°E–122.01°E).
+simulation: the one the scenario names, else the UTM zone of the region's centroid
+(:func:`utm_crs_of`; Shanghai, 120.85°E–122.01°E: zone 51N, EPSG:32651 = :data:`GRID_CRS`).
 
 Known fact handled here: the OSM-derived polygons of the five coastal districts
 (Baoshan, Pudong, Jinshan, Fengxian, Chongming) run to the outer edge of tidal flats, so
@@ -17,6 +18,7 @@ grid, metres), :data:`WGS84_CRS` (longitude/latitude) and the transforms between
 
 from __future__ import annotations
 
+import math
 import warnings
 from functools import cache
 from pathlib import Path
@@ -29,6 +31,7 @@ from .errors import GeodataError
 __all__ = [
     "GRID_CRS",
     "WGS84_CRS",
+    "utm_crs_of",
     "lonlat_to_xy_m",
     "xy_m_to_lonlat",
     "ATTRIBUTION",
@@ -38,10 +41,13 @@ __all__ = [
     "read_districts",
     "read_key_places",
     "default_geodata_dir",
+    "VECTOR_DRIVERS",
+    "check_utf8",
+    "read_vector",
 ]
 
 GRID_CRS = "EPSG:32651"
-"""Metric CRS of the simulation: WGS 84 / UTM zone 51N."""
+"""Metric CRS of the shipped Shanghai data (WGS 84 / UTM zone 51N); the default of the transforms."""
 
 WGS84_CRS = "EPSG:4326"
 """Geographic CRS of longitudes and latitudes (degrees): WGS 84."""
@@ -66,6 +72,12 @@ CENSUS_COLUMNS = (
     "households_2020",
     "area_km2_official",
 )
+MAX_DISTRICT_POPULATION = 100_000_000
+"""Largest census population (and household count) of one district accepted: ten times the
+largest urban district anywhere (Pudong: 5.68 million, census 2020); a typo guard, not a model."""
+MAX_DISTRICT_AREA_KM2 = 100_000.0
+"""Largest official district area accepted, km² (Shanghai is 6,340.5 km² in all)."""
+
 KEY_PLACE_COLUMNS = ("id", "category", "name_en", "name_zh", "lon", "lat", "district_code")
 KEY_PLACE_CATEGORIES = ("airport", "railway_station", "hospital", "university", "scenic_area")
 
@@ -77,15 +89,30 @@ def _transformer(src: str, dst: str):
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def lonlat_to_xy_m(lon_deg, lat_deg) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 longitudes and latitudes (deg) to grid CRS positions (m), float64 arrays."""
-    x, y = _transformer(WGS84_CRS, GRID_CRS).transform(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
+def utm_crs_of(lon_deg: float, lat_deg: float) -> str:
+    """The WGS 84 / UTM zone CRS of a point: ``EPSG:326zz`` north, ``EPSG:327zz`` south.
+
+    Zone ``zz = floor((lon + 180) / 6) + 1`` (6° zones from 180°W; the Norway/Svalbard
+    exceptions do not concern China). Shanghai (121.5°E) -> EPSG:32651, Chengdu (104.1°E)
+    -> EPSG:32648, Beijing (116.4°E) -> EPSG:32650.
+    """
+    zone = min(60, max(1, int(math.floor((float(lon_deg) + 180.0) / 6.0)) + 1))
+    return f"EPSG:{32600 + zone if lat_deg >= 0 else 32700 + zone}"
+
+
+def _crs_text(crs) -> str:
+    return crs if isinstance(crs, str) else crs.to_string()
+
+
+def lonlat_to_xy_m(lon_deg, lat_deg, crs=GRID_CRS) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 longitudes and latitudes (deg) to positions in the metric grid ``crs`` (m), float64 arrays."""
+    x, y = _transformer(WGS84_CRS, _crs_text(crs)).transform(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
     return np.asarray(x, np.float64), np.asarray(y, np.float64)
 
 
-def xy_m_to_lonlat(x_m, y_m) -> tuple[np.ndarray, np.ndarray]:
-    """Grid CRS positions (m) to WGS84 longitudes and latitudes (deg), float64 arrays."""
-    lon, lat = _transformer(GRID_CRS, WGS84_CRS).transform(np.asarray(x_m, float), np.asarray(y_m, float))
+def xy_m_to_lonlat(x_m, y_m, crs=GRID_CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in the metric grid ``crs`` (m) to WGS84 longitudes and latitudes (deg), float64 arrays."""
+    lon, lat = _transformer(_crs_text(crs), WGS84_CRS).transform(np.asarray(x_m, float), np.asarray(y_m, float))
     return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
 
 
@@ -108,8 +135,10 @@ def _require_file(path: Path) -> Path:
 def _read_text_table(path: Path, columns) -> pd.DataFrame:
     """A CSV read as text, with every one of ``columns`` present."""
     _require_file(path)
+    check_utf8(path, GeodataError, "CSV table")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        with open(path, "rb") as fh:   # a file handle: pandas never sees a name it could take for a URL
+            df = pd.read_csv(fh, dtype=str, keep_default_na=False, encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise GeodataError(path, None, f"not a readable CSV table ({exc.__class__.__name__})") from None
     missing = [c for c in columns if c not in df.columns]
@@ -120,8 +149,13 @@ def _read_text_table(path: Path, columns) -> pd.DataFrame:
     return df
 
 
-def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool) -> np.ndarray:
-    """A validated numeric column; the first bad cell is reported with its line number."""
+def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool, lo: float | None = None,
+                    hi: float | None = None, lo_open: bool = False) -> np.ndarray:
+    """A validated numeric column; the first bad cell is reported with its line number.
+
+    ``lo``/``hi`` bound the values (``[lo, hi]``, or ``(lo, hi]`` with ``lo_open``), checked
+    before any conversion so that a huge value is reported, not overflowed.
+    """
     values = pd.to_numeric(df[column], errors="coerce")
     bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
     if not bad.any():
@@ -137,6 +171,15 @@ def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool)
             f"expected {what}, got {df[column].iloc[row]!r}",
         )
     arr = values.to_numpy(dtype=float)
+    if lo is not None or hi is not None:
+        lo_v = -np.inf if lo is None else lo
+        hi_v = np.inf if hi is None else hi
+        out = (arr <= lo_v if lo_open else arr < lo_v) | (arr > hi_v)
+        if out.any():
+            row = int(np.flatnonzero(out)[0])
+            rng = f"{'(' if lo_open else '['}{lo_v:g}, {hi_v:g}]"
+            raise GeodataError(path, f"line {row + 2}, column {column}",
+                               f"expected a value in {rng}, got {df[column].iloc[row]!r}")
     if integer:
         if np.any(arr != np.round(arr)):
             row = int(np.flatnonzero(arr != np.round(arr))[0])
@@ -181,27 +224,139 @@ def read_census(csv_path) -> pd.DataFrame:
             "code": codes.astype(object),
             "name_en": df["name_en"].astype(object),
             "name_zh": df["name_zh"].astype(object),
-            "population": _numeric_column(df, "population_2020", path, integer=True),
-            "households": _numeric_column(df, "households_2020", path, integer=True),
-            "area_km2_official": _numeric_column(df, "area_km2_official", path, integer=False),
+            "population": _numeric_column(df, "population_2020", path, integer=True, lo=1, hi=MAX_DISTRICT_POPULATION),
+            "households": _numeric_column(df, "households_2020", path, integer=True, lo=1,
+                                          hi=MAX_DISTRICT_POPULATION),
+            "area_km2_official": _numeric_column(df, "area_km2_official", path, integer=False, lo=0.0,
+                                                 hi=MAX_DISTRICT_AREA_KM2, lo_open=True),
         }
     )
+    more = out["households"] > out["population"]
+    if more.any():
+        row = int(np.flatnonzero(more.to_numpy())[0])
+        raise GeodataError(path, f"line {row + 2}, column households_2020",
+                           f"expected at most population_2020 ({out['population'].iloc[row]}) households "
+                           f"(a household has at least one person), got {out['households'].iloc[row]}")
     return out.sort_values("code", kind="stable").reset_index(drop=True)
 
 
-def _read_vector(path: Path):
+VECTOR_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+"""File suffix -> the one GDAL vector driver that opens it. GDAL picks a driver by content
+when given a bare path, and some drivers (VRT, and every driver through ``/vsicurl/``) follow
+references to other files or URLs: a file named ``.geojson`` holding a VRT would make a read
+fetch any URL it names. :func:`read_vector` names the driver (``GeoJSON:path``,
+``GPKG:path``) after checking the file starts as that format does, and refuses other suffixes."""
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_UTF8_CHUNK = 1 << 20
+
+
+def check_utf8(path, error=GeodataError, what: str = "file") -> None:
+    """Raise ``error`` naming the line of the first byte of ``path`` that is not UTF-8 text.
+
+    Reads in 1 MiB chunks (constant memory whatever the file size).
+    """
+    import codecs
+
+    dec = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_UTF8_CHUNK)
+            try:
+                dec.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                line += chunk.count(b"\n", 0, exc.start)
+                raise error(path, f"line {line}",
+                            f"expected UTF-8 text in this {what}, got byte 0x{chunk[exc.start]:02x}") from None
+            if not chunk:
+                return
+            line += chunk.count(b"\n")
+
+
+def _first_bytes(path: Path, n: int = 64) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def read_vector(path, *, error=GeodataError, what: str = "vector file"):
+    """A GeoJSON (``.geojson``/``.json``) or GeoPackage (``.gpkg``) file as a GeoDataFrame.
+
+    The driver is the one the suffix names (:data:`VECTOR_DRIVERS`), never chosen by GDAL
+    from the content: a GeoJSON file must start with ``{`` (after white space) and be UTF-8,
+    a GeoPackage with the SQLite header. Anything else is a one-line ``error`` naming the file.
+    """
     import geopandas as gpd
+    import pyogrio
     import pyogrio.errors
 
+    path = Path(path)
+    driver = VECTOR_DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise error(path, None, f"expected a {what} ending in {', '.join(VECTOR_DRIVERS)} "
+                                f"(GeoJSON or GeoPackage), got {path.suffix or 'no suffix'!r}")
+    head = _first_bytes(path)
+    if driver == "GeoJSON":
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not text.startswith(b"{"):
+            shown = head[:30].decode("utf-8", "replace").splitlines()[0] if head.strip() else "an empty file"
+            raise error(path, None, f"expected GeoJSON (a JSON object starting with '{{'), got {shown!r}")
+        check_utf8(path, error, "GeoJSON file")
+    elif not head.startswith(_SQLITE_MAGIC):
+        raise error(path, None, "expected a GeoPackage (an SQLite file), got something else")
     try:
-        return gpd.read_file(path)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        return gpd.GeoDataFrame(pyogrio.read_dataframe(f"{driver}:{path.resolve()}"))
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise GeodataError(path, None, f"not a readable vector file ({reason})") from None
+        raise error(path, None, f"not a readable {driver} file ({reason[:200]})") from None
 
 
-def read_districts(geojson_path, census_csv_path):
-    """Read district polygons and join the census table; project to EPSG:32651.
+MIN_DISTRICT_AREA_KM2 = 0.01
+"""Smallest district polygon accepted, km² (one hectare; a 100 m grid pixel): below it the
+polygon is degenerate (zero area, a line, coordinates in the wrong unit)."""
+
+
+@cache
+def grid_area_of_use() -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` in degrees where :data:`GRID_CRS` is valid (pyproj's area of use)."""
+    from pyproj import CRS
+
+    a = CRS.from_user_input(GRID_CRS).area_of_use
+    return (a.west, a.south, a.east, a.north)
+
+
+def _check_district_extent(path: Path, gdf, codes) -> None:
+    """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting)."""
+    import shapely
+
+    bounds = shapely.bounds(np.asarray(gdf.geometry.values, dtype=object))
+    if not gdf.crs.is_geographic:
+        finite = np.isfinite(bounds).all(axis=1)
+        if finite.all():
+            lon, lat = _transformer(gdf.crs.to_string(), WGS84_CRS).transform(bounds[:, [0, 2, 0, 2]],
+                                                                               bounds[:, [1, 1, 3, 3]])
+            bounds = np.stack([lon.min(axis=1), lat.min(axis=1), lon.max(axis=1), lat.max(axis=1)], axis=1)
+    west, south, east, north = grid_area_of_use()
+    with np.errstate(invalid="ignore"):
+        bad_deg = ~(np.isfinite(bounds).all(axis=1) & (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180)
+                    & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90))
+        outside = ~bad_deg & ((bounds[:, 0] < west) | (bounds[:, 2] > east) | (bounds[:, 1] < south)
+                              | (bounds[:, 3] > north))
+    if bad_deg.any():
+        i = int(np.flatnonzero(bad_deg)[0])
+        raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
+                           f"expected longitudes in [-180, 180] and latitudes in [-90, 90] degrees "
+                           f"({gdf.crs.to_string()}), got bounds {tuple(float(f'{v:.6g}') for v in bounds[i])}")
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
+                           f"expected a polygon inside the grid CRS {GRID_CRS}'s area of use (lon {west:g} to "
+                           f"{east:g}, lat {south:g} to {north:g}), got lon {bounds[i, 0]:.4g} to {bounds[i, 2]:.4g}, "
+                           f"lat {bounds[i, 1]:.4g} to {bounds[i, 3]:.4g}")
+
+
+def read_districts(geojson_path, census_csv_path, crs: str | None = None):
+    """Read district polygons and join the census table; project to ``crs`` (default: UTM of the centroid).
 
     Parameters
     ----------
@@ -210,10 +365,13 @@ def read_districts(geojson_path, census_csv_path):
         ``name_zh`` (geoBoundaries CHN ADM3, © OpenStreetMap contributors, ODbL 1.0).
     census_csv_path : path
         The census table, see :func:`read_census`.
+    crs : str, optional
+        Metric CRS of the grid, e.g. ``"EPSG:32650"``; None: :func:`utm_crs_of` the centre
+        of the polygons' bounding box (EPSG:32651 for Shanghai).
 
     Returns
     -------
-    GeoDataFrame in EPSG:32651, sorted by ``code`` (row position = district index),
+    GeoDataFrame in ``crs``, sorted by ``code`` (row position = district index),
     columns ``code, name_en, name_zh, population, households, area_km2_official,
     area_km2_polygon, geometry``.
 
@@ -228,7 +386,7 @@ def read_districts(geojson_path, census_csv_path):
 
     gpath = _require_file(Path(geojson_path))
     census = read_census(census_csv_path)
-    gdf = _read_vector(gpath)
+    gdf = read_vector(gpath, what="district file")
     for column in ("code", "name_en", "name_zh"):
         if column not in gdf.columns:
             raise GeodataError(gpath, f"property {column}", "expected on every feature; missing")
@@ -249,6 +407,7 @@ def read_districts(geojson_path, census_csv_path):
     codes = gdf["code"].astype(str).str.strip()
     if codes.duplicated().any():
         raise GeodataError(gpath, "property code", f"duplicate district code {codes[codes.duplicated()].iloc[0]}")
+    _check_district_extent(gpath, gdf, codes)
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
         names = ", ".join(codes[invalid].tolist())
@@ -271,8 +430,11 @@ def read_districts(geojson_path, census_csv_path):
                            f"district {only_poly[0]} of {gpath.name} missing from the census table")
     if only_census:
         raise GeodataError(gpath, "property code", f"district {only_census[0]} of the census table has no polygon")
-    projected = gdf.set_geometry(gdf.geometry).to_crs(GRID_CRS)
-    geom = gpd.GeoSeries(projected.geometry.values, index=codes.values, crs=GRID_CRS)
+    if crs is None:
+        x0, y0, x1, y1 = gdf.to_crs(WGS84_CRS).total_bounds
+        crs = utm_crs_of(0.5 * (x0 + x1), 0.5 * (y0 + y1))
+    projected = gdf.set_geometry(gdf.geometry).to_crs(crs)
+    geom = gpd.GeoSeries(projected.geometry.values, index=codes.values, crs=crs)
     census = census.set_index("code")
     out = gpd.GeoDataFrame(
         {
@@ -284,16 +446,22 @@ def read_districts(geojson_path, census_csv_path):
             "area_km2_official": census["area_km2_official"].to_numpy(),
         },
         geometry=geom.loc[census.index].values,
-        crs=GRID_CRS,
+        crs=crs,
     )
     out["area_km2_polygon"] = out.geometry.area.to_numpy() / 1e6
+    tiny = out["area_km2_polygon"].to_numpy() < MIN_DISTRICT_AREA_KM2
+    if tiny.any():
+        i = int(np.flatnonzero(tiny)[0])
+        raise GeodataError(gpath, f"feature code {out['code'].iloc[i]}",
+                           f"expected a polygon of at least {MIN_DISTRICT_AREA_KM2:g} km², got "
+                           f"{out['area_km2_polygon'].iloc[i]:.3g} km² (a zero-area or degenerate polygon?)")
     return out[
         ["code", "name_en", "name_zh", "population", "households", "area_km2_official", "area_km2_polygon", "geometry"]
     ]
 
 
-def read_key_places(csv_path, district_codes=None):
-    """Read the key places (重点场所) for the 5G-reach indicator; project to EPSG:32651.
+def read_key_places(csv_path, district_codes=None, crs=GRID_CRS):
+    """Read the key places (重点场所) for the 5G-reach indicator; project to ``crs`` (the grid's).
 
     Parameters
     ----------
@@ -334,7 +502,7 @@ def read_key_places(csv_path, district_codes=None):
                 path, f"line {row + 2}, column district_code",
                 f"unknown district code {df['district_code'].iloc[row]!r}",
             )
-    pts = gpd.GeoSeries.from_xy(lon, lat, crs=WGS84_CRS).to_crs(GRID_CRS)
+    pts = gpd.GeoSeries.from_xy(lon, lat, crs=WGS84_CRS).to_crs(crs)
     return gpd.GeoDataFrame(
         {
             "id": df["id"].astype(object).to_numpy(),
@@ -346,5 +514,5 @@ def read_key_places(csv_path, district_codes=None):
             "lat_deg": lat,
         },
         geometry=pts.values,
-        crs=GRID_CRS,
+        crs=crs,
     )

@@ -37,7 +37,8 @@ ALLOWED: dict[str, set[str]] = {
     "propagation": BASE | {"results"},
     "antenna": BASE,
     "linkmodel": BASE,
-    "kernel": BASE | {"propagation", "antenna", "linkmodel", "results"},
+    "shadowing": BASE | {"propagation", "results"},
+    "kernel": BASE | {"propagation", "antenna", "linkmodel", "shadowing", "results"},
     "coverage": BASE | {"grid", "kernel", "results"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
@@ -51,7 +52,8 @@ ALLOWED: dict[str, set[str]] = {
     "report": set(),
     "report.files": BASE | {"grid"},
     "report.runfolder": BASE | {"grid", "criteria", "report.files"},
-    "report.render": BASE | {"criteria", "geodata", "report.files", "report.runfolder"},
+    "report.tables": BASE,
+    "report.render": BASE | {"criteria", "geodata", "report.files", "report.runfolder", "report.tables"},
     # the commands
     "app": set(),
     "app.stages": set(),
@@ -61,17 +63,20 @@ ALLOWED: dict[str, set[str]] = {
     "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
     "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
                            "app.busyhour"},
-    "app.run": BASE | {"config", "coverage", "app.assess", "app.outputs", "app.busyhour", "app.inputs",
-                       "app.stages"},
+    "app.run": BASE | {"config", "coverage", "grid", "report", "app.assess", "app.outputs", "app.busyhour",
+                       "app.inputs", "app.stages"},
     "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkmodel", "app.inputs", "app.outputs",
                         "app.stages"},
     "app.compare": BASE | {"maps", "report"},
     "app.validate": BASE | {"config", "grid", "app.inputs"},
     "cli": {"errors", "config", "app.run", "app.plan", "app.compare", "app.validate"},
+    # the Python API: the commands for notebooks, in memory
+    "api": {"errors", "config", "app.run", "app.stages"},
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "kernel", "indicators"}
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "shadowing", "kernel",
+              "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
 READERS = {"config", "geodata", "sitefiles", "report.runfolder"}
@@ -143,7 +148,7 @@ class _Imports(ast.NodeVisitor):
             else:
                 if mod:
                     self.sim.add(mod)
-                if a.name.startswith("_") and mod != self.name:
+                if a.name.startswith("_") and not a.name.startswith("__") and mod != self.name:
                     self.private.append(f"{mod}.{a.name}")
 
     def visit_Import(self, node):
@@ -223,7 +228,7 @@ def test_every_listed_module_exists():
 
 def test_only_the_commands_know_the_scenario_config():
     users = {m for m in MODULES if "config" in _scan(m).sim and m != "config"}
-    assert users <= {m for m in MODULES if m.startswith("app.")} | {"cli"}, sorted(users)
+    assert users <= {m for m in MODULES if m.startswith("app.")} | {"cli", "api"}, sorted(users)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

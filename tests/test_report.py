@@ -91,11 +91,56 @@ def test_create_run_dir_name_and_refusal(tmp_path):
     assert d == tmp_path / "runs" / "shanghai-2025-20250304-050607" and d.is_dir()
     with pytest.raises(InputError, match=r"shanghai-2025-20250304-050607: force: run folder already exists"):
         files.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
-    (d / "keep.txt").write_text("x")
+    assert (d / files.RUN_MARKER).is_file()   # the marker is written first
+    # --force replaces a gigacity run folder: the previous run's files and a killed run's temp files go
+    (d / "old.csv").write_text("x")
+    (d / ".old.tmp-123-0123abcd.csv").write_text("x")
     assert files.create_run_dir(tmp_path / "runs", "shanghai-2025", force=True, now=now) == d
-    assert (d / "keep.txt").exists()
+    assert sorted(p.name for p in d.iterdir()) == [files.RUN_MARKER]
     with pytest.raises(InputError, match=r"scenario: expected letters, digits"):
         files.create_run_dir(tmp_path, "../evil")
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_run_folder(tmp_path, monkeypatch):
+    mine = tmp_path / "documents"
+    mine.mkdir()
+    (mine / "report.md").write_text("my own report")
+    with pytest.raises(InputError, match=r"documents: --out: not a gigacity run folder .* and not empty"):
+        files.create_run_dir(tmp_path, "x", force=True, name="documents")
+    assert (mine / "report.md").read_text() == "my own report"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert files.create_run_dir(tmp_path, "x", force=True, name="empty") == empty
+    monkeypatch.chdir(mine)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    for folder, why in ((mine, "working folder"), (tmp_path, "working folder"), (tmp_path / "home", "home folder"),
+                        (tmp_path.anchor, "working folder|root")):
+        with pytest.raises(InputError, match=why):
+            files.check_run_dir(folder, force=True)
+    with pytest.raises(InputError, match=r"--out: expected a folder path, got ''"):
+        files.check_run_dir("", force=True)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InputError, match=r"a-file is a file, not a folder"):
+        files.check_run_dir(tmp_path / "a-file" / "run")
+
+
+def test_outputs_are_the_files_written_and_errors_are_one_line(tmp_path, monkeypatch):
+    d = files.create_run_dir(tmp_path, "x", name="run")
+    (d / "not-mine.txt").write_text("x")
+    files.write_json(d / "a.json", {"a": 1})
+    files.write_csv(d / "b.csv", [{"x": 1}])
+    assert files.written_outputs(d) == ["a.json", "b.csv"]
+    files.finish_run_dir(d, "x", ["a.json", "b.csv"])
+
+    # a full disk while moving into place, and a clean-up that fails as well: the real error is reported
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", full)
+    monkeypatch.setattr(files, "_remove_temp", full)
+    with pytest.raises(InputError, match=r"c\.json: cannot write c\.json \(No space left on device\)$"):
+        files.write_json(d / "c.json", {"c": 1})
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -121,12 +166,12 @@ def test_writer_failing_mid_write_keeps_previous_file(tmp_path, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InputError, match="cannot write criteria.csv .No space left"):
         files.write_csv(target, pd.DataFrame({"a": [3, 4]}))
     assert target.read_bytes() == before
     assert _no_temp_left(tmp_path)
     fresh = tmp_path / "new.csv"
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InputError, match="No space left"):
         files.write_csv(fresh, pd.DataFrame({"a": [3]}))
     assert not fresh.exists() and _no_temp_left(tmp_path)
 
@@ -202,11 +247,29 @@ def test_write_geotiff(tmp_path):
     p2 = files.write_geotiff(tmp_path / "district.tif", grid, idx, -1, "district index", "1")
     with rasterio.open(p2) as ds:
         assert ds.nodata == -1 and ds.dtypes == ("int16",)
-        assert ds.tags(ns="rio_overview")["resampling"] == "nearest"
+        assert ds.tags()["overview_resampling"] == "nearest"
     assert _no_temp_left(tmp_path)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["district.tif", "rsrp.tif"]
     with pytest.raises(InputError, match=r"array2d: expected shape \(40, 50\) \(the grid\), got \(2, 2\)"):
         files.write_geotiff(tmp_path / "bad.tif", grid, np.zeros((2, 2)), 0, "x", "1")
+
+
+def test_write_geotiff_is_a_cloud_optimized_geotiff(tmp_path):
+    """A raster larger than one tile is a valid COG (rio-cogeo's validator, GDAL's COG layout rules)."""
+    from rio_cogeo.cogeo import cog_validate
+
+    grid = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (700, 900))
+    arr = np.random.default_rng(1).normal(-90.0, 8.0, grid.shape)
+    arr[:50] = np.nan
+    p = files.write_geotiff(tmp_path / "rsrp.tif", grid, arr, np.nan, "SS-RSRP outdoor", "dBm")
+    valid, errors, warnings = cog_validate(p, quiet=True)
+    assert valid and not errors and not warnings, (errors, warnings)
+    with rasterio.open(p) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert ds.block_shapes == [(256, 256)]
+        overview = ds.read(1, out_shape=(350, 450))  # read from the first overview (average of 2 x 2)
+    expect = np.nanmean(arr.astype(np.float32)[100:102, 100:102])
+    assert overview[50, 50] == pytest.approx(expect, rel=1e-5)
 
 
 def test_write_gpkg(tmp_path):

@@ -87,6 +87,19 @@ def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
     assert f"{summary['inputs']['layers'][0]}_rate_indoor_bps.tif" in summary["outputs"]
 
 
+def test_every_geotiff_is_a_valid_cog(tiny_run):
+    """Each raster passes rio-cogeo's validator (GDAL's COG layout rules: tiles, overviews, IFDs first)."""
+    from rio_cogeo.cogeo import cog_validate
+
+    out, _, _ = tiny_run
+    tifs = sorted(out.glob("*.tif"))
+    assert tifs
+    for tif in tifs:
+        valid, errors, warnings = cog_validate(tif, quiet=True)
+        assert valid and not errors, (tif.name, errors)
+        assert not warnings, (tif.name, warnings)
+
+
 def test_districts_gpkg_carries_every_indicator_of_the_summary(tiny_run):
     out, summary, _ = tiny_run
     gdf = pyogrio.read_dataframe(out / "districts.gpkg")

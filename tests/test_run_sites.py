@@ -94,7 +94,7 @@ def test_run_from_site_file_end_to_end(tmp_path):
     out = tmp_path / "run"
     exe = [str(GIGACITY)] if GIGACITY.exists() else [sys.executable, "-m", "sim"]
     proc = subprocess.run([*exe, "run", str(cfg), "--out", str(out)], capture_output=True, text=True,
-                          env=dict(os.environ, MPLBACKEND="Agg"), timeout=600)
+                          env=dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT)), timeout=600)
     assert proc.returncode == 0, proc.stderr
     # what the reader counted, on the terminal (progress on stderr)
     assert ("site file huangpu_sites.csv (csv): 60 rows, 58 kept, 0 bad skipped, 2 outside the region, "
@@ -229,6 +229,7 @@ def test_bad_site_file_one_line_exit_2_and_nothing_written(tmp_path, capsys, cas
     # an existing run folder stays as it was, even with --force
     old = tmp_path / "old-run"
     old.mkdir()
+    (old / ".gigacity-run").write_text("{}", encoding="utf-8")   # a gigacity run folder: --force may replace it
     (old / "summary.json").write_text('{"kept": true}', encoding="utf-8")
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in old.iterdir()}
     rc = main(["run", str(cfg), "--out", str(old), "--force", "--quiet"])

@@ -19,13 +19,16 @@ from .. import sitefiles as SF
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
-from ..geodata import read_districts
+from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_districts, read_key_places
 from ..grid import build_city_rasters
 from ..results import LayerRadio
 
-__all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
-           "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
-           "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs", "fiveg_user_share_by_district"]
+__all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators",
+           "SiteFile", "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan",
+           "build_sites", "layer_radio", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
+           "district_inputs", "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES",
+           "OUTPUT_BYTES_PER_PIXEL", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
+           "check_layers_have_sectors"]
 
 
 BUSY_TOP_M = 8
@@ -33,17 +36,144 @@ BUSY_TOP_M = 8
 
 
 def load_region(sc: Scenario):
-    """Districts of the scenario (all, or ``region.district_codes``), projected to EPSG:32651."""
-    districts = read_districts(sc.region.districts, sc.region.census)
+    """Districts of the scenario (all, or ``region.district_codes``), projected to the grid CRS.
+
+    ``region.crs``, or the UTM zone of the region's centroid (:func:`sim.geodata.utm_crs_of`;
+    EPSG:32651 for Shanghai). The zone is the whole polygon file's, before any subset.
+    Every district code the scenario names (``region.district_codes``, ``deployment``'s
+    central and rural classes and explicit weights, ``planning.district_codes``) must be a
+    code of the districts file: a :class:`~sim.errors.ConfigError` names the key otherwise.
+    """
+    districts = read_districts(sc.region.districts, sc.region.census, crs=sc.region.crs or None)
+    check_district_codes(sc, set(districts["code"]))
     codes = sc.region.district_codes
     if codes:
-        known = set(districts["code"])
-        for i, code in enumerate(codes):
-            if code not in known:
-                raise ConfigError(sc.source_path, f"region.district_codes[{i}]",
-                                  f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
+        n_file = len(districts)
         districts = districts[districts["code"].isin(codes)].reset_index(drop=True)
+        districts.attrs["n_districts_file"] = n_file
+    else:
+        districts.attrs["n_districts_file"] = len(districts)
     return districts
+
+
+def check_district_codes(sc: Scenario, known: set) -> None:
+    """Each district code used by the scenario is one of ``known`` (the districts file's)."""
+    dep = sc.deployment
+    used = [(f"region.district_codes[{i}]", c) for i, c in enumerate(sc.region.district_codes)]
+    used += [(f"deployment.central_districts[{i}]", c) for i, c in enumerate(dep.central_districts)]
+    used += [(f"deployment.rural_districts[{i}]", c) for i, c in enumerate(dep.rural_districts)]
+    used += [(f"planning.district_codes[{i}]", c) for i, c in enumerate(sc.planning.district_codes)]
+    if dep.distribute_by == "explicit":
+        used += [(f"deployment.explicit_counts.{c}", c) for c in (dep.explicit_counts or {})]
+    for key, code in used:
+        if code not in known:
+            raise ConfigError(sc.source_path, key,
+                              f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
+
+
+SITE_ROW_BYTES = 9_000
+"""Peak memory per site-file row of a whole run (reading, the sector table of three layers, the
+outputs that list sites), measured on a 200,000-row CSV file (benchmarks/bench_run_sites.py):
+about 8.4 kB per row; rounded up."""
+
+OUTPUT_BYTES_PER_PIXEL = 64
+"""Peak memory per grid pixel of the largest output (a map: the raster as float64, its RGBA image
+and matplotlib's resampled copy; a GeoTIFF with its overviews needs less)."""
+
+
+def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0) -> dict[str, int]:
+    """The memory a run needs, by part: rasters and coverage layers (with the busy hour's
+    interference terms), the site table, and the largest output; ``total`` sums them."""
+    from ..grid import estimate_memory_bytes
+
+    parts = {
+        "rasters": estimate_memory_bytes(grid, n_layers=len(sc.layers()),
+                                         top_m=BUSY_TOP_M if sc.traffic is not None else 0),
+        "sites": int(n_site_rows + sum((sc.deployment.sites or {}).values())
+                     + sum((sc.deployment.small_cells or {}).values())) * SITE_ROW_BYTES,
+        "largest output": int(grid.n_pixels * OUTPUT_BYTES_PER_PIXEL),
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def memory_limit_bytes(sc: Scenario) -> int:
+    """``region.max_memory_gb`` in bytes, or half this machine's memory when 0."""
+    from ..grid import default_memory_limit_bytes
+
+    return int(sc.region.max_memory_gb * 2**30) if sc.region.max_memory_gb > 0 else default_memory_limit_bytes()
+
+
+def check_memory(sc: Scenario, districts) -> dict[str, int]:
+    """Refuse, before any work, a run whose estimate (:func:`memory_need_bytes`) exceeds the limit.
+
+    Counts the rows of ``deployment.site_file`` (without parsing it) and refuses a file of more
+    than :data:`sim.sitefiles.MAX_SITE_ROWS` rows.
+    """
+    from ..grid import grid_for_bounds
+
+    n_rows = 0
+    dep = sc.deployment
+    if dep.strategy == "file":
+        n_rows = SF.count_rows(dep.site_file, dep.site_format)
+        if n_rows > SF.MAX_SITE_ROWS:
+            raise SiteFileError(dep.site_file, None,
+                                f"{n_rows:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
+                                "keep the sites of the region (and its operators) only")
+    grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
+    need = memory_need_bytes(sc, grid, n_rows)
+    limit = memory_limit_bytes(sc)
+    if need["total"] > limit:
+        what = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in need.items() if k != "total")
+        key = "region.max_memory_gb" if sc.region.max_memory_gb > 0 else "region.max_memory_gb (0: half the RAM)"
+        raise ConfigError(sc.source_path, key,
+                          f"a run needs about {need['total'] / 2**30:.1f} GiB ({what} GiB; {grid.shape[0]} x "
+                          f"{grid.shape[1]} pixels at {sc.region.resolution_m:g} m, {n_rows:,} site-file rows), "
+                          f"more than the {limit / 2**30:.1f} GiB allowed: use a coarser region.resolution_m, "
+                          "fewer sites, or a higher max_memory_gb")
+    return need
+
+
+def check_inputs(sc: Scenario):
+    """Every check of a scenario's inputs that needs no computation, in the order ``run`` meets them:
+    the districts and census (and the codes the scenario names), the key places, the memory
+    estimate (with the site file's row count). Returns the districts of the region."""
+    districts = load_region(sc)
+    read_key_places(sc.region.key_places)
+    check_memory(sc, districts)
+    return districts
+
+
+def check_layers_have_sectors(sc: Scenario, table) -> None:
+    """Every coverage layer has at least one sector (else its coverage cannot be computed)."""
+    dep = sc.deployment
+    present = set(np.unique(table.layer).tolist()) if table is not None and table.n_sectors else set()
+    for lid, op, _c in sc.layers():
+        if lid in present:
+            continue
+        if dep.strategy == "file":
+            raise SiteFileError(dep.site_file, "column band",
+                                f"no site of radio network {op.id} carries layer {lid}; expected at least one "
+                                "(give the band in the band column, or leave it empty for every carrier)")
+        raise ConfigError(sc.source_path, f"deployment.sites.{op.id}",
+                          f"expected at least 1 site: layer {lid} has none")
+def region_info(sc: Scenario, districts) -> dict:
+    """The region as the report names it: city names, districts of the file, grid CRS, data sources.
+
+    Sources: ``region.sources``; without them, the shipped data's (:data:`sim.geodata.ATTRIBUTION`,
+    :data:`sim.geodata.CENSUS_SOURCE`) when the region's files are the shipped ones, else the
+    file names (the report then cites what it used, never another city's sources).
+    """
+    r = sc.region
+    if r.sources:
+        sources = list(r.sources)
+    elif Path(r.districts).resolve().parent == default_geodata_dir().resolve() and \
+            Path(r.census).resolve().parent == default_geodata_dir().resolve():
+        sources = [ATTRIBUTION, CENSUS_SOURCE]
+    else:
+        sources = [f"District polygons: {Path(r.districts).name}", f"Census table: {Path(r.census).name}"]
+    return {"name": r.name, "name_zh": r.name_zh, "crs": districts.crs.to_string(),
+            "n_districts_file": int(districts.attrs.get("n_districts_file", len(districts))), "sources": sources}
 
 
 def build_rasters(sc: Scenario, districts, n_layers: int | None = None):
@@ -125,7 +255,16 @@ MAX_REPORTED_BAD_ROWS = 10
 """Bad rows of a site file listed in ``summary.json`` (all are counted)."""
 
 
-def read_site_file(sc: Scenario, districts) -> SiteFile:
+def site_counts(sc: Scenario, districts) -> dict[str, int]:
+    """Macro sites per radio network: ``deployment.sites``, or ``sites_per_10k`` times the region's residents."""
+    dep = sc.deployment
+    if dep.sites_per_10k is None:
+        return {k: int(v) for k, v in (dep.sites or {}).items()}
+    pop = float(districts["population"].sum())
+    return {k: int(round(v * pop / 1e4)) for k, v in dep.sites_per_10k.items()}
+
+
+def read_site_file(sc: Scenario, districts, path=None, site_format=None, every_ran: bool = True) -> SiteFile:
     """Read ``deployment.site_file`` and split its sites over the scenario's radio networks.
 
     A site's operator (CSV/GeoJSON ``operator`` column, OpenCellID MNC) picks its network
@@ -137,19 +276,21 @@ def read_site_file(sc: Scenario, districts) -> SiteFile:
     :class:`~sim.errors.SiteFileError` says which has none.
     """
     dep = sc.deployment
-    path = dep.site_file
+    path = dep.site_file if path is None else path
+    fmt = dep.site_format if site_format is None else site_format
     rans = list(sc.ran_ids)
     op_ran = file_operators(sc)
     bands_of = {op.id: [c.band for c in op.carriers] for op in sc.operators if op.carriers}
-    if dep.site_format == "opencellid":
+    if fmt == "opencellid":
         wanted = [o for o, r in SF.RAN_OF_OPERATOR.items() if r in rans]
         sites, rep = SF.read_opencellid(path, districts, operators=wanted, on_bad_row=dep.on_bad_row)
     else:
         all_bands = sorted({b for bs in bands_of.values() for b in bs})
         kw = dict(operators=sorted(op_ran), bands=all_bands, operator=rans[0] if len(rans) == 1 else None,
                   on_bad_row=dep.on_bad_row, operator_required=len(rans) > 1)
-        if dep.site_format == "csv":
-            sites, rep = SF.read_sites_csv(path, districts, delimiter=dep.site_delimiter, **kw)
+        if fmt == "csv":
+            delimiter = dep.site_delimiter if site_format is None else ","
+            sites, rep = SF.read_sites_csv(path, districts, delimiter=delimiter, **kw)
         else:
             sites, rep = SF.read_sites_geojson(path, districts, **kw)
     ops, op_inv = np.unique(sites.operator.astype(str), return_inverse=True)
@@ -180,14 +321,14 @@ def read_site_file(sc: Scenario, districts) -> SiteFile:
         _, first = np.unique(key, axis=0, return_index=True)
         merged += idx.size - first.size
         by_ran[r] = sites.select(idx[np.sort(first)])
-        if not len(by_ran[r]):
+        if not len(by_ran[r]) and every_ran:
             names = sorted(o for o, rr in op_ran.items() if rr == r)
             raise SiteFileError(path, "column operator",
                                 f"no site of radio network {r!r} (operators {', '.join(names)}) inside the region "
                                 f"({rep.n_rows:,} rows, {n_bad:,} bad, {rep.n_outside:,} outside, "
                                 f"{rep.n_filtered:,} filtered); expected at least one: add its sites to the file "
                                 "or remove the network from the scenario")
-    info = {"path": str(path), "format": dep.site_format, "on_bad_row": dep.on_bad_row, "rows": rep.n_rows,
+    info = {"path": str(path), "format": fmt, "on_bad_row": dep.on_bad_row, "rows": rep.n_rows,
             "kept": rep.n_kept - (n_bad - rep.n_bad), "bad": n_bad, "outside_region": rep.n_outside,
             "filtered": rep.n_filtered, "merged_colocated": int(merged),
             "sites_by_ran": {r: len(t) for r, t in by_ran.items()}, "first_bad_rows": bad_msgs[:MAX_REPORTED_BAD_ROWS]}
@@ -242,6 +383,8 @@ class SitePlan:
     table: object
     site_file: dict | None = None
     small_cells: dict = field(default_factory=dict)
+    extra_site_files: list = field(default_factory=list)
+    site_counts: dict = field(default_factory=dict)
 
 
 def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None) -> SitePlan:
@@ -270,14 +413,17 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
         if dep.strategy == "file":
             physical = site_file.by_ran[op.id]
         else:
-            counts = PL.allocate_counts(int(dep.sites[op.id]), weights)
+            counts = PL.allocate_counts(site_counts(sc, districts)[op.id], weights)
+            if dep.central_site_factor != 1.0:
+                central_d = np.array([c == "central" for c in district_class])
+                counts = np.where(central_d, np.round(counts * dep.central_site_factor), counts).astype(counts.dtype)
             # minimum inter-site distance 50 m (ASSUMPTION: denser than any macro grid);
             # sites may share a coarse pixel, the kernel evaluates them at their true position
             try:
                 placed = PL.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
             except InputError as exc:
                 raise _placement_error(sc, f"deployment.sites.{op.id}", exc) from None
-            physical = placed.to_sites()
+            physical = placed.to_sites(crs=districts.crs.to_string())
         t = S.build_site_table(physical, ran=op.id, carriers=carrier_specs(op), rng=rng,
                                district_class=district_class, site_classes=classes,
                                n_sectors=dep.n_sectors, site_id_start=start,
@@ -308,7 +454,43 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
         start = int(t.site_id.max()) + 1
         table = table.concat(t)
         small[op.id] = n
-    return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small)
+    extra = []
+    for path in dep.extra_site_files:
+        table, start, info = _add_extra_sites(sc, districts, table, path, rng, district_class, classes, start)
+        extra.append(info)
+    check_layers_have_sectors(sc, table)
+    return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small,
+                    extra_site_files=extra,
+                    site_counts=site_counts(sc, districts) if dep.strategy == "density" else {})
+
+
+def _add_extra_sites(sc: Scenario, districts, table, path, rng, district_class, classes, start):
+    """The sites of one ``deployment.extra_site_files`` CSV added to ``table`` (their own network's carriers).
+
+    A site without its own tilt gets the spacing tilt to its network's macro sites (with
+    ``downtilt = "spacing"``), as a planned site does in ``gigacity plan``.
+    """
+    extra = read_site_file(sc, districts, path=path, site_format="csv", every_ran=False)
+    for op in sc.operators:
+        physical = extra.by_ran.get(op.id)
+        if not op.carriers or physical is None or not len(physical):
+            continue
+        mine = table.select((table.ran == op.id) & (table.source != "small-cell"))
+        _, first = np.unique(mine.site_id, return_index=True)
+        xs, ys = np.concatenate([mine.x_m[first], physical.x_m]), np.concatenate([mine.y_m[first], physical.y_m])
+        t = S.build_site_table(physical, ran=op.id, carriers=carrier_specs(op), rng=rng,
+                               district_class=district_class, site_classes=classes,
+                               n_sectors=sc.deployment.n_sectors, site_id_start=start,
+                               **tilt_args(sc, xs, ys, physical.x_m, physical.y_m))
+        start = int(t.site_id.max()) + 1
+        table = table.concat(t)
+    return table, start, extra.info
+
+
+
+def ssb_gain_offset_db(antenna) -> float:
+    """SSB beam peak gain minus traffic beam peak gain of a carrier's antenna, dB (0 when not given)."""
+    return 0.0 if antenna.ssb_g_max_dbi is None else float(antenna.ssb_g_max_dbi - antenna.g_max_dbi)
 
 
 def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
@@ -319,7 +501,8 @@ def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
                       max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
                       h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
                       sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
-                      se_method=r.se_method)
+                      se_method=r.se_method, shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
+                      o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna))
 
 
 DISTRICT_INPUT_FIELDS = ("gigabit_passed_share", "ten_g_port_share", "take_up", "tier_mix", "fiveg_user_share")

@@ -24,9 +24,9 @@ from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
-           "COVERAGE_RASTERS", "create_run_dir", "write_tables", "write_coverage_outputs", "write_busy_outputs",
-           "write_overview_maps", "criteria_panels", "benchmark_panels", "write_holes_and_places", "fitted_limits",
-           "build_summary", "write_summary_and_reports", "headline"]
+           "COVERAGE_RASTERS", "create_run_dir", "check_run_dir", "write_tables", "write_coverage_outputs",
+           "write_busy_outputs", "write_overview_maps", "criteria_panels", "benchmark_panels", "write_holes_and_places",
+           "fitted_limits", "build_summary", "write_summary_and_reports", "headline"]
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
 """Class edges of the best-server map (distance to the serving site, m)."""
@@ -74,9 +74,19 @@ source geodata use); the rasters stay on the metric grid (EPSG:32651)."""
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
     """``out_dir``, or a new ``<output.dir>/<scenario><label>-<stamp>`` folder (``label``: e.g. ``-plan``)."""
     if out_dir is None:
-        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
+        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force,
+                                    key=f"{sc.source_path}: output.dir")
     out_dir = Path(out_dir)
     return files.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+
+
+def check_run_dir(sc: Scenario, out_dir, force: bool) -> None:
+    """Refuse before any work a run folder :func:`create_run_dir` would refuse (``--out``, or ``output.dir``)."""
+    if out_dir is not None:
+        files.check_run_dir(out_dir, force)
+    else:
+        files.check_run_dir(Path(sc.output.dir) / f"{sc.scenario.name}-00000000-000000", force,
+                            key=f"{sc.source_path}: output.dir")
 
 
 def _inset(sc: Scenario) -> tuple[str, ...]:
@@ -99,10 +109,11 @@ def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> N
     files.write_csv(run_dir / "grid_districts.csv", grid_rows)
     files.write_csv(run_dir / "criteria.csv", a.table)
     codes = [str(c) for c in districts["code"]]
-    sectors = sites.to_geodataframe(GPKG_CRS)
+    grid_crs = districts.crs.to_string()
+    sectors = sites.to_geodataframe(GPKG_CRS, grid_crs=grid_crs)
     sectors.insert(0, "district_code", sites.mast_columns(codes)["district_code"][
         np.searchsorted(np.unique(sites.site_id), sites.site_id)])
-    files.write_gpkg_layers(run_dir / "sites.gpkg", {"sites": sites.masts_to_geodataframe(codes, GPKG_CRS),
+    files.write_gpkg_layers(run_dir / "sites.gpkg", {"sites": sites.masts_to_geodataframe(codes, GPKG_CRS, grid_crs),
                                                      "sectors": sectors})
     dgdf = districts.copy()
     for k, v in a.by_district.items():
@@ -160,7 +171,7 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
     """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
     images = {}
     if busy is not None:
-        files.write_csv(run_dir / "cells.csv", busy.cell_rows)
+        files.write_csv(run_dir / "cells.csv", busy.cells)
         if simpy_rows:
             files.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
         if day_rows:
@@ -305,7 +316,7 @@ def _district_rows(grid_rows, a: Assessment) -> list[dict]:
 
 
 def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: BusyHour | None, simpy_rows,
-                  day_rows, pon_rows, timings_s: dict) -> dict:
+                  day_rows, pon_rows, timings_s: dict, region: dict | None = None) -> dict:
     """The content of ``summary.json`` (schema: :mod:`sim.report`); ``outputs`` is filled when written."""
     g = rasters.grid
     summary = {
@@ -313,12 +324,14 @@ def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: B
         "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
                      "config_path": str(sc.source_path), "description": sc.scenario.description,
                      "created_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")},
-        "inputs": {"sites": dict(sc.deployment.sites or {}), "resolution_m": sc.region.resolution_m,
+        "inputs": {"sites": dict(plan.site_counts), "resolution_m": sc.region.resolution_m,
                    "k_sites": sc.radio.k_sites, "default_load": sc.radio.default_load,
                    "layers": [lid for lid, _, _ in sc.layers()], "deployment": sc.deployment.strategy,
-                   "site_file": plan.site_file, "small_cells": plan.small_cells},
+                   "site_file": plan.site_file, "small_cells": plan.small_cells,
+                   **({"extra_site_files": plan.extra_site_files} if plan.extra_site_files else {})},
         "sites": a.density["citywide"] | {"by_ran": {ran: int(v.sum()) for ran, v in a.sites_by_ran.items()},
                                           "small_cells": int(sum(plan.small_cells.values()))},
+        **({"region": region} if region is not None else {}),
         "grid": {"crs": g.crs, "res_m": g.res_m, "shape": [int(v) for v in g.shape],
                  "x0_m": g.x0_m, "y0_m": g.y0_m, "land_pixels": rasters.n_land},
         "districts": _district_rows(grid_rows, a),
@@ -340,14 +353,15 @@ _REPORT_FILES = ("report.md", "report.html", "summary.json", "grid_summary.json"
 
 
 def write_summary_and_reports(run_dir: Path, summary: dict, a: Assessment, images: dict) -> None:
-    """``report.md``, ``report.html`` (linking every file), ``summary.json`` and ``grid_summary.json``."""
-    summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | set(_REPORT_FILES))
+    """``report.md``, ``report.html`` (linking every file), ``grid_summary.json``, then ``summary.json``
+    listing every file the run wrote (not a walk of the folder), and the run folder's marker with the same list."""
+    summary["outputs"] = sorted(set(files.written_outputs(run_dir)) | set(_REPORT_FILES))
     render.write_report_md(run_dir / "report.md", summary, a.table, images, verdict=a.verdict)
     render.write_report_html(run_dir / "report.html", summary, a.table, images, verdict=a.verdict)
-    summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | {"summary.json"})
+    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
     runfolder.validate_summary(summary)
     files.write_json(run_dir / "summary.json", summary)
-    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
+    files.finish_run_dir(run_dir, summary["scenario"]["name"], summary["outputs"])
 
 
 def headline(sc: Scenario, a: Assessment) -> str:

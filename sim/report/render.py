@@ -21,6 +21,10 @@ from sim.errors import InputError
 from sim.geodata import ATTRIBUTION, CENSUS_SOURCE
 from sim.report.files import as_frame, atomic_path
 from sim.report.runfolder import criteria_records, read_png_bytes
+from sim.report.tables import busy_hour_html as _busy_hour_html
+from sim.report.tables import busy_hour_md as _busy_hour_md
+from sim.report.tables import esc as _esc
+from sim.report.tables import md_cell as _md_cell
 
 __all__ = [
     "BUSY_HOUR_METHODS",
@@ -77,15 +81,6 @@ BUSY_HOUR_METHODS = [
     "carry no gigabit tier.",
 ]
 """Method notes of the busy hour, added to the report's methods."""
-
-
-def _defang(text) -> str:
-    """Text with any URL scheme separator broken (``https[:]//``): the report links nowhere."""
-    return str(text).replace("://", "[:]//")
-
-
-def _esc(text) -> str:
-    return html.escape(_defang(text), quote=True)
 
 
 def _fmt(v, unit: str = "") -> str:
@@ -259,6 +254,23 @@ def embed_png_bytes(data: bytes) -> bytes:
     return small if len(small) < len(data) else data
 
 
+def _region_line(summary) -> str:
+    """"<City>, n of N districts." from the summary's region (the scenario's own name, no default city)."""
+    r = summary.get("region") or {}
+    n = len(summary.get("districts") or [])
+    name = r.get("name") or "The region"
+    if r.get("name_zh"):
+        name = f"{name} ({r['name_zh']})"
+    total = r.get("n_districts_file")
+    return f"{name}, {n} of {total} districts." if total else f"{name}, {n} districts."
+
+
+def data_sources(summary) -> list[str]:
+    """The region's data sources as the summary records them (older summaries: the shipped data's)."""
+    r = summary.get("region") or {}
+    return [str(s) for s in r["sources"]] if r.get("sources") else [ATTRIBUTION, CENSUS_SOURCE]
+
+
 def _sources(recs) -> list[str]:
     seen = []
     for r in recs:
@@ -344,8 +356,8 @@ def _scenario_lines_html(summary) -> list[str]:
         out.append(f'<p class="desc">{_esc(sc["description"])}</p>')
     when = _run_date(summary)
     out.append(f'<p class="small">Scenario {_esc(sc.get("name", ""))}, year {_esc(sc.get("year", ""))}, '
-               f'seed {_esc(sc.get("seed", ""))}; {len(summary.get("districts") or [])} of 16 districts'
-               + (f"; run {_esc(when)}" if when else "") + ".</p>")
+               f'seed {_esc(sc.get("seed", ""))}' + (f"; run {_esc(when)}" if when else "")
+               + f". {_esc(_region_line(summary))}</p>")
     return out
 
 
@@ -479,7 +491,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
     }
     out += [f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in facts.items()]
     out.append("</dl></section>")
-    out.append(f"<footer><p>{_esc(ATTRIBUTION)}.</p><p>{_esc(CENSUS_SOURCE)}.</p></footer>")
+    out.append("<footer>" + "".join(f"<p>{_esc(s.rstrip('.'))}.</p>" for s in data_sources(summary)) + "</footer>")
     out += ["</main>", f"<script>{_SORT_JS}</script>", "</body>", "</html>", ""]
     text = "\n".join(out)
     with atomic_path(path) as tmp:
@@ -594,10 +606,6 @@ def _district_table_html(recs, summary) -> list[str]:
     return out
 
 
-def _md_cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | None = None, *,
                     verdict: Mapping) -> Path:
     """Write the Markdown report; images (caption -> PNG path) are linked relative to it.
@@ -615,7 +623,8 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     if sc.get("description"):
         lines += [_md_cell(sc["description"]), ""]
     lines += [f"Scenario `{sc.get('name', '')}`, year {sc.get('year', '')}, seed {sc.get('seed', '')}, "
-              f"config `{sc.get('config_path', '')}`" + (f", run {when}" if when else "") + ".", "",
+              f"config `{sc.get('config_path', '')}`" + (f", run {when}" if when else "") + "."
+              + (f" {_region_line(summary)}" if summary.get("region") else ""), "",
               "## One-Gbps city criteria, citywide", "",
               "| Indicator | Value | Threshold | Result | Margin | Basis |",
               "| --- | ---: | ---: | --- | ---: | --- |"]
@@ -642,7 +651,9 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     lines += ["", "## Methods and sources", ""]
     lines += [f"- {m}" for m in (*_METHODS, *(summary.get("methods") or []))]
     lines += ["", "Threshold sources:", ""] + [f"- {_md_cell(s)}" for s in _sources(recs)]
-    lines += ["", "---", "", f"{ATTRIBUTION}.", "", f"{CENSUS_SOURCE}.", ""]
+    lines += ["", "---", ""]
+    for s in data_sources(summary):
+        lines += [f"{s.rstrip('.')}.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path
@@ -739,99 +750,7 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
         lines.append("")
         for d in diffs:
             lines += [f"![{_md_cell(d['label'])}]({d['png']})", ""]
-    lines += ["", "---", "", f"{ATTRIBUTION}.", ""]
+    lines += ["", "---", "", f"{data_sources(summary_a)[0].rstrip('.')}.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path
-
-
-# ----------------------------------------------------------------------------- busy-hour section
-
-
-def _mbps(v) -> str:
-    return "—" if v is None or not math.isfinite(float(v)) else f"{float(v) / 1e6:,.1f}"
-
-
-def _pct(v) -> str:
-    return "—" if v is None or not math.isfinite(float(v)) else f"{100.0 * float(v):.1f} %"
-
-
-def _num(v, fmt="{:.3g}") -> str:
-    return "—" if v is None or not math.isfinite(float(v)) else fmt.format(float(v))
-
-
-def _busy_hour_tables(summary) -> list[tuple[str, list[str], list[list[str]], str]]:
-    """The busy-hour section as (title, header, rows, note) tables, shared by Markdown and HTML."""
-    bh = summary.get("busy_hour")
-    if not isinstance(bh, Mapping):
-        return []
-    out = []
-    layers = bh.get("layers") or {}
-    if layers:
-        rows = [[lid, str(v.get("cells")), str(v.get("iterations")), _num(v.get("max_change"), "{:.2g}"),
-                 "yes" if v.get("converged") else "no", str(v.get("saturated_cells")),
-                 _num(v.get("mean_load"), "{:.3f}"), _num(v.get("max_load"), "{:.3f}")]
-                for lid, v in layers.items()]
-        out.append(("Busy hour: load <-> interference fixed point",
-                    ["Layer", "Cells", "Iterations", "Largest load change", "Converged", "Saturated cells",
-                     "Mean load (capped)", "Largest load"], rows,
-                    "Loads are capped at 1 as interference weights; a saturated cell (load >= 1) has no steady "
-                    "state and its users get 0 in the busy-hour rasters. Per cell: cells.csv."))
-    sim = bh.get("simpy_cells") or []
-    if sim:
-        rows = [[f"{r['layer']} #{r['sector']}", _num(r.get("load"), "{:.3f}"), _mbps(r.get("analytic_bps")),
-                 f"{_mbps(r.get('simpy_bps'))} ± {_mbps(r.get('ci_half_width_bps'))}",
-                 _num(100.0 * r["relative_difference"] if r.get("relative_difference") is not None else None,
-                      "{:+.1f} %"),
-                 _mbps(r.get("p5_bps")), _mbps(r.get("p50_bps")), _pct(r.get("share_ge_100mbps")),
-                 _pct(r.get("share_ge_1gbps")), str(r.get("flows"))] for r in sim]
-        out.append(("Busy hour: simpy against the analytic processor-sharing result",
-                    ["Cell", "Load", "Analytic E[S]/E[T] (Mbit/s)", "simpy (Mbit/s, 95 % CI)", "Difference",
-                     "5th pct (Mbit/s)", "Median (Mbit/s)", ">= 100 Mbit/s", ">= 1 Gbit/s", "Flows"], rows,
-                    str(bh.get("simpy_agreement", ""))))
-    day = bh.get("day") or []
-    if day:
-        rows = [[f"{r['hour']:02d}h", _num(r.get("load"), "{:.3f}"), _mbps(r.get("throughput_bps")),
-                 _mbps(r.get("p5_bps")), _pct(r.get("share_ge_100mbps"))] for r in day]
-        out.append((f"Daily profile of cell {day[0]['layer']} #{day[0]['sector']} (simpy)",
-                    ["Hour", "Load", "E[S]/E[T] (Mbit/s)", "5th pct (Mbit/s)", ">= 100 Mbit/s"], rows,
-                    "Busy-hour demand scaled by the configured hourly weights."))
-    pon = bh.get("pon") or []
-    if pon:
-        rows = [[str(r["technology"]), f"1:{r['split']}", str(r.get("subscribers_per_port")),
-                 _num(r.get("load"), "{:.3f}"),
-                 f"{_pct(r.get('share_at_tier'))} ± {_pct(r.get('share_at_tier_ci'))}",
-                 f"{_pct(r.get('gigabit_share_ge_1gbps'))} ± {_pct(r.get('gigabit_share_ge_1gbps_ci'))}"]
-                for r in pon]
-        out.append(("Fibre: PON ports in the busy hour (simpy)",
-                    ["Technology", "Split", "Subscribers per port", "Load", "Flows receiving their tier",
-                     "Gigabit-tier flows >= 1 Gbit/s"], rows,
-                    "A flow receives its tier at >= 95 % of the tier rate; 95 % CI across replications."))
-    return out
-
-
-def _busy_hour_md(summary) -> list[str]:
-    lines: list[str] = []
-    for title, head, rows, note in _busy_hour_tables(summary):
-        lines += ["", f"## {title}", "", "| " + " | ".join(_md_cell(h) for h in head) + " |",
-                  "| --- |" + " ---: |" * (len(head) - 1)]
-        lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
-        if note:
-            lines += ["", _md_cell(note)]
-    return lines
-
-
-def _busy_hour_html(summary) -> list[str]:
-    out: list[str] = []
-    for title, head, rows, note in _busy_hour_tables(summary):
-        out.append(f'<section class="busy"><h2>{_esc(title)}</h2><div class="scroll"><table><thead><tr>')
-        out += [f"<th>{_esc(h)}</th>" for h in head]
-        out.append("</tr></thead><tbody>")
-        for r in rows:
-            out.append("<tr>" + f"<td>{_esc(r[0])}</td>" + "".join(f'<td class="num">{_esc(c)}</td>' for c in r[1:])
-                       + "</tr>")
-        out.append("</tbody></table></div>")
-        if note:
-            out.append(f'<p class="small">{_esc(note)}</p>')
-        out.append("</section>")
-    return out
