@@ -53,7 +53,8 @@ ALLOWED: dict[str, set[str]] = {
     "report": set(),
     "report.files": BASE | {"grid"},
     "report.runfolder": BASE | {"grid", "criteria", "report.files"},
-    "report.render": BASE | {"criteria", "geodata", "report.files", "report.runfolder"},
+    "report.tables": BASE,
+    "report.render": BASE | {"criteria", "geodata", "report.files", "report.runfolder", "report.tables"},
     # the commands
     "app": set(),
     "app.stages": set(),

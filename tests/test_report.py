@@ -438,6 +438,18 @@ def test_compare_runs():
     assert (row["value_a"], row["value_b"], row["change"]) == (10.0, 13.0, 3.0)
     assert row["passed_a"] is False and row["passed_b"] is True
     assert df.loc[("citywide", "pop_cov_5g_outdoor_pct"), "change"] == 0.0
+    assert row["standing"] == "confirmed" and df.loc[("citywide", "pon_10g_port_share_pct"), "standing"] == "benchmark"
+
+
+def test_compare_words_a_benchmark_as_above_or_below(tmp_path):
+    a = _summary()
+    b = copy.deepcopy(a)
+    for r in b["criteria"]:
+        if r["scope"] == "citywide" and r["key"] == "pon_10g_port_share_pct":
+            r["value"], r["passed"] = 40.0, False
+    b["citywide"]["pon_10g_port_share_pct"] = 40.0
+    text = render.write_compare_md(tmp_path / "c.md", a, b, runfolder.compare_runs(a, b)).read_text("utf-8")
+    assert "| 10G-PON port share | 50.0 | 40.0 | -10.0 | above → below |" in text
 
 
 def test_run_outputs(tmp_path):

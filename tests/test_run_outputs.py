@@ -70,6 +70,7 @@ def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
     # rsrp, sinr, unloaded rate and busy-hour rate per layer; busy-hour rate per radio network; fibre households
     expected = {f"{lid}_{k}.tif" for lid in layers for k in ("rsrp_dbm", "sinr_db", "rate_indoor_bps", "rate_busy_bps")}
     expected |= {f"{ran}_rate_busy_bps.tif" for ran in rans} | {"fibre_gigabit_households.tif"}
+    expected |= {f"{ran}_coverage_holes_indoor.tif" for ran in rans}  # classes 0..3 per network, indoor
     assert {t.name for t in tifs} == expected
     for tif in tifs:
         with rasterio.open(tif) as ds:
@@ -77,7 +78,7 @@ def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
             assert ds.shape == tuple(summary["grid"]["shape"]), tif.name
             assert ds.nodata is not None and math.isnan(ds.nodata), tif.name
             assert ds.descriptions[0] and ds.descriptions[0].split()[0] in tif.name, tif.name
-            assert ds.units[0] in ("dBm", "dB", "bit/s", "households"), tif.name
+            assert ds.units[0] in ("dBm", "dB", "bit/s", "households", "class"), tif.name
             assert ds.overviews(1), tif.name
             assert tuple(ds.transform)[:6] == (summary["grid"]["res_m"], 0.0, summary["grid"]["x0_m"],
                                                0.0, -summary["grid"]["res_m"], summary["grid"]["y0_m"])
@@ -102,7 +103,7 @@ def test_every_geotiff_is_a_valid_cog(tiny_run):
 def test_districts_gpkg_carries_every_indicator_of_the_summary(tiny_run):
     out, summary, _ = tiny_run
     gdf = pyogrio.read_dataframe(out / "districts.gpkg")
-    assert gdf.crs.to_epsg() == 32651
+    assert gdf.crs.to_epsg() == 4326  # every GeoPackage of a run folder is WGS84
     assert len(gdf) == len(summary["districts"]) == 1  # tiny.toml: Huangpu only
     assert set(gdf.geom_type) <= {"Polygon", "MultiPolygon"}
     for d in summary["districts"]:
@@ -171,6 +172,7 @@ def test_every_map_is_150_to_200_dpi_under_2_mb_and_in_the_report(tiny_run):
     layers = summary["inputs"]["layers"]
     expected = {"map_districts.png", "map_sites.png", "map_criteria.png", "map_bs_per_10k.png"}
     expected |= {f"map_{lid}_{k}.png" for lid in layers for k in ("rsrp_dbm", "sinr_db", "serving_distance")}
+    expected |= {f"map_{ran}_coverage_holes.png" for ran in summary["sites"]["by_ran"]} | {"map_key_places.png"}
     assert expected <= names
     for p in pngs:
         assert 0 < p.stat().st_size < PNG_MAX_BYTES, p.name
@@ -178,7 +180,7 @@ def test_every_map_is_150_to_200_dpi_under_2_mb_and_in_the_report(tiny_run):
             dpi_x, dpi_y = im.info["dpi"]
             assert DPI_RANGE[0] <= round(dpi_x) <= DPI_RANGE[1] and round(dpi_x) == round(dpi_y), p.name
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count('<img src="data:image/png;base64,') == len(pngs) - 1  # all but map_districts
+    assert html.count('<img src="data:image/png;base64,') == len(pngs)  # every map, the district map too
     assert "http://" not in html and "https://" not in html
 
 
@@ -218,7 +220,8 @@ def test_failure_mid_write_leaves_no_temp_and_no_partial_file(tmp_path, monkeypa
             with rasterio.open(p) as ds:
                 ds.read(1)
         elif p.suffix == ".gpkg":
-            assert pyogrio.read_info(p)["features"] > 0
+            for layer in pyogrio.list_layers(p)[:, 0]:
+                assert pyogrio.read_info(p, layer=layer)["features"] > 0
 
 
 def test_existing_folder_refused_and_untouched(tiny_run):

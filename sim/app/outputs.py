@@ -309,7 +309,11 @@ def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, ti
         lead = {}
         _png(sc, fig, run_dir / "map_criteria.png", lead, "Districts against each One-Gbps city criterion")
         images = {**lead, **images}
-    return images
+    # the maps that answer "where" come first: criteria, coverage holes, key places, districts
+    first = [c for c in images if c == "Districts against each One-Gbps city criterion"]
+    first += [c for c in images if "coverage holes" in c] + [c for c in images if c.startswith("Key places")]
+    first += [c for c in images if c == "Districts"]
+    return {**{c: images[c] for c in first}, **images}
 
 
 def _district_rows(grid_rows, a: Assessment) -> list[dict]:
@@ -378,6 +382,8 @@ def write_summary_and_reports(run_dir: Path, summary: dict, a: Assessment, image
 
 def headline(sc: Scenario, a: Assessment) -> str:
     """The one line a run prints: criteria passed, 5G BS per 10,000, indoor population coverage."""
-    return (f"{sc.scenario.name}: {a.verdict.get('n_passed')} of {a.verdict.get('n_criteria')} One-Gbps city "
-            f"criteria pass citywide; 5G BS per 10,000 residents {a.citywide['bs_5g_per_10k']:.1f}; "
+    v = a.verdict
+    return (f"{sc.scenario.name}: {v.get('n_passed')} of {v.get('n_criteria')} confirmed One-Gbps city "
+            f"criteria pass citywide ({len(v.get('above', []))} of {v.get('n_benchmarks', 0)} benchmarks reached); "
+            f"5G BS per 10,000 residents {a.citywide['bs_5g_per_10k']:.1f}; "
             f"indoor 5G population coverage {a.citywide.get('pop_cov_5g_indoor_pct', float('nan')):.1f} %")

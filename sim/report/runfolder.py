@@ -323,8 +323,9 @@ def read_geotiff_onto(path, grid, resampling: str = "average"):
     return out, dict(meta, resampled=True)
 
 
-def read_gpkg(path, layer: str | None = None):
-    """A GeoPackage layer as a GeoDataFrame; one-line :class:`InputError` when missing."""
+def read_gpkg(path, layer: str | None = None, crs: str | None = None):
+    """A GeoPackage layer as a GeoDataFrame (projected to ``crs`` when given; run folders
+    store WGS84); one-line :class:`InputError` when missing."""
     import pyogrio
     import pyogrio.errors
 
@@ -335,9 +336,10 @@ def read_gpkg(path, layer: str | None = None):
         if not fh.read(16).startswith(b"SQLite format 3\x00"):
             raise InputError(path, None, "expected a GeoPackage (an SQLite file)")
     try:   # the GPKG driver by name: GDAL never picks another (VRT) from the content
-        return pyogrio.read_dataframe(f"GPKG:{path.resolve()}", layer=layer)
+        gdf = pyogrio.read_dataframe(f"GPKG:{path.resolve()}", layer=layer)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputError(path, layer, f"not a readable GeoPackage ({str(exc).splitlines()[0][:200]})") from None
+    return gdf if crs is None or gdf.crs is None else gdf.to_crs(crs)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -373,10 +375,17 @@ def compare_runs(summary_a, summary_b) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``scope, key, value_a, value_b, change`` (``b - a``; NaN when either is
-        missing) and ``passed_a, passed_b`` (criteria rows; None otherwise), citywide rows
+        missing) and ``passed_a, passed_b`` (criteria rows; None otherwise), ``standing``
+        (``"confirmed"``, ``"benchmark"`` or ``""``: of B's threshold, else A's), citywide rows
         first, then by scope and key.
     """
     a, b = _flatten_numeric(summary_a), _flatten_numeric(summary_b)
+    st = {}
+    for summ in (summary_a, summary_b):
+        for r in summ.get("criteria") or []:
+            if r.get("op"):
+                st[(str(r.get("scope")), str(r.get("key")))] = r.get("standing") or (
+                    "confirmed" if r.get("confirmed") is True else "benchmark")
     pa = {(str(r.get("scope")), str(r.get("key"))): r.get("passed") for r in summary_a.get("criteria") or []}
     pb = {(str(r.get("scope")), str(r.get("key"))): r.get("passed") for r in summary_b.get("criteria") or []}
     keys = sorted(set(a) | set(b), key=lambda sk: (sk[0] != "citywide", sk[0], sk[1]))
@@ -384,8 +393,9 @@ def compare_runs(summary_a, summary_b) -> pd.DataFrame:
     for k in keys:
         va, vb = a.get(k, math.nan), b.get(k, math.nan)
         rows.append({"scope": k[0], "key": k[1], "value_a": va, "value_b": vb, "change": vb - va,
-                     "passed_a": pa.get(k), "passed_b": pb.get(k)})
-    df = pd.DataFrame(rows, columns=["scope", "key", "value_a", "value_b", "change", "passed_a", "passed_b"])
+                     "passed_a": pa.get(k), "passed_b": pb.get(k), "standing": st.get(k, "")})
+    df = pd.DataFrame(rows, columns=["scope", "key", "value_a", "value_b", "change", "passed_a", "passed_b",
+                                     "standing"])
     df["passed_a"] = df["passed_a"].astype(object)
     df["passed_b"] = df["passed_b"].astype(object)
     return df
