@@ -329,6 +329,11 @@ def _check_district_extent(path: Path, gdf, codes) -> None:
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
                            f"expected longitudes in [-180, 180] and latitudes in [-90, 90] degrees "
                            f"({gdf.crs.to_string()}), got bounds {tuple(float(f'{v:.6g}') for v in bounds[i])}")
+    flat = shapely.area(np.asarray(gdf.geometry.values, dtype=object)) <= 0
+    if flat.any():
+        i = int(np.flatnonzero(flat)[0])
+        raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
+                           "expected a polygon with an area, got a zero-area (degenerate) polygon")
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",

@@ -26,7 +26,7 @@ from ..results import LayerRadio
 __all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
            "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
            "MAX_REPORTED_BAD_ROWS", "check_district_codes", "SITE_ROW_BYTES", "OUTPUT_BYTES_PER_PIXEL",
-           "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
+           "PROCESS_BASE_BYTES", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
            "check_layers_have_sectors"]
 
 
@@ -74,12 +74,19 @@ OUTPUT_BYTES_PER_PIXEL = 64
 and matplotlib's resampled copy; a GeoTIFF with its overviews needs less)."""
 
 
+PROCESS_BASE_BYTES = 400 * 2**20
+"""Memory of the process before any data: Python with numpy, pandas, geopandas, rasterio,
+matplotlib and simpy loaded (217 MiB peak resident for a whole 500 m one-district run,
+tests/bad_inputs/base.toml), rounded up."""
+
+
 def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0) -> dict[str, int]:
     """The memory a run needs, by part: rasters and coverage layers (with the busy hour's
     interference terms), the site table, and the largest output; ``total`` sums them."""
     from ..grid import estimate_memory_bytes
 
     parts = {
+        "libraries": PROCESS_BASE_BYTES,
         "rasters": estimate_memory_bytes(grid, n_layers=len(sc.layers()),
                                          top_m=BUSY_TOP_M if sc.traffic is not None else 0),
         "sites": int(n_site_rows + sum((sc.deployment.sites or {}).values())
