@@ -269,6 +269,13 @@ def test_compare_into_a_closed_pipe_exits_0(tmp_path, reader):
                           capture_output=True, text=True, timeout=300, env=dict(os.environ, MPLBACKEND="Agg"))
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "rc=0", proc.stderr
+    # deterministic: the reader has gone before gigacity writes a byte
+    closed = subprocess.Popen(_cli("compare", str(tmp_path / "a"), str(tmp_path / "b")), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=dict(os.environ, MPLBACKEND="Agg"))
+    closed.stdout.close()
+    assert closed.wait(timeout=300) == 0
+    assert closed.stderr.read() == b""
+    closed.stderr.close()
 
 
 # ----------------------------------------------------------------------------- signals
@@ -299,8 +306,9 @@ def _signal_run(tmp_path, sig, stage: str):
     cfg = tmp_path / "slow.toml"
     cfg.write_text(toml_text(doc), encoding="utf-8")
     out = tmp_path / "run"
-    proc = subprocess.Popen(_cli("run", str(cfg), "--out", str(out)), stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, start_new_session=True, env=dict(os.environ, MPLBACKEND="Agg"))
+    proc = subprocess.Popen(_cli("run", str(cfg), "--out", str(out)), stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+                            env=dict(os.environ, MPLBACKEND="Agg"))
     seen = []
     for line in proc.stderr:
         seen.append(line)
@@ -309,6 +317,7 @@ def _signal_run(tmp_path, sig, stage: str):
             os.kill(proc.pid, sig)
             break
     rest = proc.stderr.read()
+    proc.stderr.close()
     proc.wait(timeout=120)
     time.sleep(1.0)
     return proc, out, "".join(seen), rest
