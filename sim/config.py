@@ -36,6 +36,8 @@ __all__ = [
     "Traffic",
     "Broadband",
     "Threshold",
+    "DistrictInputs",
+    "DistrictInputTable",
     "Criteria",
     "Output",
     "Planning",
@@ -106,6 +108,8 @@ class Antenna:
     tilt_deg: float = spec(6.0, lo=-10.0, hi=30.0, doc="downtilt, positive down")
     sla_v_db: float = spec(30.0, lo=0.0, hi=60.0, doc="vertical side-lobe attenuation")
     a_max_db: float = spec(30.0, lo=0.0, hi=60.0, doc="front-to-back ratio")
+    ssb_g_max_dbi: float = spec(None, lo=0.0, hi=40.0,
+                                doc="peak gain of the SSB (broadcast) beam, dBi: SS-RSRP (absent: g_max_dbi)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +207,11 @@ class Radio:
     se_method: str = spec("cqi", choices=("cqi", "shannon"), doc="SINR to spectral efficiency mapping")
     overhead: float = spec(0.14, lo=0.0, hi=0.5, doc="L1/L2 overhead (TS 38.306 4.1.2: 0.14 FR1 DL)")
     default_load: float = spec(0.5, lo=0.0, hi=1.0, doc="cell load weighting interference before the busy hour")
+    shadow_fading: bool = spec(False, doc="log-normal shadow fading, TR 38.901 Table 7.4.1-1, correlated per site "
+                                          "(Table 7.5-6)")
+    los_consistent: bool = spec(False, doc="'sampled' LOS state spatially consistent per site (TR 38.901 7.6.3.3)")
+    o2i_random: bool = spec(False, doc="draw each pixel's building type and the N(0, sigma_P) O2I term "
+                                       "(TR 38.901 Table 7.4.3-2)")
     block_size: int = spec(65536, lo=256, hi=4_194_304, doc="land pixels per kernel block")
     workers: int = spec(0, lo=0, hi=256, doc="worker processes (0: all cores)")
 
@@ -250,6 +259,9 @@ class Broadband:
     flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, hi=3600.0,
                                              doc="downloads per active subscriber per busy hour (at most one a second)")
     upgrade_order: str = spec("densest", choices=("densest", "uniform"), doc="which pixels get 10G-PON first")
+    ten_g_port_share: float = spec(-1.0, lo=-1.0, hi=1.0,
+                                   doc="share of OLT PON ports that are 10G-PON (port inventory), citywide; "
+                                       "-1: ports follow the 10G-PON subscribers")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,6 +272,51 @@ class Threshold:
     unit: str = spec("", doc="unit")
     source: str = spec(doc="where the threshold comes from")
     confirmed: bool = spec(doc="true: a published number; false: a documented assumption")
+    benchmark: str = spec("", doc="for an unconfirmed threshold, what the number is "
+                                  "(e.g. 'certified-city average, Oct 2022')")
+
+
+_NOT_GIVEN = -1.0
+"""Value of a per-district input that is not given (the citywide value applies)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistrictInputs:
+    """Inputs of one district class or one district; a field left at -1 (or empty) is not given."""
+
+    gigabit_passed_share: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0,
+                                       doc="share of households passed by gigabit-capable (10G-PON) fibre")
+    ten_g_port_share: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0, doc="share of OLT PON ports that are 10G-PON")
+    take_up: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0, doc="FTTH subscribers per household passed")
+    tier_mix: tuple[float, ...] = spec((), lo=0.0, hi=1.0, doc="share of subscribers per broadband.tier_mbps")
+    fiveg_user_share: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0, doc="5G users among mobile users")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistrictInputTable:
+    """``[district_inputs]``: defaults by district class and values by district code.
+
+    A district's value of a field is its ``by_code`` entry, else its class's (central and
+    rural from ``deployment.central_districts`` / ``rural_districts``, suburban otherwise),
+    else the citywide input (``[broadband]``, ``traffic.fiveg_user_share``).
+    """
+
+    central: DistrictInputs = spec(DistrictInputs(), doc="central urban districts")
+    suburban: DistrictInputs = spec(DistrictInputs(), doc="suburban districts")
+    rural: DistrictInputs = spec(DistrictInputs(), doc="rural districts")
+    by_code: dict[str, DistrictInputs] = spec(None, doc="per district code")
+
+    def for_district(self, code: str, district_class: str) -> dict:
+        """The inputs given for one district (field -> value), district entry over class default."""
+        out = {}
+        for src in (getattr(self, district_class), (self.by_code or {}).get(code)):
+            if src is None:
+                continue
+            for f in dataclasses.fields(DistrictInputs):
+                v = getattr(src, f.name)
+                if v != () and v != _NOT_GIVEN:
+                    out[f.name] = v
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,12 +364,19 @@ class Scenario:
     criteria: Criteria = spec(Criteria())
     output: Output = spec(Output())
     planning: Planning = spec(Planning())
+    district_inputs: DistrictInputTable = spec(DistrictInputTable())
     source_path: Path = spec(None)
 
     @property
     def ran_ids(self) -> tuple[str, ...]:
         """Ids of operators that own a radio network (have carriers)."""
         return tuple(op.id for op in self.operators if op.carriers)
+
+    def district_class(self, code: str) -> str:
+        """``"central"``, ``"rural"`` or ``"suburban"`` from ``deployment``'s class lists."""
+        if code in self.deployment.central_districts:
+            return "central"
+        return "rural" if code in self.deployment.rural_districts else "suburban"
 
     def layers(self) -> tuple[tuple[str, Operator, Carrier], ...]:
         """Coverage layers ``(layer_id, owner, carrier)``; layer id ``"<ran>-<band>"``."""
@@ -330,6 +394,7 @@ _TOP_LEVEL = {
     "criteria": Criteria,
     "output": Output,
     "planning": Planning,
+    "district_inputs": DistrictInputTable,
 }
 _REQUIRED_TOP = ("scenario", "region", "operators", "deployment")
 
@@ -551,6 +616,7 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
         for i, code in enumerate(pl.district_codes):
             if code not in sc.region.district_codes:
                 ctx.fail(f"planning.district_codes[{i}]", "a code of region.district_codes", code)
+    _check_district_inputs(ctx, sc)
     keys = [t.key for t in sc.criteria.thresholds]
     for i, k in enumerate(keys):
         if keys.count(k) > 1:
@@ -604,6 +670,36 @@ def _check_physical(ctx: _Ctx, sc: Scenario) -> None:
     for key, h in heights:
         if h <= h_ut:
             ctx.fail(key, f"an antenna above the UE (radio.h_ut_m = {h_ut:g} m)", h)
+
+
+def _check_district_inputs(ctx: _Ctx, sc: Scenario) -> None:
+    """Per-district inputs: -1 or a share in [0, 1]; tier mixes of the right length summing to 1."""
+    di = sc.district_inputs
+    entries = [(c, getattr(di, c)) for c in ("central", "suburban", "rural")]
+    entries += [(f"by_code.{k}", v) for k, v in (di.by_code or {}).items()]
+    for name, d in entries:
+        key = f"district_inputs.{name}"
+        if name.startswith("by_code.") and not _CODE_RE.match(name[8:]):
+            ctx.fail(key, "a 6-digit district code", name[8:])
+        for f in ("gigabit_passed_share", "ten_g_port_share", "take_up", "fiveg_user_share"):
+            v = getattr(d, f)
+            if v != _NOT_GIVEN and not 0.0 <= v <= 1.0:
+                ctx.fail(f"{key}.{f}", "a share in [0, 1] (or -1: not given)", v)
+        if (d.gigabit_passed_share != _NOT_GIVEN or d.take_up != _NOT_GIVEN or d.tier_mix
+                or d.ten_g_port_share != _NOT_GIVEN) and sc.broadband is None:
+            ctx.fail(key, "fibre inputs only with a [broadband] section", "fibre inputs")
+        if d.fiveg_user_share != _NOT_GIVEN and sc.traffic is None:
+            ctx.fail(f"{key}.fiveg_user_share", "a [traffic] section (the citywide 5G user share)", "none")
+        if d.tier_mix and sc.broadband is not None:
+            if len(d.tier_mix) != len(sc.broadband.tier_mbps):
+                ctx.fail(f"{key}.tier_mix", f"{len(sc.broadband.tier_mbps)} shares (one per broadband.tier_mbps)",
+                         f"{len(d.tier_mix)} values")
+            if abs(sum(d.tier_mix) - 1.0) > 1e-6:
+                ctx.fail(f"{key}.tier_mix", "shares summing to 1", round(sum(d.tier_mix), 6))
+    bb = sc.broadband
+    if bb is not None and bb.ten_g_port_share != _NOT_GIVEN and bb.ten_g_port_share < 0.0:
+        ctx.fail("broadband.ten_g_port_share", "a share in [0, 1] (or -1: ports follow subscribers)",
+                 bb.ten_g_port_share)
 
 
 def load_scenario(path) -> Scenario:

@@ -25,7 +25,8 @@ from ..results import LayerRadio
 
 __all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
            "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
-           "MAX_REPORTED_BAD_ROWS", "check_district_codes", "SITE_ROW_BYTES", "OUTPUT_BYTES_PER_PIXEL",
+           "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs",
+           "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES", "OUTPUT_BYTES_PER_PIXEL",
            "PROCESS_BASE_BYTES", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
            "check_layers_have_sectors"]
 
@@ -58,6 +59,8 @@ def check_district_codes(sc: Scenario, known: set) -> None:
     used += [(f"planning.district_codes[{i}]", c) for i, c in enumerate(sc.planning.district_codes)]
     if dep.distribute_by == "explicit":
         used += [(f"deployment.explicit_counts.{c}", c) for c in (dep.explicit_counts or {})]
+    by_code = getattr(getattr(sc, "district_inputs", None), "by_code", None) or {}
+    used += [(f"district_inputs.by_code.{c}", c) for c in by_code]
     for key, code in used:
         if code not in known:
             raise ConfigError(sc.source_path, key,
@@ -425,6 +428,11 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
     return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small)
 
 
+def ssb_gain_offset_db(antenna) -> float:
+    """SSB beam peak gain minus traffic beam peak gain of a carrier's antenna, dB (0 when not given)."""
+    return 0.0 if antenna.ssb_g_max_dbi is None else float(antenna.ssb_g_max_dbi - antenna.g_max_dbi)
+
+
 def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
     """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s."""
     r = sc.radio
@@ -433,4 +441,29 @@ def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
                       max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
                       h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
                       sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
-                      se_method=r.se_method)
+                      se_method=r.se_method, shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
+                      o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna))
+
+
+DISTRICT_INPUT_FIELDS = ("gigabit_passed_share", "ten_g_port_share", "take_up", "tier_mix", "fiveg_user_share")
+"""Inputs that ``[district_inputs]`` may give per district class or per district."""
+
+
+def district_inputs(sc: Scenario, codes) -> dict[str, dict[int, object]]:
+    """Per field of :data:`DISTRICT_INPUT_FIELDS`, district index -> value where one is given.
+
+    A district's own entry (``district_inputs.by_code``) wins over its class default
+    (central / suburban / rural, :meth:`sim.config.Scenario.district_class`); districts with
+    neither are absent and take the citywide input.
+    """
+    out: dict[str, dict[int, object]] = {f: {} for f in DISTRICT_INPUT_FIELDS}
+    for i, code in enumerate(codes):
+        for f, v in sc.district_inputs.for_district(str(code), sc.district_class(str(code))).items():
+            out[f][i] = v
+    return out
+
+
+def fiveg_user_share_by_district(sc: Scenario, codes) -> np.ndarray:
+    """5G users among mobile users per district: the district's input, else ``traffic.fiveg_user_share``."""
+    given = district_inputs(sc, codes)["fiveg_user_share"]
+    return np.array([float(given.get(i, sc.traffic.fiveg_user_share)) for i in range(len(codes))])

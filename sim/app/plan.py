@@ -9,6 +9,7 @@ layer, and writes ``added_sites.gpkg`` (WGS84 points), ``added_sites.csv``,
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,10 @@ def _planned_layer(sc: Scenario):
     lid = sc.planning.layer or sc.layers()[0][0]
     op, carrier = layers[lid]
     radio = layer_radio(sc, lid, carrier)
-    if radio.los_mode == "sampled":
-        raise ConfigError(sc.source_path, "radio.los_mode", "expected 'expected' or 'nlos' for planning, got 'sampled'")
+    if radio.los_mode == "sampled" or radio.shadow_fading:
+        # The sampled LOS and shadow-fading draws are keyed by site id, so a candidate's would not be
+        # the site's once built: planning ranks candidates on the expected path gain instead.
+        radio = dataclasses.replace(radio, los_mode="expected", shadow_fading=False, los_consistent=False)
     sinr_min_db = sc.criteria.sinr_min_db
     if sc.planning.min_rate_bps > 0:
         sinr_min_db = max(sinr_min_db, _sinr_for_rate_db(sc, radio, sc.planning.min_rate_bps))

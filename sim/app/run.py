@@ -77,7 +77,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
         with timer.stage("PON busy hour"):
             pon_rows = A.assess_pon(sc, fibre, a)
-    A.assess_criteria(sc, codes, a)
+    A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
     title = f"{sc.scenario.name} ({sc.scenario.year})"
     with timer.stage("writing outputs"):
         O.write_tables(run_dir, grid_rows, a, sites, districts)
@@ -85,6 +85,7 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         if busy is not None or sc.broadband is not None:
             images.update(O.write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows,
                                                pon_rows, fibre_px, title))
+        images.update(O.write_holes_and_places(sc, run_dir, rasters, districts, a, title))
         if sc.output.maps:
             images = O.write_overview_maps(sc, run_dir, districts, sites, a.table, title, images)
     summary = O.build_summary(sc, rasters, grid_rows, a, plan, busy, simpy_rows, day_rows, pon_rows, timer.timings_s)
