@@ -28,7 +28,7 @@ __all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "f
            "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs",
            "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES", "OUTPUT_BYTES_PER_PIXEL",
            "PROCESS_BASE_BYTES", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
-           "check_layers_have_sectors"]
+           "check_layers_have_sectors", "check_input_paths"]
 
 
 BUSY_TOP_M = 8
@@ -141,10 +141,25 @@ def check_inputs(sc: Scenario):
     """Every check of a scenario's inputs that needs no computation, in the order ``run`` meets them:
     the districts and census (and the codes the scenario names), the key places, the memory
     estimate (with the site file's row count). Returns the districts of the region."""
+    check_input_paths(sc)
     districts = load_region(sc)
     read_key_places(sc.region.key_places)
     check_memory(sc, districts)
     return districts
+
+
+def check_input_paths(sc: Scenario) -> None:
+    """Each input file the scenario names exists and is a file; the error names the config key."""
+    paths = [("region.districts", sc.region.districts), ("region.census", sc.region.census),
+             ("region.key_places", sc.region.key_places)]
+    if sc.deployment.strategy == "file":
+        paths.append(("deployment.site_file", sc.deployment.site_file))
+    for key, path in paths:
+        path = Path(path)
+        if not path.is_file():
+            what = "a file, got a folder" if path.is_dir() else "an existing file"
+            raise ConfigError(sc.source_path, key, f"expected {what}: {path} (file not found)"
+                              if not path.exists() else f"expected {what}: {path}")
 
 
 def check_layers_have_sectors(sc: Scenario, table) -> None:
