@@ -141,6 +141,22 @@ def test_outputs_are_the_files_written_and_errors_are_one_line(tmp_path, monkeyp
     monkeypatch.setattr(files, "_remove_temp", full)
     with pytest.raises(InputError, match=r"c\.json: cannot write c\.json \(No space left on device\)$"):
         files.write_json(d / "c.json", {"c": 1})
+    monkeypatch.undo()
+
+    # GDAL's write error (a pyogrio exception, not an OSError) is one line as well, and no temp file stays
+    import geopandas as gpd
+    import pyogrio
+    import pyogrio.errors
+    import shapely
+
+    def gdal_full(*a, **k):
+        raise pyogrio.errors.DataSourceError("sqlite3_exec failed: database or disk is full")
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", gdal_full)
+    gdf = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs="EPSG:4326")
+    with pytest.raises(InputError, match=r"d\.gpkg: cannot write d\.gpkg \(sqlite3_exec failed: database or disk"):
+        files.write_gpkg(d / "d.gpkg", gdf, "x")
+    assert not [p for p in d.iterdir() if p.name.startswith(".d.tmp-")]
 
 
 # ----------------------------------------------------------------------------- atomic writes

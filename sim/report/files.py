@@ -96,6 +96,12 @@ def atomic_path(path):
         _record(path)
     except OSError as exc:   # a full disk, a read-only folder: one line naming the file
         raise _os_error(path, exc, f"write {path.name}") from None
+    except RuntimeError as exc:
+        # GDAL's own I/O errors arrive as pyogrio / rasterio exceptions (not OSError)
+        if type(exc).__module__.split(".")[0] not in ("pyogrio", "rasterio"):
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(path, None, f"cannot write {path.name} ({reason})") from None
     finally:
         with contextlib.suppress(OSError):   # the clean-up's own error never hides the real one
             _remove_temp(tmp)
