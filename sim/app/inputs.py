@@ -27,8 +27,8 @@ __all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "f
            "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
            "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs",
            "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES", "OUTPUT_BYTES_PER_PIXEL",
-           "PROCESS_BASE_BYTES", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
-           "check_layers_have_sectors", "check_input_paths"]
+           "PROCESS_BASE_BYTES", "KERNEL_BYTES_PER_PAIR", "memory_need_bytes", "memory_limit_bytes",
+           "check_memory", "check_inputs", "check_layers_have_sectors", "check_input_paths"]
 
 
 BUSY_TOP_M = 8
@@ -77,6 +77,12 @@ OUTPUT_BYTES_PER_PIXEL = 64
 and matplotlib's resampled copy; a GeoTIFF with its overviews needs less)."""
 
 
+KERNEL_BYTES_PER_PAIR = 16
+"""Working memory of the kernel per pixel x candidate-sector pair of a block, per worker process
+(``radio.block_size`` x ``radio.k_sites`` x ``deployment.n_sectors``): 6 B measured with
+tracemalloc for 32,768-pixel blocks on configs/tiny.toml at 20 m (the tile search shares
+candidates); 16 B allowed."""
+
 PROCESS_BASE_BYTES = 400 * 2**20
 """Memory of the process before any data: Python with numpy, pandas, geopandas, rasterio,
 matplotlib and simpy loaded (217 MiB peak resident for a whole 500 m one-district run,
@@ -95,9 +101,17 @@ def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0) -> dict[str, int
         "sites": int(n_site_rows + sum((sc.deployment.sites or {}).values())
                      + sum((sc.deployment.small_cells or {}).values())) * SITE_ROW_BYTES,
         "largest output": int(grid.n_pixels * OUTPUT_BYTES_PER_PIXEL),
+        "kernel blocks": int(_workers(sc) * min(sc.radio.block_size, grid.n_pixels) * sc.radio.k_sites
+                             * sc.deployment.n_sectors * KERNEL_BYTES_PER_PAIR),
     }
     parts["total"] = sum(parts.values())
     return parts
+
+
+def _workers(sc: Scenario) -> int:
+    import os
+
+    return int(sc.radio.workers) if sc.radio.workers else max(1, os.cpu_count() or 1)
 
 
 def memory_limit_bytes(sc: Scenario) -> int:
