@@ -537,3 +537,18 @@ def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():
     # an image the palette cannot shrink is embedded as it is
     tiny = _png(0.5, 0.5)
     assert len(render.embed_png_bytes(tiny)) <= len(tiny)
+
+
+def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):
+    empty = files.create_run_dir(tmp_path, "x", name="empty-run")
+    files.abandon_run_dir(empty)
+    assert not empty.exists()
+    some = files.create_run_dir(tmp_path, "x", name="some-run")
+    files.write_json(some / "a.json", {})
+    files.abandon_run_dir(some)
+    assert (some / "a.json").is_file()          # what was written stays (and says how far the run went)
+    reused = tmp_path / "reused"
+    reused.mkdir()
+    files.create_run_dir(tmp_path, "x", force=True, name="reused")
+    files.abandon_run_dir(reused)
+    assert reused.is_dir()                      # a folder the user gave is never removed

@@ -58,36 +58,41 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
         sites = plan.table
     # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
     run_dir = O.create_run_dir(sc, out_dir, force)
-    sectors = {lid: sites.sector_arrays(lid) for lid, _, _ in sc.layers()}
-    coverage = compute_layers(sc, rasters, sectors, timer, workers)
-    busy, simpy_rows, day_rows = None, [], []
-    if sc.traffic is not None:
-        with timer.stage("busy hour"):
-            busy = solve_busy_hour(sc, rasters, coverage, sites, A.mobile_share_by_ran(sc), codes, prog)
-        coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
-        with timer.stage("simpy check"):
-            simpy_rows, day_rows = simpy_check(sc, busy.layers)
-    a = A.Assessment()
-    A.assess_radio(sc, rasters, coverage, None if busy is None else busy.rate_by_ran, len(codes), a)
-    A.assess_sites(sc, sites, districts, a)
-    A.assess_key_places(sc, rasters, codes, a)
-    fibre_px, pon_rows = None, []
-    if sc.broadband is not None:
-        with timer.stage("fibre to the home"):
-            fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
-        with timer.stage("PON busy hour"):
-            pon_rows = A.assess_pon(sc, fibre, a)
-    A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
-    title = f"{sc.scenario.name} ({sc.scenario.year})"
-    with timer.stage("writing outputs"):
-        O.write_tables(run_dir, grid_rows, a, sites, districts)
-        images = O.write_coverage_outputs(sc, run_dir, rasters, districts, coverage, sectors, title)
-        if busy is not None or sc.broadband is not None:
-            images.update(O.write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows,
-                                               pon_rows, fibre_px, title))
-        images.update(O.write_holes_and_places(sc, run_dir, rasters, districts, a, title))
-        if sc.output.maps:
-            images = O.write_overview_maps(sc, run_dir, districts, sites, a.table, title, images)
-    summary = O.build_summary(sc, rasters, grid_rows, a, plan, busy, simpy_rows, day_rows, pon_rows, timer.timings_s)
-    O.write_summary_and_reports(run_dir, summary, a, images)
-    return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
+    try:
+        sectors = {lid: sites.sector_arrays(lid) for lid, _, _ in sc.layers()}
+        coverage = compute_layers(sc, rasters, sectors, timer, workers)
+        busy, simpy_rows, day_rows = None, [], []
+        if sc.traffic is not None:
+            with timer.stage("busy hour"):
+                busy = solve_busy_hour(sc, rasters, coverage, sites, A.mobile_share_by_ran(sc), codes, prog)
+            coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
+            with timer.stage("simpy check"):
+                simpy_rows, day_rows = simpy_check(sc, busy.layers)
+        a = A.Assessment()
+        A.assess_radio(sc, rasters, coverage, None if busy is None else busy.rate_by_ran, len(codes), a)
+        A.assess_sites(sc, sites, districts, a)
+        A.assess_key_places(sc, rasters, codes, a)
+        fibre_px, pon_rows = None, []
+        if sc.broadband is not None:
+            with timer.stage("fibre to the home"):
+                fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
+            with timer.stage("PON busy hour"):
+                pon_rows = A.assess_pon(sc, fibre, a)
+        A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
+        title = f"{sc.scenario.name} ({sc.scenario.year})"
+        with timer.stage("writing outputs"):
+            O.write_tables(run_dir, grid_rows, a, sites, districts)
+            images = O.write_coverage_outputs(sc, run_dir, rasters, districts, coverage, sectors, title)
+            if busy is not None or sc.broadband is not None:
+                images.update(O.write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows,
+                                                   pon_rows, fibre_px, title))
+            images.update(O.write_holes_and_places(sc, run_dir, rasters, districts, a, title))
+            if sc.output.maps:
+                images = O.write_overview_maps(sc, run_dir, districts, sites, a.table, title, images)
+        summary = O.build_summary(sc, rasters, grid_rows, a, plan, busy, simpy_rows, day_rows, pon_rows,
+                                  timer.timings_s)
+        O.write_summary_and_reports(run_dir, summary, a, images)
+        return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
+    except BaseException:
+        O.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
+        raise
