@@ -1,13 +1,17 @@
 """Command line: ``gigacity validate|run|plan|compare`` (also ``python -m sim``).
 
-The only module that touches argv, the terminal and progress output. Library errors
-(:class:`sim.errors.GigacityError`) become one line on stderr and exit code 2.
+The only module that touches argv, the terminal and progress output. Stages are log
+records of the ``gigacity`` logger (``-v``/``--log-level``; ``--quiet`` keeps errors only);
+on a terminal every stage that counts its work draws a progress bar (tqdm), elsewhere a
+plain line per stage. Library errors (:class:`sim.errors.GigacityError`) become one line on
+stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -16,76 +20,139 @@ import time
 import warnings
 from pathlib import Path
 
+from . import __version__
 from .errors import GigacityError, InputError
 
-__all__ = ["main"]
+__all__ = ["main", "Progress", "LOGGER_NAME"]
 
 EXIT_OK = 0
 EXIT_INPUT = 2
+LOGGER_NAME = "gigacity"
+log = logging.getLogger(LOGGER_NAME)
+
+
+class _ElapsedFormatter(logging.Formatter):
+    """``[   12.3 s] message`` for stage records, ``gigacity: level: message`` for warnings and above."""
+
+    def __init__(self):
+        super().__init__()
+        self.t0 = time.perf_counter()
+
+    def format(self, record):
+        if record.levelno >= logging.WARNING:
+            return f"gigacity: {record.levelname.lower()}: {record.getMessage()}"
+        return f"[{time.perf_counter() - self.t0:7.1f} s] {record.getMessage()}"
+
+
+class _TqdmSafeHandler(logging.StreamHandler):
+    """A stream handler that writes around any progress bar on the terminal."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def setup_logging(level: int, stream=None) -> logging.Handler:
+    """Send the ``gigacity`` logger's records at ``level`` and above to ``stream`` (stderr)."""
+    handler = _TqdmSafeHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(_ElapsedFormatter())
+    for h in list(log.handlers):
+        log.removeHandler(h)
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
+    return handler
 
 
 class Progress:
-    """Progress lines on stderr: one line per stage, a percentage for long stages."""
+    """The progress callback of a command: a log record per stage, a bar for counted stages on a terminal.
+
+    ``progress(stage)`` starts a stage (a log record); ``progress(stage, done, total)``
+    advances its bar (tqdm, on a terminal only; elsewhere the stage's one line stays the
+    only output, so logs and pipes get plain lines).
+    """
 
     def __init__(self, quiet: bool = False, stream=None):
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
         self._stage = None
-        self._t0 = time.perf_counter()
-        self._last_draw = 0.0
+        self._bar = None
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
+    def _close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
-        if self.quiet:
-            return
-        now = time.perf_counter()
         if stage != self._stage:
-            if self._stage is not None and self._tty:
-                self.stream.write("\n")
+            self._close()
             self._stage = stage
-            self._last_draw = 0.0
-            if not self._tty or total is None:
-                self.stream.write(f"[{now - self._t0:7.1f} s] {stage}\n")
-                self.stream.flush()
-        if total and self._tty and (now - self._last_draw > 0.2 or done == total):
-            self._last_draw = now
-            pct = 100.0 * (done or 0) / total
-            self.stream.write(f"\r[{now - self._t0:7.1f} s] {stage}: {pct:5.1f} % ({done}/{total})")
-            if done == total:
-                self.stream.write("\n")
-                self._stage = None
-            self.stream.flush()
+            log.info(stage)
+        if self.quiet or not total or not self._tty or not log.isEnabledFor(logging.INFO):
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=f"  {stage}", file=self.stream, leave=True, dynamic_ncols=True,
+                             unit="step", mininterval=0.2,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+        self._bar.n = min(int(done or 0), total)
+        self._bar.refresh()
+        if done is not None and done >= total:
+            self._close()
+
+    def close(self):
+        """Close the bar of the last stage."""
+        self._close()
 
 
 def _fmt_warning(message, category, filename, lineno, line=None):
     return f"gigacity: warning: {message}\n"
 
 
-def _cmd_validate(args) -> int:
-    from .app.validate import describe_scenario
+def _load(args):
     from .config import load_scenario, with_overrides
 
-    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    return with_overrides(load_scenario(args.config, args.set or ()), resolution_m=args.resolution_m)
+
+
+def _report_line(run_dir: Path) -> str:
+    report = Path(run_dir) / "report.html"
+    return f"report: {report}" if report.is_file() else f"run folder: {run_dir}"
+
+
+def _cmd_validate(args) -> int:
+    from .app.validate import describe_scenario
+
+    sc = _load(args)
     print(describe_scenario(sc))
     return EXIT_OK
 
 
 def _cmd_run(args) -> int:
     from .app.run import run_scenario
-    from .config import load_scenario, with_overrides
 
-    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    sc = _load(args)
     progress = Progress(quiet=args.quiet)
-    result = run_scenario(
-        sc,
-        out_dir=args.out,
-        force=args.force,
-        workers=args.workers,
-        progress=progress,
-    )
+    try:
+        result = run_scenario(
+            sc,
+            out_dir=args.out,
+            force=args.force,
+            workers=args.workers,
+            progress=progress,
+        )
+    finally:
+        progress.close()
     if not args.quiet:
         print(result.headline)
-    print(f"run folder: {result.run_dir}")
+        print(f"run folder: {result.run_dir}")
+    print(_report_line(result.run_dir))
     return EXIT_OK
 
 
@@ -101,15 +168,18 @@ def _cmd_compare(args) -> int:
 
 def _cmd_plan(args) -> int:
     from .app.plan import plan_scenario
-    from .config import load_scenario, with_overrides
 
-    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    sc = _load(args)
     progress = Progress(quiet=args.quiet)
-    result = plan_scenario(sc, target=args.target, budget=args.budget, out_dir=args.out, force=args.force,
-                           progress=progress)
+    try:
+        result = plan_scenario(sc, target=args.target, budget=args.budget, out_dir=args.out, force=args.force,
+                               progress=progress)
+    finally:
+        progress.close()
     if not args.quiet:
         print(result.headline)
     print(f"run folder: {result.run_dir}")
+    print(f"planned scenario: {Path(result.run_dir) / 'plan.toml'} (gigacity run it, then gigacity compare)")
     return EXIT_OK
 
 
@@ -132,10 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gigacity",
         description="Simulate a city's 5G and gigabit fibre and report it against the One-Gbps city criteria.",
     )
+    p.add_argument("--version", action="version", version=f"gigacity {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v: debug)")
+    common.add_argument("--log-level", default=None, choices=("debug", "info", "warning", "error"),
+                        type=str.lower, help="log level (default: info; --quiet: error)")
+    common.add_argument("--quiet", action="store_true", help="errors only: no stage lines or progress bars")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    set_help = ("override a config key, typed by the schema (repeatable), e.g. --set radio.k_sites=16 "
+                "--set deployment.sites.cmcc=25000")
 
-    v = sub.add_parser("validate", help="check a scenario config and print its summary")
+    v = sub.add_parser("validate", help="check a scenario config and print its summary", parents=[common])
     v.add_argument("config", help="scenario TOML file")
+    v.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=set_help)
     v.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
     v.set_defaults(func=_cmd_validate)
 
@@ -146,13 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
         q.add_argument("--workers", type=int, default=None, help="worker processes for the coverage kernel")
         q.add_argument("--force", action="store_true", help="write into an existing run folder")
-        q.add_argument("--quiet", action="store_true", help="no progress output")
+        q.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=set_help)
 
-    r = sub.add_parser("run", help="run a scenario and write its run folder")
+    r = sub.add_parser("run", help="run a scenario and write its run folder", parents=[common])
     add_run_options(r)
     r.set_defaults(func=_cmd_run)
 
-    pl = sub.add_parser("plan", help="add sites greedily until a population coverage target is met")
+    pl = sub.add_parser("plan", help="add sites greedily until a population coverage target is met",
+                        parents=[common])
     pl.add_argument("config", help="scenario TOML file")
     pl.add_argument("--target", type=_positive_float, default=None,
                     help="covered population share to reach, in (0, 1] (default: planning.target_pop_share)")
@@ -161,10 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run folder (default: <output.dir>/<scenario>-plan-<timestamp>)")
     pl.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
     pl.add_argument("--force", action="store_true", help="write into an existing run folder")
-    pl.add_argument("--quiet", action="store_true", help="no progress output")
+    pl.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=set_help)
     pl.set_defaults(func=_cmd_plan)
 
-    c = sub.add_parser("compare", help="compare the indicators of two run folders")
+    c = sub.add_parser("compare", help="compare the indicators of two run folders", parents=[common])
     c.add_argument("run_a")
     c.add_argument("run_b")
     c.add_argument("--out", type=str, default=None, help="folder for the comparison files (default: none written)")
@@ -213,6 +293,13 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quiet:
+        level = logging.ERROR
+    elif args.log_level:
+        level = getattr(logging, args.log_level.upper())
+    else:
+        level = logging.DEBUG if args.verbose else logging.INFO
+    setup_logging(level)
     old_format = warnings.formatwarning
     warnings.formatwarning = _fmt_warning
     old_term = None

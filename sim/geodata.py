@@ -1,7 +1,8 @@
 """The only reader of geodata files: district polygons, census table, key places.
 
 Districts are read in EPSG:4326 (as shipped) and projected to the metric CRS of the
-simulation, UTM zone 51N (EPSG:32651), which covers Shanghai (120.85°E–122.01°E).
+simulation: the one the scenario names, else the UTM zone of the region's centroid
+(:func:`utm_crs_of`; Shanghai, 120.85°E–122.01°E: zone 51N, EPSG:32651 = :data:`GRID_CRS`).
 
 Known fact handled here: the OSM-derived polygons of the five coastal districts
 (Baoshan, Pudong, Jinshan, Fengxian, Chongming) run to the outer edge of tidal flats, so
@@ -17,6 +18,7 @@ grid, metres), :data:`WGS84_CRS` (longitude/latitude) and the transforms between
 
 from __future__ import annotations
 
+import math
 import warnings
 from functools import cache
 from pathlib import Path
@@ -29,6 +31,7 @@ from .errors import GeodataError
 __all__ = [
     "GRID_CRS",
     "WGS84_CRS",
+    "utm_crs_of",
     "lonlat_to_xy_m",
     "xy_m_to_lonlat",
     "ATTRIBUTION",
@@ -44,7 +47,7 @@ __all__ = [
 ]
 
 GRID_CRS = "EPSG:32651"
-"""Metric CRS of the simulation: WGS 84 / UTM zone 51N."""
+"""Metric CRS of the shipped Shanghai data (WGS 84 / UTM zone 51N); the default of the transforms."""
 
 WGS84_CRS = "EPSG:4326"
 """Geographic CRS of longitudes and latitudes (degrees): WGS 84."""
@@ -86,15 +89,30 @@ def _transformer(src: str, dst: str):
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def lonlat_to_xy_m(lon_deg, lat_deg) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 longitudes and latitudes (deg) to grid CRS positions (m), float64 arrays."""
-    x, y = _transformer(WGS84_CRS, GRID_CRS).transform(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
+def utm_crs_of(lon_deg: float, lat_deg: float) -> str:
+    """The WGS 84 / UTM zone CRS of a point: ``EPSG:326zz`` north, ``EPSG:327zz`` south.
+
+    Zone ``zz = floor((lon + 180) / 6) + 1`` (6° zones from 180°W; the Norway/Svalbard
+    exceptions do not concern China). Shanghai (121.5°E) -> EPSG:32651, Chengdu (104.1°E)
+    -> EPSG:32648, Beijing (116.4°E) -> EPSG:32650.
+    """
+    zone = min(60, max(1, int(math.floor((float(lon_deg) + 180.0) / 6.0)) + 1))
+    return f"EPSG:{32600 + zone if lat_deg >= 0 else 32700 + zone}"
+
+
+def _crs_text(crs) -> str:
+    return crs if isinstance(crs, str) else crs.to_string()
+
+
+def lonlat_to_xy_m(lon_deg, lat_deg, crs=GRID_CRS) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 longitudes and latitudes (deg) to positions in the metric grid ``crs`` (m), float64 arrays."""
+    x, y = _transformer(WGS84_CRS, _crs_text(crs)).transform(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
     return np.asarray(x, np.float64), np.asarray(y, np.float64)
 
 
-def xy_m_to_lonlat(x_m, y_m) -> tuple[np.ndarray, np.ndarray]:
-    """Grid CRS positions (m) to WGS84 longitudes and latitudes (deg), float64 arrays."""
-    lon, lat = _transformer(GRID_CRS, WGS84_CRS).transform(np.asarray(x_m, float), np.asarray(y_m, float))
+def xy_m_to_lonlat(x_m, y_m, crs=GRID_CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in the metric grid ``crs`` (m) to WGS84 longitudes and latitudes (deg), float64 arrays."""
+    lon, lat = _transformer(_crs_text(crs), WGS84_CRS).transform(np.asarray(x_m, float), np.asarray(y_m, float))
     return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
 
 
@@ -299,16 +317,21 @@ polygon is degenerate (zero area, a line, coordinates in the wrong unit)."""
 
 
 @cache
-def grid_area_of_use() -> tuple[float, float, float, float]:
-    """``(west, south, east, north)`` in degrees where :data:`GRID_CRS` is valid (pyproj's area of use)."""
+def grid_area_of_use(crs: str = GRID_CRS) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` in degrees where the grid ``crs`` is valid (pyproj's area of use)."""
     from pyproj import CRS
 
-    a = CRS.from_user_input(GRID_CRS).area_of_use
+    a = CRS.from_user_input(crs).area_of_use
+    if a is None:
+        return (-180.0, -90.0, 180.0, 90.0)
     return (a.west, a.south, a.east, a.north)
 
 
-def _check_district_extent(path: Path, gdf, codes) -> None:
-    """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting)."""
+def _check_district_extent(path: Path, gdf, codes, crs: str | None) -> str:
+    """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting).
+
+    ``crs`` None: the UTM zone of the polygons' centre (:func:`utm_crs_of`). Returns the grid CRS.
+    """
     import shapely
 
     bounds = shapely.bounds(np.asarray(gdf.geometry.values, dtype=object))
@@ -318,12 +341,9 @@ def _check_district_extent(path: Path, gdf, codes) -> None:
             lon, lat = _transformer(gdf.crs.to_string(), WGS84_CRS).transform(bounds[:, [0, 2, 0, 2]],
                                                                                bounds[:, [1, 1, 3, 3]])
             bounds = np.stack([lon.min(axis=1), lat.min(axis=1), lon.max(axis=1), lat.max(axis=1)], axis=1)
-    west, south, east, north = grid_area_of_use()
     with np.errstate(invalid="ignore"):
         bad_deg = ~(np.isfinite(bounds).all(axis=1) & (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180)
                     & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90))
-        outside = ~bad_deg & ((bounds[:, 0] < west) | (bounds[:, 2] > east) | (bounds[:, 1] < south)
-                              | (bounds[:, 3] > north))
     if bad_deg.any():
         i = int(np.flatnonzero(bad_deg)[0])
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
@@ -336,16 +356,23 @@ def _check_district_extent(path: Path, gdf, codes) -> None:
         i = int(np.flatnonzero(flat)[0])
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
                            "expected a polygon with an area, got a zero-area (degenerate) polygon")
+    if crs is None:
+        lon0, lat0 = bounds[:, :2].min(axis=0)
+        lon1, lat1 = bounds[:, 2:].max(axis=0)
+        crs = utm_crs_of(0.5 * (lon0 + lon1), 0.5 * (lat0 + lat1))
+    west, south, east, north = grid_area_of_use(crs)
+    outside = (bounds[:, 0] < west) | (bounds[:, 2] > east) | (bounds[:, 1] < south) | (bounds[:, 3] > north)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
-                           f"expected a polygon inside the grid CRS {GRID_CRS}'s area of use (lon {west:g} to "
+                           f"expected a polygon inside the grid CRS {crs}'s area of use (lon {west:g} to "
                            f"{east:g}, lat {south:g} to {north:g}), got lon {bounds[i, 0]:.4g} to {bounds[i, 2]:.4g}, "
                            f"lat {bounds[i, 1]:.4g} to {bounds[i, 3]:.4g}")
+    return crs
 
 
-def read_districts(geojson_path, census_csv_path):
-    """Read district polygons and join the census table; project to EPSG:32651.
+def read_districts(geojson_path, census_csv_path, crs: str | None = None):
+    """Read district polygons and join the census table; project to ``crs`` (default: UTM of the centroid).
 
     Parameters
     ----------
@@ -354,10 +381,13 @@ def read_districts(geojson_path, census_csv_path):
         ``name_zh`` (geoBoundaries CHN ADM3, © OpenStreetMap contributors, ODbL 1.0).
     census_csv_path : path
         The census table, see :func:`read_census`.
+    crs : str, optional
+        Metric CRS of the grid, e.g. ``"EPSG:32650"``; None: :func:`utm_crs_of` the centre
+        of the polygons' bounding box (EPSG:32651 for Shanghai).
 
     Returns
     -------
-    GeoDataFrame in EPSG:32651, sorted by ``code`` (row position = district index),
+    GeoDataFrame in ``crs``, sorted by ``code`` (row position = district index),
     columns ``code, name_en, name_zh, population, households, area_km2_official,
     area_km2_polygon, geometry``.
 
@@ -393,7 +423,7 @@ def read_districts(geojson_path, census_csv_path):
     codes = gdf["code"].astype(str).str.strip()
     if codes.duplicated().any():
         raise GeodataError(gpath, "property code", f"duplicate district code {codes[codes.duplicated()].iloc[0]}")
-    _check_district_extent(gpath, gdf, codes)
+    crs = _check_district_extent(gpath, gdf, codes, crs)
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
         names = ", ".join(codes[invalid].tolist())
@@ -416,8 +446,8 @@ def read_districts(geojson_path, census_csv_path):
                            f"district {only_poly[0]} of {gpath.name} missing from the census table")
     if only_census:
         raise GeodataError(gpath, "property code", f"district {only_census[0]} of the census table has no polygon")
-    projected = gdf.set_geometry(gdf.geometry).to_crs(GRID_CRS)
-    geom = gpd.GeoSeries(projected.geometry.values, index=codes.values, crs=GRID_CRS)
+    projected = gdf.set_geometry(gdf.geometry).to_crs(crs)
+    geom = gpd.GeoSeries(projected.geometry.values, index=codes.values, crs=crs)
     census = census.set_index("code")
     out = gpd.GeoDataFrame(
         {
@@ -429,7 +459,7 @@ def read_districts(geojson_path, census_csv_path):
             "area_km2_official": census["area_km2_official"].to_numpy(),
         },
         geometry=geom.loc[census.index].values,
-        crs=GRID_CRS,
+        crs=crs,
     )
     out["area_km2_polygon"] = out.geometry.area.to_numpy() / 1e6
     tiny = out["area_km2_polygon"].to_numpy() < MIN_DISTRICT_AREA_KM2
@@ -443,8 +473,8 @@ def read_districts(geojson_path, census_csv_path):
     ]
 
 
-def read_key_places(csv_path, district_codes=None):
-    """Read the key places (重点场所) for the 5G-reach indicator; project to EPSG:32651.
+def read_key_places(csv_path, district_codes=None, crs=GRID_CRS):
+    """Read the key places (重点场所) for the 5G-reach indicator; project to ``crs`` (the grid's).
 
     Parameters
     ----------
@@ -485,7 +515,7 @@ def read_key_places(csv_path, district_codes=None):
                 path, f"line {row + 2}, column district_code",
                 f"unknown district code {df['district_code'].iloc[row]!r}",
             )
-    pts = gpd.GeoSeries.from_xy(lon, lat, crs=WGS84_CRS).to_crs(GRID_CRS)
+    pts = gpd.GeoSeries.from_xy(lon, lat, crs=WGS84_CRS).to_crs(crs)
     return gpd.GeoDataFrame(
         {
             "id": df["id"].astype(object).to_numpy(),
@@ -497,5 +527,5 @@ def read_key_places(csv_path, district_codes=None):
             "lat_deg": lat,
         },
         geometry=pts.values,
-        crs=GRID_CRS,
+        crs=crs,
     )

@@ -114,9 +114,9 @@ class DensityPlacement:
     district_idx: np.ndarray
     spacing_m: np.ndarray
 
-    def to_sites(self, source: str = "density") -> PhysicalSites:
-        """As :class:`PhysicalSites` (WGS84 positions computed, nothing else given)."""
-        return PhysicalSites.from_xy(self.x_m, self.y_m, self.district_idx, source)
+    def to_sites(self, source: str = "density", crs: str = GRID_CRS) -> PhysicalSites:
+        """As :class:`PhysicalSites` (WGS84 positions computed from the grid ``crs``, nothing else given)."""
+        return PhysicalSites.from_xy(self.x_m, self.y_m, self.district_idx, source, crs)
 
 
 _SQRT3 = math.sqrt(3.0)
@@ -256,7 +256,7 @@ def place_by_density(districts_gdf, counts_per_district, rng: np.random.Generato
     if counts.shape != (n_d,) or (counts.size and (counts.dtype.kind not in "iu" or counts.min() < 0)):
         raise InputError("place_by_density", "counts_per_district",
                          f"expected {n_d} integers >= 0 (one per district), got {counts.tolist()!r}")
-    if str(districts_gdf.crs).upper() != GRID_CRS:
+    if districts_gdf.crs is None or not districts_gdf.crs.is_projected:
         districts_gdf = districts_gdf.to_crs(GRID_CRS)
     min_s = max(float(min_spacing_m), 2.0 * float(grid_res_m) if grid_res_m else 0.0)
     why = (f"the minimum spacing {min_s:.0f} m ("
@@ -317,5 +317,7 @@ def build_small_cells(districts_gdf, counts_per_district, rng: np.random.Generat
     """
     placement = place_by_density(districts_gdf, counts_per_district, rng, jitter_frac,
                                  min_spacing_m=min_spacing_m, grid_res_m=grid_res_m)
-    return build_site_table(placement.to_sites(source), ran=ran, carriers=carriers, rng=rng,
+    crs = districts_gdf.crs.to_string() if districts_gdf.crs is not None and districts_gdf.crs.is_projected \
+        else GRID_CRS
+    return build_site_table(placement.to_sites(source, crs), ran=ran, carriers=carriers, rng=rng,
                             site_class=SiteClass("umi", h_bs_m), n_sectors=n_sectors, site_id_start=site_id_start)

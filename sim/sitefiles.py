@@ -208,16 +208,17 @@ def _region_parts(region):
 
     if region is None:
         return None
-    gdf = region if str(region.crs).upper() == GRID_CRS else region.to_crs(GRID_CRS)
+    crs = region.crs.to_string() if region.crs is not None and region.crs.is_projected else GRID_CRS
+    gdf = region if region.crs is not None and region.crs.to_string() == crs else region.to_crs(crs)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     for g in geoms:
         shapely.prepare(g)
     bounds = shapely.bounds(geoms)
     xmin, ymin = bounds[:, 0].min(), bounds[:, 1].min()
     xmax, ymax = bounds[:, 2].max(), bounds[:, 3].max()
-    lon, lat = xy_m_to_lonlat([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
+    lon, lat = xy_m_to_lonlat([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax], crs)
     box = (lon.min() - 0.5, lat.min() - 0.5, lon.max() + 0.5, lat.max() + 0.5)
-    return geoms, bounds, box
+    return geoms, bounds, box, crs
 
 
 def _district_of(parts, x_m, y_m) -> np.ndarray:
@@ -227,7 +228,7 @@ def _district_of(parts, x_m, y_m) -> np.ndarray:
     out = np.full(np.asarray(x_m).size, -1, dtype=np.int16)
     if parts is None:
         return out
-    geoms, bounds, _ = parts
+    geoms, bounds, *_ = parts
     for k, (g, b) in enumerate(zip(geoms, bounds)):
         cand = np.flatnonzero((out < 0) & (x_m >= b[0]) & (x_m <= b[2]) & (y_m >= b[1]) & (y_m <= b[3]))
         if cand.size:
@@ -348,7 +349,7 @@ def _finish(path, rows: _Rows, on_bad_row, lon, lat, parts, cols, n_filtered=0, 
     if on_bad_row == "raise":
         rows.raise_first()
     keep = ~rows.bad
-    x, y = lonlat_to_xy_m(lon[keep], lat[keep])
+    x, y = lonlat_to_xy_m(lon[keep], lat[keep], parts[3] if parts is not None else GRID_CRS)
     d = _district_of(parts, x, y)
     inside = d >= 0 if parts is not None else np.ones(x.size, bool)
     n = int(inside.sum())
@@ -679,7 +680,7 @@ def read_opencellid(path, region, *, radios: Sequence[str] = ("NR", "LTE"),
         rows_sub.raise_first()
     good = ~rows_sub.bad
     gi = sub[good]
-    x, y = lonlat_to_xy_m(lon[good], lat[good])
+    x, y = lonlat_to_xy_m(lon[good], lat[good], parts[3] if parts is not None else GRID_CRS)
     d = _district_of(parts, x, y)
     inside = d >= 0 if parts is not None else np.ones(x.size, bool)
     gi, x, y, d = gi[inside], x[inside], y[inside], d[inside]

@@ -240,13 +240,13 @@ class SiteTable:
         cols["site_id"] = np.concatenate([self.site_id.astype(np.int64), oid])
         return SiteTable(**cols)
 
-    def to_geodataframe(self, crs: str = GRID_CRS):
+    def to_geodataframe(self, crs: str = GRID_CRS, grid_crs: str = GRID_CRS):
         """A GeoDataFrame of points (one per row) with every column as an attribute."""
         import geopandas as gpd
 
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        gdf = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(self.x_m, self.y_m), crs=GRID_CRS)
-        return gdf if crs == GRID_CRS else gdf.to_crs(crs)
+        gdf = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(self.x_m, self.y_m), crs=grid_crs)
+        return gdf if crs == grid_crs else gdf.to_crs(crs)
 
     def mast_columns(self, district_codes=None) -> dict[str, np.ndarray]:
         """One row per physical site (mast), in ``site_id`` order.
@@ -282,13 +282,13 @@ class SiteTable:
                 "x_m": self.x_m[first], "y_m": self.y_m[first], "lon_deg": self.lon_deg[first],
                 "lat_deg": self.lat_deg[first]}
 
-    def masts_to_geodataframe(self, district_codes=None, crs: str = GRID_CRS):
+    def masts_to_geodataframe(self, district_codes=None, crs: str = GRID_CRS, grid_crs: str = GRID_CRS):
         """A GeoDataFrame of :meth:`mast_columns`, one point per mast."""
         import geopandas as gpd
 
         cols = self.mast_columns(district_codes)
-        gdf = gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(cols["x_m"], cols["y_m"]), crs=GRID_CRS)
-        return gdf if crs == GRID_CRS else gdf.to_crs(crs)
+        gdf = gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(cols["x_m"], cols["y_m"]), crs=grid_crs)
+        return gdf if crs == grid_crs else gdf.to_crs(crs)
 
     def sites_per_district(self, n_districts: int, ran: str | None = None) -> np.ndarray:
         """Physical sites per district, int64 ``[n_districts]`` (sites outside are not counted).
@@ -388,10 +388,10 @@ class PhysicalSites:
         return PhysicalSites(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     @classmethod
-    def from_xy(cls, x_m, y_m, district_idx, source: str = "density") -> PhysicalSites:
-        """Sites at positions (EPSG:32651) with nothing else given."""
+    def from_xy(cls, x_m, y_m, district_idx, source: str = "density", crs: str = GRID_CRS) -> PhysicalSites:
+        """Sites at positions in the metric ``crs`` (the grid's) with nothing else given."""
         x = np.asarray(x_m, np.float64)
-        lon, lat = xy_m_to_lonlat(x, y_m)
+        lon, lat = xy_m_to_lonlat(x, y_m, crs)
         n = x.size
         return cls(
             x_m=x, y_m=y_m, lon_deg=lon, lat_deg=lat, district_idx=district_idx,

@@ -14,7 +14,7 @@ GIGACITY = Path(sys.executable).parent / "gigacity"
 
 def run_cli(*args, cwd=None, module=False):
     cmd = [sys.executable, "-m", "sim", *args] if module or not GIGACITY.exists() else [str(GIGACITY), *args]
-    env = dict(os.environ, MPLBACKEND="Agg")
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))  # this checkout's sim, not the installed one
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 

@@ -6,6 +6,7 @@ planning reaches a target with fewer added sites than uniform density placement;
 outputs and one-line errors.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -48,7 +49,9 @@ def scene():
     spec = S.CarrierSpec(layer=LAYER, band=car.band, ptx_dbm=car.ptx_dbm, g_max_dbi=car.antenna.g_max_dbi,
                          hpbw_h_deg=car.antenna.hpbw_h_deg, hpbw_v_deg=car.antenna.hpbw_v_deg,
                          tilt_deg=car.antenna.tilt_deg)
-    radio = R.layer_radio(sc, LAYER, car)
+    # planning ranks on the expected path gain (as sim.app.plan does for a sampled-LOS, shadowed scenario)
+    radio = dataclasses.replace(R.layer_radio(sc, LAYER, car), los_mode="expected", shadow_fading=False,
+                                los_consistent=False)
     ex = PL.place_by_density(districts, np.array([3]), np.random.default_rng(1), 0.25)
     existing = _table(spec, ex.x_m, ex.y_m, ex.district_idx, 0, 2)
     cx, cy, cd = P.candidate_lattice(rasters, 150.0, exclude_x_m=existing.x_m, exclude_y_m=existing.y_m)
@@ -210,7 +213,8 @@ def test_config_planning_section(tmp_path):
 
 def _cli(*args):
     cmd = [str(GIGACITY), *args] if GIGACITY.exists() else [sys.executable, "-m", "sim", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"), timeout=600)
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))   # this checkout's sim
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
 def _one_line_error(proc, *fragments):
@@ -239,7 +243,7 @@ def test_cli_plan_writes_outputs(tmp_path):
     assert (sites["district"].astype(str) == "310101").all()
     gdf = pyogrio.read_dataframe(out / "added_sites.gpkg")
     assert len(gdf) == n and gdf.crs.to_epsg() == 4326
-    np.testing.assert_allclose(gdf.geometry.x, sites["lon_deg"])
+    np.testing.assert_allclose(gdf.geometry.x, sites["lon"])
     curve = pd.read_csv(out / "plan_curve.csv")
     assert list(curve["sites_added"]) == list(range(n + 1))
     assert curve["covered_share"].iloc[-1] >= 0.9999 and curve["covered_share"].is_monotonic_increasing

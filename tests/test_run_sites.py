@@ -94,7 +94,7 @@ def test_run_from_site_file_end_to_end(tmp_path):
     out = tmp_path / "run"
     exe = [str(GIGACITY)] if GIGACITY.exists() else [sys.executable, "-m", "sim"]
     proc = subprocess.run([*exe, "run", str(cfg), "--out", str(out)], capture_output=True, text=True,
-                          env=dict(os.environ, MPLBACKEND="Agg"), timeout=600)
+                          env=dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT)), timeout=600)
     assert proc.returncode == 0, proc.stderr
     # what the reader counted, on the terminal (progress on stderr)
     assert ("site file huangpu_sites.csv (csv): 60 rows, 58 kept, 0 bad skipped, 2 outside the region, "

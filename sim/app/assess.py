@@ -93,7 +93,7 @@ def assess_sites(sc: Scenario, sites, districts, a: Assessment) -> None:
 def assess_key_places(sc: Scenario, rasters, codes, a: Assessment) -> None:
     """Key places of the region reached indoors by each network, and the share-weighted reach."""
     cr = sc.criteria
-    places = read_key_places(sc.region.key_places)
+    places = read_key_places(sc.region.key_places, crs=rasters.grid.crs)
     a.places = places[places["district_code"].isin(codes)].reset_index(drop=True)
     if not len(a.places):
         return
@@ -117,7 +117,8 @@ def fibre_inputs_by_district(sc: Scenario, codes, households, census_households:
 
     Without ``[district_inputs]`` the citywide counts of ``[broadband]`` are split over the
     districts in proportion to their census households (the whole census table's, so a subset
-    of districts gets its part) and the citywide take-up and tier mix apply: today's citywide
+    of districts gets its part), counts given as shares (``*_share``) are shares of each
+    district's households, and the citywide take-up and tier mix apply: today's citywide
     totals exactly. A district (or its class) with ``gigabit_passed_share`` has
     ``households x share`` passed by gigabit fibre (at most its fibre households); with
     ``take_up``, ``tier_mix`` or ``ten_g_port_share`` those replace the citywide values.
@@ -127,10 +128,20 @@ def fibre_inputs_by_district(sc: Scenario, codes, households, census_households:
     bb = sc.broadband
     hh = np.asarray(households, dtype=float)
     share = hh / float(census_households)
+
+    def count(total, of_households):
+        """Per district: a citywide total split by households, or a share of each district's households."""
+        return hh * of_households if total is None else total * share
+
     given = district_inputs(sc, codes)
-    fib = bb.fibre_households * share
-    teng = bb.gigabit_households * share
-    take = np.full(len(hh), bb.fibre_subscribers / bb.fibre_households if bb.fibre_households else 0.0)
+    fib = count(bb.fibre_households, bb.fibre_household_share)
+    teng = count(bb.gigabit_households, bb.gigabit_household_share)
+    subs = count(bb.fibre_subscribers, bb.fibre_subscriber_share)
+    if bb.fibre_subscribers is not None and bb.fibre_households is not None:
+        take_up = bb.fibre_subscribers / bb.fibre_households if bb.fibre_households else 0.0
+    else:
+        take_up = float(subs.sum() / fib.sum()) if fib.sum() > 0 else 0.0
+    take = np.full(len(hh), take_up)
     mix = np.tile(np.asarray(bb.tier_mix, dtype=float), (len(hh), 1))
     port = np.full(len(hh), bb.ten_g_port_share if bb.ten_g_port_share >= 0 else np.nan)
     for i, v in given["gigabit_passed_share"].items():

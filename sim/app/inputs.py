@@ -19,16 +19,16 @@ from .. import sitefiles as SF
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
-from ..geodata import read_districts, read_key_places
+from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_districts, read_key_places
 from ..grid import build_city_rasters
 from ..results import LayerRadio
 
-__all__ = ["BUSY_TOP_M", "load_region", "build_rasters", "grid_summary_rows", "file_operators", "SiteFile",
-           "read_site_file", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites", "layer_radio",
-           "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS", "district_inputs",
-           "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES", "OUTPUT_BYTES_PER_PIXEL",
-           "PROCESS_BASE_BYTES", "KERNEL_BYTES_PER_PAIR", "memory_need_bytes", "memory_limit_bytes",
-           "check_memory", "check_inputs", "check_layers_have_sectors", "check_input_paths"]
+__all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators",
+           "SiteFile", "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan",
+           "build_sites", "layer_radio", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
+           "district_inputs", "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES",
+           "OUTPUT_BYTES_PER_PIXEL", "PROCESS_BASE_BYTES", "KERNEL_BYTES_PER_PAIR", "memory_need_bytes",
+           "memory_limit_bytes", "check_memory", "check_inputs", "check_layers_have_sectors", "check_input_paths"]
 
 
 BUSY_TOP_M = 8
@@ -36,17 +36,23 @@ BUSY_TOP_M = 8
 
 
 def load_region(sc: Scenario):
-    """Districts of the scenario (all, or ``region.district_codes``), projected to EPSG:32651.
+    """Districts of the scenario (all, or ``region.district_codes``), projected to the grid CRS.
 
+    ``region.crs``, or the UTM zone of the region's centroid (:func:`sim.geodata.utm_crs_of`;
+    EPSG:32651 for Shanghai). The zone is the whole polygon file's, before any subset.
     Every district code the scenario names (``region.district_codes``, ``deployment``'s
     central and rural classes and explicit weights, ``planning.district_codes``) must be a
     code of the districts file: a :class:`~sim.errors.ConfigError` names the key otherwise.
     """
-    districts = read_districts(sc.region.districts, sc.region.census)
+    districts = read_districts(sc.region.districts, sc.region.census, crs=sc.region.crs or None)
     check_district_codes(sc, set(districts["code"]))
     codes = sc.region.district_codes
     if codes:
+        n_file = len(districts)
         districts = districts[districts["code"].isin(codes)].reset_index(drop=True)
+        districts.attrs["n_districts_file"] = n_file
+    else:
+        districts.attrs["n_districts_file"] = len(districts)
     return districts
 
 
@@ -89,16 +95,17 @@ matplotlib and simpy loaded (217 MiB peak resident for a whole 500 m one-distric
 tests/bad_inputs/base.toml), rounded up."""
 
 
-def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0) -> dict[str, int]:
+def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0, districts=None) -> dict[str, int]:
     """The memory a run needs, by part: rasters and coverage layers (with the busy hour's
     interference terms), the site table, and the largest output; ``total`` sums them."""
     from ..grid import estimate_memory_bytes
 
+    placed = site_counts(sc, districts) if districts is not None else dict(sc.deployment.sites or {})
     parts = {
         "libraries": PROCESS_BASE_BYTES,
         "rasters": estimate_memory_bytes(grid, n_layers=len(sc.layers()),
                                          top_m=BUSY_TOP_M if sc.traffic is not None else 0),
-        "sites": int(n_site_rows + sum((sc.deployment.sites or {}).values())
+        "sites": int(n_site_rows + sum(placed.values())
                      + sum((sc.deployment.small_cells or {}).values())) * SITE_ROW_BYTES,
         "largest output": int(grid.n_pixels * OUTPUT_BYTES_PER_PIXEL),
         "kernel blocks": int(_workers(sc) * min(sc.radio.block_size, grid.n_pixels) * sc.radio.k_sites
@@ -131,14 +138,24 @@ def check_memory(sc: Scenario, districts) -> dict[str, int]:
 
     n_rows = 0
     dep = sc.deployment
-    if dep.strategy == "file":
-        n_rows = SF.count_rows(dep.site_file, dep.site_format)
-        if n_rows > SF.MAX_SITE_ROWS:
-            raise SiteFileError(dep.site_file, None,
-                                f"{n_rows:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
-                                "keep the sites of the region (and its operators) only")
+    files_ = [(dep.site_file, dep.site_format)] if dep.strategy == "file" else []
+    files_ += [(p, "csv") for p in dep.extra_site_files]
+    for path, fmt in files_:
+        n = SF.count_rows(path, fmt)
+        if n > SF.MAX_SITE_ROWS:
+            raise SiteFileError(path, None, f"{n:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
+                                            "keep the sites of the region (and its operators) only")
+        n_rows += n
+    if dep.strategy == "density":
+        from ..config import MAX_SITES_PER_NETWORK
+
+        for ran, n in site_counts(sc, districts).items():
+            if n > MAX_SITES_PER_NETWORK:
+                raise ConfigError(sc.source_path, f"deployment.sites_per_10k.{ran}",
+                                  f"expected at most {MAX_SITES_PER_NETWORK:,} sites per network, got {n:,} "
+                                  "for the region's residents")
     grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
-    need = memory_need_bytes(sc, grid, n_rows)
+    need = memory_need_bytes(sc, grid, n_rows, districts)
     limit = memory_limit_bytes(sc)
     if need["total"] > limit:
         what = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in need.items() if k != "total")
@@ -168,6 +185,7 @@ def check_input_paths(sc: Scenario) -> None:
              ("region.key_places", sc.region.key_places)]
     if sc.deployment.strategy == "file":
         paths.append(("deployment.site_file", sc.deployment.site_file))
+    paths += [(f"deployment.extra_site_files[{i}]", p) for i, p in enumerate(sc.deployment.extra_site_files)]
     for key, path in paths:
         path = Path(path)
         if not path.is_file():
@@ -189,6 +207,23 @@ def check_layers_have_sectors(sc: Scenario, table) -> None:
                                 "(give the band in the band column, or leave it empty for every carrier)")
         raise ConfigError(sc.source_path, f"deployment.sites.{op.id}",
                           f"expected at least 1 site: layer {lid} has none")
+def region_info(sc: Scenario, districts) -> dict:
+    """The region as the report names it: city names, districts of the file, grid CRS, data sources.
+
+    Sources: ``region.sources``; without them, the shipped data's (:data:`sim.geodata.ATTRIBUTION`,
+    :data:`sim.geodata.CENSUS_SOURCE`) when the region's files are the shipped ones, else the
+    file names (the report then cites what it used, never another city's sources).
+    """
+    r = sc.region
+    if r.sources:
+        sources = list(r.sources)
+    elif Path(r.districts).resolve().parent == default_geodata_dir().resolve() and \
+            Path(r.census).resolve().parent == default_geodata_dir().resolve():
+        sources = [ATTRIBUTION, CENSUS_SOURCE]
+    else:
+        sources = [f"District polygons: {Path(r.districts).name}", f"Census table: {Path(r.census).name}"]
+    return {"name": r.name, "name_zh": r.name_zh, "crs": districts.crs.to_string(),
+            "n_districts_file": int(districts.attrs.get("n_districts_file", len(districts))), "sources": sources}
 
 
 def build_rasters(sc: Scenario, districts, n_layers: int | None = None):
@@ -270,7 +305,16 @@ MAX_REPORTED_BAD_ROWS = 10
 """Bad rows of a site file listed in ``summary.json`` (all are counted)."""
 
 
-def read_site_file(sc: Scenario, districts) -> SiteFile:
+def site_counts(sc: Scenario, districts) -> dict[str, int]:
+    """Macro sites per radio network: ``deployment.sites``, or ``sites_per_10k`` times the region's residents."""
+    dep = sc.deployment
+    if dep.sites_per_10k is None:
+        return {k: int(v) for k, v in (dep.sites or {}).items()}
+    pop = float(districts["population"].sum())
+    return {k: int(round(v * pop / 1e4)) for k, v in dep.sites_per_10k.items()}
+
+
+def read_site_file(sc: Scenario, districts, path=None, site_format=None, every_ran: bool = True) -> SiteFile:
     """Read ``deployment.site_file`` and split its sites over the scenario's radio networks.
 
     A site's operator (CSV/GeoJSON ``operator`` column, OpenCellID MNC) picks its network
@@ -282,19 +326,21 @@ def read_site_file(sc: Scenario, districts) -> SiteFile:
     :class:`~sim.errors.SiteFileError` says which has none.
     """
     dep = sc.deployment
-    path = dep.site_file
+    path = dep.site_file if path is None else path
+    fmt = dep.site_format if site_format is None else site_format
     rans = list(sc.ran_ids)
     op_ran = file_operators(sc)
     bands_of = {op.id: [c.band for c in op.carriers] for op in sc.operators if op.carriers}
-    if dep.site_format == "opencellid":
+    if fmt == "opencellid":
         wanted = [o for o, r in SF.RAN_OF_OPERATOR.items() if r in rans]
         sites, rep = SF.read_opencellid(path, districts, operators=wanted, on_bad_row=dep.on_bad_row)
     else:
         all_bands = sorted({b for bs in bands_of.values() for b in bs})
         kw = dict(operators=sorted(op_ran), bands=all_bands, operator=rans[0] if len(rans) == 1 else None,
                   on_bad_row=dep.on_bad_row, operator_required=len(rans) > 1)
-        if dep.site_format == "csv":
-            sites, rep = SF.read_sites_csv(path, districts, delimiter=dep.site_delimiter, **kw)
+        if fmt == "csv":
+            delimiter = dep.site_delimiter if site_format is None else ","
+            sites, rep = SF.read_sites_csv(path, districts, delimiter=delimiter, **kw)
         else:
             sites, rep = SF.read_sites_geojson(path, districts, **kw)
     ops, op_inv = np.unique(sites.operator.astype(str), return_inverse=True)
@@ -325,14 +371,14 @@ def read_site_file(sc: Scenario, districts) -> SiteFile:
         _, first = np.unique(key, axis=0, return_index=True)
         merged += idx.size - first.size
         by_ran[r] = sites.select(idx[np.sort(first)])
-        if not len(by_ran[r]):
+        if not len(by_ran[r]) and every_ran:
             names = sorted(o for o, rr in op_ran.items() if rr == r)
             raise SiteFileError(path, "column operator",
                                 f"no site of radio network {r!r} (operators {', '.join(names)}) inside the region "
                                 f"({rep.n_rows:,} rows, {n_bad:,} bad, {rep.n_outside:,} outside, "
                                 f"{rep.n_filtered:,} filtered); expected at least one: add its sites to the file "
                                 "or remove the network from the scenario")
-    info = {"path": str(path), "format": dep.site_format, "on_bad_row": dep.on_bad_row, "rows": rep.n_rows,
+    info = {"path": str(path), "format": fmt, "on_bad_row": dep.on_bad_row, "rows": rep.n_rows,
             "kept": rep.n_kept - (n_bad - rep.n_bad), "bad": n_bad, "outside_region": rep.n_outside,
             "filtered": rep.n_filtered, "merged_colocated": int(merged),
             "sites_by_ran": {r: len(t) for r, t in by_ran.items()}, "first_bad_rows": bad_msgs[:MAX_REPORTED_BAD_ROWS]}
@@ -387,6 +433,8 @@ class SitePlan:
     table: object
     site_file: dict | None = None
     small_cells: dict = field(default_factory=dict)
+    extra_site_files: list = field(default_factory=list)
+    site_counts: dict = field(default_factory=dict)
 
 
 def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None) -> SitePlan:
@@ -415,14 +463,17 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
         if dep.strategy == "file":
             physical = site_file.by_ran[op.id]
         else:
-            counts = PL.allocate_counts(int(dep.sites[op.id]), weights)
+            counts = PL.allocate_counts(site_counts(sc, districts)[op.id], weights)
+            if dep.central_site_factor != 1.0:
+                central_d = np.array([c == "central" for c in district_class])
+                counts = np.where(central_d, np.round(counts * dep.central_site_factor), counts).astype(counts.dtype)
             # minimum inter-site distance 50 m (ASSUMPTION: denser than any macro grid);
             # sites may share a coarse pixel, the kernel evaluates them at their true position
             try:
                 placed = PL.place_by_density(districts, counts, rng, dep.jitter_frac, min_spacing_m=50.0)
             except InputError as exc:
                 raise _placement_error(sc, f"deployment.sites.{op.id}", exc) from None
-            physical = placed.to_sites()
+            physical = placed.to_sites(crs=districts.crs.to_string())
         t = S.build_site_table(physical, ran=op.id, carriers=carrier_specs(op), rng=rng,
                                district_class=district_class, site_classes=classes,
                                n_sectors=dep.n_sectors, site_id_start=start,
@@ -453,8 +504,38 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
         start = int(t.site_id.max()) + 1
         table = table.concat(t)
         small[op.id] = n
+    extra = []
+    for path in dep.extra_site_files:
+        table, start, info = _add_extra_sites(sc, districts, table, path, rng, district_class, classes, start)
+        extra.append(info)
     check_layers_have_sectors(sc, table)
-    return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small)
+    return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small,
+                    extra_site_files=extra,
+                    site_counts=site_counts(sc, districts) if dep.strategy == "density" else {})
+
+
+def _add_extra_sites(sc: Scenario, districts, table, path, rng, district_class, classes, start):
+    """The sites of one ``deployment.extra_site_files`` CSV added to ``table`` (their own network's carriers).
+
+    A site without its own tilt gets the spacing tilt to its network's macro sites (with
+    ``downtilt = "spacing"``), as a planned site does in ``gigacity plan``.
+    """
+    extra = read_site_file(sc, districts, path=path, site_format="csv", every_ran=False)
+    for op in sc.operators:
+        physical = extra.by_ran.get(op.id)
+        if not op.carriers or physical is None or not len(physical):
+            continue
+        mine = table.select((table.ran == op.id) & (table.source != "small-cell"))
+        _, first = np.unique(mine.site_id, return_index=True)
+        xs, ys = np.concatenate([mine.x_m[first], physical.x_m]), np.concatenate([mine.y_m[first], physical.y_m])
+        t = S.build_site_table(physical, ran=op.id, carriers=carrier_specs(op), rng=rng,
+                               district_class=district_class, site_classes=classes,
+                               n_sectors=sc.deployment.n_sectors, site_id_start=start,
+                               **tilt_args(sc, xs, ys, physical.x_m, physical.y_m))
+        start = int(t.site_id.max()) + 1
+        table = table.concat(t)
+    return table, start, extra.info
+
 
 
 def ssb_gain_offset_db(antenna) -> float:

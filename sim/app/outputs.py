@@ -115,10 +115,11 @@ def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> N
     files.write_csv(run_dir / "grid_districts.csv", grid_rows)
     files.write_csv(run_dir / "criteria.csv", a.table)
     codes = [str(c) for c in districts["code"]]
-    sectors = sites.to_geodataframe(GPKG_CRS)
+    grid_crs = districts.crs.to_string()
+    sectors = sites.to_geodataframe(GPKG_CRS, grid_crs=grid_crs)
     sectors.insert(0, "district_code", sites.mast_columns(codes)["district_code"][
         np.searchsorted(np.unique(sites.site_id), sites.site_id)])
-    files.write_gpkg_layers(run_dir / "sites.gpkg", {"sites": sites.masts_to_geodataframe(codes, GPKG_CRS),
+    files.write_gpkg_layers(run_dir / "sites.gpkg", {"sites": sites.masts_to_geodataframe(codes, GPKG_CRS, grid_crs),
                                                      "sectors": sectors})
     dgdf = districts.copy()
     for k, v in a.by_district.items():
@@ -317,7 +318,7 @@ def _district_rows(grid_rows, a: Assessment) -> list[dict]:
 
 
 def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: BusyHour | None, simpy_rows,
-                  day_rows, pon_rows, timings_s: dict) -> dict:
+                  day_rows, pon_rows, timings_s: dict, region: dict | None = None) -> dict:
     """The content of ``summary.json`` (schema: :mod:`sim.report`); ``outputs`` is filled when written."""
     g = rasters.grid
     summary = {
@@ -325,12 +326,14 @@ def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: B
         "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
                      "config_path": str(sc.source_path), "description": sc.scenario.description,
                      "created_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")},
-        "inputs": {"sites": dict(sc.deployment.sites or {}), "resolution_m": sc.region.resolution_m,
+        "inputs": {"sites": dict(plan.site_counts), "resolution_m": sc.region.resolution_m,
                    "k_sites": sc.radio.k_sites, "default_load": sc.radio.default_load,
                    "layers": [lid for lid, _, _ in sc.layers()], "deployment": sc.deployment.strategy,
-                   "site_file": plan.site_file, "small_cells": plan.small_cells},
+                   "site_file": plan.site_file, "small_cells": plan.small_cells,
+                   **({"extra_site_files": plan.extra_site_files} if plan.extra_site_files else {})},
         "sites": a.density["citywide"] | {"by_ran": {ran: int(v.sum()) for ran, v in a.sites_by_ran.items()},
                                           "small_cells": int(sum(plan.small_cells.values()))},
+        **({"region": region} if region is not None else {}),
         "grid": {"crs": g.crs, "res_m": g.res_m, "shape": [int(v) for v in g.shape],
                  "x0_m": g.x0_m, "y0_m": g.y0_m, "land_pixels": rasters.n_land},
         "districts": _district_rows(grid_rows, a),

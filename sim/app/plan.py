@@ -2,7 +2,8 @@
 
 Builds the region, grid and existing sites as ``run`` does (same seed, same sites), lays a
 candidate lattice over the planned districts, runs :func:`sim.planning.plan_sites` on one
-layer, and writes ``added_sites.gpkg`` (WGS84 points), ``added_sites.csv``,
+layer, and writes ``added_sites.gpkg`` (WGS84 points), ``added_sites.csv`` (a site file),
+``plan.toml`` (the input plus the added sites, ready for ``gigacity run``),
 ``plan_curve.csv``, ``plan_curve.png`` and ``plan_summary.json`` to a new run folder
 (``<output.dir>/<scenario>-plan-<stamp>``).
 """
@@ -10,6 +11,8 @@ layer, and writes ``added_sites.gpkg`` (WGS84 points), ``added_sites.csv``,
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +94,8 @@ def _site_tables(sc: Scenario, districts, rasters, codes, plan_idx, lid: str, op
     _, first_row = np.unique(existing.site_id, return_index=True)
     first_row = first_row[existing.source[first_row] != "small-cell"]   # the macro grid sets the spacing
     tilt = tilt_args(sc, existing.x_m[first_row], existing.y_m[first_row], cx, cy) if first_row.size else {}
-    cand = S.build_site_table(S.PhysicalSites.from_xy(cx, cy, cd, "planned"), ran=op.id, carriers=specs,
+    physical = S.PhysicalSites.from_xy(cx, cy, cd, "planned", rasters.grid.crs)
+    cand = S.build_site_table(physical, ran=op.id, carriers=specs,
                               rng=rng, district_class=district_class, site_classes=classes,
                               n_sectors=dep.n_sectors, site_id_start=start, **tilt)
     table = existing.concat(cand) if len(existing) else cand
@@ -101,26 +105,83 @@ def _site_tables(sc: Scenario, districts, rasters, codes, plan_idx, lid: str, op
     return existing, cand, table
 
 
-def _added_sites(res, model, cand, lid: str, codes) -> dict:
-    """Columns of ``added_sites.csv``: each added site in order, where, and what it gained."""
+def _added_sites(res, model, cand, lid: str, codes, op, band: str) -> dict:
+    """Columns of ``added_sites.csv``: each added site in order, where, and what it gained.
+
+    The file is a site file (:func:`sim.sitefiles.read_sites_csv`: ``site_id, lon, lat,
+    height_m, azimuths, tilt_deg, operator, band``; the other columns are ignored when read),
+    so ``deployment.extra_site_files`` adds the planned sites to a run as they were planned.
+    """
     sid = model.site_ids[res.site_index]
     first = {int(s): i for i, s in reversed(list(enumerate(cand.site_id)))}
     rows_c = [first[int(s)] for s in sid]
+    az = [";".join(f"{a:.1f}" for a in cand.az_deg[cand.site_id == s]) for s in sid]
     return {
+        "site_id": [f"planned-{int(s)}" for s in sid],
+        "lon": np.round(cand.lon_deg[rows_c], 7),
+        "lat": np.round(cand.lat_deg[rows_c], 7),
+        "height_m": cand.h_bs_m[rows_c].astype(float),
+        "azimuths": np.array(az, dtype=object),
+        "tilt_deg": np.round(cand.tilt_deg[rows_c].astype(float), 3),
+        "operator": np.full(res.n_added, op.id, dtype=object),
+        "band": np.full(res.n_added, band, dtype=object),
         "order": np.arange(1, res.n_added + 1),
-        "site_id": sid.astype(np.int64),
         "layer": np.full(res.n_added, lid),
         "x_m": model.site_x_m[res.site_index],
         "y_m": model.site_y_m[res.site_index],
-        "lon_deg": cand.lon_deg[rows_c],
-        "lat_deg": cand.lat_deg[rows_c],
         "district": np.array([codes[int(d)] for d in cand.district_idx[rows_c]], dtype=object),
         "scenario": cand.scenario[rows_c],
-        "h_bs_m": cand.h_bs_m[rows_c].astype(float),
         "gain_population": res.gain_population,
         "covered_population": res.covered_population[1:],
         "covered_share": res.covered_share[1:],
     }
+
+
+def _toml_value(v) -> str:
+    """A TOML literal of a config value (string, number, bool, list, table)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v) if isinstance(v, int) else json.dumps(float(v))
+    if isinstance(v, dict) or hasattr(v, "items"):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+def plan_config_text(sc: Scenario, run_dir: Path, n_added: int, lid: str) -> str:
+    """``plan.toml``: the planned scenario, a config that extends the input and adds ``added_sites.csv``.
+
+    The input's ``--set`` items are carried over (a list item, ``operators[0].x``, cannot be
+    merged and is listed as a comment); sites already added by ``deployment.extra_site_files``
+    stay. ``gigacity run plan.toml`` then runs the scenario with the planned sites.
+    """
+    src = Path(sc.source_path).absolute()
+    try:
+        ext = Path(os.path.relpath(src, run_dir.absolute())).as_posix()
+    except ValueError:      # another drive
+        ext = src.as_posix()
+    tables: dict[str, dict] = {"scenario": {"name": f"{sc.scenario.name}-planned"}}
+    skipped = []
+    for key, value in sc.overrides:
+        parts = key.split(".")
+        if any("[" in p for p in parts) or key in ("scenario.name", "deployment.extra_site_files"):
+            skipped.append(f"{key} = {_toml_value(value)}")
+            continue
+        node = tables.setdefault(parts[0], {})
+        for p in parts[1:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    extras = [Path(p).as_posix() for p in sc.deployment.extra_site_files] + ["added_sites.csv"]
+    tables.setdefault("deployment", {})["extra_site_files"] = extras
+    lines = [f"# {sc.scenario.name} plus the {n_added} {lid} sites `gigacity plan` added (added_sites.csv).",
+             "# Run it with `gigacity run plan.toml`, then `gigacity compare <input run> <this run>`.",
+             f'extends = "{ext}"']
+    lines += [f"# not carried over from the command line: {t}" for t in skipped]
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _write_plan(sc: Scenario, run_dir: Path, added: dict, curve: dict, target: float, lid: str) -> None:
@@ -129,13 +190,14 @@ def _write_plan(sc: Scenario, run_dir: Path, added: dict, curve: dict, target: f
 
     frame = pd.DataFrame(added)
     files.write_csv(run_dir / "added_sites.csv", frame)
-    gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon_deg"], frame["lat_deg"]), crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326")
     files.write_gpkg(run_dir / "added_sites.gpkg", gdf, "added_sites")
     files.write_csv(run_dir / "plan_curve.csv", pd.DataFrame(curve))
     fig = maps.plan_curve_figure(curve["sites_added"], curve["covered_share"], target,
                                  title=f"{sc.scenario.name} ({sc.scenario.year}): {lid} sites added "
                                        f"vs indoor population coverage")
     files.write_png(fig, run_dir / "plan_curve.png", dpi=sc.output.dpi)
+    files.write_toml(run_dir / "plan.toml", plan_config_text(sc, run_dir, len(frame), lid))
 
 
 def _plan_summary(sc: Scenario, rasters, res, model, *, lid, codes, plan_idx, target, budget, n_existing,
@@ -167,7 +229,8 @@ def _plan_summary(sc: Scenario, rasters, res, model, *, lid, codes, plan_idx, ta
                  "land_pixels": rasters.n_land},
         "timings_s": timings_s,
         "versions": files.versions(),
-        "outputs": ["added_sites.csv", "added_sites.gpkg", "plan_curve.csv", "plan_curve.png", "plan_summary.json"],
+        "outputs": ["added_sites.csv", "added_sites.gpkg", "plan.toml", "plan_curve.csv", "plan_curve.png",
+                    "plan_summary.json"],
     }
 
 
@@ -210,7 +273,8 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
         curve = {"sites_added": np.arange(res.n_added + 1), "covered_population": res.covered_population,
                  "covered_share": res.covered_share}
         with timer.stage("writing outputs"):
-            _write_plan(sc, run_dir, _added_sites(res, model, cand, lid, codes), curve, target, lid)
+            band = lid[len(op.id) + 1:]
+            _write_plan(sc, run_dir, _added_sites(res, model, cand, lid, codes, op, band), curve, target, lid)
         summary = _plan_summary(sc, rasters, res, model, lid=lid, codes=codes, plan_idx=plan_idx, target=target,
                                 budget=budget, n_existing=ex_idx.size, sinr_min_db=sinr_min_db,
                                 timings_s=timer.timings_s)

@@ -1,25 +1,40 @@
 """``gigacity run``: a scenario end to end, as a short list of stages.
 
 config -> region and grid -> sites -> coverage per layer -> busy hour -> indicators and
-criteria -> run folder. Every stage is timed (``summary.json`` ``timings_s``) and announced
-to the ``progress`` callback (``progress(stage, done, total)``).
+criteria (:func:`simulate`, in memory) -> run folder (:meth:`Simulation.write`). Every stage
+is timed (``summary.json`` ``timings_s``) and announced to the ``progress`` callback
+(``progress(stage, done, total)``). :func:`run_scenario` is the two together, with the run
+folder made once the inputs have been read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..config import Scenario
 from ..coverage import compute_coverage
+from ..grid import scatter_to_raster
+from ..report.files import grid_transform
 from . import assess as A
 from . import outputs as O
 from .busyhour import simpy_check, solve_busy_hour
-from .inputs import BUSY_TOP_M, build_rasters, build_sites, check_inputs, grid_summary_rows, layer_radio, read_site_file
+from .inputs import (
+    BUSY_TOP_M,
+    build_rasters,
+    build_sites,
+    check_inputs,
+    grid_summary_rows,
+    layer_radio,
+    read_site_file,
+    region_info,
+)
 from .stages import RunResult, StageTimer, noop_progress
 
-__all__ = ["run_scenario", "compute_layers"]
+__all__ = ["run_scenario", "compute_layers", "simulate", "read_inputs", "Inputs", "Simulation"]
 
 
 def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None) -> dict:
@@ -36,17 +51,28 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
     return coverage
 
 
-def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
-    """Run a scenario end to end and write its run folder; returns the folder and headline."""
-    O.check_run_dir(sc, out_dir, force)   # an existing --out is refused before any work
-    timer = StageTimer(progress)
-    prog = progress or noop_progress
+@dataclass
+class Inputs:
+    """What a run reads and builds before any physics: districts, rasters, sites."""
+
+    districts: object
+    rasters: object
+    grid_rows: list
+    plan: object
+    sectors: dict
+
+    @property
+    def codes(self) -> list[str]:
+        return list(self.districts["code"])
+
+
+def read_inputs(sc: Scenario, timer: StageTimer) -> Inputs:
+    """The region, its rasters, the site file (if any) and the sites of every network."""
+    prog = timer.progress
     with timer.stage("reading geodata"):
         districts = check_inputs(sc)   # every input check before any computation (as `validate`)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
-    codes = list(districts["code"])
-    grid_rows = grid_summary_rows(districts, rasters)
     site_file = None
     if sc.deployment.strategy == "file":
         with timer.stage("reading the site file"):
@@ -55,44 +81,190 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
             prog(line)
     with timer.stage("placing sites"):
         plan = build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed)), site_file)
-        sites = plan.table
+    sectors = {lid: plan.table.sector_arrays(lid) for lid, _, _ in sc.layers()}
+    return Inputs(districts=districts, rasters=rasters, grid_rows=grid_summary_rows(districts, rasters), plan=plan,
+                  sectors=sectors)
+
+
+@dataclass
+class Simulation:
+    """A scenario simulated in memory: every array and table a run folder is written from.
+
+    ``raster(name)`` gives a 2-D array on the grid (row 0 north, NaN off land; names as the
+    GeoTIFFs: ``<layer>_rsrp_dbm``, ``<layer>_rate_busy_bps`` ...), ``transform`` and
+    ``crs`` its georeference; ``indicators`` (district x indicator), ``criteria`` and
+    ``sites`` are pandas DataFrames; :meth:`write` writes the run folder.
+    """
+
+    scenario: Scenario
+    inputs: Inputs
+    coverage: dict
+    busy: object
+    simpy_rows: list
+    day_rows: list
+    pon_rows: list
+    fibre_px: object
+    assessment: A.Assessment
+    timer: StageTimer = field(repr=False)
+
+    # ---- in memory
+    @property
+    def grid(self):
+        return self.inputs.rasters.grid
+
+    @property
+    def transform(self):
+        """The affine transform of the grid (north-up, row 0 north; :mod:`affine`)."""
+        return grid_transform(self.grid)
+
+    @property
+    def crs(self) -> str:
+        return self.grid.crs
+
+    def raster_names(self) -> list[str]:
+        """Names :meth:`raster` knows."""
+        names = [f"{lid}_{name}" for lid in self.coverage for name, *_ in O.COVERAGE_RASTERS]
+        if self.busy is not None:
+            names += [f"{lid}_rate_busy_bps" for lid in self.busy.layers]
+            names += [f"{ran}_rate_busy_bps" for ran in self.busy.rate_by_ran]
+        return names
+
+    def raster(self, name: str) -> np.ndarray:
+        """One raster as a 2-D float32 array on the grid (NaN off land), e.g. ``"ctcu-n78_rsrp_dbm"``."""
+        r = self.inputs.rasters
+        for lid, cov in self.coverage.items():
+            if name.startswith(f"{lid}_") and hasattr(cov, name[len(lid) + 1:]):
+                if self.busy is not None and name == f"{lid}_rate_busy_bps":
+                    break
+                return scatter_to_raster(r.grid, r.land_flat, getattr(cov, name[len(lid) + 1:]).astype(np.float32))
+        if self.busy is not None:
+            for lid, bh in self.busy.layers.items():
+                if name == f"{lid}_rate_busy_bps":
+                    return scatter_to_raster(r.grid, r.land_flat, np.asarray(bh.throughput_indoor_bps, np.float32))
+            for ran, arr in self.busy.rate_by_ran.items():
+                if name == f"{ran}_rate_busy_bps":
+                    return scatter_to_raster(r.grid, r.land_flat, np.asarray(arr, np.float32))
+        raise KeyError(f"no raster {name!r}; expected one of {', '.join(self.raster_names())}")
+
+    @property
+    def indicators(self):
+        """Indicators per district (rows: district codes) as a DataFrame."""
+        import pandas as pd
+
+        a = self.assessment
+        return pd.DataFrame({k: np.asarray(v, float) for k, v in a.by_district.items()},
+                            index=pd.Index(self.inputs.codes, name="code"))
+
+    @property
+    def citywide(self) -> dict:
+        """Citywide value of every indicator."""
+        return {k: float(v) for k, v in self.assessment.citywide.items()}
+
+    @property
+    def criteria(self):
+        """The criteria table (:func:`sim.criteria.evaluate`) as a DataFrame."""
+        return self.assessment.table
+
+    @property
+    def sites(self):
+        """The sector-carrier table as a DataFrame (one row per sector and carrier)."""
+        import pandas as pd
+
+        t = self.inputs.plan.table
+        return pd.DataFrame({f.name: getattr(t, f.name) for f in dataclasses.fields(t)})
+
+    @property
+    def headline(self) -> str:
+        return O.headline(self.scenario, self.assessment)
+
+    # ---- files
+    def write(self, folder, *, force: bool = False, progress=None) -> RunResult:
+        """Write the run folder (``folder``, made if missing; an existing one needs ``force``)."""
+        if progress is not None:
+            self.timer.progress = progress
+        run_dir = O.create_run_dir(self.scenario, folder, force)
+        return write_run_folder(self, run_dir)
+
+
+def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None) -> Simulation:
+    """Coverage, busy hour, fibre and the assessment of a scenario's inputs."""
+    prog = timer.progress
+    rasters, districts, codes = inp.rasters, inp.districts, inp.codes
+    sites = inp.plan.table
+    coverage = compute_layers(sc, rasters, inp.sectors, timer, workers)
+    busy, simpy_rows, day_rows = None, [], []
+    if sc.traffic is not None:
+        with timer.stage("busy hour"):
+            busy = solve_busy_hour(sc, rasters, coverage, sites, A.mobile_share_by_ran(sc), codes, prog)
+        coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
+        with timer.stage("simpy check"):
+            simpy_rows, day_rows = simpy_check(sc, busy.layers)
+    a = A.Assessment()
+    A.assess_radio(sc, rasters, coverage, None if busy is None else busy.rate_by_ran, len(codes), a)
+    A.assess_sites(sc, sites, districts, a)
+    A.assess_key_places(sc, rasters, codes, a)
+    fibre_px, pon_rows = None, []
+    if sc.broadband is not None:
+        with timer.stage("fibre to the home"):
+            fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
+        with timer.stage("PON busy hour"):
+            pon_rows = A.assess_pon(sc, fibre, a)
+    A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
+    return Simulation(scenario=sc, inputs=inp, coverage=coverage, busy=busy, simpy_rows=simpy_rows,
+                      day_rows=day_rows, pon_rows=pon_rows, fibre_px=fibre_px, assessment=a, timer=timer)
+
+
+def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
+    """Every file of the run folder from a :class:`Simulation` (stage "writing outputs", counted in steps)."""
+    sc, inp, a, timer = sim.scenario, sim.inputs, sim.assessment, sim.timer
+    title = f"{sc.scenario.name} ({sc.scenario.year})"
+    n_steps = 4 + len(sim.coverage) + (1 if sc.output.maps else 0)
+    step = [0]
+
+    def done():
+        step[0] += 1
+        timer.progress("writing outputs", step[0], n_steps)
+
+    with timer.stage("writing outputs"):
+        timer.progress("writing outputs", 0, n_steps)
+        O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)
+        done()
+        images = {}
+        for lid, cov in sim.coverage.items():
+            images.update(O.write_coverage_outputs(sc, run_dir, inp.rasters, inp.districts, {lid: cov},
+                                                   {lid: inp.sectors[lid]}, title))
+            done()
+        if sim.busy is not None or sc.broadband is not None:
+            images.update(O.write_busy_outputs(sc, run_dir, inp.rasters, inp.districts, sim.busy, sim.simpy_rows,
+                                               sim.day_rows, sim.pon_rows, sim.fibre_px, title))
+        done()
+        images.update(O.write_holes_and_places(sc, run_dir, inp.rasters, inp.districts, a, title))
+        done()
+        if sc.output.maps:
+            images = O.write_overview_maps(sc, run_dir, inp.districts, inp.plan.table, a.table, title, images)
+            done()
+    summary = O.build_summary(sc, inp.rasters, inp.grid_rows, a, inp.plan, sim.busy, sim.simpy_rows,
+                              sim.day_rows, sim.pon_rows, timer.timings_s, region_info(sc, inp.districts))
+    O.write_summary_and_reports(run_dir, summary, a, images)
+    done()
+    return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
+
+
+def simulate(sc: Scenario, *, workers=None, progress=None) -> Simulation:
+    """A scenario end to end in memory (no files); :meth:`Simulation.write` writes its run folder."""
+    timer = StageTimer(progress)
+    return _compute(sc, read_inputs(sc, timer), timer, workers)
+
+
+def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
+    """Run a scenario end to end and write its run folder; returns the folder and headline."""
+    O.check_run_dir(sc, out_dir, force)   # an existing --out is refused before any work
+    timer = StageTimer(progress or noop_progress)
+    inp = read_inputs(sc, timer)
     # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
     run_dir = O.create_run_dir(sc, out_dir, force)
     try:
-        sectors = {lid: sites.sector_arrays(lid) for lid, _, _ in sc.layers()}
-        coverage = compute_layers(sc, rasters, sectors, timer, workers)
-        busy, simpy_rows, day_rows = None, [], []
-        if sc.traffic is not None:
-            with timer.stage("busy hour"):
-                busy = solve_busy_hour(sc, rasters, coverage, sites, A.mobile_share_by_ran(sc), codes, prog)
-            coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
-            with timer.stage("simpy check"):
-                simpy_rows, day_rows = simpy_check(sc, busy.layers)
-        a = A.Assessment()
-        A.assess_radio(sc, rasters, coverage, None if busy is None else busy.rate_by_ran, len(codes), a)
-        A.assess_sites(sc, sites, districts, a)
-        A.assess_key_places(sc, rasters, codes, a)
-        fibre_px, pon_rows = None, []
-        if sc.broadband is not None:
-            with timer.stage("fibre to the home"):
-                fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
-            with timer.stage("PON busy hour"):
-                pon_rows = A.assess_pon(sc, fibre, a)
-        A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
-        title = f"{sc.scenario.name} ({sc.scenario.year})"
-        with timer.stage("writing outputs"):
-            O.write_tables(run_dir, grid_rows, a, sites, districts)
-            images = O.write_coverage_outputs(sc, run_dir, rasters, districts, coverage, sectors, title)
-            if busy is not None or sc.broadband is not None:
-                images.update(O.write_busy_outputs(sc, run_dir, rasters, districts, busy, simpy_rows, day_rows,
-                                                   pon_rows, fibre_px, title))
-            images.update(O.write_holes_and_places(sc, run_dir, rasters, districts, a, title))
-            if sc.output.maps:
-                images = O.write_overview_maps(sc, run_dir, districts, sites, a.table, title, images)
-        summary = O.build_summary(sc, rasters, grid_rows, a, plan, busy, simpy_rows, day_rows, pon_rows,
-                                  timer.timings_s)
-        O.write_summary_and_reports(run_dir, summary, a, images)
-        return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
+        return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
     except BaseException:
         O.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
         raise

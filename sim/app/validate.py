@@ -6,7 +6,7 @@ import numpy as np
 
 from ..config import Scenario
 from ..grid import grid_for_bounds
-from .inputs import build_sites, check_inputs, memory_limit_bytes, memory_need_bytes, read_site_file
+from .inputs import build_sites, check_inputs, memory_limit_bytes, memory_need_bytes, read_site_file, site_counts
 
 __all__ = ["describe_scenario"]
 
@@ -22,7 +22,7 @@ def describe_scenario(sc: Scenario) -> str:
     grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
     site_file = read_site_file(sc, districts) if sc.deployment.strategy == "file" else None
     build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed)), site_file)
-    mem = memory_need_bytes(sc, grid, site_file.info["rows"] if site_file is not None else 0)["total"]
+    mem = memory_need_bytes(sc, grid, site_file.info["rows"] if site_file is not None else 0, districts)["total"]
     lines = [
         f"scenario {sc.scenario.name} ({sc.scenario.year}), seed {sc.scenario.seed}",
         f"  config: {sc.source_path}",
@@ -39,12 +39,16 @@ def describe_scenario(sc: Scenario) -> str:
         lines.append(f"    {op.id:6s} {op.name} - mobile share {op.mobile_share:.0%} - {served}")
     dep = sc.deployment
     if dep.strategy == "density":
-        total = sum(dep.sites.values())
-        per = ", ".join(f"{k} {v:,}" for k, v in dep.sites.items())
+        counts = site_counts(sc, districts)
+        total = sum(counts.values())
+        per = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         lines.append(f"  deployment: density, {total:,} sites ({per}), by {dep.distribute_by}")
     else:
         lines.append(f"  deployment: from {dep.site_file} ({dep.site_format}, bad rows: {dep.on_bad_row})")
         lines += ["  " + line for line in site_file.lines()]
+    for path in dep.extra_site_files:
+        extra = read_site_file(sc, districts, path=path, site_format="csv", every_ran=False)
+        lines += ["  added " + line for line in extra.lines()]
     small = {k: v for k, v in (dep.small_cells or {}).items() if v}
     if small:
         s = dep.small_cell

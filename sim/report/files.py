@@ -44,6 +44,7 @@ __all__ = [
     "as_frame",
     "write_json",
     "write_csv",
+    "write_toml",
     "write_png",
     "grid_transform",
     "write_geotiff",
@@ -335,6 +336,15 @@ def write_json(path, obj) -> Path:
         with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
             f.write("\n")
+    return path
+
+
+def write_toml(path, text: str) -> Path:
+    """Write a TOML config ``text`` as UTF-8, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
     return path
 
 

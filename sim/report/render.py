@@ -259,6 +259,23 @@ def embed_png_bytes(data: bytes) -> bytes:
     return small if len(small) < len(data) else data
 
 
+def _region_line(summary) -> str:
+    """"<City>, n of N districts." from the summary's region (the scenario's own name, no default city)."""
+    r = summary.get("region") or {}
+    n = len(summary.get("districts") or [])
+    name = r.get("name") or "The region"
+    if r.get("name_zh"):
+        name = f"{name} ({r['name_zh']})"
+    total = r.get("n_districts_file")
+    return f"{name}, {n} of {total} districts." if total else f"{name}, {n} districts."
+
+
+def data_sources(summary) -> list[str]:
+    """The region's data sources as the summary records them (older summaries: the shipped data's)."""
+    r = summary.get("region") or {}
+    return [str(s) for s in r["sources"]] if r.get("sources") else [ATTRIBUTION, CENSUS_SOURCE]
+
+
 def _sources(recs) -> list[str]:
     seen = []
     for r in recs:
@@ -343,8 +360,8 @@ def _scenario_lines_html(summary) -> list[str]:
         out.append(f'<p class="desc">{_esc(sc["description"])}</p>')
     when = _run_date(summary)
     out.append(f'<p class="small">Scenario {_esc(sc.get("name", ""))}, year {_esc(sc.get("year", ""))}, '
-               f'seed {_esc(sc.get("seed", ""))}; {len(summary.get("districts") or [])} of 16 districts'
-               + (f"; run {_esc(when)}" if when else "") + ".</p>")
+               f'seed {_esc(sc.get("seed", ""))}' + (f"; run {_esc(when)}" if when else "")
+               + f". {_esc(_region_line(summary))}</p>")
     return out
 
 
@@ -477,7 +494,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
     }
     out += [f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in facts.items()]
     out.append("</dl></section>")
-    out.append(f"<footer><p>{_esc(ATTRIBUTION)}.</p><p>{_esc(CENSUS_SOURCE)}.</p></footer>")
+    out.append("<footer>" + "".join(f"<p>{_esc(s.rstrip('.'))}.</p>" for s in data_sources(summary)) + "</footer>")
     out += ["</main>", f"<script>{_SORT_JS}</script>", "</body>", "</html>", ""]
     text = "\n".join(out)
     with atomic_path(path) as tmp:
@@ -613,7 +630,8 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     if sc.get("description"):
         lines += [_md_cell(sc["description"]), ""]
     lines += [f"Scenario `{sc.get('name', '')}`, year {sc.get('year', '')}, seed {sc.get('seed', '')}, "
-              f"config `{sc.get('config_path', '')}`" + (f", run {when}" if when else "") + ".", "",
+              f"config `{sc.get('config_path', '')}`" + (f", run {when}" if when else "") + "."
+              + (f" {_region_line(summary)}" if summary.get("region") else ""), "",
               "## One-Gbps city criteria, citywide", "",
               "| Indicator | Value | Threshold | Result | Margin | Basis |",
               "| --- | ---: | ---: | --- | ---: | --- |"]
@@ -640,7 +658,9 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     lines += ["", "## Methods and sources", ""]
     lines += [f"- {m}" for m in (*_METHODS, *(summary.get("methods") or []))]
     lines += ["", "Threshold sources:", ""] + [f"- {_md_cell(s)}" for s in _sources(recs)]
-    lines += ["", "---", "", f"{ATTRIBUTION}.", "", f"{CENSUS_SOURCE}.", ""]
+    lines += ["", "---", ""]
+    for s in data_sources(summary):
+        lines += [f"{s.rstrip('.')}.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path
@@ -733,7 +753,7 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
         lines.append("")
         for d in diffs:
             lines += [f"![{_md_cell(d['label'])}]({d['png']})", ""]
-    lines += ["", "---", "", f"{ATTRIBUTION}.", ""]
+    lines += ["", "---", "", f"{data_sources(summary_a)[0].rstrip('.')}.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path

@@ -1,0 +1,45 @@
+"""The Python API: a scenario in a notebook, in memory.
+
+::
+
+    from sim import api
+
+    sc = api.load_config("configs/shanghai-2021.toml", overrides={"region.resolution_m": 500})
+    result = api.simulate(sc)                      # nothing written
+    result.citywide["pop_cov_5g_indoor_pct"]       # an indicator, citywide
+    result.indicators                              # DataFrame: district x indicator
+    rsrp = result.raster("ctcu-n78_rsrp_dbm")      # 2-D numpy array, NaN off land
+    result.transform, result.crs                   # its georeference
+    result.write("runs/my-run")                    # the run folder `gigacity run` writes
+
+``load_config`` takes a TOML path or a dict (the TOML's content; relative paths resolve
+against ``base_dir``, default the working folder) and ``overrides`` as ``{"section.key":
+value}`` or ``["section.key=value", ...]``, checked like ``--set``. Errors are
+:class:`sim.errors.GigacityError` with the one-line message the command line prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .app.run import Simulation
+from .app.run import simulate as _simulate
+from .config import Scenario, load_scenario, scenario_from_dict
+
+__all__ = ["load_config", "simulate", "Result", "Scenario"]
+
+Result = Simulation
+"""What :func:`simulate` returns (:class:`sim.app.run.Simulation`)."""
+
+
+def load_config(path_or_dict, overrides=None, *, base_dir=None) -> Scenario:
+    """A validated scenario from a TOML file or a dict, with ``overrides`` applied (see module docs)."""
+    sets = list(overrides.items()) if isinstance(overrides, dict) else list(overrides or ())
+    if isinstance(path_or_dict, dict):
+        return scenario_from_dict(path_or_dict, Path(base_dir) if base_dir is not None else Path.cwd(), sets)
+    return load_scenario(path_or_dict, sets)
+
+
+def simulate(scenario: Scenario, *, workers=None, progress=None) -> Result:
+    """Run ``scenario`` end to end in memory; ``progress(stage, done, total)`` is called as it goes."""
+    return _simulate(scenario, workers=workers, progress=progress)
