@@ -24,8 +24,9 @@ from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
-           "COVERAGE_RASTERS", "create_run_dir", "check_run_dir", "write_tables", "write_coverage_outputs",
-           "write_busy_outputs", "write_overview_maps", "criteria_panels", "benchmark_panels", "write_holes_and_places",
+           "COVERAGE_RASTERS", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
+           "write_coverage_outputs", "write_busy_outputs", "write_overview_maps", "criteria_panels",
+           "benchmark_panels", "write_holes_and_places",
            "fitted_limits", "build_summary", "write_summary_and_reports", "headline"]
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
@@ -78,6 +79,11 @@ def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
                                     key=f"{sc.source_path}: output.dir")
     out_dir = Path(out_dir)
     return files.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+
+
+def abandon_run_dir(run_dir: Path) -> None:
+    """After a failed or stopped run: remove its folder if it made it and wrote nothing into it."""
+    files.abandon_run_dir(run_dir)
 
 
 def check_run_dir(sc: Scenario, out_dir, force: bool) -> None:

@@ -273,4 +273,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     inp = read_inputs(sc, timer)
     # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
     run_dir = O.create_run_dir(sc, out_dir, force)
-    return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
+    try:
+        return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
+    except BaseException:
+        O.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
+        raise
