@@ -22,7 +22,8 @@ from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
-           "COVERAGE_RASTERS", "create_run_dir", "write_tables", "write_coverage_outputs", "write_busy_outputs",
+           "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "write_tables", "write_coverage_outputs",
+           "write_busy_outputs",
            "write_overview_maps", "criteria_panels", "build_summary", "write_summary_and_reports", "headline"]
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
@@ -41,6 +42,14 @@ COVERAGE_RASTERS = (
 )
 """Per coverage layer: field, label, unit, colour scale limits and map; a GeoTIFF each, a map
 each but the rate (its busy-hour counterpart is mapped)."""
+
+
+def geotiff_of(name: str, arr, unit: str):
+    """File stem, values and unit tag of a raster's GeoTIFF: rates (``*_bps``, bit/s) are written in
+    Mbit/s (``*_mbps.tif``, unit ``Mbit/s``) so GIS legends read 1000 rather than 1e9."""
+    if name.endswith("_bps"):
+        return name[:-4] + "_mbps", (np.asarray(arr, np.float64) / 1e6).astype(np.float32), "Mbit/s"
+    return name, arr, unit
 
 
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
@@ -88,7 +97,8 @@ def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, cove
         for name, label, unit, vmin, vmax, cmap in COVERAGE_RASTERS:
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
             if sc.output.geotiff:
-                files.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan, f"{lid} {label}", unit)
+                stem, values, tif_unit = geotiff_of(f"{lid}_{name}", arr2d, unit)
+                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, f"{lid} {label}", tif_unit)
             if sc.output.maps and name != "rate_indoor_bps":
                 fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {lid} {label}",
                                       cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax,
@@ -128,7 +138,8 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
         for name, (arr, label) in _busy_rasters(busy).items():
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(arr, dtype=np.float32))
             if sc.output.geotiff:
-                files.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+                stem, values, tif_unit = geotiff_of(name, arr2d, "bit/s")
+                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, label, tif_unit)
             ran = name.split("_")[0]
             if sc.output.maps and ran in busy.rate_by_ran:
                 fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts,
