@@ -9,7 +9,8 @@ SS-RSRP raster at 25 m over Shanghai (about 5,200 x 4,400 pixels, seeded noise),
 kinds of map, and synthetic criteria; it prints the time and PNG size of each map. Then,
 when a Chromium binary exists (default ``/usr/bin/chromium``), it takes a desktop
 (1280 px) and a phone (390 px) screenshot of the report; without one it says so and exits
-0 — the project never requires Chromium.
+0 — the project never requires Chromium. It also measures the horizontal overflow of the page
+body at each width (a page wider than the window at 1280 px exits 1).
 """
 
 from __future__ import annotations
@@ -133,6 +134,27 @@ def screenshot(chromium: str, html: Path, out: Path) -> None:
         print(f"screenshot {name:8s} {w}x{h}: {status} in {time.perf_counter() - t0:.1f} s -> {png}")
 
 
+_PROBE = ("<script>window.addEventListener('load',function(){var d=document.documentElement;"
+          "document.title='overflow:'+Math.max(0,Math.max(d.scrollWidth,document.body.scrollWidth)-d.clientWidth);"
+          "});</script>")
+"""Appended to a copy of the page: the px by which the body is wider than the window, in the title."""
+
+
+def body_overflow_px(chromium: str, html: Path, width: int) -> int | None:
+    """Horizontal overflow of the page body at ``width`` CSS px (0: none); None when Chromium fails."""
+    import re
+
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "probe.html"
+        probe.write_text(html.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+        cmd = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--user-data-dir={tmp}/profile", f"--window-size={width},900", "--virtual-time-budget=10000",
+               "--dump-dom", probe.as_uri()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    m = re.search(r"<title>overflow:(\d+)</title>", proc.stdout)
+    return int(m.group(1)) if m else None
+
+
 def trim_blank_bottom(png: Path) -> int:
     """Crop the uniform rows below the page's content from a screenshot; returns the new height."""
     from PIL import Image
@@ -161,7 +183,14 @@ def main(argv=None) -> int:
         print(f"{args.chromium} not found: screenshots skipped")
         return 0
     screenshot(chromium, html, out)
-    return 0
+    rc = 0
+    for name, (w, _) in VIEWPORTS.items():
+        px = body_overflow_px(chromium, html, w)
+        print(f"horizontal overflow of the page body at {w} px ({name}): "
+              + ("unknown (Chromium failed)" if px is None else f"{px} px"))
+        if name == "desktop" and px:
+            rc = 1
+    return rc
 
 
 if __name__ == "__main__":

@@ -258,6 +258,36 @@ def _ports(subs: np.ndarray, split: int, fill: float) -> np.ndarray:
     return np.ceil(subs / (split * fill) - 1e-9).clip(min=0).astype(np.int64)
 
 
+def _check_passed(hh: np.ndarray, fib: np.ndarray, teng: np.ndarray) -> np.ndarray:
+    """``teng`` capped at ``fib`` after checking ``teng <= fib <= hh`` (within float rounding)."""
+    over = np.flatnonzero(fib > hh * (1 + 1e-9) + 1e-9)
+    if over.size:
+        i = int(over[0])
+        raise InputError(_SOURCE, "fibre_households",
+                         f"expected at most households, got {fib[i]:g} > {hh[i]:g} at district {i}")
+    over = np.flatnonzero(teng > fib * (1 + 1e-9) + 1e-9)
+    if over.size:
+        i = int(over[0])
+        raise InputError(_SOURCE, "ten_g_households",
+                         f"expected at most fibre_households, got {teng[i]:g} > {fib[i]:g} at district {i}")
+    return np.minimum(teng, fib)
+
+
+def _inventory_ports(share, subs_t, subs_g, gsplit: int, tsplit: int, fill: float):
+    """Subscribers and ports per technology when the 10G-PON port share is an input.
+
+    Ports: those needed by every subscriber at the GPON split, ``round(share x total)`` of
+    them 10G-PON; 10G-PON-passed subscribers beyond the 10G-PON ports' capacity use GPON
+    ports (more GPON ports when those are too few). Returns ``subs_t, subs_g, ports_t, ports_g``.
+    """
+    total = _ports(subs_t + subs_g, gsplit, fill)
+    ports_t = np.rint(share * total).astype(np.int64)
+    new_t = np.minimum(subs_t, ports_t * tsplit * fill)
+    new_g = subs_g + (subs_t - new_t)
+    ports_g = np.maximum(total - ports_t, _ports(new_g, gsplit, fill))
+    return new_t, new_g, ports_t, ports_g
+
+
 def district_fibre(
     households,
     fibre_households,
@@ -270,6 +300,7 @@ def district_fibre(
     ten_g_split: int = 64,
     ten_g_technology: str = "xgs-pon",
     fill_factor: float = 0.8,
+    ten_g_port_share=None,
 ) -> DistrictFibre:
     """FTTH indicators per district.
 
@@ -292,6 +323,10 @@ def district_fibre(
     ten_g_technology : {"xg-pon", "xgs-pon"}
     fill_factor : float in (0, 1]
         Share of splitter ports in use.
+    ten_g_port_share : None, float or array_like [n_d], optional
+        Share of OLT PON ports that are 10G-PON (port inventory; MIIT's 10G-PON端口占比 counts
+        ports, not households: 36 % Beijing, 83 % Tianjin in its Dec 2022 notice). None:
+        ports follow each technology's subscribers.
 
     Returns
     -------
@@ -304,23 +339,16 @@ def district_fibre(
     on 10G-PON only, so ``users_ge_1000mbps = min(subscribers x share_ge_1000,
     subscribers_ten_g)`` with each gigabit tier scaled alike and the unmet demand moved to
     the highest tier below 1 Gbit/s. Ports follow subscribers (ASSUMPTION):
-    ``ceil(subs / (split x fill_factor))``.
+    ``ceil(subs / (split x fill_factor))``. With ``ten_g_port_share`` the ports needed by all
+    subscribers at the GPON split are divided by that share (rounded to whole ports); 10G-PON
+    ports carry at most ``split x fill_factor`` subscribers each, the rest of the 10G-PON-passed
+    subscribers stay on GPON ports (added when the GPON ports are too few).
     """
     hh = _district_values("households", households)
     n = hh.size
     fib = _district_values("fibre_households", fibre_households, n)
     teng = _district_values("ten_g_households", ten_g_households, n)
-    over = np.flatnonzero(fib > hh * (1 + 1e-9) + 1e-9)
-    if over.size:
-        i = int(over[0])
-        raise InputError(_SOURCE, "fibre_households",
-                         f"expected at most households, got {fib[i]:g} > {hh[i]:g} at district {i}")
-    over = np.flatnonzero(teng > fib * (1 + 1e-9) + 1e-9)
-    if over.size:
-        i = int(over[0])
-        raise InputError(_SOURCE, "ten_g_households",
-                         f"expected at most fibre_households, got {teng[i]:g} > {fib[i]:g} at district {i}")
-    teng = np.minimum(teng, fib)
+    teng = _check_passed(hh, fib, teng)
     tu = _share_values("take_up", take_up, n)
     tiers = _tiers(tier_bps)
     mix = tier_mix_array(tier_mix, tiers.size, n)
@@ -334,6 +362,11 @@ def district_fibre(
     subs_t = teng * tu
     subs_g = gpon_hh * tu
     subs = subs_t + subs_g
+    port_inventory = None
+    if ten_g_port_share is not None:
+        port_inventory = _inventory_ports(_share_values("ten_g_port_share", ten_g_port_share, n), subs_t, subs_g,
+                                          gsplit, tsplit, fill)
+        subs_t, subs_g = port_inventory[:2]
     tier_subs = subs[:, None] * mix
     gig = tiers >= GIGABIT_TIER_BPS
     demand_gig = tier_subs[:, gig].sum(axis=1)
@@ -348,8 +381,10 @@ def district_fibre(
         tier_subs[:, gig] *= scale[:, None]
         tier_subs[:, below[np.argmax(tiers[below])]] += unmet
 
-    ports_g = _ports(subs_g, gsplit, fill)
-    ports_t = _ports(subs_t, tsplit, fill)
+    if port_inventory is None:
+        ports_g, ports_t = _ports(subs_g, gsplit, fill), _ports(subs_t, tsplit, fill)
+    else:
+        ports_t, ports_g = port_inventory[2:]
     total_ports = ports_g + ports_t
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = np.where(hh > 0, teng / hh, np.nan)

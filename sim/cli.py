@@ -10,14 +10,18 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import GigacityError
+from .errors import GigacityError, InputError
 
 __all__ = ["main", "Progress", "LOGGER_NAME"]
 
@@ -216,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_run_options(q):
         q.add_argument("config", help="scenario TOML file")
-        q.add_argument("--out", type=Path, default=None,
+        q.add_argument("--out", type=str, default=None,
                        help="run folder (default: <output.dir>/<scenario>-<timestamp>)")
         q.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
         q.add_argument("--workers", type=int, default=None, help="worker processes for the coverage kernel")
@@ -233,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--target", type=_positive_float, default=None,
                     help="covered population share to reach, in (0, 1] (default: planning.target_pop_share)")
     pl.add_argument("--budget", type=_int_arg, default=None, help="most sites to add (default: planning.budget_sites)")
-    pl.add_argument("--out", type=Path, default=None,
+    pl.add_argument("--out", type=str, default=None,
                     help="run folder (default: <output.dir>/<scenario>-plan-<timestamp>)")
     pl.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
     pl.add_argument("--force", action="store_true", help="write into an existing run folder")
@@ -243,14 +247,50 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare the indicators of two run folders", parents=[common])
     c.add_argument("run_a")
     c.add_argument("run_b")
-    c.add_argument("--out", type=Path, default=None, help="folder for the comparison files (default: none written)")
+    c.add_argument("--out", type=str, default=None, help="folder for the comparison files (default: none written)")
     c.add_argument("--force", action="store_true", help="overwrite files in --out")
     c.set_defaults(func=_cmd_compare)
     return p
 
 
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+"""128 + the signal number, as a shell reports a process stopped by SIGINT (2) or SIGTERM (15)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like SIGINT's KeyboardInterrupt so that every ``finally``
+    runs: worker processes are stopped (:func:`sim.coverage.compute_coverage`) and temporary
+    files removed (:func:`sim.report.files.atomic_path`)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _check_out_arg(args) -> None:
+    out = getattr(args, "out", None)
+    if out is not None and str(out) == "":
+        raise InputError("--out", None, "expected a folder path, got ''")
+    if out is not None:
+        args.out = Path(out)
+
+
+def _stdout_gone() -> int:
+    """stdout's reader left (``gigacity compare A B | head -1``): not an error of ours."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
 def main(argv=None) -> int:
-    """Entry point of ``gigacity`` and ``python -m sim``; returns the exit code."""
+    """Entry point of ``gigacity`` and ``python -m sim``; returns the exit code.
+
+    Exit codes: 0 done, 2 bad input or a file-system error (one line on stderr), 130 SIGINT,
+    143 SIGTERM (one line; workers stopped, temporary files removed). A closed stdout
+    (``| head -1``) ends the command quietly with 0.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.quiet:
@@ -262,13 +302,34 @@ def main(argv=None) -> int:
     setup_logging(level)
     old_format = warnings.formatwarning
     warnings.formatwarning = _fmt_warning
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return args.func(args)
+        _check_out_arg(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
     except GigacityError as exc:
         print(f"gigacity: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except Terminated:
+        print("gigacity: terminated (SIGTERM); nothing more written", file=sys.stderr)
+        return EXIT_SIGTERM
     except KeyboardInterrupt:
         print("gigacity: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_SIGINT
+    except OSError as exc:   # the file system said no (full disk, read-only folder, name too long)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"gigacity: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except MemoryError:
+        print("gigacity: error: out of memory; use a coarser region.resolution_m, fewer sites, or set "
+              "region.max_memory_gb to what this machine can give", file=sys.stderr)
+        return EXIT_INPUT
     finally:
         warnings.formatwarning = old_format
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)

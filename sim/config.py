@@ -39,6 +39,8 @@ __all__ = [
     "Traffic",
     "Broadband",
     "Threshold",
+    "DistrictInputs",
+    "DistrictInputTable",
     "Criteria",
     "Output",
     "Planning",
@@ -49,9 +51,16 @@ __all__ = [
     "parse_scenario",
     "apply_sets",
     "with_overrides",
+    "NR_BANDS_FR1",
+    "MAX_SITES_PER_NETWORK",
 ]
 
 _MISSING = dataclasses.MISSING
+
+MAX_SITES_PER_NETWORK = 1_000_000
+"""Most sites of one radio network (``deployment.sites``, ``small_cells``): ten times China's
+densest city network (Shanghai: about 54,000 5G sites in 2022, all operators); a guard on time
+and memory, not a model. A site file is bounded by ``sitefiles.MAX_SITE_ROWS``."""
 _CODE_RE = re.compile(r"^\d{6}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -78,7 +87,8 @@ def spec(default=_MISSING, *, lo=None, hi=None, lo_open=False, hi_open=False, ch
 
 @dataclass(frozen=True, kw_only=True)
 class ScenarioMeta:
-    name: str = spec(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", doc="scenario name, used in run folder names")
+    name: str = spec(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                     doc="scenario name, used in run folder names (1 to 64 letters, digits, '.', '_', '-')")
     year: int = spec(lo=2000, hi=2100, doc="the year the scenario describes")
     seed: int = spec(0, lo=0, hi=2**63 - 1, doc="seed of every random draw (numpy SeedSequence)")
     description: str = spec("", doc="free text")
@@ -110,6 +120,8 @@ class Antenna:
     tilt_deg: float = spec(6.0, lo=-10.0, hi=30.0, doc="downtilt, positive down")
     sla_v_db: float = spec(30.0, lo=0.0, hi=60.0, doc="vertical side-lobe attenuation")
     a_max_db: float = spec(30.0, lo=0.0, hi=60.0, doc="front-to-back ratio")
+    ssb_g_max_dbi: float = spec(None, lo=0.0, hi=40.0,
+                                doc="peak gain of the SSB (broadcast) beam, dBi: SS-RSRP (absent: g_max_dbi)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,7 +184,8 @@ class SmallCell:
 @dataclass(frozen=True, kw_only=True)
 class Deployment:
     strategy: str = spec("density", choices=("density", "file"), doc="how sites are placed")
-    sites: dict[str, int] = spec(None, lo=0, doc="sites per radio network (RAN id -> count) for 'density'")
+    sites: dict[str, int] = spec(None, lo=0, hi=MAX_SITES_PER_NETWORK,
+                                 doc="sites per radio network (RAN id -> count) for 'density'")
     sites_per_10k: dict[str, float] = spec(None, lo=0.0, hi=1000.0,
                                            doc="instead of 'sites': sites per 10,000 residents of the region")
     central_site_factor: float = spec(1.0, lo=0.0, hi=10.0,
@@ -196,7 +209,8 @@ class Deployment:
     site_format: str = spec("csv", choices=("csv", "geojson", "opencellid"), doc="format of site_file")
     on_bad_row: str = spec("skip", choices=("skip", "raise"), doc="bad rows of the site file")
     site_delimiter: str = spec(",", choices=(",", ";", "\t", "|"), doc="field separator of a CSV site_file")
-    small_cells: dict[str, int] = spec(None, lo=0, doc="UMi small cells per radio network, central districts (none)")
+    small_cells: dict[str, int] = spec(None, lo=0, hi=MAX_SITES_PER_NETWORK,
+                                       doc="UMi small cells per radio network, central districts (none)")
     small_cell: SmallCell = spec(SmallCell(), doc="parameters of the small cells")
 
 
@@ -211,6 +225,11 @@ class Radio:
     se_method: str = spec("cqi", choices=("cqi", "shannon"), doc="SINR to spectral efficiency mapping")
     overhead: float = spec(0.14, lo=0.0, hi=0.5, doc="L1/L2 overhead (TS 38.306 4.1.2: 0.14 FR1 DL)")
     default_load: float = spec(0.5, lo=0.0, hi=1.0, doc="cell load weighting interference before the busy hour")
+    shadow_fading: bool = spec(False, doc="log-normal shadow fading, TR 38.901 Table 7.4.1-1, correlated per site "
+                                          "(Table 7.5-6)")
+    los_consistent: bool = spec(False, doc="'sampled' LOS state spatially consistent per site (TR 38.901 7.6.3.3)")
+    o2i_random: bool = spec(False, doc="draw each pixel's building type and the N(0, sigma_P) O2I term "
+                                       "(TR 38.901 Table 7.4.3-2)")
     block_size: int = spec(65536, lo=256, hi=4_194_304, doc="land pixels per kernel block")
     workers: int = spec(0, lo=0, hi=256, doc="worker processes (0: all cores)")
 
@@ -220,8 +239,9 @@ class Traffic:
     fiveg_user_share: float = spec(lo=0.0, hi=1.0, doc="5G users as share of mobile users (input)")
     mobile_penetration: float = spec(1.0, lo=0.0, hi=3.0, doc="mobile users per resident")
     busy_hour_active_share: float = spec(0.1, lo=0.0, hi=1.0, doc="share of 5G users active in the busy hour")
-    flows_per_active_user_per_h: float = spec(20.0, lo=0.0, doc="downloads per active user per busy hour")
-    mean_flow_mb: float = spec(50.0, lo=0.0, lo_open=True, doc="mean flow size, megabytes")
+    flows_per_active_user_per_h: float = spec(20.0, lo=0.0, hi=3600.0,
+                                              doc="downloads per active user per busy hour (at most one a second)")
+    mean_flow_mb: float = spec(50.0, lo=0.001, hi=1e6, doc="mean flow size, megabytes (1 kB to 1 TB)")
     size_distribution: str = spec("exponential", choices=("exponential", "lognormal", "pareto"), doc="flow sizes")
     lognormal_sigma: float = spec(1.0, lo=0.0, lo_open=True, doc="sigma of log flow size")
     pareto_shape: float = spec(2.5, lo=1.0, lo_open=True, doc="Pareto shape alpha (> 1)")
@@ -231,7 +251,8 @@ class Traffic:
         lo=0.0, length=24, doc="hourly demand weights, 0h..23h")
     simpy_cells: int = spec(8, lo=0, hi=10_000, doc="cells simulated event by event")
     replications: int = spec(5, lo=1, hi=1000, doc="independent simpy replications")
-    horizon_s: float = spec(3600.0, lo=1.0, doc="simulated seconds per replication")
+    horizon_s: float = spec(3600.0, lo=1.0, hi=86_400.0,
+                            doc="simulated seconds per replication (at most a day: simpy time is bounded)")
     fixed_point_tol: float = spec(1e-3, lo=0.0, lo_open=True, doc="largest load change to stop")
     fixed_point_max_iter: int = spec(200, lo=1, hi=1000,
                                      doc="iterations at most (a spreading saturation can take 100+)")
@@ -241,10 +262,10 @@ class Traffic:
 class Broadband:
     """FTTH of the city: each of the three counts as a citywide total or as a share of households."""
 
-    gigabit_households: float = spec(None, lo=0.0,
+    gigabit_households: float = spec(None, lo=0.0, hi=1e9,
                                      doc="households passed by gigabit-capable (10G-PON) fibre, citywide")
-    fibre_households: float = spec(None, lo=0.0, doc="households passed by any FTTH")
-    fibre_subscribers: float = spec(None, lo=0.0, doc="fixed-broadband (FTTH) subscribers, citywide")
+    fibre_households: float = spec(None, lo=0.0, hi=1e9, doc="households passed by any FTTH")
+    fibre_subscribers: float = spec(None, lo=0.0, hi=1e9, doc="fixed-broadband (FTTH) subscribers, citywide")
     gigabit_household_share: float = spec(None, lo=0.0, hi=1.0,
                                           doc="instead of gigabit_households: share of the region's households")
     fibre_household_share: float = spec(None, lo=0.0, hi=1.0,
@@ -260,9 +281,13 @@ class Broadband:
     xgspon_kind: str = spec("xgs-pon", choices=("xg-pon", "xgs-pon"), doc="10G-PON technology")
     fill_factor: float = spec(0.8, lo=0.0, hi=1.0, lo_open=True, doc="share of PON splitter ports in use")
     busy_hour_active_share: float = spec(0.3, lo=0.0, hi=1.0, doc="share of subscribers active in the busy hour")
-    mean_flow_mb: float = spec(200.0, lo=0.0, lo_open=True, doc="mean fixed-line flow size, megabytes")
-    flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, doc="downloads per active subscriber per busy hour")
+    mean_flow_mb: float = spec(200.0, lo=0.001, hi=1e6, doc="mean fixed-line flow size, megabytes (1 kB to 1 TB)")
+    flows_per_active_sub_per_h: float = spec(10.0, lo=0.0, hi=3600.0,
+                                             doc="downloads per active subscriber per busy hour (at most one a second)")
     upgrade_order: str = spec("densest", choices=("densest", "uniform"), doc="which pixels get 10G-PON first")
+    ten_g_port_share: float = spec(-1.0, lo=-1.0, hi=1.0,
+                                   doc="share of OLT PON ports that are 10G-PON (port inventory), citywide; "
+                                       "-1: ports follow the 10G-PON subscribers")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,6 +298,51 @@ class Threshold:
     unit: str = spec("", doc="unit")
     source: str = spec(doc="where the threshold comes from")
     confirmed: bool = spec(doc="true: a published number; false: a documented assumption")
+    benchmark: str = spec("", doc="for an unconfirmed threshold, what the number is "
+                                  "(e.g. 'certified-city average, Oct 2022')")
+
+
+_NOT_GIVEN = -1.0
+"""Value of a per-district input that is not given (the citywide value applies)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistrictInputs:
+    """Inputs of one district class or one district; a field left at -1 (or empty) is not given."""
+
+    gigabit_passed_share: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0,
+                                       doc="share of households passed by gigabit-capable (10G-PON) fibre")
+    ten_g_port_share: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0, doc="share of OLT PON ports that are 10G-PON")
+    take_up: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0, doc="FTTH subscribers per household passed")
+    tier_mix: tuple[float, ...] = spec((), lo=0.0, hi=1.0, doc="share of subscribers per broadband.tier_mbps")
+    fiveg_user_share: float = spec(_NOT_GIVEN, lo=-1.0, hi=1.0, doc="5G users among mobile users")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistrictInputTable:
+    """``[district_inputs]``: defaults by district class and values by district code.
+
+    A district's value of a field is its ``by_code`` entry, else its class's (central and
+    rural from ``deployment.central_districts`` / ``rural_districts``, suburban otherwise),
+    else the citywide input (``[broadband]``, ``traffic.fiveg_user_share``).
+    """
+
+    central: DistrictInputs = spec(DistrictInputs(), doc="central urban districts")
+    suburban: DistrictInputs = spec(DistrictInputs(), doc="suburban districts")
+    rural: DistrictInputs = spec(DistrictInputs(), doc="rural districts")
+    by_code: dict[str, DistrictInputs] = spec(None, doc="per district code")
+
+    def for_district(self, code: str, district_class: str) -> dict:
+        """The inputs given for one district (field -> value), district entry over class default."""
+        out = {}
+        for src in (getattr(self, district_class), (self.by_code or {}).get(code)):
+            if src is None:
+                continue
+            for f in dataclasses.fields(DistrictInputs):
+                v = getattr(src, f.name)
+                if v != () and v != _NOT_GIVEN:
+                    out[f.name] = v
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -320,6 +390,7 @@ class Scenario:
     criteria: Criteria = spec(Criteria())
     output: Output = spec(Output())
     planning: Planning = spec(Planning())
+    district_inputs: DistrictInputTable = spec(DistrictInputTable())
     source_path: Path = spec(None)
     overrides: tuple = spec((), doc="the --set items applied on top of the file, as (key, value) pairs")
 
@@ -327,6 +398,12 @@ class Scenario:
     def ran_ids(self) -> tuple[str, ...]:
         """Ids of operators that own a radio network (have carriers)."""
         return tuple(op.id for op in self.operators if op.carriers)
+
+    def district_class(self, code: str) -> str:
+        """``"central"``, ``"rural"`` or ``"suburban"`` from ``deployment``'s class lists."""
+        if code in self.deployment.central_districts:
+            return "central"
+        return "rural" if code in self.deployment.rural_districts else "suburban"
 
     def layers(self) -> tuple[tuple[str, Operator, Carrier], ...]:
         """Coverage layers ``(layer_id, owner, carrier)``; layer id ``"<ran>-<band>"``."""
@@ -344,6 +421,7 @@ _TOP_LEVEL = {
     "criteria": Criteria,
     "output": Output,
     "planning": Planning,
+    "district_inputs": DistrictInputTable,
 }
 _REQUIRED_TOP = ("scenario", "region", "operators", "deployment")
 
@@ -579,10 +657,90 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
         for i, code in enumerate(pl.district_codes):
             if code not in sc.region.district_codes:
                 ctx.fail(f"planning.district_codes[{i}]", "a code of region.district_codes", code)
+    _check_district_inputs(ctx, sc)
     keys = [t.key for t in sc.criteria.thresholds]
     for i, k in enumerate(keys):
         if keys.count(k) > 1:
             ctx.fail(f"criteria.thresholds[{i}].key", "a key used once", k)
+    _check_physical(ctx, sc)
+
+
+NR_BANDS_FR1: dict[str, tuple[str, float, float]] = {
+    # band: (duplex, DL low MHz, DL high MHz); 3GPP TS 38.101-1 V17, Table 5.2-1 (NR operating bands in FR1)
+    "n1": ("fdd", 2110, 2170), "n2": ("fdd", 1930, 1990), "n3": ("fdd", 1805, 1880), "n5": ("fdd", 869, 894),
+    "n7": ("fdd", 2620, 2690), "n8": ("fdd", 925, 960), "n12": ("fdd", 729, 746), "n20": ("fdd", 791, 821),
+    "n25": ("fdd", 1930, 1995), "n28": ("fdd", 758, 803), "n34": ("tdd", 2010, 2025), "n38": ("tdd", 2570, 2620),
+    "n39": ("tdd", 1880, 1920), "n40": ("tdd", 2300, 2400), "n41": ("tdd", 2496, 2690), "n48": ("tdd", 3550, 3700),
+    "n50": ("tdd", 1432, 1517), "n66": ("fdd", 2110, 2200), "n71": ("fdd", 617, 652), "n74": ("fdd", 1475, 1518),
+    "n77": ("tdd", 3300, 4200), "n78": ("tdd", 3300, 3800), "n79": ("tdd", 4400, 5000), "n90": ("tdd", 2496, 2690),
+}
+"""Duplex mode and downlink range (MHz) of the NR FR1 bands a scenario may use (TS 38.101-1 Table 5.2-1).
+A carrier's ``fc_ghz +- bw_mhz / 2`` must lie inside its band's downlink range and ``duplex`` match."""
+
+
+def _check_physical(ctx: _Ctx, sc: Scenario) -> None:
+    """Physical consistency across keys: bands vs frequency and duplex, shares, heights."""
+    for i, op in enumerate(sc.operators):
+        for j, c in enumerate(op.carriers):
+            key = f"operators[{i}].carriers[{j}]"
+            band = NR_BANDS_FR1.get(c.band)
+            if band is None:
+                ctx.fail(f"{key}.band", f"an NR FR1 band of TS 38.101-1 Table 5.2-1 ({', '.join(NR_BANDS_FR1)})",
+                         c.band)
+            duplex, lo_mhz, hi_mhz = band
+            if c.duplex != duplex:
+                ctx.fail(f"{key}.duplex", f"{duplex!r} for band {c.band} (TS 38.101-1 Table 5.2-1)", c.duplex)
+            f_lo, f_hi = c.fc_ghz * 1e3 - c.bw_mhz / 2, c.fc_ghz * 1e3 + c.bw_mhz / 2
+            if f_lo < lo_mhz - 1e-6 or f_hi > hi_mhz + 1e-6:
+                ctx.fail(f"{key}.fc_ghz", f"a carrier of {c.bw_mhz:g} MHz inside band {c.band}'s downlink "
+                         f"{lo_mhz:g}-{hi_mhz:g} MHz (TS 38.101-1 Table 5.2-1), i.e. fc_ghz in "
+                         f"[{(lo_mhz + c.bw_mhz / 2) / 1e3:g}, {(hi_mhz - c.bw_mhz / 2) / 1e3:g}]", c.fc_ghz)
+            if c.duplex == "fdd" and c.dl_share != 1.0:
+                ctx.fail(f"{key}.dl_share", "1.0 for an FDD carrier (the downlink has its own band)", c.dl_share)
+    if sum(op.mobile_share for op in sc.operators) <= 0:
+        ctx.fail("operators.mobile_share", "shares summing to more than 0 (every network would serve nobody)", 0.0)
+    dep = sc.deployment
+    if dep.distribute_by == "explicit" and dep.explicit_counts and sum(dep.explicit_counts.values()) <= 0:
+        ctx.fail("deployment.explicit_counts", "weights summing to more than 0", 0)
+    if sc.traffic is not None and sum(sc.traffic.daily_profile) <= 0:
+        ctx.fail("traffic.daily_profile", "hourly weights summing to more than 0", 0.0)
+    h_ut = sc.radio.h_ut_m
+    heights = [(f"deployment.{k}.h_bs_m", getattr(dep, k).h_bs_m) for k in ("central", "suburban", "rural")]
+    if any((dep.small_cells or {}).values()):
+        heights.append(("deployment.small_cell.h_bs_m", dep.small_cell.h_bs_m))
+    for key, h in heights:
+        if h <= h_ut:
+            ctx.fail(key, f"an antenna above the UE (radio.h_ut_m = {h_ut:g} m)", h)
+
+
+def _check_district_inputs(ctx: _Ctx, sc: Scenario) -> None:
+    """Per-district inputs: -1 or a share in [0, 1]; tier mixes of the right length summing to 1."""
+    di = sc.district_inputs
+    entries = [(c, getattr(di, c)) for c in ("central", "suburban", "rural")]
+    entries += [(f"by_code.{k}", v) for k, v in (di.by_code or {}).items()]
+    for name, d in entries:
+        key = f"district_inputs.{name}"
+        if name.startswith("by_code.") and not _CODE_RE.match(name[8:]):
+            ctx.fail(key, "a 6-digit district code", name[8:])
+        for f in ("gigabit_passed_share", "ten_g_port_share", "take_up", "fiveg_user_share"):
+            v = getattr(d, f)
+            if v != _NOT_GIVEN and not 0.0 <= v <= 1.0:
+                ctx.fail(f"{key}.{f}", "a share in [0, 1] (or -1: not given)", v)
+        if (d.gigabit_passed_share != _NOT_GIVEN or d.take_up != _NOT_GIVEN or d.tier_mix
+                or d.ten_g_port_share != _NOT_GIVEN) and sc.broadband is None:
+            ctx.fail(key, "fibre inputs only with a [broadband] section", "fibre inputs")
+        if d.fiveg_user_share != _NOT_GIVEN and sc.traffic is None:
+            ctx.fail(f"{key}.fiveg_user_share", "a [traffic] section (the citywide 5G user share)", "none")
+        if d.tier_mix and sc.broadband is not None:
+            if len(d.tier_mix) != len(sc.broadband.tier_mbps):
+                ctx.fail(f"{key}.tier_mix", f"{len(sc.broadband.tier_mbps)} shares (one per broadband.tier_mbps)",
+                         f"{len(d.tier_mix)} values")
+            if abs(sum(d.tier_mix) - 1.0) > 1e-6:
+                ctx.fail(f"{key}.tier_mix", "shares summing to 1", round(sum(d.tier_mix), 6))
+    bb = sc.broadband
+    if bb is not None and bb.ten_g_port_share != _NOT_GIVEN and bb.ten_g_port_share < 0.0:
+        ctx.fail("broadband.ten_g_port_share", "a share in [0, 1] (or -1: ports follow subscribers)",
+                 bb.ten_g_port_share)
 
 
 def _read_toml(path: Path, key=None) -> dict:
@@ -595,6 +753,10 @@ def _read_toml(path: Path, key=None) -> dict:
         raise ConfigError(path, None, f"not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(path, None, "not valid TOML (not UTF-8 text)") from None
+    except RecursionError:
+        raise ConfigError(path, None, "not valid TOML for a scenario (tables or arrays nested too deeply)") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read the config ({exc.strerror or exc.__class__.__name__})") from None
 
 
 def _absolute_paths(data: dict, base: Path) -> dict:

@@ -16,7 +16,8 @@ grouped by site (``[n_pix, K, S_max]``, -1 padded), so the kernel evaluates path
 per pixel-site.
 
 The K nearest sites are searched per square tile of pixels (default :data:`TILE_M` = 100 m,
-4 x 4 pixels at 25 m): all pixels of a tile share the K nearest sites of the tile centre.
+4 x 4 pixels at 25 m, and never less than :data:`MIN_TILE_PX` x :data:`MIN_TILE_PX` pixels,
+so 200 m at 100 m): all pixels of a tile share the K nearest sites of the tile centre.
 The tree query costs about 5 us per point, as much as 150 pixel-sector pairs of the kernel,
 so a per-pixel search would cost more than the kernel itself at K = 32; per 16-pixel tile
 it is a few percent. ``tile_m=0`` restores the per-pixel search. A block-level list (every
@@ -36,6 +37,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -56,12 +59,16 @@ __all__ = [
     "compute_coverage",
     "EXECUTORS",
     "TILE_M",
+    "MIN_TILE_PX",
     "serving_distance_m",
 ]
 
 EXECUTORS = ("processes", "serial")
 TILE_M = 100.0
 """Default tile size of the shared neighbour search, m (4 x 4 pixels at 25 m)."""
+MIN_TILE_PX = 2
+"""Smallest tile of the shared search, pixels a side: a per-pixel search at 100 m took more than
+half of a coverage stage (``benchmarks/bench_kernel.py``)."""
 _SOURCE = "compute_coverage"
 
 
@@ -223,8 +230,37 @@ def _run_block(start: int, stop: int, state=None):
 
 
 def _init_worker(state):
+    # the parent handles SIGINT and SIGTERM and stops its workers; a worker dies with its parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     _STATE.clear()
     _STATE.update(state)
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to send SIGTERM to this process when its parent dies (``prctl``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def _stop_workers(started_before: set[int]) -> None:
+    """Terminate the worker processes started since ``started_before`` (their pids) and reap them."""
+    procs = [p for p in multiprocessing.active_children() if p.pid not in started_before]
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
 
 
 def _default_workers() -> int:
@@ -265,9 +301,9 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
     top_m : int
         Also keep the ``top_m`` strongest interferers per pixel (for a load fixed point).
     tile_m : float
-        Pixels of a square tile of ``floor(tile_m / res_m)`` pixels share the K nearest
-        sites of the tile centre (:meth:`SiteIndex.tile_candidates`); 0 (or a tile below
-        two pixels) searches per pixel. Default :data:`TILE_M`.
+        Pixels of a square tile of ``max(floor(tile_m / res_m), MIN_TILE_PX)`` pixels a side
+        share the K nearest sites of the tile centre (:meth:`SiteIndex.tile_candidates`);
+        0 searches per pixel. Default :data:`TILE_M`.
 
     Returns
     -------
@@ -303,11 +339,12 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
     blocks = list(iter_blocks(n_land, int(block_size)))
     n_workers = _default_workers() if not workers else int(workers)
     n_workers = min(n_workers, len(blocks))
-    tile_px = max(1, int(float(tile_m) // rasters.grid.res_m))
+    tile_px = max(MIN_TILE_PX, int(float(tile_m) // rasters.grid.res_m)) if tile_m > 0 else 1
     prepared = kernel.prepare_layer(sectors, radio, load_arr)
     state = dict(rasters=rasters, index=index, sectors=sectors, radio=radio, load=load_arr, seed=int(seed),
                  top_m=int(top_m), tile_px=tile_px, prepared=prepared)
     pool = None
+    before = {p.pid for p in multiprocessing.active_children()}
     if executor == "processes" and n_workers > 1:
         # Fork the workers before the outputs exist, so they do not inherit them.
         ctx = multiprocessing.get_context("fork")
@@ -345,6 +382,13 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
         else:
             for fut in as_completed(futures):
                 _store(*fut.result())
+    except BaseException:
+        # interrupted (SIGINT, SIGTERM) or failed: stop the workers now rather than after their blocks
+        if pool is not None:
+            _stop_workers(before)
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -8,6 +8,10 @@ could not be confirmed from the appendix itself, the threshold is an *assumption
 average reached by the certified cities, as published in MIIT's 2022 notice. Each
 :class:`Threshold` says which (``confirmed``) and where the number comes from (``source``).
 
+Each threshold has a *standing*: ``confirmed`` (the criterion's own number, with the
+document) decides the verdict; ``benchmark`` (e.g. the certified cities' average) is shown
+as above / below and never fails a city.
+
 Three kinds of row come out of :func:`evaluate`:
 
 ``"result"``
@@ -53,6 +57,8 @@ __all__ = [
     "evaluate",
     "rows_to_frame",
     "verdict",
+    "margin_of",
+    "benchmark_position",
 ]
 
 OPS: tuple[str, ...] = (">", ">=", "<", "<=")
@@ -138,6 +144,14 @@ class Threshold:
         Where the number comes from (document, clause; or why it is assumed).
     confirmed : bool
         True when the number is the criterion's own; False for an assumption.
+    benchmark : str
+        For an unconfirmed threshold, what the number is (e.g. "certified-city average,
+        Oct 2022"); shown beside "above / below". Empty: "benchmark".
+
+    Notes
+    -----
+    :attr:`standing` is ``"confirmed"`` (the verdict is decided on it) or ``"benchmark"``
+    (shown as above / below, never a fail).
     """
 
     key: str
@@ -146,6 +160,12 @@ class Threshold:
     unit: str
     source: str
     confirmed: bool
+    benchmark: str = ""
+
+    @property
+    def standing(self) -> str:
+        """``"confirmed"`` or ``"benchmark"``."""
+        return "confirmed" if self.confirmed else "benchmark"
 
     def __post_init__(self):
         if self.op not in OPS:
@@ -170,20 +190,25 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("fibre_gigabit_coverage_pct", ">", 80.0, "%",
               f"{_ACTION_PLAN}: urban household gigabit-fibre coverage above 80 %", True),
     Threshold("pon_10g_port_share_pct", ">=", 46.7, "%",
-              f"assumption: average of the 110 certified cities, {_NOTICE_2022}", False),
+              f"benchmark: average of the 110 certified cities, {_NOTICE_2022}", False,
+              "certified-city average, Oct 2022"),
     Threshold("key_place_5g_reach_pct", ">=", 80.0, "%",
-              "assumption: every certified city exceeded 80 % "
-              f"({_NOTICE_2022}, as reported by People's Daily 2023-02-20)", False),
+              "benchmark: every certified city exceeded 80 % "
+              f"({_NOTICE_2022}, as reported by People's Daily 2023-02-20)", False,
+              "lowest of the certified cities, 2022"),
     Threshold("bs_5g_per_10k", ">", 12.0, "per 10,000 residents",
               f"{_ACTION_PLAN}: more than 12 5G base stations per 10,000 residents", True),
     Threshold("fbb_500m_user_share_pct", ">=", 32.6, "%",
-              f"assumption: average of the certified cities, {_NOTICE_2022}", False),
+              f"benchmark: average of the certified cities, {_NOTICE_2022}", False,
+              "certified-city average, Oct 2022"),
     Threshold("gigabit_users_per_10k", ">=", GIGABIT_USERS_PER_10K_THRESHOLD,
               "per 10,000 residents",
-              "assumption: the action plan's national goal of 30 million gigabit users by 2023, "
-              "pro rata to the 2020 census population (1,411,778,724)", False),
+              "benchmark: the action plan's national goal of 30 million gigabit users by 2023, "
+              "pro rata to the 2020 census population (1,411,778,724)", False,
+              "national 2023 goal, pro rata"),
     Threshold("user_5g_share_pct", ">=", 38.9, "%",
-              f"assumption: average of the certified cities at end 2022, {_NOTICE_2022}", False),
+              f"benchmark: average of the certified cities at end 2022, {_NOTICE_2022}", False,
+              "certified-city average, end 2022"),
 )
 """The default pass marks; the config may replace any (``dataclasses.replace``)."""
 
@@ -193,7 +218,11 @@ class Indicator:
     """One evaluated row: an indicator in one scope.
 
     ``passed`` is None when there is no threshold or the value is not known (NaN).
-    ``gap`` is what the value lacks to reach the threshold, in the indicator's unit:
+    ``standing``: ``"confirmed"``, ``"benchmark"`` (see :class:`Threshold`) or ``""`` (no
+    threshold). ``margin``: the headroom over the threshold in the indicator's unit, positive
+    when passing (``value - threshold`` for ``>``, ``>=``; ``threshold - value`` for ``<``,
+    ``<=``), NaN without a threshold or value. ``gap`` is what the value lacks to reach the
+    threshold, in the indicator's unit:
     0.0 when passing, ``threshold - value`` (``value - threshold`` for ``<``, ``<=``) when
     failing, NaN when ``passed`` is None. A strict comparison failing exactly at the
     threshold has gap 0.0 and ``passed`` False: any increase passes.
@@ -211,6 +240,9 @@ class Indicator:
     kind: str
     confirmed: bool | None
     source: str
+    standing: str = ""
+    margin: float = math.nan
+    benchmark: str = ""
 
 
 COLUMNS: tuple[str, ...] = tuple(Indicator.__dataclass_fields__)
@@ -244,6 +276,14 @@ def gap_to_pass(value: float, op: str, threshold: float) -> float:
         return 0.0
     v = float(value)
     return float(threshold - v) if op in (">", ">=") else float(v - threshold)
+
+
+def margin_of(value: float, op: str, threshold: float) -> float:
+    """Headroom of ``value`` over the threshold, in its unit: positive passes (strict ops: > 0)."""
+    if value is None or math.isnan(float(value)):
+        return math.nan
+    v = float(value)
+    return float(v - threshold) if op in (">", ">=") else float(threshold - v)
 
 
 def _spec(key: str) -> IndicatorSpec:
@@ -285,7 +325,8 @@ def evaluate_indicator(scope: str, key: str, value: float, threshold: Threshold 
         scope, key, spec.label, value, spec.unit, float(threshold.value), threshold.op,
         passes(value, threshold.op, threshold.value),
         gap_to_pass(value, threshold.op, threshold.value),
-        spec.kind, threshold.confirmed, threshold.source,
+        spec.kind, threshold.confirmed, threshold.source, threshold.standing,
+        margin_of(value, threshold.op, threshold.value), threshold.benchmark,
     )
 
 
@@ -368,19 +409,28 @@ def evaluate(
 
 
 def verdict(table: pd.DataFrame) -> dict:
-    """Citywide verdict: does the city meet every citywide criterion that has a threshold?
+    """Citywide verdict: does the city meet every *confirmed* citywide criterion?
+
+    Benchmarks (thresholds that are not the criterion's own number, e.g. a certified-city
+    average) never decide the verdict: they are listed as above or below.
 
     Returns
     -------
     dict
-        ``passed``: False when any judged criterion fails; True when all pass; None when
-        none fails but some could not be judged (no value) or none has a threshold.
-        ``failed`` and ``unknown`` (keys), ``n_passed`` and ``n_criteria``.
+        ``passed``: False when any confirmed criterion fails; True when all pass; None when
+        none fails but some could not be judged (no value) or none is confirmed.
+        ``failed`` and ``unknown`` (keys), ``n_passed`` and ``n_criteria`` (confirmed
+        criteria only); ``above`` and ``below`` (keys of benchmarks the value reaches or not)
+        and ``n_benchmarks``.
     """
     city = table[(table["scope"] == "citywide") & table["op"].notna()]
-    failed = [k for k, p in zip(city["key"], city["passed"]) if p is False]
-    unknown = [k for k, p in zip(city["key"], city["passed"]) if p is None]
-    n_passed = sum(1 for p in city["passed"] if p is True)
+    standing = city["standing"] if "standing" in city else city["confirmed"].map(
+        lambda c: "confirmed" if c is True else "benchmark")
+    conf = city[standing.to_numpy() == "confirmed"]
+    bench = city[standing.to_numpy() == "benchmark"]
+    failed = [k for k, p in zip(conf["key"], conf["passed"]) if p is False]
+    unknown = [k for k, p in zip(conf["key"], conf["passed"]) if p is None]
+    n_passed = sum(1 for p in conf["passed"] if p is True)
     if failed:
         ok = False
     elif unknown or n_passed == 0:
@@ -388,4 +438,12 @@ def verdict(table: pd.DataFrame) -> dict:
     else:
         ok = True
     return {"passed": ok, "failed": failed, "unknown": unknown, "n_passed": n_passed,
-            "n_criteria": len(city)}
+            "n_criteria": len(conf),
+            "above": [k for k, p in zip(bench["key"], bench["passed"]) if p is True],
+            "below": [k for k, p in zip(bench["key"], bench["passed"]) if p is False],
+            "n_benchmarks": len(bench)}
+
+
+def benchmark_position(passed) -> str:
+    """``"above"``, ``"below"`` or ``""`` for a benchmark row's comparison."""
+    return {True: "above", False: "below"}.get(passed, "")

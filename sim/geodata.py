@@ -41,6 +41,9 @@ __all__ = [
     "read_districts",
     "read_key_places",
     "default_geodata_dir",
+    "VECTOR_DRIVERS",
+    "check_utf8",
+    "read_vector",
 ]
 
 GRID_CRS = "EPSG:32651"
@@ -69,6 +72,12 @@ CENSUS_COLUMNS = (
     "households_2020",
     "area_km2_official",
 )
+MAX_DISTRICT_POPULATION = 100_000_000
+"""Largest census population (and household count) of one district accepted: ten times the
+largest urban district anywhere (Pudong: 5.68 million, census 2020); a typo guard, not a model."""
+MAX_DISTRICT_AREA_KM2 = 100_000.0
+"""Largest official district area accepted, km² (Shanghai is 6,340.5 km² in all)."""
+
 KEY_PLACE_COLUMNS = ("id", "category", "name_en", "name_zh", "lon", "lat", "district_code")
 KEY_PLACE_CATEGORIES = ("airport", "railway_station", "hospital", "university", "scenic_area")
 
@@ -126,8 +135,10 @@ def _require_file(path: Path) -> Path:
 def _read_text_table(path: Path, columns) -> pd.DataFrame:
     """A CSV read as text, with every one of ``columns`` present."""
     _require_file(path)
+    check_utf8(path, GeodataError, "CSV table")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        with open(path, "rb") as fh:   # a file handle: pandas never sees a name it could take for a URL
+            df = pd.read_csv(fh, dtype=str, keep_default_na=False, encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise GeodataError(path, None, f"not a readable CSV table ({exc.__class__.__name__})") from None
     missing = [c for c in columns if c not in df.columns]
@@ -138,8 +149,13 @@ def _read_text_table(path: Path, columns) -> pd.DataFrame:
     return df
 
 
-def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool) -> np.ndarray:
-    """A validated numeric column; the first bad cell is reported with its line number."""
+def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool, lo: float | None = None,
+                    hi: float | None = None, lo_open: bool = False) -> np.ndarray:
+    """A validated numeric column; the first bad cell is reported with its line number.
+
+    ``lo``/``hi`` bound the values (``[lo, hi]``, or ``(lo, hi]`` with ``lo_open``), checked
+    before any conversion so that a huge value is reported, not overflowed.
+    """
     values = pd.to_numeric(df[column], errors="coerce")
     bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
     if not bad.any():
@@ -155,6 +171,15 @@ def _numeric_column(df: pd.DataFrame, column: str, path: Path, *, integer: bool)
             f"expected {what}, got {df[column].iloc[row]!r}",
         )
     arr = values.to_numpy(dtype=float)
+    if lo is not None or hi is not None:
+        lo_v = -np.inf if lo is None else lo
+        hi_v = np.inf if hi is None else hi
+        out = (arr <= lo_v if lo_open else arr < lo_v) | (arr > hi_v)
+        if out.any():
+            row = int(np.flatnonzero(out)[0])
+            rng = f"{'(' if lo_open else '['}{lo_v:g}, {hi_v:g}]"
+            raise GeodataError(path, f"line {row + 2}, column {column}",
+                               f"expected a value in {rng}, got {df[column].iloc[row]!r}")
     if integer:
         if np.any(arr != np.round(arr)):
             row = int(np.flatnonzero(arr != np.round(arr))[0])
@@ -199,23 +224,135 @@ def read_census(csv_path) -> pd.DataFrame:
             "code": codes.astype(object),
             "name_en": df["name_en"].astype(object),
             "name_zh": df["name_zh"].astype(object),
-            "population": _numeric_column(df, "population_2020", path, integer=True),
-            "households": _numeric_column(df, "households_2020", path, integer=True),
-            "area_km2_official": _numeric_column(df, "area_km2_official", path, integer=False),
+            "population": _numeric_column(df, "population_2020", path, integer=True, lo=1, hi=MAX_DISTRICT_POPULATION),
+            "households": _numeric_column(df, "households_2020", path, integer=True, lo=1,
+                                          hi=MAX_DISTRICT_POPULATION),
+            "area_km2_official": _numeric_column(df, "area_km2_official", path, integer=False, lo=0.0,
+                                                 hi=MAX_DISTRICT_AREA_KM2, lo_open=True),
         }
     )
+    more = out["households"] > out["population"]
+    if more.any():
+        row = int(np.flatnonzero(more.to_numpy())[0])
+        raise GeodataError(path, f"line {row + 2}, column households_2020",
+                           f"expected at most population_2020 ({out['population'].iloc[row]}) households "
+                           f"(a household has at least one person), got {out['households'].iloc[row]}")
     return out.sort_values("code", kind="stable").reset_index(drop=True)
 
 
-def _read_vector(path: Path):
+VECTOR_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+"""File suffix -> the one GDAL vector driver that opens it. GDAL picks a driver by content
+when given a bare path, and some drivers (VRT, and every driver through ``/vsicurl/``) follow
+references to other files or URLs: a file named ``.geojson`` holding a VRT would make a read
+fetch any URL it names. :func:`read_vector` names the driver (``GeoJSON:path``,
+``GPKG:path``) after checking the file starts as that format does, and refuses other suffixes."""
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_UTF8_CHUNK = 1 << 20
+
+
+def check_utf8(path, error=GeodataError, what: str = "file") -> None:
+    """Raise ``error`` naming the line of the first byte of ``path`` that is not UTF-8 text.
+
+    Reads in 1 MiB chunks (constant memory whatever the file size).
+    """
+    import codecs
+
+    dec = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_UTF8_CHUNK)
+            try:
+                dec.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                line += chunk.count(b"\n", 0, exc.start)
+                raise error(path, f"line {line}",
+                            f"expected UTF-8 text in this {what}, got byte 0x{chunk[exc.start]:02x}") from None
+            if not chunk:
+                return
+            line += chunk.count(b"\n")
+
+
+def _first_bytes(path: Path, n: int = 64) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def read_vector(path, *, error=GeodataError, what: str = "vector file"):
+    """A GeoJSON (``.geojson``/``.json``) or GeoPackage (``.gpkg``) file as a GeoDataFrame.
+
+    The driver is the one the suffix names (:data:`VECTOR_DRIVERS`), never chosen by GDAL
+    from the content: a GeoJSON file must start with ``{`` (after white space) and be UTF-8,
+    a GeoPackage with the SQLite header. Anything else is a one-line ``error`` naming the file.
+    """
     import geopandas as gpd
+    import pyogrio
     import pyogrio.errors
 
+    path = Path(path)
+    driver = VECTOR_DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise error(path, None, f"expected a {what} ending in {', '.join(VECTOR_DRIVERS)} "
+                                f"(GeoJSON or GeoPackage), got {path.suffix or 'no suffix'!r}")
+    head = _first_bytes(path)
+    if driver == "GeoJSON":
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not text.startswith(b"{"):
+            shown = head[:30].decode("utf-8", "replace").splitlines()[0] if head.strip() else "an empty file"
+            raise error(path, None, f"expected GeoJSON (a JSON object starting with '{{'), got {shown!r}")
+        check_utf8(path, error, "GeoJSON file")
+    elif not head.startswith(_SQLITE_MAGIC):
+        raise error(path, None, "expected a GeoPackage (an SQLite file), got something else")
     try:
-        return gpd.read_file(path)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        return gpd.GeoDataFrame(pyogrio.read_dataframe(f"{driver}:{path.resolve()}"))
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise GeodataError(path, None, f"not a readable vector file ({reason})") from None
+        raise error(path, None, f"not a readable {driver} file ({reason[:200]})") from None
+
+
+MIN_DISTRICT_AREA_KM2 = 0.01
+"""Smallest district polygon accepted, km² (one hectare; a 100 m grid pixel): below it the
+polygon is degenerate (zero area, a line, coordinates in the wrong unit)."""
+
+
+@cache
+def grid_area_of_use() -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` in degrees where :data:`GRID_CRS` is valid (pyproj's area of use)."""
+    from pyproj import CRS
+
+    a = CRS.from_user_input(GRID_CRS).area_of_use
+    return (a.west, a.south, a.east, a.north)
+
+
+def _check_district_extent(path: Path, gdf, codes) -> None:
+    """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting)."""
+    import shapely
+
+    bounds = shapely.bounds(np.asarray(gdf.geometry.values, dtype=object))
+    if not gdf.crs.is_geographic:
+        finite = np.isfinite(bounds).all(axis=1)
+        if finite.all():
+            lon, lat = _transformer(gdf.crs.to_string(), WGS84_CRS).transform(bounds[:, [0, 2, 0, 2]],
+                                                                               bounds[:, [1, 1, 3, 3]])
+            bounds = np.stack([lon.min(axis=1), lat.min(axis=1), lon.max(axis=1), lat.max(axis=1)], axis=1)
+    west, south, east, north = grid_area_of_use()
+    with np.errstate(invalid="ignore"):
+        bad_deg = ~(np.isfinite(bounds).all(axis=1) & (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180)
+                    & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90))
+        outside = ~bad_deg & ((bounds[:, 0] < west) | (bounds[:, 2] > east) | (bounds[:, 1] < south)
+                              | (bounds[:, 3] > north))
+    if bad_deg.any():
+        i = int(np.flatnonzero(bad_deg)[0])
+        raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
+                           f"expected longitudes in [-180, 180] and latitudes in [-90, 90] degrees "
+                           f"({gdf.crs.to_string()}), got bounds {tuple(float(f'{v:.6g}') for v in bounds[i])}")
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
+                           f"expected a polygon inside the grid CRS {GRID_CRS}'s area of use (lon {west:g} to "
+                           f"{east:g}, lat {south:g} to {north:g}), got lon {bounds[i, 0]:.4g} to {bounds[i, 2]:.4g}, "
+                           f"lat {bounds[i, 1]:.4g} to {bounds[i, 3]:.4g}")
 
 
 def read_districts(geojson_path, census_csv_path, crs: str | None = None):
@@ -249,7 +386,7 @@ def read_districts(geojson_path, census_csv_path, crs: str | None = None):
 
     gpath = _require_file(Path(geojson_path))
     census = read_census(census_csv_path)
-    gdf = _read_vector(gpath)
+    gdf = read_vector(gpath, what="district file")
     for column in ("code", "name_en", "name_zh"):
         if column not in gdf.columns:
             raise GeodataError(gpath, f"property {column}", "expected on every feature; missing")
@@ -270,6 +407,7 @@ def read_districts(geojson_path, census_csv_path, crs: str | None = None):
     codes = gdf["code"].astype(str).str.strip()
     if codes.duplicated().any():
         raise GeodataError(gpath, "property code", f"duplicate district code {codes[codes.duplicated()].iloc[0]}")
+    _check_district_extent(gpath, gdf, codes)
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
         names = ", ".join(codes[invalid].tolist())
@@ -311,6 +449,12 @@ def read_districts(geojson_path, census_csv_path, crs: str | None = None):
         crs=crs,
     )
     out["area_km2_polygon"] = out.geometry.area.to_numpy() / 1e6
+    tiny = out["area_km2_polygon"].to_numpy() < MIN_DISTRICT_AREA_KM2
+    if tiny.any():
+        i = int(np.flatnonzero(tiny)[0])
+        raise GeodataError(gpath, f"feature code {out['code'].iloc[i]}",
+                           f"expected a polygon of at least {MIN_DISTRICT_AREA_KM2:g} km², got "
+                           f"{out['area_km2_polygon'].iloc[i]:.3g} km² (a zero-area or degenerate polygon?)")
     return out[
         ["code", "name_en", "name_zh", "population", "households", "area_km2_official", "area_km2_polygon", "geometry"]
     ]

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_RES_M",
     "grid_for_bounds",
     "estimate_memory_bytes",
+    "default_memory_limit_bytes",
     "build_city_rasters",
     "iter_blocks",
     "scatter_to_raster",
@@ -265,6 +266,11 @@ def build_city_rasters(
         households=households,
         land_flat=land_flat,
     )
+
+
+def default_memory_limit_bytes() -> int:
+    """Half the physical memory of this machine (8 GiB assumed where it cannot be read)."""
+    return _default_memory_limit()
 
 
 def _default_memory_limit() -> int:

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import antenna, linkmodel, propagation
+from . import antenna, linkmodel, propagation, shadowing
 from .errors import InputError
 from .results import (
     LOS_MODES,
@@ -42,6 +42,7 @@ from .results import (
     LayerRadio,
     SectorArrays,
 )
+from .shadowing import los_uniform
 from .units import dbm_to_mw, thermal_noise_dbm
 
 __all__ = [
@@ -110,59 +111,6 @@ def noise_mw(radio: LayerRadio) -> float:
     return float(dbm_to_mw(thermal_noise_dbm(radio.bw_hz, radio.noise_figure_db)))
 
 
-# --------------------------------------------------------------------------- counter-based draws
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix64(z):
-    """SplitMix64 finaliser (Steele, Lea & Flood 2014) on a uint64 array, in place."""
-    z ^= z >> np.uint64(30)
-    z *= _M1
-    z ^= z >> np.uint64(27)
-    z *= _M2
-    z ^= z >> np.uint64(31)
-    return z
-
-
-def los_uniform(pix_id, site_id, seed):
-    """A uniform number in [0, 1) per (pixel, site, seed), from a counter-based hash.
-
-    The value depends only on the three integers, so it does not change with the block
-    size, the worker count or the order of evaluation (unlike a stream of a
-    ``numpy.random.Generator``, which would tie the draw to the blocking).
-
-    Parameters
-    ----------
-    pix_id, site_id : array_like of int
-        Broadcast together (e.g. ``[n]`` and ``[k, n]``).
-    seed : int
-        The scenario seed (>= 0).
-
-    Returns
-    -------
-    u : ndarray, float32, broadcast shape
-        ``(h >> 40) / 2**24`` of the 64-bit hash ``h`` (24 significant bits).
-
-    Notes
-    -----
-    ``h = mix(mix(pix_id ^ mix(seed)) + (site_id + 1) * 0x9E3779B97F4A7C15)`` with ``mix`` the
-    SplitMix64 finaliser, all modulo 2**64.
-    """
-    s = _mix64(np.array([seed], dtype=np.uint64))
-    p = np.asarray(pix_id).astype(np.uint64)
-    h = _mix64(p ^ s)
-    q = np.asarray(site_id).astype(np.uint64)
-    q += np.uint64(1)
-    q *= _GOLDEN
-    h = np.add(h, q)
-    _mix64(h)
-    h >>= np.uint64(40)
-    return h.astype(np.float32) * _F32(2.0**-24)
-
-
 # --------------------------------------------------------------------------- preparation
 
 TABLE_LN_D2_MIN = math.log(0.25)
@@ -213,6 +161,10 @@ class PreparedLayer:
         self.offset_db = rsrp_offset_db(radio.bw_hz, radio.scs_khz)
         self.o2i_db = o2i_loss_expected_db(radio)
         self.o2i_gain = 10.0 ** (-self.o2i_db / 10.0)
+        self.shadowed = bool(radio.shadow_fading)
+        self.los_field = radio.los_mode == "sampled" and bool(radio.los_consistent)
+        self._sectors = sectors
+        self._shadow = {}
         # (scenario, h_BS) groups; h_BS is float32, exact in float64 next to 1e4 * code
         key = sectors.scenario.astype(np.float64) * 1e4 + sectors.h_bs_m.astype(np.float64)
         keys, combo = np.unique(key, return_inverse=True)
@@ -223,6 +175,13 @@ class PreparedLayer:
         if self.use_tables:
             self.combo_off = _uniform_or_array((combo * TABLE_N).astype(np.intp))
             self._build_tables(groups, radio)
+
+    def shadow_terms(self, seed: int) -> dict:
+        """Per-sector constants of the shadow-fading and LOS-state fields for ``seed`` (cached)."""
+        t = self._shadow.get(int(seed))
+        if t is None:
+            t = self._shadow[int(seed)] = shadowing.site_field_constants(self._sectors, self.radio, int(seed))
+        return t
 
     def _build_tables(self, groups, radio: LayerRadio):
         """Tabulate ln(path gain) (and the vertical pattern) over ln(d2D**2), float64 -> float32."""
@@ -335,23 +294,24 @@ def validate_layer(sectors: SectorArrays, radio: LayerRadio, load) -> None:
 # --------------------------------------------------------------------------- site-level loss
 
 
-def _log_gain_site(scen_code, d2d, h_bs, radio: LayerRadio, los_mode, pix_id, site_id, seed):
-    """``ln`` of the path gain (expected over the LOS state, or per ``los_mode``), float32.
+def _log_gain_site(scen_code, d2d, h_bs, radio: LayerRadio, los_mode, u):
+    """``(ln g, los)``: ``ln`` of the path gain (expected over the LOS state, or per ``los_mode``),
+    float32, and the LOS state (``u < Pr_LOS`` in sampled mode, else None).
 
-    Equals ``-PL_eff * ln(10) / 10`` with ``PL_eff`` the effective path loss in dB.
+    ``ln g = -PL_eff * ln(10) / 10`` with ``PL_eff`` the effective path loss in dB.
     """
     scen = SCENARIO_CODES[int(scen_code)]
     kw = dict(h_building_m=radio.h_building_m, w_street_m=radio.w_street_m, dtype=np.float32, check=False)
     if los_mode == "nlos":
         pl = propagation.pathloss_db(scen, d2d, h_bs, radio.h_ut_m, radio.fc_ghz, False, **kw)
         pl *= -_C
-        return pl
+        return pl, None
     p_los = propagation.los_probability(scen, d2d, _F32(radio.h_ut_m))
     if los_mode == "sampled":
-        los = los_uniform(pix_id, site_id, seed) < p_los
+        los = u < p_los
         pl = propagation.pathloss_db(scen, d2d, h_bs, radio.h_ut_m, radio.fc_ghz, los, **kw)
         pl *= -_C
-        return pl
+        return pl, los
     # expected: ln(p 10**(-PL_L/10) + (1 - p) 10**(-PL_N/10))
     #         = -c PL_L + ln(p + (1 - p) exp(-c (PL_N - PL_L))),   PL_N >= PL_L
     pl_l = propagation.pathloss_db(scen, d2d, h_bs, radio.h_ut_m, radio.fc_ghz, True, **kw)
@@ -365,7 +325,7 @@ def _log_gain_site(scen_code, d2d, h_bs, radio: LayerRadio, los_mode, pix_id, si
     np.log(pl_n, out=pl_n)
     pl_l *= -_C
     pl_l += pl_n
-    return pl_l
+    return pl_l, None
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -492,7 +452,7 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
         _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed,
                s_mw[c0:c1], i_mw[c0:c1], best[c0:c1],
                None if top is None else tuple(t[c0:c1] for t in top))
-    return _finish(s_mw, i_mw, best, lay, lay.radio, top)
+    return _finish(s_mw, i_mw, best, lay, lay.radio, top, pix_id, seed)
 
 
 def sector_power_mw(pix_x_m, pix_y_m, pix_id, cand, prepared: PreparedLayer, seed: int = 0, *,
@@ -546,12 +506,15 @@ def _lookup(lay: PreparedLayer, name, k, f):
 
 
 def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
-    """Per pixel-site ``(ln(path gain) [+ eirp when uniform], theta, c A_V)``.
+    """Per pixel-site ``(ln(path gain) [+ eirp when uniform], theta, c A_V)``, shadow fading included.
 
     ``theta`` is None when A_V is per site (uniform tilt and vertical beamwidth), else
     ``c A_V`` is None and the caller evaluates A_V per pair.
     """
     radio = lay.radio
+    sampled = radio.los_mode == "sampled"
+    u = _los_draw(lay, lead, dx, dy, pid, seed) if sampled else None
+    los = None
     if lay.use_tables:
         x = dx * dx
         x += dy * dy
@@ -565,35 +528,54 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         k = kf.astype(np.intp)
         if np.ndim(lay.combo_off):
             k += lay.combo_off.take(lead)
-        if radio.los_mode == "sampled":
-            los = los_uniform(pid, lay.site_id.take(lead), seed) < _lookup(lay, "p_los", k, x)
+        if sampled:
+            los = u < _lookup(lay, "p_los", k, x)
             ln_g = _lookup(lay, "gain_nlos", k, x)
             np.copyto(ln_g, _lookup(lay, "gain_los", k, x), where=los)
         else:
             ln_g = _lookup(lay, "gain", k, x)
+        if lay.shadowed:
+            ln_g -= shadowing.shadow_fading_c(lay.shadow_terms(seed), lead, dx, dy, los)
         if lay.v_per_site:
             return ln_g, None, _lookup(lay, "a_v", k, x)
         return ln_g, _lookup(lay, "theta", k, x), None
     d2d = np.hypot(dx, dy)
     h_bs = lay.h_bs if np.ndim(lay.h_bs) == 0 else lay.h_bs.take(lead)
-    site_ids = lay.site_id.take(lead) if radio.los_mode == "sampled" else None
     if np.ndim(lay.scen) == 0:
-        ln_g = _log_gain_site(lay.scen, d2d, h_bs, radio, radio.los_mode, pid, site_ids, seed)
+        ln_g, los = _log_gain_site(lay.scen, d2d, h_bs, radio, radio.los_mode, u)
     else:
         scen = lay.scen.take(lead)
         ln_g = np.empty(d2d.shape, dtype=np.float32)
-        pid_b = np.broadcast_to(pid, d2d.shape)
+        los = np.zeros(d2d.shape, dtype=bool) if sampled else None
         h_b = np.broadcast_to(h_bs, d2d.shape)
         for code in np.unique(scen):
             msk = scen == code
-            ln_g[msk] = _log_gain_site(code, d2d[msk], h_b[msk], radio, radio.los_mode, pid_b[msk],
-                                       None if site_ids is None else site_ids[msk], seed)
+            ln_g[msk], los_c = _log_gain_site(code, d2d[msk], h_b[msk], radio, radio.los_mode,
+                                              None if u is None else u[msk])
+            if los is not None:
+                los[msk] = los_c
+    if lay.shadowed:
+        ln_g -= shadowing.shadow_fading_c(lay.shadow_terms(seed), lead, dx, dy, los)
     theta = antenna.zenith_angle_deg(d2d, h_bs, _F32(radio.h_ut_m))
     if np.ndim(lay.eirp_c) == 0:
         ln_g += lay.eirp_c
     if lay.v_per_site:
         return ln_g, None, _vertical_att_c(theta, lay.tilt, lay.c_v, lay.sla)
     return ln_g, theta, None
+
+
+def _take(a, lead):
+    return a if np.ndim(a) == 0 else a.take(lead)
+
+
+def _los_draw(lay: PreparedLayer, lead, dx, dy, pid, seed):
+    """Uniform per pixel-site for the sampled LOS state: the spatially consistent field of the
+    site (TR 38.901 §7.6.3.3) or, without ``los_consistent``, an independent hash."""
+    if not lay.los_field:
+        return los_uniform(pid, lay.site_id.take(lead), seed)
+    sh = lay.shadow_terms(seed)
+    return shadowing.field_at(sh["u"], sh["ox_los"].take(lead), sh["oy_los"].take(lead), dx, dy,
+                              _take(sh["cpm_state"], lead))
 
 
 def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
@@ -707,17 +689,18 @@ def _top_m(p, row, cols, g2, lay, tot, top_out):
     resid[...] = r
 
 
-def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top) -> BlockCoverage:
+def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top, pix_id, seed) -> BlockCoverage:
     none = best < 0
+    o2i_db = shadowing.o2i_loss_pixel_db(radio, pix_id, seed) if radio.o2i_random else lay.o2i_db
     with np.errstate(divide="ignore", invalid="ignore"):
-        rsrp = (10.0 * np.log10(s_mw) - lay.offset_db).astype(np.float32)
+        rsrp = (10.0 * np.log10(s_mw) - (lay.offset_db - radio.ssb_gain_offset_db)).astype(np.float32)
         sinr = (10.0 * np.log10(s_mw / (i_mw + lay.noise_mw))).astype(np.float32)
-        g = lay.o2i_gain
+        g = lay.o2i_gain if not radio.o2i_random else 10.0 ** (-o2i_db / 10.0)
         sinr_in = (10.0 * np.log10((g * s_mw) / (g * i_mw + lay.noise_mw))).astype(np.float32)
     rsrp[none] = np.nan
     sinr[none] = np.nan
     sinr_in[none] = np.nan
-    rsrp_in = rsrp - np.float32(lay.o2i_db)
+    rsrp_in = rsrp - np.asarray(o2i_db, dtype=np.float32)
     se = linkmodel.spectral_efficiency_bps_hz(sinr, method=radio.se_method).astype(np.float32, copy=False)
     kw = dict(bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers, dl_share=radio.dl_share,
               overhead=radio.overhead, method=radio.se_method)
@@ -742,9 +725,9 @@ def sinr_for_load(terms: InterferenceTerms, load, *, o2i_loss_db: float = 0.0):
         From :func:`coverage_block` / :func:`sim.coverage.compute_coverage` with ``top_m > 0``.
     load : array_like [n_sectors]
         New cell loads in [0, 1].
-    o2i_loss_db : float, optional
+    o2i_loss_db : float or array_like [n_pix], optional
         Building penetration loss applied to signal and interference alike (0: outdoor;
-        :func:`o2i_loss_expected_db` for the indoor SINR).
+        :func:`o2i_loss_expected_db`, or each pixel's loss, for the indoor SINR).
 
     Returns
     -------
@@ -761,7 +744,7 @@ def sinr_for_load(terms: InterferenceTerms, load, *, o2i_loss_db: float = 0.0):
         raise InputError("sinr_for_load", "load", f"expected at least {int(sec.max()) + 1} loads, got {load.size}")
     w = load.take(np.where(sec >= 0, sec, 0))
     i_mw = np.add.reduce(w * terms.top_mw, axis=1) + terms.residual_mw
-    g = 10.0 ** (-float(o2i_loss_db) / 10.0)
+    g = 10.0 ** (-np.asarray(o2i_loss_db, dtype=np.float64) / 10.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         sinr = 10.0 * np.log10((g * terms.signal_mw) / (g * i_mw + terms.noise_mw))
     sinr[terms.signal_mw <= 0.0] = np.nan
@@ -772,8 +755,9 @@ def rates_for_load(cov, radio: LayerRadio, default_load: float):
     """``rates(load) -> (rate_indoor_bps, rate_outdoor_bps)`` of a layer for new cell loads.
 
     SINR from the coverage run's top-M interference terms (:func:`sinr_for_load`; indoor
-    with the expected O2I loss :func:`o2i_loss_expected_db`, as :func:`coverage_block`
-    computes ``rate_indoor_bps``), then the TS 38.214 / TS 38.306 rate
+    with the O2I loss :func:`coverage_block` used for ``rate_indoor_bps``: the expected one,
+    :func:`o2i_loss_expected_db`, or with ``radio.o2i_random`` each pixel's, recovered as
+    ``rsrp_dbm - rsrp_indoor_dbm``), then the TS 38.214 / TS 38.306 rate
     (:func:`sim.linkmodel.dl_throughput_bps`).
 
     ``cov`` is a layer's :class:`~sim.results.CoverageLayers` computed with ``top_m > 0``
@@ -791,6 +775,8 @@ def rates_for_load(cov, radio: LayerRadio, default_load: float):
     """
     terms = cov.interference
     o2i_db = o2i_loss_expected_db(radio)
+    if radio.o2i_random:
+        o2i_db = cov.rsrp_dbm.astype(np.float64) - cov.rsrp_indoor_dbm
     valid = terms.top_sector >= 0
     idx = np.where(valid, terms.top_sector, 0)
     n_valid = np.maximum(valid.sum(axis=1), 1)

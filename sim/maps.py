@@ -61,19 +61,39 @@ FAIL_COLOUR = "#d73027"
 NONE_COLOUR = "#bdbdbd"
 
 _CJK_NAMES = (
-    "Noto Sans CJK", "Noto Serif CJK", "Source Han Sans", "Source Han Serif", "WenQuanYi",
-    "SimHei", "SimSun", "Microsoft YaHei", "PingFang", "Heiti", "AR PL", "Droid Sans Fallback",
-    "Sarasa",
+    # sans first: map labels are small, a serif CJK face reads poorly at 6 pt
+    "Noto Sans CJK", "Source Han Sans", "WenQuanYi", "Microsoft YaHei", "PingFang", "Heiti", "SimHei",
+    "Droid Sans Fallback", "Sarasa", "Noto Serif CJK", "Source Han Serif", "SimSun", "AR PL",
 )
 
 
 @functools.lru_cache(maxsize=1)
 def cjk_font_family() -> str | None:
-    """Family name of an installed font with CJK glyphs, or None (names stay English)."""
-    for f in font_manager.fontManager.ttflist:
-        if any(f.name.startswith(n) for n in _CJK_NAMES):
-            return f.name
+    """Family name of an installed font with CJK glyphs (a sans face preferred), or None (names stay English)."""
+    names = [f.name for f in font_manager.fontManager.ttflist]
+    for want in _CJK_NAMES:
+        for n in names:
+            if n.startswith(want):
+                return n
     return None
+
+
+_LABEL_GID = "district-label"
+
+
+def _declutter(ax) -> None:
+    """Move the district labels of ``ax`` and its insets apart (adjustText), with a leader line when moved.
+
+    adjustText imports ``matplotlib.pyplot`` (it draws nothing through it here: the figures
+    stay pyplot-free objects); it is imported only when two labels or more are placed.
+    """
+    for axis in (ax, *ax.child_axes):
+        texts = [t for t in axis.texts if t.get_gid() == _LABEL_GID]
+        if len(texts) > 1:
+            from adjustText import adjust_text
+
+            adjust_text(texts, ax=axis, ensure_inside_axes=True, expand=(1.05, 1.15), iter_lim=200,
+                        arrowprops={"arrowstyle": "-", "color": "0.35", "lw": 0.4})
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -147,7 +167,7 @@ def _label(ax, gdf, codes: set[str] | None, fontsize: float) -> None:
         text = f"{name}\n{name_zh}" if (cjk and name_zh) else str(name)
         kw = {"fontfamily": [cjk, "DejaVu Sans"]} if (cjk and name_zh) else {}
         ax.text(p.x, p.y, text, ha="center", va="center", fontsize=fontsize, zorder=6,
-                path_effects=halo, clip_on=True, **kw)
+                path_effects=halo, clip_on=True, gid=_LABEL_GID, **kw)
 
 
 def _nice_length_km(width_m: float) -> float:
@@ -190,6 +210,7 @@ def _north_arrow(ax) -> None:
 
 
 def _finish(fig, ax, title: str) -> None:
+    _declutter(ax)
     ax.set_title(str(title), fontsize=11, loc="left")
     _scale_bar(ax)
     _north_arrow(ax)
@@ -540,7 +561,8 @@ def sites_map(
     x_m, y_m : array [n_sites]
         Site positions, metres (grid CRS).
     ran : array [n_sites] of str
-        Category of each site, e.g. ``"CMCC n41"``; the legend counts each.
+        Category of each site, e.g. ``"CMCC n41"``; the legend counts each. Give one point
+        per mast (:meth:`sim.sites.SiteTable.mast_columns`): the legend counts masts.
     title : str
         Title with the scenario and year.
     inset, inset_codes
@@ -580,7 +602,48 @@ def sites_map(
     _label(ax, districts_gdf, _labelled_codes(districts_gdf, axins, codes), fontsize=6.5)
     handles = [Patch(facecolor=colours[c], edgecolor="none", label=f"{c} ({n:,})")
                for c, n in zip(cats, counts)]
-    _legend(ax, handles, title=f"Sites ({len(x):,})")
+    _legend(ax, handles, title=f"Masts ({len(x):,})")
+    _finish(fig, ax, title)
+    return fig
+
+
+PLACE_COLOURS = {"all": "#1a9850", "some": "#fdae61", "none": "#d73027"}
+"""Key places: reached indoors by every network, by some, by none."""
+
+
+def key_places_map(districts_gdf, x_m, y_m, names, n_reached, n_networks: int, title: str, *,
+                   inset_codes: Sequence[str] = ()) -> Figure:
+    """Key places (hospitals, stations, airports, ...) coloured by how many networks reach them indoors.
+
+    ``x_m, y_m`` (grid CRS), ``names`` and ``n_reached`` (networks reaching each place) are
+    arrays ``[n_places]``; every place is labelled, the labels kept apart by adjustText.
+    """
+    _check_gdf(districts_gdf)
+    x, y = np.asarray(x_m, dtype=float), np.asarray(y_m, dtype=float)
+    k = np.asarray(n_reached, dtype=int)
+    if not (x.shape == y.shape == k.shape == (len(names),)):
+        raise InputError("key_places_map", "x_m", "expected x_m, y_m, names and n_reached of one length")
+    status = np.where(k >= n_networks, "all", np.where(k > 0, "some", "none"))
+    fig, ax = _figure()
+    ax.add_collection(_district_patches(districts_gdf, "#fbf7ee", zorder=1))
+    ax.add_collection(_district_patches(districts_gdf, "none", zorder=3))
+    for st, colour in PLACE_COLOURS.items():
+        sel = status == st
+        ax.scatter(x[sel], y[sel], s=22, color=colour, edgecolors="0.2", linewidths=0.4, zorder=5)
+    _set_extent(ax, districts_gdf.total_bounds)
+    halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
+    # numbers on the map (kept apart by adjustText), the names in a list beside it
+    for i, (xi, yi) in enumerate(zip(x, y)):
+        ax.text(xi, yi, str(i + 1), fontsize=6, zorder=6, path_effects=halo, gid=_LABEL_GID,
+                clip_on=True, ha="left", va="bottom")
+    listing = "\n".join(f"{i + 1:>2}  {str(n)[:27]}" + ("" if s_ == "all" else f" ({s_})")
+                         for i, (n, s_) in enumerate(zip(names, status)))
+    fig.text(0.805, 0.93, listing, fontsize=5.2, va="top", ha="left", family="monospace")
+    words = {"all": f"reached by all {n_networks} networks", "some": "reached by some networks",
+             "none": "reached by no network"}
+    handles = [Patch(facecolor=PLACE_COLOURS[st], edgecolor="0.2", label=f"{words[st]} ({int((status == st).sum())})")
+               for st in PLACE_COLOURS]
+    _legend(ax, handles, title=f"Key places, indoors ({len(x)})")
     _finish(fig, ax, title)
     return fig
 
@@ -648,7 +711,11 @@ def difference_map(
 PANELS_FIGSIZE_IN = (11.0, 7.6)
 
 
-def criteria_panels(districts_gdf, panels, title: str, *, n_cols: int = 4) -> Figure:
+ABOVE_COLOUR, BELOW_COLOUR = "#4575b4", "#fdb863"
+"""Benchmark panels: above / below the benchmark (not a pass or a fail)."""
+
+
+def criteria_panels(districts_gdf, panels, title: str, *, n_cols: int = 4, benchmarks: Sequence[str] = ()) -> Figure:
     """Small multiples: one pass / fail district map per criterion, with one legend.
 
     Parameters
@@ -662,6 +729,8 @@ def criteria_panels(districts_gdf, panels, title: str, *, n_cols: int = 4) -> Fi
         Figure title with the scenario and year.
     n_cols : int
         Panels per row; one cell is kept for the legend.
+    benchmarks : sequence of str
+        Labels of the panels whose threshold is a benchmark: blue above, amber below.
 
     Returns
     -------
@@ -675,6 +744,9 @@ def criteria_panels(districts_gdf, panels, title: str, *, n_cols: int = 4) -> Fi
     if not items:
         raise InputError("criteria_panels", "panels", "expected at least one criterion")
     faces = [(label, _passed_colours(p, len(districts_gdf))) for label, p in items]
+    bench = set(benchmarks)
+    swap = {PASS_COLOUR: ABOVE_COLOUR, FAIL_COLOUR: BELOW_COLOUR}
+    faces = [(label, [swap.get(c, c) for c in fc] if label in bench else fc) for label, fc in faces]
     n_rows = math.ceil((len(items) + 1) / n_cols)
     fig = Figure(figsize=PANELS_FIGSIZE_IN if n_rows == 2 else (PANELS_FIGSIZE_IN[0], 3.8 * n_rows))
     FigureCanvasAgg(fig)
@@ -685,8 +757,11 @@ def criteria_panels(districts_gdf, panels, title: str, *, n_cols: int = 4) -> Fi
         _style_axes(ax)
         ax.add_collection(_district_patches(districts_gdf, fc, linewidth=0.4))
         _set_extent(ax, districts_gdf.total_bounds)
-        n_pass, n_fail = fc.count(PASS_COLOUR), fc.count(FAIL_COLOUR)
-        ax.set_title(f"{label}\n{n_pass} pass, {n_fail} fail", fontsize=8)
+        if label in bench:
+            ax.set_title(f"{label}\nbenchmark: {fc.count(ABOVE_COLOUR)} above, {fc.count(BELOW_COLOUR)} below",
+                         fontsize=8)
+        else:
+            ax.set_title(f"{label}\n{fc.count(PASS_COLOUR)} pass, {fc.count(FAIL_COLOUR)} fail", fontsize=8)
         if first is None:
             first = ax
             _scale_bar(ax)
@@ -695,6 +770,9 @@ def criteria_panels(districts_gdf, panels, title: str, *, n_cols: int = 4) -> Fi
     lax.set_axis_off()
     lax.legend(handles=[Patch(facecolor=PASS_COLOUR, edgecolor=EDGE, label="passes"),
                         Patch(facecolor=FAIL_COLOUR, edgecolor=EDGE, label="fails"),
+                        *([Patch(facecolor=ABOVE_COLOUR, edgecolor=EDGE, label="above the benchmark"),
+                           Patch(facecolor=BELOW_COLOUR, edgecolor=EDGE, label="below the benchmark")]
+                          if bench else []),
                         Patch(facecolor=NONE_COLOUR, edgecolor=EDGE, label="not judged / no data")],
                loc="center", fontsize=9, title="District, against the\ncitywide threshold",
                title_fontsize=9, frameon=False)

@@ -159,6 +159,18 @@ class LayerRadio:
         RMa average building height and street width, m (TR 38.901 Table 7.4.1-1 defaults).
     d2d_in_m : float
         Indoor distance of the O2I loss, m (TR 38.901 §7.4.3.1 mean, 25/3 m).
+    shadow_fading : bool
+        Log-normal shadow fading per pixel-site, sigma_SF of TR 38.901 Table 7.4.1-1, spatially
+        correlated per site with the decorrelation distances of Table 7.5-6 (:mod:`sim.shadowing`).
+    los_consistent : bool
+        ``los_mode = "sampled"`` draws the LOS state from a spatially consistent field per site
+        (TR 38.901 §7.6.3.3) instead of independently per pixel-site.
+    o2i_random : bool
+        Indoor pixels draw their building type (high-loss with ``o2i_high_share``) and the
+        N(0, sigma_P**2) part of TR 38.901 Table 7.4.3-2, instead of the expected loss.
+    ssb_gain_offset_db : float
+        Peak gain of the SSB (broadcast) beam minus that of the traffic beam, dB; SS-RSRP uses
+        the SSB beam, SINR and rates the traffic beam.
     """
 
     layer_id: str
@@ -178,6 +190,10 @@ class LayerRadio:
     h_building_m: float = 5.0
     w_street_m: float = 20.0
     d2d_in_m: float = 25.0 / 3.0
+    shadow_fading: bool = False
+    los_consistent: bool = False
+    o2i_random: bool = False
+    ssb_gain_offset_db: float = 0.0
 
     def __post_init__(self):
         if self.los_mode not in LOS_MODES:

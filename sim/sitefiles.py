@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, SiteFileError
-from .geodata import GRID_CRS, WGS84_CRS, lonlat_to_xy_m, xy_m_to_lonlat
+from .geodata import GRID_CRS, WGS84_CRS, check_utf8, lonlat_to_xy_m, read_vector, xy_m_to_lonlat
 from .sites import MAX_SECTORS, PhysicalSites
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "RAN_OF_OPERATOR",
     "OPENCELLID_COLUMNS",
     "MAX_LISTED_BAD_ROWS",
+    "MAX_SITE_ROWS",
+    "count_rows",
     "BadRow",
     "ReadReport",
     "read_sites_csv",
@@ -74,6 +76,29 @@ MAX_LISTED_BAD_ROWS = 100
 """A :class:`ReadReport` lists the first this-many bad rows (all are counted)."""
 
 _MAX_HEIGHT_M = 500.0
+
+MAX_SITE_ROWS = 2_000_000
+"""Most rows of a site file a run reads (:func:`count_rows`, checked before parsing): about
+twenty times China's 5G sites in Shanghai, and the largest file that fits a 16 GiB machine's
+default memory limit (``sim.app.inputs.SITE_ROW_BYTES``)."""
+
+
+def count_rows(path, site_format: str) -> int:
+    """Data rows of a site file, counted without parsing: lines (less a header) for CSV and
+    OpenCellID, ``"Feature"`` members for GeoJSON. Constant memory (1 MiB chunks)."""
+    p = _require_file(path)
+    token = b'"Feature"' if site_format == "geojson" else b"\n"
+    n, tail, last = 0, b"", b""
+    with open(p, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            buf = tail + chunk
+            n += buf.count(token)
+            tail = buf[-(len(token) - 1):] if len(token) > 1 else b""
+            last = chunk[-1:]
+    if site_format != "geojson":
+        n += 1 if last not in (b"\n", b"") else 0
+        n = max(n - 1, 0) if site_format == "csv" else n
+    return n
 
 
 @dataclass(frozen=True)
@@ -425,6 +450,7 @@ def read_sites_csv(path, region, *, operators: Sequence[str] | None = None, band
     """
     _check_on_bad_row(on_bad_row)
     p = _require_file(path)
+    check_utf8(p, SiteFileError, "site file")
     parts = _region_parts(region)
     with open(p, encoding="utf-8-sig") as fh:
         header = fh.readline()
@@ -441,7 +467,7 @@ def read_sites_csv(path, region, *, operators: Sequence[str] | None = None, band
         raise SiteFileError(p, "line 1", f"expected columns lon, lat separated by {delimiter!r}, got header "
                                          f"{header.strip()!r}{hint}")
     try:
-        df = pd.read_csv(p, sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=False,
+        df = pd.read_csv(_local(p), sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=False,
                          encoding="utf-8-sig", engine="c")
     except pd.errors.ParserError as exc:
         raise SiteFileError(p, None, f"not a valid CSV ({str(exc).strip().splitlines()[-1]})") from None
@@ -468,18 +494,12 @@ def read_sites_geojson(path, region, *, operators: Sequence[str] | None = None, 
     numbered as features, 1-based (``feature 3``); a feature without a point geometry is
     a bad row (field ``geometry``).
     """
-    import geopandas as gpd
-    import pyogrio.errors
     import shapely
 
     _check_on_bad_row(on_bad_row)
     p = _require_file(path)
     parts = _region_parts(region)
-    try:
-        gdf = gpd.read_file(p, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise SiteFileError(p, None, f"not a readable GeoJSON file ({reason})") from None
+    gdf = read_vector(p, error=SiteFileError, what="site file")   # the GeoJSON driver only (no VRT, no URL)
     if gdf.crs is not None and gdf.crs.to_epsg() not in (4326, None):
         gdf = gdf.to_crs(WGS84_CRS)
     gdf.columns = [c.strip().lower() if c != gdf.geometry.name else c for c in gdf.columns]
@@ -507,8 +527,14 @@ def read_sites_geojson(path, region, *, operators: Sequence[str] | None = None, 
     return _finish(p, rows, on_bad_row, lon, lat, parts, cols)
 
 
+def _local(p: Path) -> str:
+    """The absolute local path of ``p`` for pandas (never taken for a URL: it starts with '/')."""
+    return str(Path(p).resolve())
+
+
 def _opencellid_frame(p: Path):
     """The OpenCellID columns of ``p`` as a frame (header line optional), and whether it had a header."""
+    check_utf8(p, SiteFileError, "site file")
     with open(p, encoding="utf-8-sig") as fh:
         first = fh.readline()
     if not first.strip():
@@ -529,7 +555,8 @@ def _opencellid_frame(p: Path):
     try:
         # lon/lat are left to the C parser's inference: float64 for a clean file (fast),
         # text when some cell is not a number (then parsed with to_numeric below).
-        df = pd.read_csv(p, header=0 if has_header else None, names=None if has_header else list(OPENCELLID_COLUMNS),
+        df = pd.read_csv(_local(p), header=0 if has_header else None,
+                         names=None if has_header else list(OPENCELLID_COLUMNS),
                          usecols=usecols, dtype={c: str for c in ("radio", "mcc", "net", "area", "cell")},
                          keep_default_na=False, encoding="utf-8-sig", engine="c", low_memory=False)
     except pd.errors.ParserError as exc:

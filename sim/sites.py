@@ -248,6 +248,48 @@ class SiteTable:
         gdf = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(self.x_m, self.y_m), crs=grid_crs)
         return gdf if crs == grid_crs else gdf.to_crs(crs)
 
+    def mast_columns(self, district_codes=None) -> dict[str, np.ndarray]:
+        """One row per physical site (mast), in ``site_id`` order.
+
+        Columns: ``site_id``, ``network`` (the radio network), ``district_code`` (from
+        ``district_codes[district_idx]``, "" outside; the index when no codes are given),
+        ``h_bs_m``, ``scenario`` (TR 38.901 class of the mast: uma / umi / rma),
+        ``site_class`` ("small cell" for ``source == "small-cell"``, else "macro"),
+        ``source``, ``n_sectors`` (distinct sector numbers), ``n_carriers`` (distinct
+        layers), ``layers``, ``x_m``, ``y_m``, ``lon_deg``, ``lat_deg``.
+        """
+        ids, first, inverse = np.unique(self.site_id, return_index=True, return_inverse=True)
+        inverse = inverse.ravel().astype(np.int64)
+        pairs = np.unique(inverse * (MAX_SECTORS + 1) + self.sector.astype(np.int64))
+        n_sec = np.bincount(pairs // (MAX_SECTORS + 1), minlength=ids.size).astype(np.int64)
+        layer_names, layer_idx = np.unique(self.layer, return_inverse=True)
+        lpairs = np.unique(inverse * layer_names.size + layer_idx.ravel())
+        lay: list[list[str]] = [[] for _ in range(ids.size)]
+        for p in lpairs.tolist():
+            lay[p // layer_names.size].append(str(layer_names[p % layer_names.size]))
+        d = self.district_idx[first].astype(np.int64)
+        if district_codes is None:
+            code = d.astype(str)
+        else:
+            codes = np.asarray([str(c) for c in district_codes] + [""], dtype=object)
+            code = codes[np.where(d >= 0, d, len(codes) - 1)]
+        return {"site_id": ids.astype(np.int64), "network": self.ran[first], "district_code": code,
+                "h_bs_m": self.h_bs_m[first], "scenario": self.scenario[first],
+                "site_class": np.where(self.source[first] == "small-cell", "small cell", "macro"),
+                "source": self.source[first], "n_sectors": n_sec,
+                "n_carriers": np.array([len(x) for x in lay], dtype=np.int64),
+                "layers": np.array([",".join(x) for x in lay], dtype=object),
+                "x_m": self.x_m[first], "y_m": self.y_m[first], "lon_deg": self.lon_deg[first],
+                "lat_deg": self.lat_deg[first]}
+
+    def masts_to_geodataframe(self, district_codes=None, crs: str = GRID_CRS, grid_crs: str = GRID_CRS):
+        """A GeoDataFrame of :meth:`mast_columns`, one point per mast."""
+        import geopandas as gpd
+
+        cols = self.mast_columns(district_codes)
+        gdf = gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(cols["x_m"], cols["y_m"]), crs=grid_crs)
+        return gdf if crs == grid_crs else gdf.to_crs(crs)
+
     def sites_per_district(self, n_districts: int, ran: str | None = None) -> np.ndarray:
         """Physical sites per district, int64 ``[n_districts]`` (sites outside are not counted).
 

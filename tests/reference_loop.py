@@ -8,11 +8,12 @@ them, and reduces per pixel with Python arithmetic. ``tests/test_kernel.py`` com
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from sim import antenna, linkmodel, propagation
+from sim import antenna, linkmodel, propagation, shadowing
 from sim.kernel import los_uniform
 from sim.results import SCENARIO_CODES
 from sim.units import dbm_to_mw, thermal_noise_dbm
@@ -35,6 +36,7 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
     g_in = s_hi * 10.0 ** (-l_high / 10.0) + (1.0 - s_hi) * 10.0 ** (-l_low / 10.0)
     out = {k: np.full(n_pix, np.nan) for k in ("rsrp_dbm", "sinr_db", "rsrp_indoor_dbm", "sinr_indoor_db")}
     out["best_sector"] = np.full(n_pix, -1)
+    fields = shadowing.unit_field(seed) if radio.shadow_fading or radio.los_consistent else None
     for i in range(n_pix):
         powers = []
         for j in cand[i]:
@@ -62,20 +64,48 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
                 if radio.los_mode == "expected":
                     path_gain = p_los * 10.0 ** (-pl_l / 10.0) + (1.0 - p_los) * 10.0 ** (-pl_n / 10.0)
                 else:  # sampled
-                    u = float(los_uniform(np.array([pix_id[i]]), np.array([sectors.site_id[j]]), seed)[0])
+                    if radio.los_consistent:
+                        u = _field(fields[1], sectors.site_id[j], seed, shadowing.STREAM_LOS, dx, dy,
+                                   shadowing.LOS_DECORRELATION_M[scen])
+                    else:
+                        u = float(los_uniform(np.array([pix_id[i]]), np.array([sectors.site_id[j]]), seed)[0])
                     path_gain = 10.0 ** (-(pl_l if u < p_los else pl_n) / 10.0)
+            if radio.shadow_fading:
+                los = radio.los_mode == "sampled" and u < p_los      # expected / nlos: NLOS sigma and distance
+                sigma = float(propagation.shadow_fading_std_db(scen, los, d2d, fc_ghz=radio.fc_ghz, h_bs_m=h_bs,
+                                                               h_ut_m=radio.h_ut_m))
+                z = _field(fields[0], sectors.site_id[j], seed, shadowing.STREAM_SF, dx, dy,
+                           shadowing.SF_DECORRELATION_M[(scen, bool(los))])
+                path_gain *= 10.0 ** (-sigma * z / 10.0)
             p_mw = 10.0 ** ((float(sectors.ptx_dbm[j]) + gain) / 10.0) * path_gain
             powers.append((p_mw, j))
         if not powers:
             continue
         s_mw, best = max(powers, key=lambda t: t[0])  # first of equal maxima, as in candidate order
         i_mw = sum(float(load[j]) * p for p, j in powers if j != best)
+        if radio.o2i_random:
+            u_type, z_o2i = shadowing.o2i_draws(np.array([pix_id[i]]), seed)
+            model = "high" if u_type[0] < s_hi else "low"
+            loss = float(propagation.o2i_loss_db(model, radio.fc_ghz, radio.d2d_in_m))
+            g_in = 10.0 ** (-(loss + propagation.o2i_loss_std_db(model) * z_o2i[0]) / 10.0)
         out["best_sector"][i] = best
-        out["rsrp_dbm"][i] = 10.0 * math.log10(s_mw) - offset
+        out["rsrp_dbm"][i] = 10.0 * math.log10(s_mw) - offset + radio.ssb_gain_offset_db
         out["sinr_db"][i] = 10.0 * math.log10(s_mw / (i_mw + noise))
-        out["rsrp_indoor_dbm"][i] = 10.0 * math.log10(s_mw * g_in) - offset
+        out["rsrp_indoor_dbm"][i] = 10.0 * math.log10(s_mw * g_in) - offset + radio.ssb_gain_offset_db
         out["sinr_indoor_db"][i] = 10.0 * math.log10(g_in * s_mw / (g_in * i_mw + noise))
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _offsets(site_id, seed, stream):
+    return shadowing.site_offsets(np.array([site_id]), seed, stream)
+
+
+def _field(table, site_id, seed, stream, dx, dy, d_cor_m):
+    """The site's unit field at the UE (sim.shadowing), read at the kernel's float32 offset."""
+    ox, oy = _offsets(int(site_id), int(seed), int(stream))
+    cpm = np.float32(shadowing.CELLS_PER_DCOR / d_cor_m)
+    return float(shadowing.field_at(table, ox, oy, np.array([dx], np.float32), np.array([dy], np.float32), cpm)[0])
 
 
 # --------------------------------------------------------------------------- test scenes

@@ -113,7 +113,7 @@ def test_run_tiny_outputs_open_in_gis_tools(tmp_path):
 
     validate_summary(summary)
     # tiny.toml: 30 + 40 sites, 3 sectors; n41 + n28 on China Mobile, n78 on the shared grid
-    sites = pyogrio.read_dataframe(out / "sites.gpkg")
+    sites = pyogrio.read_dataframe(out / "sites.gpkg", layer="sectors")
     assert sites["site_id"].nunique() == 70
     assert len(sites) == 30 * 3 * 2 + 40 * 3
     # 70 sites over Huangpu's 662,030 residents (census 2020) -> 1.057 per 10,000

@@ -73,7 +73,7 @@ def test_relative_paths_resolve_against_config_folder(tmp_path):
          r"region\.resolution_m: expected a number"),
         (lambda s: s.replace('fc_ghz = 3.5', 'fc_ghz = 35.0'),
          r"operators\[1\]\.carriers\[0\]\.fc_ghz: expected a number in \[0\.41, 7\.125\], got 35\.0"),
-        (lambda s: s.replace('los_mode = "expected"', 'los_mode = "maybe"'),
+        (lambda s: s.replace('los_mode = "sampled"', 'los_mode = "maybe"'),
          r"radio\.los_mode: expected one of 'expected', 'nlos', 'sampled', got 'maybe'"),
         (lambda s: s.replace('ran = "ctcu"', 'ran = "ctc"'), r"operators\[2\]\.ran: expected the id of an operator"),
         (lambda s: s.replace("sites = { cmcc = 30, ctcu = 40 }", "sites = { cmcc = 30 }"),

@@ -85,6 +85,16 @@ def test_tiles_share_the_nearest_sites_of_their_centre():
     assert same_tile.sum() == 16 and np.all(tiled[same_tile] == tiled[0])
 
 
+def test_coarse_grids_still_share_tiles_of_two_by_two_pixels():
+    # at 100 m the 100 m default tile would be one pixel (a per-pixel search); it is 2 x 2 instead
+    r, sec = _city(res_m=100.0)
+    default = compute_coverage(r, sec, RADIO, k_sites=5, load=0.5, executor="serial")
+    two = compute_coverage(r, sec, RADIO, k_sites=5, load=0.5, executor="serial", tile_m=200.0)
+    per_pixel = compute_coverage(r, sec, RADIO, k_sites=5, load=0.5, executor="serial", tile_m=0)
+    _same(default, two)
+    assert not np.array_equal(default.sinr_db, per_pixel.sinr_db)
+
+
 def test_candidates_are_the_k_nearest_sites_with_all_their_sectors():
     r, sec = _city(n_sites=30)
     x, y = r.grid.centres_m(r.land_flat[:200])

@@ -97,11 +97,13 @@ def test_verdict():
     two = [t for t in cr.DEFAULT_THRESHOLDS if t.key in ("bs_5g_per_10k", "fibre_gigabit_coverage_pct")]
     good = cr.evaluate({}, {"bs_5g_per_10k": 20.0, "fibre_gigabit_coverage_pct": 99.0}, two, district_codes=())
     assert cr.verdict(good) == {"passed": True, "failed": [], "unknown": [], "n_passed": 2,
-                                "n_criteria": 2}
-    # with all seven default criteria, five are not evaluated: not judged, never a pass
+                                "n_criteria": 2, "above": [], "below": [], "n_benchmarks": 0}
+    # with all seven default thresholds, the two confirmed ones decide; five benchmarks without
+    # a value are neither above nor below
     partial = cr.evaluate({}, {"bs_5g_per_10k": 20.0, "fibre_gigabit_coverage_pct": 99.0}, district_codes=())
     v = cr.verdict(partial)
-    assert v["passed"] is None and len(v["unknown"]) == 5 and v["n_criteria"] == 7
+    assert v["passed"] is True and v["n_criteria"] == 2 and v["n_benchmarks"] == 5
+    assert v["above"] == v["below"] == []
     bad = cr.evaluate({}, {"bs_5g_per_10k": 12.0, "fibre_gigabit_coverage_pct": math.nan}, two, district_codes=())
     v = cr.verdict(bad)
     assert v["passed"] is False and v["failed"] == ["bs_5g_per_10k"]
@@ -135,3 +137,34 @@ def test_errors():
     bad_unit = dataclasses.replace(cr.DEFAULT_THRESHOLDS[0], unit="fraction")
     with pytest.raises(InputError, match=r"unit: expected '%'"):
         cr.evaluate({}, {}, [bad_unit], district_codes=())
+
+
+def test_verdict_ignores_benchmarks():
+    """Benchmarks (certified-city averages) never fail a city; confirmed thresholds decide."""
+    city = {"bs_5g_per_10k": 20.9, "fibre_gigabit_coverage_pct": 99.5, "user_5g_share_pct": 21.3,
+            "pon_10g_port_share_pct": 30.0, "fbb_500m_user_share_pct": 40.0}
+    table = cr.evaluate({}, city, district_codes=())
+    v = cr.verdict(table)
+    assert v["passed"] is True and v["failed"] == [] and v["n_passed"] == 2 and v["n_criteria"] == 2
+    assert set(v["below"]) == {"user_5g_share_pct", "pon_10g_port_share_pct"}
+    assert v["above"] == ["fbb_500m_user_share_pct"]
+    row = table.set_index("key").loc["user_5g_share_pct"]
+    assert row["standing"] == "benchmark" and row["benchmark"].startswith("certified-city average")
+    # a confirmed threshold that fails still fails the city
+    table = cr.evaluate({}, {**city, "bs_5g_per_10k": 11.0}, district_codes=())
+    assert cr.verdict(table)["failed"] == ["bs_5g_per_10k"]
+    # the same number made confirmed decides the verdict
+    conf = [cr.Threshold("user_5g_share_pct", ">=", 38.9, "%", "test: confirmed", True),
+            cr.Threshold("bs_5g_per_10k", ">", 12.0, "per 10,000 residents", "test", True)]
+    assert cr.verdict(cr.evaluate({}, city, conf, district_codes=()))["failed"] == ["user_5g_share_pct"]
+
+
+def test_margin_is_headroom():
+    """margin > 0 passes (headroom), < 0 fails (shortfall), sign flipped for '<' thresholds."""
+    th = [cr.Threshold("bs_5g_per_10k", ">", 12.0, "per 10,000 residents", "t", True),
+          cr.Threshold("pop_cov_5g_outdoor_pct", "<=", 50.0, "%", "t", False)]
+    t = cr.evaluate({}, {"bs_5g_per_10k": 20.5, "pop_cov_5g_outdoor_pct": 60.0}, th,
+                    district_codes=()).set_index("key")
+    assert t.loc["bs_5g_per_10k", "margin"] == pytest.approx(8.5, abs=EXACT_TOL)
+    assert t.loc["pop_cov_5g_outdoor_pct", "margin"] == pytest.approx(-10.0, abs=EXACT_TOL)
+    assert t.loc["bs_5g_per_10k", "gap"] == 0.0

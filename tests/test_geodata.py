@@ -63,7 +63,7 @@ def test_missing_geodata_file(tmp_path):
 def test_geojson_not_valid(tmp_path):
     bad = tmp_path / "bad.geojson"
     bad.write_text("{ this is not json")
-    with pytest.raises(GeodataError, match=r"bad\.geojson: not a readable vector file"):
+    with pytest.raises(GeodataError, match=r"bad\.geojson: not a readable GeoJSON file"):
         read_districts(bad, GEODATA / "shanghai_district_stats.csv")
 
 

@@ -37,7 +37,8 @@ ALLOWED: dict[str, set[str]] = {
     "propagation": BASE | {"results"},
     "antenna": BASE,
     "linkmodel": BASE,
-    "kernel": BASE | {"propagation", "antenna", "linkmodel", "results"},
+    "shadowing": BASE | {"propagation", "results"},
+    "kernel": BASE | {"propagation", "antenna", "linkmodel", "shadowing", "results"},
     "coverage": BASE | {"grid", "kernel", "results"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
@@ -58,7 +59,7 @@ ALLOWED: dict[str, set[str]] = {
     "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement"},
     "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "report", "app.inputs",
                             "app.stages"},
-    "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour"},
+    "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
     "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
                            "app.busyhour"},
     "app.run": BASE | {"config", "coverage", "grid", "report", "app.assess", "app.outputs", "app.busyhour",
@@ -73,7 +74,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "kernel", "indicators"}
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "shadowing", "kernel",
+              "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
 READERS = {"config", "geodata", "sitefiles", "report.runfolder"}

@@ -6,6 +6,7 @@ planning reaches a target with fewer added sites than uniform density placement;
 outputs and one-line errors.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -48,7 +49,9 @@ def scene():
     spec = S.CarrierSpec(layer=LAYER, band=car.band, ptx_dbm=car.ptx_dbm, g_max_dbi=car.antenna.g_max_dbi,
                          hpbw_h_deg=car.antenna.hpbw_h_deg, hpbw_v_deg=car.antenna.hpbw_v_deg,
                          tilt_deg=car.antenna.tilt_deg)
-    radio = R.layer_radio(sc, LAYER, car)
+    # planning ranks on the expected path gain (as sim.app.plan does for a sampled-LOS, shadowed scenario)
+    radio = dataclasses.replace(R.layer_radio(sc, LAYER, car), los_mode="expected", shadow_fading=False,
+                                los_consistent=False)
     ex = PL.place_by_density(districts, np.array([3]), np.random.default_rng(1), 0.25)
     existing = _table(spec, ex.x_m, ex.y_m, ex.district_idx, 0, 2)
     cx, cy, cd = P.candidate_lattice(rasters, 150.0, exclude_x_m=existing.x_m, exclude_y_m=existing.y_m)

@@ -91,11 +91,56 @@ def test_create_run_dir_name_and_refusal(tmp_path):
     assert d == tmp_path / "runs" / "shanghai-2025-20250304-050607" and d.is_dir()
     with pytest.raises(InputError, match=r"shanghai-2025-20250304-050607: force: run folder already exists"):
         files.create_run_dir(tmp_path / "runs", "shanghai-2025", now=now)
-    (d / "keep.txt").write_text("x")
+    assert (d / files.RUN_MARKER).is_file()   # the marker is written first
+    # --force replaces a gigacity run folder: the previous run's files and a killed run's temp files go
+    (d / "old.csv").write_text("x")
+    (d / ".old.tmp-123-0123abcd.csv").write_text("x")
     assert files.create_run_dir(tmp_path / "runs", "shanghai-2025", force=True, now=now) == d
-    assert (d / "keep.txt").exists()
+    assert sorted(p.name for p in d.iterdir()) == [files.RUN_MARKER]
     with pytest.raises(InputError, match=r"scenario: expected letters, digits"):
         files.create_run_dir(tmp_path, "../evil")
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_run_folder(tmp_path, monkeypatch):
+    mine = tmp_path / "documents"
+    mine.mkdir()
+    (mine / "report.md").write_text("my own report")
+    with pytest.raises(InputError, match=r"documents: --out: not a gigacity run folder .* and not empty"):
+        files.create_run_dir(tmp_path, "x", force=True, name="documents")
+    assert (mine / "report.md").read_text() == "my own report"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert files.create_run_dir(tmp_path, "x", force=True, name="empty") == empty
+    monkeypatch.chdir(mine)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    for folder, why in ((mine, "working folder"), (tmp_path, "working folder"), (tmp_path / "home", "home folder"),
+                        (tmp_path.anchor, "working folder|root")):
+        with pytest.raises(InputError, match=why):
+            files.check_run_dir(folder, force=True)
+    with pytest.raises(InputError, match=r"--out: expected a folder path, got ''"):
+        files.check_run_dir("", force=True)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InputError, match=r"a-file is a file, not a folder"):
+        files.check_run_dir(tmp_path / "a-file" / "run")
+
+
+def test_outputs_are_the_files_written_and_errors_are_one_line(tmp_path, monkeypatch):
+    d = files.create_run_dir(tmp_path, "x", name="run")
+    (d / "not-mine.txt").write_text("x")
+    files.write_json(d / "a.json", {"a": 1})
+    files.write_csv(d / "b.csv", [{"x": 1}])
+    assert files.written_outputs(d) == ["a.json", "b.csv"]
+    files.finish_run_dir(d, "x", ["a.json", "b.csv"])
+
+    # a full disk while moving into place, and a clean-up that fails as well: the real error is reported
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", full)
+    monkeypatch.setattr(files, "_remove_temp", full)
+    with pytest.raises(InputError, match=r"c\.json: cannot write c\.json \(No space left on device\)$"):
+        files.write_json(d / "c.json", {"c": 1})
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -121,12 +166,12 @@ def test_writer_failing_mid_write_keeps_previous_file(tmp_path, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InputError, match="cannot write criteria.csv .No space left"):
         files.write_csv(target, pd.DataFrame({"a": [3, 4]}))
     assert target.read_bytes() == before
     assert _no_temp_left(tmp_path)
     fresh = tmp_path / "new.csv"
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InputError, match="No space left"):
         files.write_csv(fresh, pd.DataFrame({"a": [3]}))
     assert not fresh.exists() and _no_temp_left(tmp_path)
 
@@ -202,11 +247,29 @@ def test_write_geotiff(tmp_path):
     p2 = files.write_geotiff(tmp_path / "district.tif", grid, idx, -1, "district index", "1")
     with rasterio.open(p2) as ds:
         assert ds.nodata == -1 and ds.dtypes == ("int16",)
-        assert ds.tags(ns="rio_overview")["resampling"] == "nearest"
+        assert ds.tags()["overview_resampling"] == "nearest"
     assert _no_temp_left(tmp_path)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["district.tif", "rsrp.tif"]
     with pytest.raises(InputError, match=r"array2d: expected shape \(40, 50\) \(the grid\), got \(2, 2\)"):
         files.write_geotiff(tmp_path / "bad.tif", grid, np.zeros((2, 2)), 0, "x", "1")
+
+
+def test_write_geotiff_is_a_cloud_optimized_geotiff(tmp_path):
+    """A raster larger than one tile is a valid COG (rio-cogeo's validator, GDAL's COG layout rules)."""
+    from rio_cogeo.cogeo import cog_validate
+
+    grid = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (700, 900))
+    arr = np.random.default_rng(1).normal(-90.0, 8.0, grid.shape)
+    arr[:50] = np.nan
+    p = files.write_geotiff(tmp_path / "rsrp.tif", grid, arr, np.nan, "SS-RSRP outdoor", "dBm")
+    valid, errors, warnings = cog_validate(p, quiet=True)
+    assert valid and not errors and not warnings, (errors, warnings)
+    with rasterio.open(p) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert ds.block_shapes == [(256, 256)]
+        overview = ds.read(1, out_shape=(350, 450))  # read from the first overview (average of 2 x 2)
+    expect = np.nanmean(arr.astype(np.float32)[100:102, 100:102])
+    assert overview[50, 50] == pytest.approx(expect, rel=1e-5)
 
 
 def test_write_gpkg(tmp_path):
@@ -280,13 +343,17 @@ def test_html_report_self_contained(tmp_path):
     srcs = re.findall(r"<img[^>]*\ssrc=\"([^\"]*)\"", text)
     assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert len(re.findall(r"<img", text)) == 2
-    assert "<script" not in text.lower() and "<link" not in text.lower()
+    # one inline script (district-table sorting), nothing loaded: no src, no request API
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", text, flags=re.S | re.I)
+    assert len(scripts) == 1 and scripts[0][0] == "" and "<link" not in text.lower()
+    assert not re.search(r"fetch|XMLHttpRequest|import\(|src=|http|eval", scripts[0][1])
     assert "&lt;b&gt;now&lt;/b&gt;" in text  # user text escaped
     assert 'name="viewport"' in text and "@media (max-width:600px)" in text
     # citywide 5G BS 15 > 12 passes; fibre exactly 80 fails "> 80 %": the verdict is a fail
-    assert '<p class="verdict fail">Does not meet 1 of 7 citywide criteria: Household gigabit-fibre coverage.' in text
+    assert ('<p class="verdict fail">Does not meet 1 of 2 confirmed citywide criteria: Household gigabit-fibre '
+            "coverage.") in text
     assert ATTRIBUTION in text and "7th national census, 2020" in text
-    for tag in ("confirmed", "assumption", "input", "reported"):
+    for tag in ("confirmed", "benchmark", "input", "reported"):
         assert f'<span class="tag {tag}">{tag}</span>' in text
     assert "Pudong New Area" in text  # the district table names districts
     assert _no_temp_left(tmp_path)
@@ -296,7 +363,8 @@ def test_html_verdict_not_judged_when_criteria_missing(tmp_path):
     table = cr.evaluate({}, {"bs_5g_per_10k": 15.0}, district_codes=())  # 6 of the 7 criteria not evaluated
     text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
                                     verdict=cr.verdict(table)).read_text(encoding="utf-8")
-    assert '<p class="verdict na">Not judged: 1 of 7 citywide criteria pass, 6 not evaluated:' in text
+    # the confirmed fibre criterion has no value: not judged; the benchmarks without value are not counted
+    assert '<p class="verdict na">Not judged: 1 of 2 confirmed citywide criteria pass, 1 not evaluated:' in text
 
 
 def test_reports_state_the_verdict_they_are_given(tmp_path):
@@ -306,11 +374,11 @@ def test_reports_state_the_verdict_they_are_given(tmp_path):
              "n_passed": 5, "n_criteria": 7}
     text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
                                     verdict=given).read_text(encoding="utf-8")
-    assert ('<p class="verdict fail">Does not meet 2 of 7 citywide criteria: 5G base stations per 10,000 '
+    assert ('<p class="verdict fail">Does not meet 2 of 7 confirmed citywide criteria: 5G base stations per 10,000 '
             "residents; Household gigabit-fibre coverage. 5 of 7 pass.</p>") in text
     md = render.write_report_md(tmp_path / "r.md", _summary(table), table,
                                 verdict=dict(given, passed=True, failed=[])).read_text(encoding="utf-8")
-    assert "**PASS**: Meets all 5 citywide One-Gbps city criteria.\n" in md
+    assert "**PASS**: Meets all 5 confirmed One-Gbps city criteria citywide.\n" in md
     with pytest.raises(InputError, match=r"^verdict: unknown: missing: expected the dict returned by "
                                          r"sim.criteria.verdict"):
         render.write_report_md(tmp_path / "bad.md", _summary(table), table,
@@ -346,10 +414,12 @@ def test_markdown_report(tmp_path):
     text = p.read_text(encoding="utf-8")
     assert text.startswith("# gigacity — tiny-2025 (2025)\n\n**FAIL**")
     assert "![RSRP](maps/rsrp.png)" in text
-    assert "| 5G base stations per 10,000 residents | 15.0 | > 12.0 | pass | 0.0 | confirmed |" in text
-    assert "| Household gigabit-fibre coverage | 80.0 % | > 80.0 % | fail | 0.0 % | confirmed |" in text
-    assert "| 10G-PON port share | 50.0 % | ≥ 46.7 % | pass | 0.0 % | assumption |" in text
-    assert "| Huangpu (310101) | 30.0 ✓ | 99.0 |" in text
+    # margin: positive = headroom (pp for percentages); a benchmark is above / below, not pass / fail
+    assert "| 5G base stations per 10,000 residents | 15.0 | > 12.0 | pass | +3.0 | confirmed |" in text
+    assert "| Household gigabit-fibre coverage | 80.0 % | > 80.0 % | fail | +0.0 pp | confirmed |" in text
+    assert ("| 10G-PON port share | 50.0 % | ≥ 46.7 % (certified-city average, Oct 2022) | above benchmark | "
+            "+3.3 pp | benchmark |") in text
+    assert "| Huangpu (310101) | 30.0 ✓ |" in text
     assert ATTRIBUTION in text
 
 
@@ -385,8 +455,8 @@ def test_report_and_criteria_do_not_import_matplotlib():
     assert out.stdout.strip() == "False"
 
 
-def test_html_reads_on_a_phone_and_says_when_only_inputs_fail(tmp_path):
-    # every simulated criterion passes; only the 5G-user share (a scenario input) fails 38.9 %
+def test_html_reads_on_a_phone_and_a_benchmark_never_fails_the_city(tmp_path):
+    # both confirmed criteria pass; the 5G-user share (a scenario input) is below its 38.9 % benchmark
     table = cr.evaluate({"bs_5g_per_10k": [30.0, 13.0]},
                         {"bs_5g_per_10k": 15.0, "fibre_gigabit_coverage_pct": 99.0, "user_5g_share_pct": 21.3,
                          "pon_10g_port_share_pct": 50.0, "key_place_5g_reach_pct": 90.0,
@@ -395,16 +465,39 @@ def test_html_reads_on_a_phone_and_says_when_only_inputs_fail(tmp_path):
                         district_codes=CODES2)
     text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
                                     verdict=cr.verdict(table)).read_text(encoding="utf-8")
-    assert ('<p class="verdict fail">Does not meet 1 of 7 citywide criteria: 5G users among mobile users, '
-            "scenario input. 6 of 7 pass. Every failing criterion is a scenario input") in text
+    assert ('<p class="verdict pass">Meets all 2 confirmed One-Gbps city criteria citywide. Benchmarks, not '
+            "criteria (e.g. certified-city averages): above on 4, below on 1 (5G users among mobile users, "
+            "scenario input).</p>") in text
+    assert '<td class="below" data-label="Result">below benchmark</td>' in text
+    assert GIGABIT_NOTE_START not in text  # no 1 Gbit/s figures in this table, no note
     # key figures right under the verdict, before the criteria table
     assert text.index('class="verdict') < text.index('<div class="figures">') < text.index('id="criteria"')
     assert '<div class="fig"><b>15.0</b><span>5G base stations per 10,000 residents</span></div>' in text
     assert '<div class="fig"><b>96.8 %</b><span>residents with indoor 5G coverage</span></div>' in text
     # phone: the criteria table turns into labelled cards; the district table keeps its first column
     assert '<table class="cards">' in text and 'data-label="Threshold">&gt; 12.0</td>' in text
-    assert '<table class="districts">' in text and "position:sticky;left:0" in text
-    assert re.findall(r'href="([^"]*)"', text) == ["#criteria", "#maps", "#districts", "#methods"]
+    assert '<table class="districts sortable">' in text and "position:sticky;left:0" in text
+    assert re.findall(r'href="([^"]*)"', text) == ["#criteria", "#maps", "#districts", "#files", "#methods",
+                                                    "criteria.csv", "summary.json"]
+
+
+GIGABIT_NOTE_START = "The two 1 Gbit/s figures differ on purpose"
+
+
+def test_html_links_the_data_files_states_the_run_and_sorts_districts(tmp_path):
+    table = _table()
+    s = _summary(table)
+    s["scenario"].update(description="Baseline: 52,000 sites", created_utc="2026-11-30T14:00:00Z")
+    s["outputs"] = ["criteria.csv", "maps/a.png", "sites.gpkg", "../escape.csv", "https://x.org/a.csv"]
+    s["citywide"].update(pop_5g_1gbps_unloaded_pct=9.5, pop_5g_1gbps_busy_pct=90.4)
+    text = render.write_report_html(tmp_path / "r.html", s, table, verdict=cr.verdict(table)).read_text("utf-8")
+    links = re.findall(r'href="([^"]*)"', text)
+    assert [x for x in links if not x.startswith("#")] == ["criteria.csv", "sites.gpkg", "maps/a.png"]
+    assert '<p class="desc">Baseline: 52,000 sites</p>' in text and "run 2026-11-30T14:00:00Z" in text
+    assert GIGABIT_NOTE_START in text
+    assert '<table class="districts sortable">' in text and 'data-v="30"' in text
+    # the district table: judged criteria first, no second name for the 5G site density
+    assert "5G sites per 10,000 residents" not in text
 
 
 def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():

@@ -88,6 +88,19 @@ def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
     assert f"{summary['inputs']['layers'][0]}_rate_indoor_mbps.tif" in summary["outputs"]
 
 
+def test_every_geotiff_is_a_valid_cog(tiny_run):
+    """Each raster passes rio-cogeo's validator (GDAL's COG layout rules: tiles, overviews, IFDs first)."""
+    from rio_cogeo.cogeo import cog_validate
+
+    out, _, _ = tiny_run
+    tifs = sorted(out.glob("*.tif"))
+    assert tifs
+    for tif in tifs:
+        valid, errors, warnings = cog_validate(tif, quiet=True)
+        assert valid and not errors, (tif.name, errors)
+        assert not warnings, (tif.name, warnings)
+
+
 def test_districts_gpkg_carries_every_indicator_of_the_summary(tiny_run):
     out, summary, _ = tiny_run
     gdf = pyogrio.read_dataframe(out / "districts.gpkg")
@@ -107,10 +120,30 @@ def test_districts_gpkg_carries_every_indicator_of_the_summary(tiny_run):
 
 def test_sites_gpkg_counts_the_summary_sites(tiny_run):
     out, summary, _ = tiny_run
-    sites = pyogrio.read_dataframe(out / "sites.gpkg")
+    sites = pyogrio.read_dataframe(out / "sites.gpkg", layer="sectors")
     n_sites = sum(summary["inputs"]["sites"].values())
     assert sites["site_id"].nunique() == n_sites == sum(d["sites_5g"] for d in summary["districts"])
     assert sites.crs.to_epsg() == 4326
+
+
+def test_sites_layer_has_one_row_per_mast_and_sectors_layer_every_sector_carrier(tiny_run):
+    """tiny.toml: 30 China Mobile masts (n41 + n28) and 40 shared n78 masts, 3 sectors each."""
+    out, summary, _ = tiny_run
+    sc = load_scenario(CONFIGS / "tiny.toml")
+    assert pyogrio.list_layers(out / "sites.gpkg")[:, 0].tolist() == ["sites", "sectors"]
+    masts = pyogrio.read_dataframe(out / "sites.gpkg", layer="sites")
+    sectors = pyogrio.read_dataframe(out / "sites.gpkg", layer="sectors")
+    assert len(masts) == sum(sc.deployment.sites.values()) == 70
+    assert masts["site_id"].is_unique
+    assert masts.groupby("network").size().to_dict() == dict(sc.deployment.sites)
+    carriers = {op.id: len(op.carriers) for op in sc.operators if op.carriers}
+    assert (masts["n_carriers"] == masts["network"].map(carriers)).all()
+    assert (masts["n_sectors"] == sc.deployment.n_sectors).all()
+    assert len(sectors) == int((masts["n_sectors"] * masts["n_carriers"]).sum()) == 30 * 3 * 2 + 40 * 3
+    assert set(masts["district_code"]) == {"310101"} and set(sectors["district_code"]) == {"310101"}
+    assert set(masts["site_class"]) == {"macro"} and masts.crs.to_epsg() == 4326
+    for name in ("districts.gpkg", "key_places.gpkg"):
+        assert pyogrio.read_info(out / name)["crs"] == "EPSG:4326", name
 
 
 def test_key_places_reached_share_equals_summary_indicator(tiny_run):

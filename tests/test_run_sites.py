@@ -110,8 +110,9 @@ def test_run_from_site_file_end_to_end(tmp_path):
     assert row["sites_5g_per_km2"] == pytest.approx(58 / HUANGPU_AREA_KM2, rel=REL_TOL)
     assert row["sites_5g_per_10k"] == pytest.approx(58 / HUANGPU_POP * 1e4, rel=REL_TOL)
     assert summary["sites"]["sites_5g_per_10k"] == pytest.approx(summary["citywide"]["bs_5g_per_10k"], rel=REL_TOL)
-    sites = pyogrio.read_dataframe(out / "sites.gpkg")
+    sites = pyogrio.read_dataframe(out / "sites.gpkg", layer="sectors")
     assert sites["site_id"].nunique() == 58
+    assert len(pyogrio.read_dataframe(out / "sites.gpkg", layer="sites")) == 58
     assert (sites["source"] == "file:huangpu_sites.csv").all()
     # the file's heights where given, the central class's 30 m where empty
     assert set(np.round(sites["h_bs_m"], 3)) == {25.0, 30.0, 35.0, 42.5}
@@ -227,6 +228,7 @@ def test_bad_site_file_one_line_exit_2_and_nothing_written(tmp_path, capsys, cas
     # an existing run folder stays as it was, even with --force
     old = tmp_path / "old-run"
     old.mkdir()
+    (old / ".gigacity-run").write_text("{}", encoding="utf-8")   # a gigacity run folder: --force may replace it
     (old / "summary.json").write_text('{"kept": true}', encoding="utf-8")
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in old.iterdir()}
     rc = main(["run", str(cfg), "--out", str(old), "--force", "--quiet"])

@@ -16,11 +16,13 @@ from .. import criteria as C
 from .. import indicators as I
 from ..broadband import district_fibre, fibre_rasters
 from ..config import Scenario
+from ..errors import ConfigError
 from ..geodata import read_census, read_key_places
 from .busyhour import pon_check
+from .inputs import district_inputs, fiveg_user_share_by_district
 
 __all__ = ["mobile_share_by_ran", "Assessment", "assess_radio", "assess_sites", "assess_key_places", "assess_fibre",
-           "assess_pon", "assess_criteria"]
+           "assess_pon", "assess_criteria", "fibre_inputs_by_district"]
 
 
 def mobile_share_by_ran(sc: Scenario) -> dict[str, float]:
@@ -110,31 +112,69 @@ def assess_key_places(sc: Scenario, rasters, codes, a: Assessment) -> None:
     a.put("key_place_5g_reach_pct", (by_d["key_place_5g_reach_pct"], city["key_place_5g_reach_pct"]))
 
 
-def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
-    """The fibre criteria of ``[broadband]``; returns the district FTTH result and its rasters.
+def fibre_inputs_by_district(sc: Scenario, codes, households, census_households: float) -> dict:
+    """The fibre inputs of :func:`sim.broadband.district_fibre`, per district.
 
-    The citywide counts of the config are split over the districts in proportion to their
-    census households (the whole census table's, so a subset of districts gets its part);
-    counts given as shares (``*_share``) are shares of each district's households.
+    Without ``[district_inputs]`` the citywide counts of ``[broadband]`` are split over the
+    districts in proportion to their census households (the whole census table's, so a subset
+    of districts gets its part), counts given as shares (``*_share``) are shares of each
+    district's households, and the citywide take-up and tier mix apply: today's citywide
+    totals exactly. A district (or its class) with ``gigabit_passed_share`` has
+    ``households x share`` passed by gigabit fibre (at most its fibre households); with
+    ``take_up``, ``tier_mix`` or ``ten_g_port_share`` those replace the citywide values.
+    Returns ``fibre_households, ten_g_households, take_up, tier_mix, ten_g_port_share``
+    (None when no port share is given anywhere).
     """
     bb = sc.broadband
-    hh = districts["households"].to_numpy(float)
-    share = hh / float(read_census(sc.region.census)["households"].sum())
+    hh = np.asarray(households, dtype=float)
+    share = hh / float(census_households)
 
     def count(total, of_households):
         """Per district: a citywide total split by households, or a share of each district's households."""
         return hh * of_households if total is None else total * share
 
-    fibre_hh = count(bb.fibre_households, bb.fibre_household_share)
+    given = district_inputs(sc, codes)
+    fib = count(bb.fibre_households, bb.fibre_household_share)
+    teng = count(bb.gigabit_households, bb.gigabit_household_share)
     subs = count(bb.fibre_subscribers, bb.fibre_subscriber_share)
     if bb.fibre_subscribers is not None and bb.fibre_households is not None:
         take_up = bb.fibre_subscribers / bb.fibre_households if bb.fibre_households else 0.0
     else:
-        take_up = float(subs.sum() / fibre_hh.sum()) if fibre_hh.sum() > 0 else 0.0
-    fibre = district_fibre(hh, fibre_hh, count(bb.gigabit_households, bb.gigabit_household_share), take_up,
-                           np.asarray(bb.tier_mbps) * 1e6, np.asarray(bb.tier_mix),
+        take_up = float(subs.sum() / fib.sum()) if fib.sum() > 0 else 0.0
+    take = np.full(len(hh), take_up)
+    mix = np.tile(np.asarray(bb.tier_mix, dtype=float), (len(hh), 1))
+    port = np.full(len(hh), bb.ten_g_port_share if bb.ten_g_port_share >= 0 else np.nan)
+    for i, v in given["gigabit_passed_share"].items():
+        teng[i] = min(hh[i] * v, fib[i])
+    for i, v in given["take_up"].items():
+        take[i] = v
+    for i, v in given["tier_mix"].items():
+        mix[i] = v
+    for i, v in given["ten_g_port_share"].items():
+        port[i] = v
+    if np.isnan(port).all():
+        port = None
+    elif np.isnan(port).any():
+        raise ConfigError(sc.source_path, "broadband.ten_g_port_share",
+                          "a citywide value when only some districts give district_inputs ten_g_port_share")
+    return {"fibre_households": fib, "ten_g_households": teng, "take_up": take, "tier_mix": mix,
+            "ten_g_port_share": port}
+
+
+def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
+    """The fibre criteria of ``[broadband]`` and ``[district_inputs]``; the district FTTH result and rasters.
+
+    Inputs per district: :func:`fibre_inputs_by_district`.
+    """
+    bb = sc.broadband
+    hh = districts["households"].to_numpy(float)
+    inp = fibre_inputs_by_district(sc, list(districts["code"]), hh,
+                                   float(read_census(sc.region.census)["households"].sum()))
+    fibre = district_fibre(hh, inp["fibre_households"], inp["ten_g_households"], inp["take_up"],
+                           np.asarray(bb.tier_mbps) * 1e6, inp["tier_mix"],
                            gpon_split=bb.gpon_split, ten_g_split=bb.xgspon_split,
-                           ten_g_technology=bb.xgspon_kind, fill_factor=bb.fill_factor)
+                           ten_g_technology=bb.xgspon_kind, fill_factor=bb.fill_factor,
+                           ten_g_port_share=inp["ten_g_port_share"])
     by_d, city = I.fibre_indicators(fibre, hh, districts["population"].to_numpy(float))
     for k in by_d:
         a.put(k, (by_d[k], city[k]))
@@ -151,11 +191,28 @@ def assess_pon(sc: Scenario, fibre, a: Assessment) -> list[dict]:
     return rows
 
 
-def assess_criteria(sc: Scenario, codes, a: Assessment) -> None:
-    """The 5G user share (a scenario input), then the criteria table and the verdict (once)."""
+def user_5g_share_pct(sc: Scenario, codes, population) -> tuple[np.ndarray, float]:
+    """The 5G user share input (%) per district and citywide (population-weighted mobile users).
+
+    Without per-district values the citywide value is ``traffic.fiveg_user_share`` exactly.
+    """
+    share = fiveg_user_share_by_district(sc, codes)
+    if not district_inputs(sc, codes)["fiveg_user_share"]:
+        return np.full(len(codes), 100.0 * sc.traffic.fiveg_user_share), 100.0 * sc.traffic.fiveg_user_share
+    pop = np.asarray(population, dtype=float)
+    return 100.0 * share, float(100.0 * (share * pop).sum() / pop.sum())
+
+
+def assess_criteria(sc: Scenario, codes, a: Assessment, population=None) -> None:
+    """The 5G user share (a scenario input), then the criteria table and the verdict (once).
+
+    ``population``: residents per district (weights of the citywide 5G user share when it is
+    given per district).
+    """
+    pop = np.ones(len(codes)) if population is None else population
     if sc.traffic is not None:
-        a.put("user_5g_share_pct", (np.full(len(codes), 100.0 * sc.traffic.fiveg_user_share),
-                                    100.0 * sc.traffic.fiveg_user_share))
-    thresholds = [C.Threshold(t.key, t.op, t.value, t.unit, t.source, t.confirmed) for t in sc.criteria.thresholds]
+        a.put("user_5g_share_pct", user_5g_share_pct(sc, codes, pop))
+    thresholds = [C.Threshold(t.key, t.op, t.value, t.unit, t.source, t.confirmed, t.benchmark)
+                  for t in sc.criteria.thresholds]
     a.table = C.evaluate(a.by_district, a.citywide, thresholds or None, district_codes=codes)
     a.verdict = C.verdict(a.table)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .. import traffic as T
 from ..broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
 from ..config import Scenario
 from ..indicators import ratio_by_district
 from ..kernel import rates_for_load
-from .inputs import layer_radio
+from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
 
 __all__ = ["BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solve_busy_hour", "simpy_check", "pon_check",
@@ -45,15 +46,15 @@ class BusyHour:
     rate_by_ran : dict RAN id -> float32 [n_land]
         Each radio network's indoor busy-hour flow throughput per land pixel: that of the
         layer carrying the pixel's users (0 bit/s on land no layer serves).
-    cell_rows : list of dict
-        The rows of ``cells.csv``.
+    cells : pandas.DataFrame
+        The table of ``cells.csv``: one row per cell (sector-carrier) of every layer.
     layer_summary : dict layer id -> dict
         Per-layer fixed-point figures of ``summary.json`` (cells, iterations, loads).
     """
 
     layers: dict
     rate_by_ran: dict
-    cell_rows: list = field(repr=False)
+    cells: pd.DataFrame = field(repr=False)
     layer_summary: dict
 
 
@@ -65,18 +66,18 @@ def _layer_summary(n_cells: int, fp) -> dict:
             "max_load": float(fp.implied_load.max()) if n_cells else 0.0}
 
 
-def _cell_rows(lid: str, t, bh, spread: dict, codes) -> list[dict]:
-    """The rows of ``cells.csv`` for one layer's cells (``t``: the layer's site table)."""
+def _cell_table(lid: str, t, bh, spread: dict, codes) -> pd.DataFrame:
+    """The rows of ``cells.csv`` for one layer's cells (``t``: the layer's site table), built from columns."""
     fp = bh.fixed_point
-    return [{"layer": lid, "sector": c, "site": int(t.site_id[c]), "sector_of_site": int(t.sector[c]),
-             "district": codes[t.district_idx[c]] if t.district_idx[c] >= 0 else "",
-             "load": float(fp.implied_load[c]),
-             "load_capped": float(fp.load[c]), "saturated": bool(fp.saturated[c]),
-             "served_users": float(bh.cell_users[c]),
-             "arrival_rate_per_s": float(bh.cell_arrival_rate_per_s[c]),
-             "mean_throughput_bps": float(bh.cell_throughput_bps[c]),
-             **{k: float(v[c]) for k, v in spread.items()}}
-            for c in range(t.n_sectors)]
+    code_of = np.append(np.asarray(codes, dtype=object), "")  # district index -1 (outside): ""
+    columns = {"layer": np.full(t.n_sectors, lid, dtype=object), "sector": np.arange(t.n_sectors),
+               "site": np.asarray(t.site_id, dtype=np.int64), "sector_of_site": np.asarray(t.sector, dtype=np.int64),
+               "district": code_of[np.asarray(t.district_idx)],
+               "load": fp.implied_load, "load_capped": fp.load, "saturated": np.asarray(fp.saturated, dtype=bool),
+               "served_users": bh.cell_users, "arrival_rate_per_s": bh.cell_arrival_rate_per_s,
+               "mean_throughput_bps": bh.cell_throughput_bps, **spread}
+    return pd.DataFrame({k: (np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f" else v)
+                         for k, v in columns.items()})
 
 
 def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, progress=None) -> BusyHour:
@@ -84,14 +85,16 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
 
     ``coverage``: each layer's :class:`~sim.results.CoverageLayers` with top-M interference
     terms; ``ran_share``: each radio network's mobile share (its operators' together);
-    ``codes``: the district codes (for ``cells.csv``).
+    ``codes``: the district codes (for ``cells.csv`` and the per-district 5G user share).
     """
     tr = sc.traffic
     prog = progress or noop_progress
-    layers, rate_by_ran, rows, summ = {}, {}, [], {}
+    layers, rate_by_ran, cells, summ = {}, {}, [], {}
+    # each district's 5G user share ([district_inputs], else the citywide input) on its pixels
+    fiveg_px = fiveg_user_share_by_district(sc, codes)[rasters.district_land.astype(np.int64)]
     for ran in sc.ran_ids:
         lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
-        users = T.users_per_pixel(rasters.population_land, ran_share[ran], tr.fiveg_user_share,
+        users = T.users_per_pixel(rasters.population_land, ran_share[ran], fiveg_px,
                                   tr.busy_hour_active_share, tr.mobile_penetration)
         assign = dict(zip([lid for lid, _ in lids],
                           T.users_layer_masks([coverage[lid].rate_indoor_bps for lid, _ in lids])))
@@ -111,9 +114,10 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
             spread = T.cell_flow_stats(bh.fixed_point.serving_cell, bh.arrival_rate_per_s, bh.throughput_indoor_bps,
                                        bh.throughput_outdoor_bps, sc.radio.indoor_share, t.n_sectors,
                                        (sc.criteria.busy_rate_bps, sc.criteria.gigabit_rate_bps))
-            rows += _cell_rows(lid, t, bh, spread, codes)
+            cells.append(_cell_table(lid, t, bh, spread, codes))
         rate_by_ran[ran] = rate
-    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cell_rows=rows, layer_summary=summ)
+    table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
+    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells=table, layer_summary=summ)
 
 
 def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:

@@ -19,15 +19,16 @@ from .. import sitefiles as SF
 from .. import sites as S
 from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
-from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_districts
+from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_districts, read_key_places
 from ..grid import build_city_rasters
 from ..results import LayerRadio
 
 __all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators",
-           "SiteFile",
-           "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan", "build_sites",
-           "layer_radio",
-           "MAX_REPORTED_BAD_ROWS"]
+           "SiteFile", "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan",
+           "build_sites", "layer_radio", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
+           "district_inputs", "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES",
+           "OUTPUT_BYTES_PER_PIXEL", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
+           "check_layers_have_sectors"]
 
 
 BUSY_TOP_M = 8
@@ -39,15 +40,14 @@ def load_region(sc: Scenario):
 
     ``region.crs``, or the UTM zone of the region's centroid (:func:`sim.geodata.utm_crs_of`;
     EPSG:32651 for Shanghai). The zone is the whole polygon file's, before any subset.
+    Every district code the scenario names (``region.district_codes``, ``deployment``'s
+    central and rural classes and explicit weights, ``planning.district_codes``) must be a
+    code of the districts file: a :class:`~sim.errors.ConfigError` names the key otherwise.
     """
     districts = read_districts(sc.region.districts, sc.region.census, crs=sc.region.crs or None)
+    check_district_codes(sc, set(districts["code"]))
     codes = sc.region.district_codes
     if codes:
-        known = set(districts["code"])
-        for i, code in enumerate(codes):
-            if code not in known:
-                raise ConfigError(sc.source_path, f"region.district_codes[{i}]",
-                                  f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
         n_file = len(districts)
         districts = districts[districts["code"].isin(codes)].reset_index(drop=True)
         districts.attrs["n_districts_file"] = n_file
@@ -56,6 +56,107 @@ def load_region(sc: Scenario):
     return districts
 
 
+def check_district_codes(sc: Scenario, known: set) -> None:
+    """Each district code used by the scenario is one of ``known`` (the districts file's)."""
+    dep = sc.deployment
+    used = [(f"region.district_codes[{i}]", c) for i, c in enumerate(sc.region.district_codes)]
+    used += [(f"deployment.central_districts[{i}]", c) for i, c in enumerate(dep.central_districts)]
+    used += [(f"deployment.rural_districts[{i}]", c) for i, c in enumerate(dep.rural_districts)]
+    used += [(f"planning.district_codes[{i}]", c) for i, c in enumerate(sc.planning.district_codes)]
+    if dep.distribute_by == "explicit":
+        used += [(f"deployment.explicit_counts.{c}", c) for c in (dep.explicit_counts or {})]
+    for key, code in used:
+        if code not in known:
+            raise ConfigError(sc.source_path, key,
+                              f"expected a district code of {Path(sc.region.districts).name}, got {code!r}")
+
+
+SITE_ROW_BYTES = 9_000
+"""Peak memory per site-file row of a whole run (reading, the sector table of three layers, the
+outputs that list sites), measured on a 200,000-row CSV file (benchmarks/bench_run_sites.py):
+about 8.4 kB per row; rounded up."""
+
+OUTPUT_BYTES_PER_PIXEL = 64
+"""Peak memory per grid pixel of the largest output (a map: the raster as float64, its RGBA image
+and matplotlib's resampled copy; a GeoTIFF with its overviews needs less)."""
+
+
+def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0) -> dict[str, int]:
+    """The memory a run needs, by part: rasters and coverage layers (with the busy hour's
+    interference terms), the site table, and the largest output; ``total`` sums them."""
+    from ..grid import estimate_memory_bytes
+
+    parts = {
+        "rasters": estimate_memory_bytes(grid, n_layers=len(sc.layers()),
+                                         top_m=BUSY_TOP_M if sc.traffic is not None else 0),
+        "sites": int(n_site_rows + sum((sc.deployment.sites or {}).values())
+                     + sum((sc.deployment.small_cells or {}).values())) * SITE_ROW_BYTES,
+        "largest output": int(grid.n_pixels * OUTPUT_BYTES_PER_PIXEL),
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def memory_limit_bytes(sc: Scenario) -> int:
+    """``region.max_memory_gb`` in bytes, or half this machine's memory when 0."""
+    from ..grid import default_memory_limit_bytes
+
+    return int(sc.region.max_memory_gb * 2**30) if sc.region.max_memory_gb > 0 else default_memory_limit_bytes()
+
+
+def check_memory(sc: Scenario, districts) -> dict[str, int]:
+    """Refuse, before any work, a run whose estimate (:func:`memory_need_bytes`) exceeds the limit.
+
+    Counts the rows of ``deployment.site_file`` (without parsing it) and refuses a file of more
+    than :data:`sim.sitefiles.MAX_SITE_ROWS` rows.
+    """
+    from ..grid import grid_for_bounds
+
+    n_rows = 0
+    dep = sc.deployment
+    if dep.strategy == "file":
+        n_rows = SF.count_rows(dep.site_file, dep.site_format)
+        if n_rows > SF.MAX_SITE_ROWS:
+            raise SiteFileError(dep.site_file, None,
+                                f"{n_rows:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
+                                "keep the sites of the region (and its operators) only")
+    grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
+    need = memory_need_bytes(sc, grid, n_rows)
+    limit = memory_limit_bytes(sc)
+    if need["total"] > limit:
+        what = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in need.items() if k != "total")
+        key = "region.max_memory_gb" if sc.region.max_memory_gb > 0 else "region.max_memory_gb (0: half the RAM)"
+        raise ConfigError(sc.source_path, key,
+                          f"a run needs about {need['total'] / 2**30:.1f} GiB ({what} GiB; {grid.shape[0]} x "
+                          f"{grid.shape[1]} pixels at {sc.region.resolution_m:g} m, {n_rows:,} site-file rows), "
+                          f"more than the {limit / 2**30:.1f} GiB allowed: use a coarser region.resolution_m, "
+                          "fewer sites, or a higher max_memory_gb")
+    return need
+
+
+def check_inputs(sc: Scenario):
+    """Every check of a scenario's inputs that needs no computation, in the order ``run`` meets them:
+    the districts and census (and the codes the scenario names), the key places, the memory
+    estimate (with the site file's row count). Returns the districts of the region."""
+    districts = load_region(sc)
+    read_key_places(sc.region.key_places)
+    check_memory(sc, districts)
+    return districts
+
+
+def check_layers_have_sectors(sc: Scenario, table) -> None:
+    """Every coverage layer has at least one sector (else its coverage cannot be computed)."""
+    dep = sc.deployment
+    present = set(np.unique(table.layer).tolist()) if table is not None and table.n_sectors else set()
+    for lid, op, _c in sc.layers():
+        if lid in present:
+            continue
+        if dep.strategy == "file":
+            raise SiteFileError(dep.site_file, "column band",
+                                f"no site of radio network {op.id} carries layer {lid}; expected at least one "
+                                "(give the band in the band column, or leave it empty for every carrier)")
+        raise ConfigError(sc.source_path, f"deployment.sites.{op.id}",
+                          f"expected at least 1 site: layer {lid} has none")
 def region_info(sc: Scenario, districts) -> dict:
     """The region as the report names it: city names, districts of the file, grid CRS, data sources.
 
@@ -357,6 +458,7 @@ def build_sites(sc: Scenario, districts, rng, site_file: SiteFile | None = None)
     for path in dep.extra_site_files:
         table, start, info = _add_extra_sites(sc, districts, table, path, rng, district_class, classes, start)
         extra.append(info)
+    check_layers_have_sectors(sc, table)
     return SitePlan(table=table, site_file=site_file.info if site_file is not None else None, small_cells=small,
                     extra_site_files=extra,
                     site_counts=site_counts(sc, districts) if dep.strategy == "density" else {})
@@ -385,6 +487,12 @@ def _add_extra_sites(sc: Scenario, districts, table, path, rng, district_class, 
     return table, start, extra.info
 
 
+
+def ssb_gain_offset_db(antenna) -> float:
+    """SSB beam peak gain minus traffic beam peak gain of a carrier's antenna, dB (0 when not given)."""
+    return 0.0 if antenna.ssb_g_max_dbi is None else float(antenna.ssb_g_max_dbi - antenna.g_max_dbi)
+
+
 def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
     """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s."""
     r = sc.radio
@@ -393,4 +501,29 @@ def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
                       max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
                       h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
                       sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
-                      se_method=r.se_method)
+                      se_method=r.se_method, shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
+                      o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna))
+
+
+DISTRICT_INPUT_FIELDS = ("gigabit_passed_share", "ten_g_port_share", "take_up", "tier_mix", "fiveg_user_share")
+"""Inputs that ``[district_inputs]`` may give per district class or per district."""
+
+
+def district_inputs(sc: Scenario, codes) -> dict[str, dict[int, object]]:
+    """Per field of :data:`DISTRICT_INPUT_FIELDS`, district index -> value where one is given.
+
+    A district's own entry (``district_inputs.by_code``) wins over its class default
+    (central / suburban / rural, :meth:`sim.config.Scenario.district_class`); districts with
+    neither are absent and take the citywide input.
+    """
+    out: dict[str, dict[int, object]] = {f: {} for f in DISTRICT_INPUT_FIELDS}
+    for i, code in enumerate(codes):
+        for f, v in sc.district_inputs.for_district(str(code), sc.district_class(str(code))).items():
+            out[f][i] = v
+    return out
+
+
+def fiveg_user_share_by_district(sc: Scenario, codes) -> np.ndarray:
+    """5G users among mobile users per district: the district's input, else ``traffic.fiveg_user_share``."""
+    given = district_inputs(sc, codes)["fiveg_user_share"]
+    return np.array([float(given.get(i, sc.traffic.fiveg_user_share)) for i in range(len(codes))])

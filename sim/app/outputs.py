@@ -8,9 +8,11 @@ written (atomically, with its georeference) is :mod:`sim.report`'s, and how a ma
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 from .. import maps
 from ..config import Scenario
@@ -22,9 +24,10 @@ from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
-           "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "write_tables", "write_coverage_outputs",
-           "write_busy_outputs",
-           "write_overview_maps", "criteria_panels", "build_summary", "write_summary_and_reports", "headline"]
+           "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "check_run_dir", "write_tables",
+           "write_coverage_outputs", "write_busy_outputs", "write_overview_maps", "criteria_panels",
+           "benchmark_panels", "write_holes_and_places", "fitted_limits", "build_summary",
+           "write_summary_and_reports", "headline"]
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
 """Class edges of the best-server map (distance to the serving site, m)."""
@@ -35,13 +38,38 @@ RATE_CLASSES_MBPS = (0.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10000.0)
 RATE_CLASS_LABELS = ("< 10", "10-30", "30-100", "100-300", "300-1000", ">= 1000")
 
 COVERAGE_RASTERS = (
-    ("rsrp_dbm", "SS-RSRP outdoor", "dBm", -120.0, -40.0, "viridis"),
-    ("sinr_db", "SINR outdoor", "dB", -10.0, 30.0, "magma"),
+    ("rsrp_dbm", "SS-RSRP outdoor", "dBm", None, None, "viridis"),
+    ("sinr_db", "SINR outdoor", "dB", None, None, "magma"),
     ("rate_indoor_bps", "Downlink rate, indoor, lone user, neighbours at the reference load",
      "bit/s", None, None, "plasma"),
 )
-"""Per coverage layer: field, label, unit, colour scale limits and map; a GeoTIFF each, a map
-each but the rate (its busy-hour counterpart is mapped)."""
+"""Per coverage layer: field, label, unit, colour scale limits (None: fitted to the data,
+:func:`fitted_limits`) and map; a GeoTIFF each, a map each but the rate (its busy-hour
+counterpart is mapped)."""
+
+SCALE_PERCENTILES = (2.0, 98.0)
+"""Continuous colour scales span these percentiles of the mapped land pixels (stated in the legend)."""
+
+
+def fitted_limits(values) -> tuple[float, float]:
+    """The :data:`SCALE_PERCENTILES` of the finite values, rounded out to whole units (1 unit apart at least)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(v, SCALE_PERCENTILES)
+    lo, hi = float(np.floor(lo)), float(np.ceil(hi))
+    return lo, max(hi, lo + 1.0)
+
+
+HOLE_CLASSES = ("covered", "SINR below threshold", "SS-RSRP below threshold", "no 5G server")
+"""Classes of the coverage-holes rasters (0..3), indoors."""
+HOLE_COLOURS = ("#e0e0e0", "#fdae61", "#d73027", "#67001f")
+
+
+GPKG_CRS = "EPSG:4326"
+"""CRS of every GeoPackage of a run folder (WGS84 longitude / latitude: what GIS tools and the
+source geodata use); the rasters stay on the metric grid (EPSG:32651)."""
 
 
 def geotiff_of(name: str, arr, unit: str):
@@ -55,9 +83,19 @@ def geotiff_of(name: str, arr, unit: str):
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
     """``out_dir``, or a new ``<output.dir>/<scenario><label>-<stamp>`` folder (``label``: e.g. ``-plan``)."""
     if out_dir is None:
-        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force)
+        return files.create_run_dir(sc.output.dir, f"{sc.scenario.name}{label}", force=force,
+                                    key=f"{sc.source_path}: output.dir")
     out_dir = Path(out_dir)
     return files.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+
+
+def check_run_dir(sc: Scenario, out_dir, force: bool) -> None:
+    """Refuse before any work a run folder :func:`create_run_dir` would refuse (``--out``, or ``output.dir``)."""
+    if out_dir is not None:
+        files.check_run_dir(out_dir, force)
+    else:
+        files.check_run_dir(Path(sc.output.dir) / f"{sc.scenario.name}-00000000-000000", force,
+                            key=f"{sc.source_path}: output.dir")
 
 
 def _inset(sc: Scenario) -> tuple[str, ...]:
@@ -72,22 +110,31 @@ def _png(sc: Scenario, fig, path: Path, images: dict, caption: str | None = None
 
 
 def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> None:
-    """``grid_districts.csv``, ``criteria.csv`` and the GeoPackages of sites, districts and key places."""
+    """``grid_districts.csv``, ``criteria.csv`` and the GeoPackages (WGS84) of sites, districts and key places.
+
+    ``sites.gpkg`` has a ``sites`` layer (one point per mast: :meth:`sim.sites.SiteTable.mast_columns`)
+    and a ``sectors`` layer (one point per sector-carrier, every column of the site table).
+    """
     files.write_csv(run_dir / "grid_districts.csv", grid_rows)
     files.write_csv(run_dir / "criteria.csv", a.table)
-    files.write_gpkg(run_dir / "sites.gpkg", sites.to_geodataframe("EPSG:4326", grid_crs=districts.crs.to_string()),
-                     "sites")
+    codes = [str(c) for c in districts["code"]]
+    grid_crs = districts.crs.to_string()
+    sectors = sites.to_geodataframe(GPKG_CRS, grid_crs=grid_crs)
+    sectors.insert(0, "district_code", sites.mast_columns(codes)["district_code"][
+        np.searchsorted(np.unique(sites.site_id), sites.site_id)])
+    files.write_gpkg_layers(run_dir / "sites.gpkg", {"sites": sites.masts_to_geodataframe(codes, GPKG_CRS, grid_crs),
+                                                     "sectors": sectors})
     dgdf = districts.copy()
     for k, v in a.by_district.items():
         dgdf[k] = np.asarray(v, dtype=float)
     for k in ("sites_5g", "sites_5g_per_km2", "sites_5g_per_10k"):
         dgdf[k] = a.density[k]
-    files.write_gpkg(run_dir / "districts.gpkg", dgdf, "districts")
+    files.write_gpkg(run_dir / "districts.gpkg", dgdf.to_crs(GPKG_CRS), "districts")
     if a.places is not None and len(a.places):
         kp = a.places.copy()
         for ran, r in a.reached.items():
             kp[f"reached_{ran}"] = np.asarray(r, dtype=bool)
-        files.write_gpkg(run_dir / "key_places.gpkg", kp, "key_places")
+        files.write_gpkg(run_dir / "key_places.gpkg", kp.to_crs(GPKG_CRS), "key_places")
 
 
 def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, coverage, sectors, title: str) -> dict:
@@ -100,8 +147,12 @@ def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, cove
                 stem, values, tif_unit = geotiff_of(f"{lid}_{name}", arr2d, unit)
                 files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, f"{lid} {label}", tif_unit)
             if sc.output.maps and name != "rate_indoor_bps":
+                scale = ""
+                if vmin is None:
+                    vmin, vmax = fitted_limits(arr2d)
+                    scale = f"; scale {vmin:g} to {vmax:g}, the 2nd-98th percentile of land pixels"
                 fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {lid} {label}",
-                                      cbar_label=f"{label} ({unit})", cmap=cmap, vmin=vmin, vmax=vmax,
+                                      cbar_label=f"{label} ({unit}{scale})", cmap=cmap, vmin=vmin, vmax=vmax,
                                       inset_codes=_inset(sc))
                 _png(sc, fig, run_dir / f"map_{lid}_{name}.png", images, f"{lid} {label}")
         if sc.output.maps:
@@ -130,7 +181,7 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
     """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
     images = {}
     if busy is not None:
-        files.write_csv(run_dir / "cells.csv", busy.cell_rows)
+        files.write_csv(run_dir / "cells.csv", busy.cells)
         if simpy_rows:
             files.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
         if day_rows:
@@ -181,19 +232,75 @@ def criteria_panels(table) -> dict:
     return out
 
 
+def benchmark_panels(table) -> list[str]:
+    """Titles of the :func:`criteria_panels` whose threshold is a benchmark (not a criterion)."""
+    rows = table[(table["scope"] != "citywide") & table["op"].notna()]
+    if "standing" not in rows:
+        return []
+    keys = set(rows.loc[rows["standing"] == "benchmark", "key"])
+    out = []
+    for title in criteria_panels(table):
+        label = title.replace("\n", " ")
+        if any(label.startswith(INDICATORS[k].label) for k in keys if k in INDICATORS):
+            out.append(title)
+    return out
+
+
+def write_holes_and_places(sc: Scenario, run_dir: Path, rasters, districts, a: Assessment, title: str) -> dict:
+    """Per network the indoor coverage-holes GeoTIFF and map; the key-places map. Returns the report's images.
+
+    A pixel is a hole where the network's best layer fails ``criteria.rsrp_min_dbm`` or
+    ``criteria.sinr_min_db`` indoors (classes :data:`HOLE_CLASSES`).
+    """
+    images = {}
+    cr = sc.criteria
+    land = np.isfinite(rasters.population_land)
+    for ran, best in a.best_by_ran.items():
+        rsrp, sinr = best["rsrp_indoor_dbm"], best["sinr_indoor_db"]
+        with np.errstate(invalid="ignore"):
+            cls = np.where(~np.isfinite(rsrp), 3, np.where(rsrp < cr.rsrp_min_dbm, 2,
+                                                           np.where(sinr < cr.sinr_min_db, 1, 0)))
+        arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, cls.astype(np.float32))
+        label = (f"{ran} coverage holes, indoor: 0 covered, 1 SINR < {cr.sinr_min_db:g} dB, "
+                 f"2 SS-RSRP < {cr.rsrp_min_dbm:g} dBm, 3 no server")
+        if sc.output.geotiff:
+            files.write_geotiff(run_dir / f"{ran}_coverage_holes_indoor.tif", rasters.grid, arr2d, np.nan, label,
+                                "class")
+        if sc.output.maps:
+            pop = np.where(land, rasters.population_land, 0.0)
+            shares = [100.0 * pop[cls == k].sum() / max(pop.sum(), 1.0) for k in range(4)]
+            labels = [f"{n} ({p:.1f} % of residents)" for n, p in zip(HOLE_CLASSES, shares)]
+            fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {ran} coverage holes, indoor",
+                                  cbar_label=f"Indoor, SS-RSRP >= {cr.rsrp_min_dbm:g} dBm and SINR >= "
+                                             f"{cr.sinr_min_db:g} dB", cmap=ListedColormap(HOLE_COLOURS),
+                                  classes=(-0.5, 0.5, 1.5, 2.5, 3.5), class_labels=labels, inset_codes=_inset(sc))
+            _png(sc, fig, run_dir / f"map_{ran}_coverage_holes.png", images,
+                 f"{ran}: where indoor 5G coverage fails (coverage holes)")
+    if sc.output.maps and a.places is not None and len(a.places) and a.reached:
+        n = np.sum([np.asarray(r, dtype=bool) for r in a.reached.values()], axis=0)
+        fig = maps.key_places_map(districts, a.places.geometry.x.to_numpy(), a.places.geometry.y.to_numpy(),
+                                  a.places["name_en"].to_numpy(), n, len(a.reached),
+                                  title=f"{title}: key places reached indoors", inset_codes=_inset(sc))
+        _png(sc, fig, run_dir / "map_key_places.png", images, "Key places reached by 5G indoors (labelled)")
+    return images
+
+
 def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict) -> dict:
     """Districts, sites, 5G BS per 10,000 and the criteria panels; the criteria panels lead the report's images."""
     fig = maps.district_map(districts, title=f"{title}: districts", inset_codes=_inset(sc))
-    _png(sc, fig, run_dir / "map_districts.png", images)
-    fig = maps.sites_map(districts, sites.x_m, sites.y_m, sites.ran, title=f"{title}: 5G sites", inset_codes=_inset(sc))
-    _png(sc, fig, run_dir / "map_sites.png", images, "5G sites")
+    _png(sc, fig, run_dir / "map_districts.png", images, "Districts")
+    masts = sites.mast_columns()
+    fig = maps.sites_map(districts, masts["x_m"], masts["y_m"], masts["network"], title=f"{title}: 5G masts",
+                         inset_codes=_inset(sc))
+    _png(sc, fig, run_dir / "map_sites.png", images, "5G masts (one point per mast; sectors in sites.gpkg)")
     passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()
     fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents",
                           inset_codes=_inset(sc))
     _png(sc, fig, run_dir / "map_bs_per_10k.png", images, "Districts passing: 5G base stations per 10,000")
     panels = criteria_panels(table)
     if panels:
-        fig = maps.criteria_panels(districts, panels, title=f"{title}: districts against each criterion")
+        fig = maps.criteria_panels(districts, panels, title=f"{title}: districts against each criterion",
+                                   benchmarks=benchmark_panels(table))
         lead = {}
         _png(sc, fig, run_dir / "map_criteria.png", lead, "Districts against each One-Gbps city criterion")
         images = {**lead, **images}
@@ -222,7 +329,8 @@ def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: B
     summary = {
         "schema_version": runfolder.SUMMARY_SCHEMA_VERSION,
         "scenario": {"name": sc.scenario.name, "year": sc.scenario.year, "seed": sc.scenario.seed,
-                     "config_path": str(sc.source_path)},
+                     "config_path": str(sc.source_path), "description": sc.scenario.description,
+                     "created_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")},
         "inputs": {"sites": dict(plan.site_counts), "resolution_m": sc.region.resolution_m,
                    "k_sites": sc.radio.k_sites, "default_load": sc.radio.default_load,
                    "layers": [lid for lid, _, _ in sc.layers()], "deployment": sc.deployment.strategy,
@@ -247,14 +355,20 @@ def build_summary(sc: Scenario, rasters, grid_rows, a: Assessment, plan, busy: B
     return summary
 
 
+_REPORT_FILES = ("report.md", "report.html", "summary.json", "grid_summary.json")
+"""Files :func:`write_summary_and_reports` writes (listed before they exist, so the reports link them)."""
+
+
 def write_summary_and_reports(run_dir: Path, summary: dict, a: Assessment, images: dict) -> None:
-    """``report.md``, ``report.html``, then ``summary.json`` (listing every file) and ``grid_summary.json``."""
+    """``report.md``, ``report.html`` (linking every file), ``grid_summary.json``, then ``summary.json``
+    listing every file the run wrote (not a walk of the folder), and the run folder's marker with the same list."""
+    summary["outputs"] = sorted(set(files.written_outputs(run_dir)) | set(_REPORT_FILES))
     render.write_report_md(run_dir / "report.md", summary, a.table, images, verdict=a.verdict)
     render.write_report_html(run_dir / "report.html", summary, a.table, images, verdict=a.verdict)
-    summary["outputs"] = sorted(set(runfolder.run_outputs(run_dir)) | {"summary.json"})
+    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
     runfolder.validate_summary(summary)
     files.write_json(run_dir / "summary.json", summary)
-    files.write_json(run_dir / "grid_summary.json", {k: summary[k] for k in ("scenario", "grid", "districts")})
+    files.finish_run_dir(run_dir, summary["scenario"]["name"], summary["outputs"])
 
 
 def headline(sc: Scenario, a: Assessment) -> str:

@@ -10,6 +10,7 @@ layer, and writes ``added_sites.gpkg`` (WGS84 points), ``added_sites.csv`` (a si
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -20,11 +21,11 @@ from .. import maps
 from .. import planning as P
 from .. import sites as S
 from ..config import Scenario
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..linkmodel import dl_throughput_bps
 from ..report import files
-from .inputs import build_rasters, build_sites, carrier_specs, district_classes, layer_radio, load_region, tilt_args
-from .outputs import create_run_dir
+from .inputs import build_rasters, build_sites, carrier_specs, check_inputs, district_classes, layer_radio, tilt_args
+from .outputs import check_run_dir, create_run_dir
 from .stages import RunResult, StageTimer, noop_progress
 
 __all__ = ["plan_scenario"]
@@ -62,8 +63,10 @@ def _planned_layer(sc: Scenario):
     lid = sc.planning.layer or sc.layers()[0][0]
     op, carrier = layers[lid]
     radio = layer_radio(sc, lid, carrier)
-    if radio.los_mode == "sampled":
-        raise ConfigError(sc.source_path, "radio.los_mode", "expected 'expected' or 'nlos' for planning, got 'sampled'")
+    if radio.los_mode == "sampled" or radio.shadow_fading:
+        # The sampled LOS and shadow-fading draws are keyed by site id, so a candidate's would not be
+        # the site's once built: planning ranks candidates on the expected path gain instead.
+        radio = dataclasses.replace(radio, los_mode="expected", shadow_fading=False, los_consistent=False)
     sinr_min_db = sc.criteria.sinr_min_db
     if sc.planning.min_rate_bps > 0:
         sinr_min_db = max(sinr_min_db, _sinr_for_rate_db(sc, radio, sc.planning.min_rate_bps))
@@ -237,11 +240,10 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     timer = StageTimer(progress)
     prog = progress or noop_progress
     target, budget = _plan_overrides(sc, target, budget)
-    if out_dir is not None and Path(out_dir).exists() and not force:
-        raise InputError(Path(out_dir), "force", "run folder already exists; choose another or pass --force")
+    check_run_dir(sc, out_dir, force)   # before any work
     lid, op, radio, sinr_min_db = _planned_layer(sc)
     with timer.stage("reading geodata"):
-        districts = load_region(sc)
+        districts = check_inputs(sc)   # every input check before any computation (as `validate`)
     codes = list(districts["code"])
     plan_idx = _planned_districts(sc, codes)
     with timer.stage("building the grid"):
@@ -275,7 +277,9 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     summary = _plan_summary(sc, rasters, res, model, lid=lid, codes=codes, plan_idx=plan_idx, target=target,
                             budget=budget, n_existing=ex_idx.size, sinr_min_db=sinr_min_db,
                             timings_s=timer.timings_s)
+    summary["outputs"] = sorted(set(files.written_outputs(run_dir)) | {"plan_summary.json"})
     files.write_json(run_dir / "plan_summary.json", summary)
+    files.finish_run_dir(run_dir, sc.scenario.name, summary["outputs"])
     headline = (f"{sc.scenario.name} {lid}: {res.n_added} sites added, population covered indoors "
                 f"{100 * res.covered_share[0]:.2f} % -> {100 * res.covered_share[-1]:.2f} %; target "
                 f"{100 * target:.2f} % " + ("reached" if res.reached else f"not reached ({res.stop_reason})"))

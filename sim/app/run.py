@@ -26,9 +26,9 @@ from .inputs import (
     BUSY_TOP_M,
     build_rasters,
     build_sites,
+    check_inputs,
     grid_summary_rows,
     layer_radio,
-    load_region,
     read_site_file,
     region_info,
 )
@@ -70,7 +70,7 @@ def read_inputs(sc: Scenario, timer: StageTimer) -> Inputs:
     """The region, its rasters, the site file (if any) and the sites of every network."""
     prog = timer.progress
     with timer.stage("reading geodata"):
-        districts = load_region(sc)
+        districts = check_inputs(sc)   # every input check before any computation (as `validate`)
     with timer.stage("building the grid"):
         rasters = build_rasters(sc, districts)
     site_file = None
@@ -213,7 +213,7 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None) -> Simu
             fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
         with timer.stage("PON busy hour"):
             pon_rows = A.assess_pon(sc, fibre, a)
-    A.assess_criteria(sc, codes, a)
+    A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
     return Simulation(scenario=sc, inputs=inp, coverage=coverage, busy=busy, simpy_rows=simpy_rows,
                       day_rows=day_rows, pon_rows=pon_rows, fibre_px=fibre_px, assessment=a, timer=timer)
 
@@ -222,7 +222,7 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
     """Every file of the run folder from a :class:`Simulation` (stage "writing outputs", counted in steps)."""
     sc, inp, a, timer = sim.scenario, sim.inputs, sim.assessment, sim.timer
     title = f"{sc.scenario.name} ({sc.scenario.year})"
-    n_steps = 3 + len(sim.coverage) + (1 if sc.output.maps else 0)
+    n_steps = 4 + len(sim.coverage) + (1 if sc.output.maps else 0)
     step = [0]
 
     def done():
@@ -242,6 +242,8 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
             images.update(O.write_busy_outputs(sc, run_dir, inp.rasters, inp.districts, sim.busy, sim.simpy_rows,
                                                sim.day_rows, sim.pon_rows, sim.fibre_px, title))
         done()
+        images.update(O.write_holes_and_places(sc, run_dir, inp.rasters, inp.districts, a, title))
+        done()
         if sc.output.maps:
             images = O.write_overview_maps(sc, run_dir, inp.districts, inp.plan.table, a.table, title, images)
             done()
@@ -260,6 +262,7 @@ def simulate(sc: Scenario, *, workers=None, progress=None) -> Simulation:
 
 def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
+    O.check_run_dir(sc, out_dir, force)   # an existing --out is refused before any work
     timer = StageTimer(progress or noop_progress)
     inp = read_inputs(sc, timer)
     # the run folder is made once the inputs have been read: a bad site file leaves no folder behind

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..config import Scenario
-from ..grid import estimate_memory_bytes, grid_for_bounds
-from .inputs import BUSY_TOP_M, load_region, read_site_file, site_counts
+from ..grid import grid_for_bounds
+from .inputs import build_sites, check_inputs, memory_limit_bytes, memory_need_bytes, read_site_file, site_counts
 
 __all__ = ["describe_scenario"]
 
 
 def describe_scenario(sc: Scenario) -> str:
-    """A short text summary of a validated scenario (``gigacity validate``)."""
-    districts = load_region(sc)
+    """A short text summary of a validated scenario (``gigacity validate``).
+
+    Runs every check ``run`` runs on its inputs before computing (:func:`sim.app.inputs.check_inputs`,
+    the site file, the placement of the sites), so that "config OK" means ``run`` will not
+    reject these inputs.
+    """
+    districts = check_inputs(sc)
     grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
-    mem = estimate_memory_bytes(grid, n_layers=len(sc.layers()), top_m=BUSY_TOP_M if sc.traffic is not None else 0)
+    site_file = read_site_file(sc, districts) if sc.deployment.strategy == "file" else None
+    build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed)), site_file)
+    mem = memory_need_bytes(sc, grid, site_file.info["rows"] if site_file is not None else 0)["total"]
     lines = [
         f"scenario {sc.scenario.name} ({sc.scenario.year}), seed {sc.scenario.seed}",
         f"  config: {sc.source_path}",
@@ -21,7 +30,7 @@ def describe_scenario(sc: Scenario) -> str:
         f"population {int(districts['population'].sum()):,}, households {int(districts['households'].sum()):,}; "
         f"grid CRS {districts.crs.to_string()}",
         f"  grid: {sc.region.resolution_m:g} m, {grid.shape[0]} x {grid.shape[1]} pixels, "
-        f"about {mem / 2**20:,.0f} MiB of rasters",
+        f"about {mem / 2**20:,.0f} MiB in all (limit {memory_limit_bytes(sc) / 2**20:,.0f} MiB)",
         "  operators:",
     ]
     for op in sc.operators:
@@ -37,7 +46,7 @@ def describe_scenario(sc: Scenario) -> str:
         lines.append(f"  deployment: density, {total:,} sites ({per}), by {dep.distribute_by}")
     else:
         lines.append(f"  deployment: from {dep.site_file} ({dep.site_format}, bad rows: {dep.on_bad_row})")
-        lines += ["  " + line for line in read_site_file(sc, districts).lines()]
+        lines += ["  " + line for line in site_file.lines()]
     for path in dep.extra_site_files:
         extra = read_site_file(sc, districts, path=path, site_format="csv", every_ran=False)
         lines += ["  added " + line for line in extra.lines()]

@@ -33,7 +33,11 @@ __all__ = [
     "PNG_MAX_BYTES",
     "OVERVIEW_FACTORS",
     "atomic_path",
+    "RUN_MARKER",
+    "check_run_dir",
     "create_run_dir",
+    "written_outputs",
+    "finish_run_dir",
     "ensure_dir",
     "jsonable",
     "as_frame",
@@ -53,6 +57,9 @@ PNG_MAX_BYTES = 2_000_000
 
 OVERVIEW_FACTORS = (2, 4, 8, 16)
 """GeoTIFF overview levels, so that QGIS opens a city raster fast."""
+
+DEFLATE_LEVEL = 1
+"""DEFLATE level of the GeoTIFFs: the fastest; higher levels gain little on these rasters."""
 
 _SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -87,13 +94,96 @@ def atomic_path(path):
         if not tmp.exists():
             raise InputError(path, None, "the writer produced no file")
         os.replace(tmp, path)
+        _record(path)
+    except OSError as exc:   # a full disk, a read-only folder: one line naming the file
+        raise _os_error(path, exc, f"write {path.name}") from None
     finally:
-        _remove_temp(tmp)
+        with contextlib.suppress(OSError):   # the clean-up's own error never hides the real one
+            _remove_temp(tmp)
+
+
+RUN_MARKER = ".gigacity-run"
+"""The file that makes a folder a gigacity run folder: written first, before any output,
+and rewritten at the end with the list of the files the run wrote. ``--force`` replaces
+only a folder that has it (or an empty one)."""
+
+_RUNS: dict[Path, list[str]] = {}   # open run folders -> files written into them, in order
+
+
+def _refused_folder(folder: Path) -> str | None:
+    """Why ``folder`` may never be a run folder (``/``, the home folder, the working folder, an ancestor)."""
+    real = folder.resolve()
+    for what, other in (("the working folder", Path.cwd()), ("the home folder", Path.home())):
+        other = other.resolve()
+        if real == other or real in other.parents:
+            return f"is {what} or contains it"
+    if real == Path(real.anchor):
+        return "is the root of the file system"
+    return None
+
+
+def _os_error(folder, exc: OSError, doing: str) -> InputError:
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    where = exc.filename if exc.filename is not None else folder
+    return InputError(where, None, f"cannot {doing} ({reason})")
+
+
+def _first_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_run_dir(folder, force: bool = False, *, key: str = "--out") -> Path:
+    """Refuse, before any work, a run folder that :func:`create_run_dir` would refuse.
+
+    ``folder`` exists: refused without ``force``; with it, refused unless it is a gigacity
+    run folder (:data:`RUN_MARKER`) or empty. Never ``/``, the home or the working folder.
+    Missing: its nearest existing ancestor must be a writable folder. ``key`` names the
+    option or config key the folder comes from.
+    """
+    if folder is None or str(folder) == "":
+        raise InputError(key, None, "expected a folder path, got ''")
+    folder = Path(folder)
+    why = _refused_folder(folder)
+    if why:
+        raise InputError(folder, key, f"refused as a run folder: it {why}")
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir():
+            raise InputError(folder, key, "exists and is not a folder")
+        if not force:
+            raise InputError(folder, "force", "run folder already exists; choose another or pass --force")
+        if not (folder / RUN_MARKER).is_file() and any(folder.iterdir()):
+            raise InputError(folder, key, f"not a gigacity run folder (no {RUN_MARKER}) and not empty; "
+                                          "--force replaces only run folders: choose another folder")
+        return folder
+    anc = _first_existing(folder.parent)
+    if not anc.is_dir():
+        raise InputError(folder, key, f"cannot create the run folder: {anc} is a file, not a folder")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise InputError(folder, key, f"cannot create the run folder: {anc} is not writable")
+    return folder
+
+
+def _clear_previous(folder: Path) -> None:
+    """Empty a gigacity run folder before it is reused (``--force``): the previous run's files,
+    the temporary files of a killed run, everything but the marker. Links are removed, never followed."""
+    import shutil
+
+    for entry in os.scandir(folder):
+        if entry.name == RUN_MARKER:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
 
 
 def create_run_dir(base, scenario: str, force: bool = False, *, now: _dt.datetime | None = None,
-                   name: str | None = None) -> Path:
-    """Create the run folder ``<base>/<scenario>-<YYYYmmdd-HHMMSS>/`` and return it.
+                   name: str | None = None, key: str = "--out") -> Path:
+    """Create the run folder ``<base>/<scenario>-<YYYYmmdd-HHMMSS>/``, mark it, and return it.
 
     Parameters
     ----------
@@ -102,27 +192,72 @@ def create_run_dir(base, scenario: str, force: bool = False, *, now: _dt.datetim
     scenario : str
         Scenario name: letters, digits, ``.``, ``_``, ``-``.
     force : bool
-        Use the folder even if it exists (files in it are replaced one by one, others kept).
+        Reuse an existing folder that is a gigacity run folder (or empty): its content (the
+        previous run's files, stale temporary files of a killed run) is removed first.
     now : datetime, optional
         Time stamp (default: local time now).
     name : str, optional
         Folder name instead of ``<scenario>-<stamp>``.
+    key : str
+        The option or config key the folder comes from, for error messages.
+
+    Notes
+    -----
+    :data:`RUN_MARKER` is the first file written. Files written by the writers of this
+    module into the folder from then on are recorded (:func:`written_outputs`).
     """
     if not isinstance(scenario, str) or not _SCENARIO_NAME.match(scenario):
         raise InputError("create_run_dir", "scenario",
                          f"expected letters, digits, '.', '_' or '-', got {scenario!r}")
     stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     folder = Path(base) / (name if name is not None else f"{scenario}-{stamp}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    check_run_dir(folder, force, key=key)
     try:
-        folder.mkdir()
-    except FileExistsError:
-        if not force:
-            raise InputError(folder, "force",
-                             "run folder already exists; choose another or pass force=True") from None
-        if not folder.is_dir():
-            raise InputError(folder, None, "exists and is not a folder") from None
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            check_run_dir(folder, force, key=key)   # appeared meanwhile: the same rules
+            _clear_previous(folder)
+        _RUNS[folder.resolve()] = []
+        _write_marker(folder, scenario, None)
+    except OSError as exc:
+        raise _os_error(folder, exc, "create the run folder") from None
     return folder
+
+
+def _write_marker(folder: Path, scenario: str, outputs) -> None:
+    data = {"gigacity_run": True, "scenario": scenario, "pid": os.getpid(),
+            "started": _dt.datetime.now().isoformat(timespec="seconds")}
+    if outputs is not None:
+        data["outputs"] = list(outputs)
+    tmp = folder / f"{RUN_MARKER}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, folder / RUN_MARKER)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _record(path: Path) -> None:
+    real = path.resolve()
+    for folder, written in _RUNS.items():
+        if folder in real.parents:
+            rel = real.relative_to(folder).as_posix()
+            if rel not in written:
+                written.append(rel)
+
+
+def written_outputs(run_dir) -> list[str]:
+    """Files this process wrote into the run folder ``run_dir`` since it was created (relative, sorted)."""
+    return sorted(_RUNS.get(Path(run_dir).resolve(), []))
+
+
+def finish_run_dir(run_dir, scenario: str, outputs) -> None:
+    """Rewrite the marker of ``run_dir`` with the ``outputs`` the run wrote (what ``--force`` later removes)."""
+    _write_marker(Path(run_dir), scenario, sorted(outputs))
+    _RUNS.pop(Path(run_dir).resolve(), None)
 
 
 def ensure_dir(path) -> Path:
@@ -244,7 +379,7 @@ def grid_transform(grid):
 
 def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str,
                   *, resampling: str | None = None) -> Path:
-    """Write one band as a tiled, DEFLATE-compressed GeoTIFF with overviews.
+    """Write one band as a Cloud Optimized GeoTIFF (COG) with overviews.
 
     Parameters
     ----------
@@ -264,11 +399,16 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
 
     Notes
     -----
-    256 x 256 tiles, DEFLATE with predictor (2 integers, 3 floats), internal overviews at
-    :data:`OVERVIEW_FACTORS`, BIGTIFF when needed.
+    GDAL's COG driver (GDAL >= 3.1, https://gdal.org/drivers/raster/cog.html) copies the
+    array from memory: 256 x 256 tiles, DEFLATE at level :data:`DEFLATE_LEVEL` with the
+    predictor (horizontal for integers, floating point for floats), overviews at
+    :data:`OVERVIEW_FACTORS` built from the in-memory band, and the COG layout (IFDs and
+    overviews before the full-resolution tiles), so that GDAL reports ``LAYOUT=COG``.
+    BIGTIFF when needed.
     """
     import rasterio
     from rasterio.enums import Resampling
+    from rasterio.shutil import copy as copy_dataset
 
     path = Path(path)
     arr = np.asarray(array2d)
@@ -282,25 +422,25 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
     is_float = np.issubdtype(arr.dtype, np.floating)
     if resampling is None:
         resampling = "average" if is_float else "nearest"
-    try:
-        resampling_enum = Resampling[resampling]
-    except KeyError:
-        raise InputError(path, "resampling", f"unknown resampling {resampling!r}") from None
+    if resampling not in Resampling.__members__:
+        raise InputError(path, "resampling", f"unknown resampling {resampling!r}")
     profile = {
-        "driver": "GTiff", "height": shape[0], "width": shape[1], "count": 1,
-        "dtype": arr.dtype.name, "crs": grid.crs, "transform": grid_transform(grid),
-        "nodata": nodata, "tiled": True, "blockxsize": 256, "blockysize": 256,
-        "compress": "DEFLATE", "predictor": 3 if is_float else 2, "BIGTIFF": "IF_SAFER",
+        "driver": "MEM", "height": shape[0], "width": shape[1], "count": 1,
+        "dtype": arr.dtype.name, "crs": grid.crs, "transform": grid_transform(grid), "nodata": nodata,
+    }
+    cog_options = {
+        "COMPRESS": "DEFLATE", "LEVEL": DEFLATE_LEVEL, "PREDICTOR": "YES", "BLOCKSIZE": 256,
+        "OVERVIEWS": "AUTO", "OVERVIEW_COUNT": len(OVERVIEW_FACTORS), "RESAMPLING": resampling.upper(),
+        "BIGTIFF": "IF_SAFER",
     }
     with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(arr, 1)
-            dst.set_band_description(1, str(band_description))
-            dst.set_band_unit(1, str(units))
-            dst.update_tags(1, units=str(units))
-        with rasterio.open(tmp, "r+") as dst:
-            dst.build_overviews(list(OVERVIEW_FACTORS), resampling_enum)
-            dst.update_tags(ns="rio_overview", resampling=resampling)
+        with rasterio.open("in-memory", "w", **profile) as mem:
+            mem.write(arr, 1)
+            mem.set_band_description(1, str(band_description))
+            mem.set_band_unit(1, str(units))
+            mem.update_tags(1, units=str(units))
+            mem.update_tags(overview_resampling=resampling)
+            copy_dataset(mem, tmp, driver="COG", **cog_options)
     return path
 
 

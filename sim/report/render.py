@@ -96,23 +96,43 @@ def _fmt(v, unit: str = "") -> str:
     return f"{s} %" if unit == "%" else s
 
 
+def _standing(row) -> str:
+    """``confirmed``, ``benchmark`` or ``""`` (no threshold) of a criteria row."""
+    st = row.get("standing")
+    if st in ("confirmed", "benchmark"):
+        return st
+    c = row.get("confirmed")
+    return "confirmed" if c is True else "benchmark" if c is False else ""
+
+
 def _basis(row) -> str:
     if row.get("kind") == "input":
         return "input"
-    c = row.get("confirmed")
-    if c is True:
-        return "confirmed"
-    if c is False:
-        return "assumption"
-    return "reported"
+    return _standing(row) or "reported"
 
 
-def _result(passed) -> tuple[str, str]:
+def _result(passed, standing: str = "confirmed") -> tuple[str, str]:
+    """CSS class and word of a row's comparison: pass / fail, or above / below a benchmark."""
+    if standing == "benchmark" and passed is not None:
+        return ("above", "above benchmark") if passed else ("below", "below benchmark")
     if passed is True:
         return "pass", "pass"
     if passed is False:
         return "fail", "fail"
     return "na", "—"
+
+
+def _row_result(row) -> tuple[str, str]:
+    return _result(row.get("passed"), _standing(row))
+
+
+def _margin_text(row) -> str:
+    """Headroom over the threshold (positive passes), ``pp`` for percentages; "—" without one."""
+    m = row.get("margin")
+    if not row.get("op") or m is None or (isinstance(m, float) and math.isnan(m)):
+        return "—"
+    unit = row.get("unit") or ""
+    return f"{float(m):+,.1f}" + (" pp" if unit == "%" else "")
 
 
 def _records(criteria_table) -> list[dict]:
@@ -127,27 +147,45 @@ def _label_of(key: str) -> str:
     return INDICATORS[key].label if key in INDICATORS else key
 
 
+def _benchmark_text(v: Mapping) -> str:
+    """" Benchmarks (not criteria): above on ...; below on ..." or ""."""
+    above, below = v.get("above") or [], v.get("below") or []
+    if not above and not below:
+        return ""
+    parts = []
+    if above:
+        parts.append(f"above on {len(above)}")
+    if below:
+        parts.append(f"below on {len(below)} ({'; '.join(_label_of(k) for k in below)})")
+    return " Benchmarks, not criteria (e.g. certified-city averages): " + ", ".join(parts) + "."
+
+
 def _verdict_text(v: Mapping, recs) -> tuple[str, str]:
-    """CSS class and sentence of the verdict ``v``; ``recs`` tell which failing criteria are inputs."""
+    """CSS class and sentence of the verdict ``v``; ``recs`` tell which failing criteria are inputs.
+
+    The verdict counts the *confirmed* criteria only (:func:`sim.criteria.verdict`); the
+    benchmarks it lists as above / below follow in a second sentence.
+    """
     missing = [k for k in VERDICT_KEYS if k not in v]
     if missing:
         raise InputError("verdict", missing[0], "missing: expected the dict returned by sim.criteria.verdict")
+    bench = _benchmark_text(v)
     if v["passed"] is True:
-        return "pass", f"Meets all {v['n_passed']} citywide One-Gbps city criteria."
+        return "pass", f"Meets all {v['n_passed']} confirmed One-Gbps city criteria citywide." + bench
     if v["passed"] is False:
         names = "; ".join(_label_of(k) for k in v["failed"])
-        text = (f"Does not meet {len(v['failed'])} of {v['n_criteria']} citywide criteria: {names}. "
+        text = (f"Does not meet {len(v['failed'])} of {v['n_criteria']} confirmed citywide criteria: {names}. "
                 f"{v['n_passed']} of {v['n_criteria']} pass.")
         kinds = {r.get("key"): r.get("kind") for r in recs if r.get("scope") == "citywide"}
         if all(kinds.get(k) == "input" for k in v["failed"]):
             text += (" Every failing criterion is a scenario input, not a simulated result: "
                      "the simulated network meets the criteria it is judged on.")
-        return "fail", text
+        return "fail", text + bench
     if v["unknown"]:
         names = "; ".join(_label_of(k) for k in v["unknown"])
-        return "na", (f"Not judged: {v['n_passed']} of {v['n_criteria']} citywide criteria pass, "
-                      f"{len(v['unknown'])} not evaluated: {names}.")
-    return "na", "Not judged: no citywide criterion has a threshold."
+        return "na", (f"Not judged: {v['n_passed']} of {v['n_criteria']} confirmed citywide criteria pass, "
+                      f"{len(v['unknown'])} not evaluated: {names}." + bench)
+    return "na", "Not judged: no citywide criterion has a confirmed threshold." + bench
 
 
 _OP_TEXT = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
@@ -169,11 +207,23 @@ _KEY_FIGURES = (
 """Headline figures shown under the verdict: citywide key, caption, unit."""
 
 
+GIGABIT_FIGURES_NOTE = (
+    "The two 1 Gbit/s figures differ on purpose: the first is a lone user whose own cell is idle while the "
+    "neighbour cells carry the reference load (interference-heavy, a pessimistic bound); the second is a flow "
+    "in the busy hour at the solved cell loads, which are far lower than the reference load, so it is higher.")
+"""One line beside the lone-user and busy-hour 1 Gbit/s figures."""
+
+
 def _key_figures_html(summary) -> list[str]:
     city = summary.get("citywide") or {}
     cells = [f'<div class="fig"><b>{_esc(_fmt(city[k], u))}</b><span>{_esc(cap)}</span></div>'
              for k, cap, u in _KEY_FIGURES if city.get(k) is not None]
-    return ['<div class="figures">', *cells, "</div>"] if cells else []
+    if not cells:
+        return []
+    note = ([f'<p class="small">{_esc(GIGABIT_FIGURES_NOTE)}</p>']
+            if city.get("pop_5g_1gbps_unloaded_pct") is not None and city.get("pop_5g_1gbps_busy_pct") is not None
+            else [])
+    return ['<div class="figures">', *cells, "</div>", *note]
 
 
 def _district_names(summary) -> dict[str, str]:
@@ -257,7 +307,8 @@ td.pass{background:var(--pass-bg);color:var(--pass);font-weight:600}
 td.fail{background:var(--fail-bg);color:var(--fail);font-weight:600}
 td.na{color:var(--na)}
 .tag{display:inline-block;padding:0 .4rem;border-radius:.3rem;font-size:.8rem;border:1px solid var(--line)}
-.tag.confirmed{background:#e3f4e8}.tag.assumption{background:#fff4d6}.tag.input{background:#e6eefb}
+.tag.confirmed{background:#e3f4e8}.tag.benchmark{background:#efe6fb}.tag.input{background:#e6eefb}
+td.above{background:#e6eefb;color:#1d4f91;font-weight:600}td.below{background:#fff1d6;color:#8a5a00;font-weight:600}
 .tag.reported{background:#f1f1f1}
 figure{margin:1rem 0;background:#fff;border:1px solid var(--line);padding:.5rem;border-radius:.4rem}
 figure img{display:block;max-width:100%;height:auto;margin:0 auto}
@@ -269,6 +320,9 @@ nav{font-size:.9rem;margin:.2rem 0 .8rem}nav a{color:var(--muted);margin-right:.
 .figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:.6rem;margin:.8rem 0}
 .fig{background:#fff;border:1px solid var(--line);border-radius:.4rem;padding:.5rem .7rem}
 .fig b{display:block;font-size:1.45rem;font-variant-numeric:tabular-nums}.fig span{color:var(--muted);font-size:.85rem}
+table.districts{font-size:.85rem}table.districts th{font-size:.78rem;line-height:1.2;min-width:4.2rem;
+cursor:pointer;vertical-align:bottom}table.districts td:first-child{white-space:nowrap}
+.desc{font-size:1.02rem;margin:.4rem 0}dd.files a{display:inline-block;margin:0 .8rem .2rem 0;word-break:break-all}
 table.districts td:first-child,table.districts th:first-child{position:sticky;left:0;z-index:2;
 background:#fff;box-shadow:1px 0 0 var(--line)}table.districts th:first-child{background:#eef1f4;z-index:3}
 .hint{display:none}
@@ -283,6 +337,71 @@ table.cards td[data-label]::before{content:attr(data-label);color:var(--muted);f
 table.districts{font-size:.8rem}.maps{gap:.6rem}figure{padding:.25rem;margin:.4rem 0}}
 @media print{.scroll{overflow:visible}figure{break-inside:avoid}}
 """
+
+
+_LEGEND = (
+    "confirmed: the criterion's own threshold, from the cited MIIT document; it decides the verdict. "
+    "benchmark: a published reference that is not the criterion's threshold (e.g. the average of the "
+    "certified cities); shown as above or below, never a fail. input: a scenario assumption echoed back, "
+    "not simulated. reported: no threshold. Margin: value minus threshold (threshold minus value for "
+    "'<' criteria), positive = headroom; pp = percentage points. Per 10,000 residents where not a percentage.")
+
+
+def _run_date(summary) -> str:
+    when = (summary.get("scenario") or {}).get("created_utc") or summary.get("created_utc")
+    return str(when) if when else ""
+
+
+def _scenario_lines_html(summary) -> list[str]:
+    """Scenario description, run date, seed and districts, under the key figures."""
+    sc = summary.get("scenario") or {}
+    out = []
+    if sc.get("description"):
+        out.append(f'<p class="desc">{_esc(sc["description"])}</p>')
+    when = _run_date(summary)
+    out.append(f'<p class="small">Scenario {_esc(sc.get("name", ""))}, year {_esc(sc.get("year", ""))}, '
+               f'seed {_esc(sc.get("seed", ""))}' + (f"; run {_esc(when)}" if when else "")
+               + f". {_esc(_region_line(summary))}</p>")
+    return out
+
+
+def _is_local_file(name) -> bool:
+    """A plain relative path inside the run folder (no scheme, no root, no ``..``)."""
+    n = str(name)
+    return bool(n) and ":" not in n and not n.startswith(("/", "\\")) and ".." not in n.split("/")
+
+
+def _files_html(summary) -> list[str]:
+    """Links to every data file of the run folder (``summary["outputs"]``), relative to the report."""
+    names = [str(n) for n in summary.get("outputs") or [] if _is_local_file(n)]
+    if not names:
+        return []
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        ext = n.rsplit(".", 1)[-1].lower() if "." in n else "other"
+        groups.setdefault(_FILE_KINDS.get(ext, "Other"), []).append(n)
+    out = ['<section id="files"><h2>Data files of this run</h2><dl>']
+    for kind in sorted(groups, key=lambda k: list(_FILE_KINDS.values()).index(k) if k in _FILE_KINDS.values()
+                       else 99):
+        links = " ".join(f'<a href="{html.escape(n, quote=True)}">{_esc(n)}</a>' for n in groups[kind])
+        out.append(f"<dt>{_esc(kind)}</dt><dd class=\"files\">{links}</dd>")
+    out.append('</dl><p class="small">Relative links: they open when this page is read from its run folder.'
+               "</p></section>")
+    return out
+
+
+_FILE_KINDS = {"csv": "Tables (CSV)", "json": "Summaries (JSON)", "gpkg": "GIS layers (GeoPackage, WGS84)",
+               "tif": "Rasters (GeoTIFF, EPSG:32651)", "png": "Maps (PNG)", "md": "Reports", "html": "Reports"}
+
+_SORT_JS = (
+    "document.querySelectorAll('table.sortable th').forEach(function(th,i){th.title='Sort';"
+    "th.addEventListener('click',function(){var tb=th.closest('table').tBodies[0];"
+    "var rows=Array.from(tb.rows),asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';"
+    "rows.sort(function(a,b){var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v;"
+    "var p=parseFloat(x),q=parseFloat(y);if(!isNaN(p)&&!isNaN(q))return asc?p-q:q-p;"
+    "return asc?String(x).localeCompare(y):String(y).localeCompare(x);});"
+    "rows.forEach(function(r){tb.appendChild(r);});});});")
+"""Click a district-table header to sort by it (a few lines, inline: the page stays self-contained)."""
 
 
 def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] | None = None, *,
@@ -322,32 +441,34 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         f"<h1>{_esc(title)}</h1>",
         f'<p class="verdict {v_class}">{_esc(v_text)}</p>',
         *_key_figures_html(summary),
-        f'<p class="small">Scenario {_esc(sc.get("name", ""))}, year {_esc(sc.get("year", ""))}, '
-        f'seed {_esc(sc.get("seed", ""))}. {_esc(_region_line(summary))}</p>',
+        *_scenario_lines_html(summary),
         '<nav><a href="#criteria">Criteria</a><a href="#maps">Maps</a><a href="#districts">Districts</a>'
-        '<a href="#methods">Methods and sources</a></nav>',
+        '<a href="#files">Data files</a><a href="#methods">Methods and sources</a></nav>',
         '<section id="criteria"><h2>One-Gbps city criteria, citywide</h2><div class="scroll"><table class="cards">',
         "<thead><tr><th>Indicator</th><th>Value</th><th>Threshold</th><th>Result</th>"
-        "<th>Gap to pass</th><th>Basis</th></tr></thead><tbody>",
+        "<th>Margin</th><th>Basis</th></tr></thead><tbody>",
     ]
     city = [r for r in recs if r.get("scope") == "citywide"]
     for r in city:
-        cls, word = _result(r.get("passed"))
+        cls, word = _row_result(r)
         unit = r.get("unit") or ""
         thr = _threshold_text(r)
+        if _standing(r) == "benchmark" and r.get("benchmark"):
+            thr += f" ({r['benchmark']})"
         basis = _basis(r)
+        tags = f'<span class="tag {basis}">{basis}</span>'
+        if basis == "input" and r.get("op"):
+            tags += f' <span class="tag {_standing(r)}">{_standing(r)}</span>'
         out.append(
             f"<tr><td>{_esc(r.get('label') or r.get('key'))}</td>"
             f'<td class="num" data-label="Value">{_esc(_fmt(r.get("value"), unit))}</td>'
             f'<td class="num" data-label="Threshold">{_esc(thr)}</td>'
             f'<td class="{cls}" data-label="Result">{word}</td>'
-            f'<td class="num" data-label="Gap to pass">{_esc(_fmt(r.get("gap"), unit) if r.get("op") else "—")}</td>'
-            f'<td data-label="Basis"><span class="tag {basis}">{basis}</span></td></tr>'
+            f'<td class="num" data-label="Margin">{_esc(_margin_text(r))}</td>'
+            f'<td data-label="Basis">{tags}</td></tr>'
         )
     out.append("</tbody></table></div>")
-    out.append('<p class="small">confirmed: the criterion\'s own threshold; assumption: a documented '
-               "stand-in (see sources); input: a scenario assumption, not simulated; reported: no "
-               "threshold. Per 10,000 residents where not a percentage.</p></section>")
+    out.append(f'<p class="small">{_esc(_LEGEND)}</p></section>')
     if images:
         out.append('<section id="maps"><h2>Maps</h2><div class="maps">')
         for caption, src in images.items():
@@ -357,6 +478,7 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         out.append("</div></section>")
     out += _district_table_html(recs, summary)
     out += _busy_hour_html(summary)
+    out += _files_html(summary)
     out.append('<section id="methods"><h2>Methods and sources</h2><ul>')
     out += [f"<li>{_esc(m)}</li>" for m in (*_METHODS, *(summary.get("methods") or []))]
     out.append("</ul><h3>Threshold sources</h3><ul>")
@@ -373,28 +495,75 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
     out += [f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in facts.items()]
     out.append("</dl></section>")
     out.append("<footer>" + "".join(f"<p>{_esc(s.rstrip('.'))}.</p>" for s in data_sources(summary)) + "</footer>")
-    out += ["</main>", "</body>", "</html>", ""]
+    out += ["</main>", f"<script>{_SORT_JS}</script>", "</body>", "</html>", ""]
     text = "\n".join(out)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
     return path
 
 
-_SITE_COLUMNS = (("sites_5g", "5G sites", ""), ("sites_5g_per_km2", "5G sites per km²", "official area"),
-                 ("sites_5g_per_10k", "5G sites per 10,000 residents", "census"))
-"""Site counts and densities of ``summary["districts"]`` rows shown before the indicators."""
+_SITE_COLUMNS = (("sites_5g", "5G sites", ""), ("sites_5g_per_km2", "5G sites per km²", "official area"))
+"""Site count and density of ``summary["districts"]`` rows shown before the indicators (sites per
+10,000 residents is the criterion ``bs_5g_per_10k``, shown once)."""
+
+SHORT_LABELS = {
+    "fibre_gigabit_coverage_pct": "Gigabit fibre, households %",
+    "pon_10g_port_share_pct": "10G-PON ports %",
+    "key_place_5g_reach_pct": "Key places reached %",
+    "bs_5g_per_10k": "5G BS per 10k residents",
+    "fbb_500m_user_share_pct": "≥ 500 Mbit/s users %",
+    "gigabit_users_per_10k": "Gigabit users per 10k",
+    "user_5g_share_pct": "5G users % (input)",
+    "pop_cov_5g_indoor_pct": "Indoor 5G coverage, residents %",
+    "pop_5g_100mbps_busy_pct": "≥ 100 Mbit/s busy hour, residents %",
+}
+"""Column heads of the district table (the full label is the head's tooltip)."""
+
+_PHYSICAL_COLUMNS = ("pop_cov_5g_indoor_pct", "pop_5g_100mbps_busy_pct")
+"""Key physical indicators of the district table, after the judged ones (plus a speed test when present)."""
 
 
-def _district_sites(summary) -> dict[str, list[str]]:
-    """District code -> formatted site count and densities (empty when the summary has none)."""
+def _is_speed_test(key: str) -> bool:
+    k = key.lower()
+    return "speed_test" in k or "speedtest" in k
+
+
+def _district_keys(rows) -> list[str]:
+    """Judged indicators (with a threshold), then the key physical ones and any speed-test indicator."""
+    present = {r["key"] for r in rows}
+    judged = [k for k in INDICATORS if any(r["key"] == k and r.get("op") for r in rows)]
+    speed = [k for k in INDICATORS if k in present and _is_speed_test(k)]
+    speed += sorted(k for k in present if _is_speed_test(k) and k not in speed)
+    return judged + [k for k in _PHYSICAL_COLUMNS if k in present and k not in judged] + speed[:2]
+
+
+def _column_head(key: str) -> tuple[str, str]:
+    """Short head and full label of a district-table column."""
+    spec = INDICATORS.get(key)
+    full = f"{spec.label} ({spec.unit})" if spec else key
+    if key in SHORT_LABELS:
+        return SHORT_LABELS[key], full
+    if _is_speed_test(key):
+        return ("Speed test, Mbit/s" if key.endswith("_bps") or (spec and spec.unit == "bit/s")
+                else (spec.label if spec else key)), full
+    return (spec.label if spec else key), full
+
+
+def _cell_value(key: str, v) -> str:
+    if v is not None and not (isinstance(v, float) and math.isnan(v)) and key.endswith("_bps"):
+        return f"{float(v) / 1e6:,.0f}"
+    return _fmt(v)
+
+
+def _district_sites(summary) -> dict[str, list[tuple[str, float]]]:
+    """District code -> (formatted, raw) site count and density (empty when the summary has none)."""
     out = {}
     for d in summary.get("districts") or []:
         if "sites_5g_per_km2" in d:
-            out[str(d.get("code"))] = [f"{d['sites_5g']:,}" if isinstance(d.get("sites_5g"), int) else "—",
-                                       _fmt(d.get("sites_5g_per_km2")) if d.get("sites_5g_per_km2") is None
-                                       else f"{float(d['sites_5g_per_km2']):,.2f}",
-                                       _fmt(d.get("sites_5g_per_10k")) if d.get("sites_5g_per_10k") is None
-                                       else f"{float(d['sites_5g_per_10k']):,.2f}"]
+            n, km2 = d.get("sites_5g"), d.get("sites_5g_per_km2")
+            out[str(d.get("code"))] = [(f"{n:,}" if isinstance(n, int) else "—", n if isinstance(n, int) else math.nan),
+                                       ("—" if km2 is None else f"{float(km2):,.1f}",
+                                        math.nan if km2 is None else float(km2))]
     return out
 
 
@@ -402,37 +571,41 @@ def _district_table_html(recs, summary) -> list[str]:
     rows = [r for r in recs if r.get("scope") != "citywide"]
     if not rows:
         return []
-    keys = [k for k in INDICATORS if any(r["key"] == k for r in rows)]
-    keys += sorted({r["key"] for r in rows} - set(keys))
+    keys = _district_keys(rows)
     scopes = list(dict.fromkeys(r["scope"] for r in rows))
     cell = {(r["scope"], r["key"]): r for r in rows}
     names = _district_names(summary)
     site_cells = _district_sites(summary)
-    out = ['<section id="districts"><h2>Districts</h2><p class="small hint">The table scrolls sideways; '
-           'the district column stays.</p><div class="scroll"><table class="districts"><thead><tr>'
-           "<th>District</th>"]
+    out = ['<section id="districts"><h2>Districts</h2><p class="small">The criteria with a threshold, then the '
+           "key physical indicators. Click a column head to sort.</p>"
+           '<p class="small hint">The table scrolls sideways; the district column stays.</p>'
+           '<div class="scroll"><table class="districts sortable"><thead><tr><th>District</th>']
     if site_cells:
-        out += [f"<th>{_esc(label)}{f' ({_esc(basis)})' if basis else ''}</th>" for _, label, basis in _SITE_COLUMNS]
+        out += [f'<th title="{_esc(label + (f" ({basis})" if basis else ""))}">{_esc(label)}</th>'
+                for _, label, basis in _SITE_COLUMNS]
     for k in keys:
-        spec = INDICATORS.get(k)
-        label = spec.label if spec else k
-        unit = spec.unit if spec else ""
-        out.append(f"<th>{_esc(label)} ({_esc(unit)})</th>")
+        short, full = _column_head(k)
+        out.append(f'<th title="{_esc(full)}">{_esc(short)}</th>')
     out.append("</tr></thead><tbody>")
     for s in scopes:
-        out.append(f"<tr><td>{_esc(names.get(s, s))} <span class=\"small\">{_esc(s)}</span></td>")
+        name = names.get(s, s)
+        out.append(f'<tr><td data-v="{_esc(name)}">{_esc(name)} <span class="small">{_esc(s)}</span></td>')
         if site_cells:
-            out += [f'<td class="num">{_esc(v)}</td>' for v in site_cells.get(s, ["—"] * len(_SITE_COLUMNS))]
+            out += [f'<td class="num" data-v="{v:g}">{_esc(t)}</td>'
+                    for t, v in site_cells.get(s, [("—", math.nan)] * len(_SITE_COLUMNS))]
         for k in keys:
             r = cell.get((s, k))
             if r is None:
-                out.append('<td class="num na">—</td>')
+                out.append('<td class="num na" data-v="nan">—</td>')
                 continue
-            cls, _ = _result(r.get("passed"))
-            out.append(f'<td class="num {cls}">{_esc(_fmt(r.get("value")))}</td>')
+            cls, _ = _row_result(r)
+            v = r.get("value")
+            raw = "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.6g}"
+            out.append(f'<td class="num {cls}" data-v="{raw}">{_esc(_cell_value(k, v))}</td>')
         out.append("</tr>")
-    out.append("</tbody></table></div><p class=\"small\">Green passes, red fails the citywide "
-               "threshold applied to the district; grey: no threshold or no value.</p></section>")
+    out.append("</tbody></table></div><p class=\"small\">Green passes, red fails a confirmed threshold applied "
+               "to the district; blue is above, amber below a benchmark (not a criterion); grey: no threshold "
+               "or no value. Hover a column head for the full indicator name.</p></section>")
     return out
 
 
@@ -452,46 +625,35 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     v_class, v_text = _verdict_text(verdict, recs)
     mark = {"pass": "PASS", "fail": "FAIL", "na": "NOT JUDGED"}[v_class]
     sc = summary.get("scenario") or {}
-    lines = [f"# {_title(summary)}", "", f"**{mark}**: {v_text}", "",
-             f"Scenario `{sc.get('name', '')}`, year {sc.get('year', '')}, seed {sc.get('seed', '')}, "
-             f"config `{sc.get('config_path', '')}`." + (f" {_region_line(summary)}" if summary.get("region") else ""),
-             "", "## One-Gbps city criteria, citywide", "",
-             "| Indicator | Value | Threshold | Result | Gap to pass | Basis |",
-             "| --- | ---: | ---: | --- | ---: | --- |"]
+    when = _run_date(summary)
+    lines = [f"# {_title(summary)}", "", f"**{mark}**: {v_text}", ""]
+    if sc.get("description"):
+        lines += [_md_cell(sc["description"]), ""]
+    lines += [f"Scenario `{sc.get('name', '')}`, year {sc.get('year', '')}, seed {sc.get('seed', '')}, "
+              f"config `{sc.get('config_path', '')}`" + (f", run {when}" if when else "") + "."
+              + (f" {_region_line(summary)}" if summary.get("region") else ""), "",
+              "## One-Gbps city criteria, citywide", "",
+              "| Indicator | Value | Threshold | Result | Margin | Basis |",
+              "| --- | ---: | ---: | --- | ---: | --- |"]
     for r in (r for r in recs if r.get("scope") == "citywide"):
         unit = r.get("unit") or ""
-        _, word = _result(r.get("passed"))
+        _, word = _row_result(r)
         thr = _threshold_text(r)
-        gap = _fmt(r.get("gap"), unit) if r.get("op") else "—"
+        if _standing(r) == "benchmark" and r.get("benchmark"):
+            thr += f" ({r['benchmark']})"
+        basis = _basis(r) + (f", {_standing(r)}" if _basis(r) == "input" and r.get("op") else "")
         lines.append(f"| {_md_cell(r.get('label') or r.get('key'))} | {_fmt(r.get('value'), unit)} | "
-                     f"{_md_cell(thr)} | {word} | {gap} | {_basis(r)} |")
+                     f"{_md_cell(thr)} | {word} | {_margin_text(r)} | {basis} |")
+    lines += ["", _md_cell(_LEGEND)]
     if images:
         lines += ["", "## Maps", ""]
         for caption, src in images.items():
             rel = os.path.relpath(Path(src), path.parent) if not isinstance(src, (bytes, bytearray)) else ""
             lines += [f"![{_md_cell(caption)}]({Path(rel).as_posix()})", ""]
-    rows = [r for r in recs if r.get("scope") != "citywide"]
-    if rows:
-        keys = [k for k in INDICATORS if any(r["key"] == k for r in rows)]
-        names = _district_names(summary)
-        cell = {(r["scope"], r["key"]): r for r in rows}
-        site_cells = _district_sites(summary)
-        site_heads = ([label + (f" ({basis})" if basis else "") for _, label, basis in _SITE_COLUMNS]
-                      if site_cells else [])
-        lines += ["", "## Districts", "",
-                  "| District | " + " | ".join(_md_cell(h) for h in site_heads + [INDICATORS[k].label for k in keys])
-                  + " |",
-                  "| --- |" + " ---: |" * (len(site_heads) + len(keys))]
-        for s in dict.fromkeys(r["scope"] for r in rows):
-            vals = list(site_cells.get(s, ["—"] * len(_SITE_COLUMNS))) if site_cells else []
-            for k in keys:
-                r = cell.get((s, k))
-                if r is None:
-                    vals.append("—")
-                    continue
-                flag = {True: " ✓", False: " ✗"}.get(r.get("passed"), "")
-                vals.append(_fmt(r.get("value")) + flag)
-            lines.append(f"| {_md_cell(names.get(s, s))} ({s}) | " + " | ".join(vals) + " |")
+    lines += _district_table_md(recs, summary)
+    names = [str(n) for n in summary.get("outputs") or [] if _is_local_file(n)]
+    if names:
+        lines += ["", "## Data files of this run", ""] + [f"- [{_md_cell(n)}]({n})" for n in names]
     lines += _busy_hour_md(summary)
     lines += ["", "## Methods and sources", ""]
     lines += [f"- {m}" for m in (*_METHODS, *(summary.get("methods") or []))]
@@ -502,6 +664,31 @@ def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | N
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path
+
+
+def _district_table_md(recs, summary) -> list[str]:
+    rows = [r for r in recs if r.get("scope") != "citywide"]
+    if not rows:
+        return []
+    keys = _district_keys(rows)
+    names = _district_names(summary)
+    cell = {(r["scope"], r["key"]): r for r in rows}
+    site_cells = _district_sites(summary)
+    heads = [label for _, label, _ in _SITE_COLUMNS] if site_cells else []
+    heads += [_column_head(k)[0] for k in keys]
+    lines = ["", "## Districts", "", "✓ passes, ✗ fails a confirmed threshold; ▲ above, ▼ below a benchmark.", "",
+             "| District | " + " | ".join(_md_cell(h) for h in heads) + " |", "| --- |" + " ---: |" * len(heads)]
+    for s in dict.fromkeys(r["scope"] for r in rows):
+        vals = [t for t, _ in site_cells.get(s, [("—", 0)] * len(_SITE_COLUMNS))] if site_cells else []
+        for k in keys:
+            r = cell.get((s, k))
+            if r is None:
+                vals.append("—")
+                continue
+            flag = {"pass": " ✓", "fail": " ✗", "above": " ▲", "below": " ▼"}.get(_row_result(r)[0], "")
+            vals.append(_cell_value(k, r.get("value")) + flag)
+        lines.append(f"| {_md_cell(names.get(s, s))} ({s}) | " + " | ".join(vals) + " |")
+    return lines
 
 
 def _passed_word(p) -> str:

@@ -243,9 +243,15 @@ def read_summary(run_dir) -> dict:
     if not path.is_file():
         raise InputError(path, None, "not a run folder: summary.json not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(path, None, f"not valid JSON ({exc.__class__.__name__})") from None
+    problems = summary_problems(summary)
+    if problems:
+        field, _, message = problems[0].partition(": ")
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(path, field, f"not a gigacity summary: {message}{more}")
+    return summary
 
 
 def rate_rasters(run_dir) -> list[str]:
@@ -289,7 +295,7 @@ def read_geotiff(path):
     if not path.is_file():
         raise InputError(path, None, "GeoTIFF not found")
     try:
-        with rasterio.open(path) as ds:
+        with rasterio.open(path, driver="GTiff") as ds:   # never a driver GDAL picks from the content (VRT)
             grid = _grid_of(ds, path)
             values = ds.read(1, masked=True).astype(np.float64).filled(np.nan)
             meta = {"description": ds.descriptions[0] or "", "units": ds.units[0] or ""}
@@ -335,11 +341,18 @@ def read_geotiff_onto(path, grid, resampling: str = "average"):
 def read_gpkg(path, layer: str | None = None):
     """A GeoPackage layer as a GeoDataFrame; one-line :class:`InputError` when missing."""
     import pyogrio
+    import pyogrio.errors
 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, layer, "GeoPackage not found")
-    return pyogrio.read_dataframe(path, layer=layer)
+    with open(path, "rb") as fh:
+        if not fh.read(16).startswith(b"SQLite format 3\x00"):
+            raise InputError(path, None, "expected a GeoPackage (an SQLite file)")
+    try:   # the GPKG driver by name: GDAL never picks another (VRT) from the content
+        return pyogrio.read_dataframe(f"GPKG:{path.resolve()}", layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InputError(path, layer, f"not a readable GeoPackage ({str(exc).splitlines()[0][:200]})") from None
 
 
 # ----------------------------------------------------------------------------- compare

@@ -1,0 +1,352 @@
+"""Spatially correlated shadow fading and LOS state per site, and per-pixel O2I draws.
+
+Pure numpy, counter-based: every value depends only on the scenario seed, the site id (or
+pixel id) and the position, never on a stream of a generator, so the kernel gives the same
+numbers whatever the block size, the worker count or the evaluation order.
+
+The field
+---------
+TR 38.901 V17.0.0 §7.5 step 4 and §7.6.3.1 model the shadow fading (SF) of the links of one
+base station as a zero-mean Gaussian field over the UE position with the exponential
+autocorrelation ``R(d) = exp(-d / d_cor)``; the decorrelation distances are in Table 7.5-6
+(SF: UMa 37 m LOS / 50 m NLOS, UMi 10 m / 13 m, RMa 37 m / 120 m). The LOS state is made
+spatially consistent the same way (§7.6.3.3): a uniform variable from such a field, with
+``d_cor`` 50 m (UMa, UMi) or 60 m (RMa), compared with Pr_LOS (Table 7.6.3.1-2).
+
+One unit-variance field with unit decorrelation distance serves every site and every
+``d_cor``: :func:`unit_field` synthesises it once per seed on a periodic lattice
+(:data:`N_CELLS` x :data:`N_CELLS` cells, :data:`CELLS_PER_DCOR` cells per decorrelation
+distance, i.e. a torus of 256 decorrelation distances a side) by the spectral method: white
+Gaussian noise filtered with the square root of the discrete spectrum of ``exp(-r)``, so its
+covariance is exactly the periodised exponential. Site ``s`` reads the field at
+
+    cell = offset_s + (x_UE - x_s) * CELLS_PER_DCOR / d_cor      (nearest cell)
+
+with a uniform random offset per site and stream (:func:`site_offsets`, a hash of seed,
+site id and stream). Two sites read far-apart parts of the torus, so their fields are
+independent (TR 38.901 draws the LSPs of each BS independently); two UEs of one site see
+the correlation ``exp(-d / d_cor)``. Scaling the read position by ``1 / d_cor`` gives every
+scenario and link state its own distance from the same lattice.
+
+Why this design: a sum of random Fourier features per pair costs one cosine per feature
+per pixel-site (16 features: about 40 times the kernel's own cost per pair); a hashed
+lattice with interpolation costs four hashes and four normal draws per pair. The lookup
+costs one gather of a 4 MiB table per pair, and its covariance is exact up to the
+nearest-cell rounding (a quarter of ``d_cor``).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from . import propagation
+from .results import SCENARIO_CODES, LayerRadio, SectorArrays
+
+__all__ = [
+    "N_CELLS",
+    "CELLS_PER_DCOR",
+    "SF_DECORRELATION_M",
+    "LOS_DECORRELATION_M",
+    "STREAM_SF",
+    "STREAM_LOS",
+    "mix64",
+    "hash_uniform",
+    "los_uniform",
+    "unit_field",
+    "site_offsets",
+    "field_at",
+    "o2i_draws",
+    "site_field_constants",
+    "shadow_fading_c",
+    "o2i_loss_pixel_db",
+]
+
+N_CELLS = 1024
+"""Cells per side of the periodic lattice (a power of two: the wrap is a bit mask)."""
+CELLS_PER_DCOR = 4.0
+"""Lattice cells per decorrelation distance: the torus spans 256 decorrelation distances."""
+
+SF_DECORRELATION_M = {("uma", True): 37.0, ("uma", False): 50.0,
+                      ("umi", True): 10.0, ("umi", False): 13.0,
+                      ("rma", True): 37.0, ("rma", False): 120.0}
+"""Shadow-fading decorrelation distance, m: TR 38.901 V17.0.0 Table 7.5-6 Part-1 (UMa, UMi -
+Street Canyon) and Part-2 (RMa), row 'Correlation distance in the horizontal plane', SF."""
+
+LOS_DECORRELATION_M = {"uma": 50.0, "umi": 50.0, "rma": 60.0}
+"""Correlation distance of the LOS state, m: TR 38.901 V17.0.0 §7.6.3.3, Table 7.6.3.1-2."""
+
+STREAM_SF = 0
+"""Stream of :func:`site_offsets` for the shadow-fading field."""
+STREAM_LOS = 1
+"""Stream of :func:`site_offsets` for the LOS-state field."""
+_STREAM_O2I = 2
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MASK = N_CELLS - 1
+
+
+def mix64(z):
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014) on a uint64 array, in place; returns it."""
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def hash_uniform(seed: int, key, counter) -> np.ndarray:
+    """A uniform number in [0, 1) per ``(seed, key, counter)``, float64 with 53 random bits.
+
+    ``h = mix(mix(mix(seed) ^ key) + (counter + 1) * 0x9E3779B97F4A7C15)`` modulo 2**64;
+    ``key`` and ``counter`` (integer arrays) broadcast together.
+    """
+    s = mix64(np.array([seed], dtype=np.uint64))
+    h = mix64(np.asarray(key).astype(np.uint64) ^ s)
+    with np.errstate(over="ignore"):      # arithmetic modulo 2**64 on numpy scalars
+        q = (np.asarray(counter).astype(np.uint64) + np.uint64(1)) * _GOLDEN
+        h = np.add(h, q)
+    mix64(h)
+    h >>= np.uint64(11)
+    return h.astype(np.float64) * 2.0**-53
+
+
+def los_uniform(pix_id, site_id, seed):
+    """A uniform number in [0, 1) per (pixel, site, seed), from a counter-based hash.
+
+    The value depends only on the three integers, so it does not change with the block
+    size, the worker count or the order of evaluation (unlike a stream of a
+    ``numpy.random.Generator``, which would tie the draw to the blocking).
+
+    Parameters
+    ----------
+    pix_id, site_id : array_like of int
+        Broadcast together (e.g. ``[n]`` and ``[k, n]``).
+    seed : int
+        The scenario seed (>= 0).
+
+    Returns
+    -------
+    u : ndarray, float32, broadcast shape
+        ``(h >> 40) / 2**24`` of the 64-bit hash ``h`` (24 significant bits).
+
+    Notes
+    -----
+    ``h = mix(mix(pix_id ^ mix(seed)) + (site_id + 1) * 0x9E3779B97F4A7C15)`` with ``mix`` the
+    SplitMix64 finaliser, all modulo 2**64.
+    """
+    s = mix64(np.array([seed], dtype=np.uint64))
+    p = np.asarray(pix_id).astype(np.uint64)
+    h = mix64(p ^ s)
+    q = np.asarray(site_id).astype(np.uint64)
+    q += np.uint64(1)
+    q *= _GOLDEN
+    h = np.add(h, q)
+    mix64(h)
+    h >>= np.uint64(40)
+    return h.astype(np.float32) * np.float32(2.0**-24)
+
+
+def _normal_from_uniform(u1, u2):
+    """Box-Muller: a standard normal from two uniforms in [0, 1)."""
+    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@lru_cache(maxsize=4)
+def unit_field(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unit Gaussian field of a seed on the torus, and its normal CDF.
+
+    Returns
+    -------
+    z, u : ndarray [N_CELLS * N_CELLS], float32 (read-only, flat row-major)
+        ``z``: zero mean, unit variance (normalised to exactly 0 and 1 over the lattice),
+        covariance ``exp(-r / CELLS_PER_DCOR)`` between cells ``r`` apart on the torus;
+        ``u = Phi(z)``, uniform in (0, 1), for the LOS state.
+
+    Notes
+    -----
+    Spectral synthesis on the torus: ``z = IFFT(sqrt(S) FFT(w))`` with ``w`` white Gaussian
+    noise (a :class:`numpy.random.Generator` seeded from ``SeedSequence([seed, 0x5F])``) and
+    ``S`` the DFT of the periodised covariance (non-negative: ``exp(-r)`` is positive
+    definite in the plane; rounding below zero is clipped).
+    """
+    n = N_CELLS
+    i = np.minimum(np.arange(n), n - np.arange(n)).astype(np.float64)
+    r = np.hypot(i[:, None], i[None, :])
+    spec = np.fft.rfft2(np.exp(-r / CELLS_PER_DCOR)).real
+    np.maximum(spec, 0.0, out=spec)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 0x5F])))
+    w = rng.standard_normal((n, n))
+    z = np.fft.irfft2(np.fft.rfft2(w) * np.sqrt(spec), s=(n, n))
+    z -= z.mean()
+    z /= z.std()
+    z = z.astype(np.float32).ravel()
+    order = np.argsort(z, kind="stable")
+    u = np.empty(z.size, dtype=np.float32)
+    # Phi(z) by rank: exactly uniform over the lattice, same order as z (a monotone map)
+    u[order] = ((np.arange(z.size) + 0.5) / z.size).astype(np.float32)
+    z.flags.writeable = False
+    u.flags.writeable = False
+    return z, u
+
+
+def site_offsets(site_id, seed: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each site reads the torus: cell offsets ``(ox, oy)`` in [0, N_CELLS), float32."""
+    key = np.asarray(site_id).astype(np.int64) * 4 + int(stream)
+    ox = hash_uniform(seed, key, 0) * N_CELLS
+    oy = hash_uniform(seed, key, 1) * N_CELLS
+    return np.floor(ox).astype(np.float32), np.floor(oy).astype(np.float32)
+
+
+def field_at(table, ox, oy, dx_m, dy_m, cells_per_m):
+    """The field of ``table`` (:func:`unit_field`) seen by a site at UE offset ``(dx_m, dy_m)``.
+
+    Parameters
+    ----------
+    table : ndarray [N_CELLS**2], float32
+        ``z`` or ``u`` of :func:`unit_field`.
+    ox, oy : array_like, float32
+        The site's offsets (:func:`site_offsets`), broadcast with ``dx_m``.
+    dx_m, dy_m : ndarray, float32
+        UE position minus site position, m.
+    cells_per_m : float or ndarray, float32
+        ``CELLS_PER_DCOR / d_cor``.
+
+    Returns
+    -------
+    v : ndarray, float32, shape of ``dx_m``
+        The nearest lattice cell's value (the torus wraps).
+    """
+    gx = dx_m * cells_per_m
+    gx += ox
+    np.floor(gx, out=gx)
+    gy = dy_m * cells_per_m
+    gy += oy
+    np.floor(gy, out=gy)
+    ix = gx.astype(np.int64)
+    ix &= _MASK
+    iy = gy.astype(np.int64)
+    iy &= _MASK
+    iy *= N_CELLS
+    iy += ix
+    return table.take(iy)
+
+
+def o2i_draws(pix_id, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel O2I draws: a uniform (building type) and a standard normal (the sigma_P part).
+
+    TR 38.901 V17.0.0 §7.4.3.1: an indoor UE is in a low- or a high-loss building and its
+    O2I loss carries a N(0, sigma_P**2) term (Table 7.4.3-2). The draws depend on the seed
+    and the pixel only, so every carrier sees the same building and the same standardised
+    deviate (the loss itself differs with frequency).
+
+    Returns
+    -------
+    u_type : ndarray, float64, uniform in [0, 1)
+        The pixel's building is high-loss when ``u_type < share_high``.
+    z : ndarray, float64, standard normal (Box-Muller)
+    """
+    key = np.asarray(pix_id).astype(np.int64) * 4 + _STREAM_O2I
+    u_type = hash_uniform(seed, key, 0)
+    z = _normal_from_uniform(hash_uniform(seed, key, 1), hash_uniform(seed, key, 2))
+    return u_type, z
+
+
+_C = math.log(10.0) / 10.0
+
+
+def _uniform(a):
+    """A numpy scalar when every entry is equal, else ``a``."""
+    a = np.asarray(a)
+    if a.size and np.all(a == a.flat[0]):
+        return a.dtype.type(a.flat[0])
+    return a
+
+
+def _take(a, lead):
+    return a if np.ndim(a) == 0 else a.take(lead)
+
+
+def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) -> dict:
+    """Constants of the shadow-fading and LOS-state fields of a layer's sectors for ``seed``.
+
+    A dict: the tables ``z``, ``u`` (:func:`unit_field`); each sector's site offsets ``ox``,
+    ``oy`` (shadow fading) and ``ox_los``, ``oy_los`` (LOS state) (:func:`site_offsets`);
+    per sector - a numpy scalar when the same for all - the cells per metre of the shadow
+    fading in LOS and NLOS (``cpm_los``, ``cpm_nlos``, Table 7.5-6) and of the LOS state
+    (``cpm_state``, §7.6.3.3), and ``sigma_SF ln(10)/10`` (``sig_los_c``; ``sig_los_far_c``
+    beyond the RMa breakpoint, ``d_bp2`` its square; ``sig_nlos_c``; TR 38.901 Table 7.4.1-1
+    via :func:`sim.propagation.shadow_fading_std_db`); ``far``: some sector is RMa, whose LOS
+    sigma depends on the distance.
+    """
+    z, u = unit_field(seed)
+    t = dict(z=z, u=u)
+    t["ox"], t["oy"] = site_offsets(sectors.site_id, seed, STREAM_SF)
+    t["ox_los"], t["oy_los"] = site_offsets(sectors.site_id, seed, STREAM_LOS)
+    codes = range(len(SCENARIO_CODES))
+    c = _C
+    kw = dict(fc_ghz=radio.fc_ghz, h_bs_m=35.0, h_ut_m=radio.h_ut_m)
+
+    def per_sector(f):
+        return _uniform(np.array([f(SCENARIO_CODES[i]) for i in codes], dtype=np.float32)[sectors.scenario])
+
+    cells = CELLS_PER_DCOR
+    t["cpm_los"] = per_sector(lambda s: cells / SF_DECORRELATION_M[(s, True)])
+    t["cpm_nlos"] = per_sector(lambda s: cells / SF_DECORRELATION_M[(s, False)])
+    t["cpm_state"] = per_sector(lambda s: cells / LOS_DECORRELATION_M[s])
+    t["sig_nlos_c"] = per_sector(lambda s: c * float(propagation.shadow_fading_std_db(s, False)))
+    t["sig_los_c"] = per_sector(lambda s: c * float(propagation.shadow_fading_std_db(s, True, 10.0, **kw)))
+    t["sig_los_far_c"] = per_sector(lambda s: c * float(propagation.shadow_fading_std_db(s, True, 1e6, **kw)))
+    rma = sectors.scenario == SCENARIO_CODES.index("rma")
+    t["far"] = bool(rma.any())
+    d_bp = propagation.breakpoint_distance_m("rma", 100.0, sectors.h_bs_m.astype(np.float64), radio.h_ut_m,
+                                             radio.fc_ghz)
+    t["d_bp2"] = _uniform(np.where(rma, d_bp * d_bp, np.inf).astype(np.float32))
+    return t
+
+
+def shadow_fading_c(sh, lead, dx, dy, los):
+    """Shadow fading ``X_SF * ln(10) / 10`` per pixel-site (added to the path loss), float32.
+
+    ``X_SF = sigma_SF z`` with ``z`` the site's unit field (:func:`field_at`) at the state's
+    decorrelation distance. ``sh``: :func:`site_field_constants`; ``lead``: the sector index of
+    each pixel-site (``[k, n]``); ``dx``, ``dy``: UE minus site, m (float32); ``los``: the
+    LOS state, bool, or None for the NLOS sigma and distance (TR 38.901 Table 7.4.1-1 and
+    Table 7.5-6).
+    """
+    if los is None:
+        cpm = _take(sh["cpm_nlos"], lead)
+        sig = _take(sh["sig_nlos_c"], lead)
+    else:
+        cpm = np.where(los, _take(sh["cpm_los"], lead), _take(sh["cpm_nlos"], lead))
+        sig_l = _take(sh["sig_los_c"], lead)
+        if sh["far"]:       # RMa LOS: 4 dB up to the breakpoint, 6 dB beyond (Table 7.4.1-1)
+            d2 = dx * dx
+            d2 += dy * dy
+            sig_l = np.where(d2 > _take(sh["d_bp2"], lead), _take(sh["sig_los_far_c"], lead), sig_l)
+        sig = np.where(los, sig_l, _take(sh["sig_nlos_c"], lead))
+    v = field_at(sh["z"], sh["ox"].take(lead), sh["oy"].take(lead), dx, dy, cpm)
+    v *= sig
+    return v
+
+
+def o2i_loss_pixel_db(radio: LayerRadio, pix_id, seed: int) -> np.ndarray:
+    """O2I penetration loss of each pixel's indoor user, with its random part, dB (float64).
+
+    TR 38.901 V17.0.0 §7.4.3.1, Table 7.4.3-2: the pixel's building is high-loss with
+    probability ``radio.o2i_high_share``, else low-loss, and the loss is
+    ``PL_tw + PL_in + N(0, sigma_P**2)`` with sigma_P 6.5 dB (high) or 4.4 dB (low), at the
+    layer's ``d2d_in_m``. Draws: :func:`sim.shadowing.o2i_draws` (seed and pixel only, the
+    same building and deviate for every carrier).
+    """
+    u, z = o2i_draws(pix_id, seed)
+    high = u < float(radio.o2i_high_share)
+    mean = np.where(high, float(propagation.o2i_loss_db("high", radio.fc_ghz, radio.d2d_in_m)),
+                    float(propagation.o2i_loss_db("low", radio.fc_ghz, radio.d2d_in_m)))
+    sigma = np.where(high, propagation.o2i_loss_std_db("high"), propagation.o2i_loss_std_db("low"))
+    return mean + sigma * z
