@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -68,6 +69,18 @@ def setup_logging(level: int, stream=None) -> logging.Handler:
     return handler
 
 
+def _columns(stream) -> int | None:
+    """Width for the progress bar: None where the terminal reports its size (tqdm follows resizes),
+    else ``COLUMNS`` or 100 (on a pseudo-terminal of size 0 x 0, e.g. under ``script``, tqdm would
+    hide the bar: no column to draw in, no row to draw on)."""
+    try:
+        if os.get_terminal_size(stream.fileno()).columns > 0:
+            return None
+    except (OSError, AttributeError, ValueError):
+        pass
+    return shutil.get_terminal_size(fallback=(100, 24)).columns or 100
+
+
 class Progress:
     """The progress callback of a command: a log record per stage, a bar for counted stages on a terminal.
 
@@ -98,7 +111,9 @@ class Progress:
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=f"  {stage}", file=self.stream, leave=True, dynamic_ncols=True,
+            cols = _columns(self.stream)
+            self._bar = tqdm(total=total, desc=f"  {stage}", file=self.stream, leave=True, ncols=cols,
+                             nrows=None if cols is None else 24, dynamic_ncols=cols is None,
                              unit="step", mininterval=0.2,
                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
         self._bar.n = min(int(done or 0), total)
