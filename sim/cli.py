@@ -93,6 +93,7 @@ class Progress:
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
         self._stage = None
+        self._t_stage = time.perf_counter()
         self._bar = None
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
@@ -104,8 +105,13 @@ class Progress:
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
         if stage != self._stage:
             self._close()
-            self._stage = stage
+            now = time.perf_counter()
+            if self._stage is not None:
+                log.debug("%s: %.2f s", self._stage, now - self._t_stage)
+            self._stage, self._t_stage = stage, now
             log.info(stage)
+        elif total:
+            log.debug("%s: %s of %s", stage, done, total)
         if self.quiet or not total or not self._tty or not log.isEnabledFor(logging.INFO):
             return
         if self._bar is None:
