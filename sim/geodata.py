@@ -317,16 +317,19 @@ polygon is degenerate (zero area, a line, coordinates in the wrong unit)."""
 
 
 @cache
-def grid_area_of_use() -> tuple[float, float, float, float]:
-    """``(west, south, east, north)`` in degrees where :data:`GRID_CRS` is valid (pyproj's area of use)."""
+def grid_area_of_use(crs: str = GRID_CRS) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` in degrees where the grid ``crs`` is valid (pyproj's area of use)."""
     from pyproj import CRS
 
-    a = CRS.from_user_input(GRID_CRS).area_of_use
+    a = CRS.from_user_input(crs).area_of_use
     return (a.west, a.south, a.east, a.north)
 
 
-def _check_district_extent(path: Path, gdf, codes) -> None:
-    """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting)."""
+def _check_district_extent(path: Path, gdf, codes, crs: str | None = None) -> str:
+    """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting).
+
+    ``crs`` None: the UTM zone of the polygons' centre (:func:`utm_crs_of`). Returns the grid CRS.
+    """
     import shapely
 
     bounds = shapely.bounds(np.asarray(gdf.geometry.values, dtype=object))
@@ -336,23 +339,26 @@ def _check_district_extent(path: Path, gdf, codes) -> None:
             lon, lat = _transformer(gdf.crs.to_string(), WGS84_CRS).transform(bounds[:, [0, 2, 0, 2]],
                                                                                bounds[:, [1, 1, 3, 3]])
             bounds = np.stack([lon.min(axis=1), lat.min(axis=1), lon.max(axis=1), lat.max(axis=1)], axis=1)
-    west, south, east, north = grid_area_of_use()
     with np.errstate(invalid="ignore"):
         bad_deg = ~(np.isfinite(bounds).all(axis=1) & (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180)
                     & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90))
-        outside = ~bad_deg & ((bounds[:, 0] < west) | (bounds[:, 2] > east) | (bounds[:, 1] < south)
-                              | (bounds[:, 3] > north))
     if bad_deg.any():
         i = int(np.flatnonzero(bad_deg)[0])
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
                            f"expected longitudes in [-180, 180] and latitudes in [-90, 90] degrees "
                            f"({gdf.crs.to_string()}), got bounds {tuple(float(f'{v:.6g}') for v in bounds[i])}")
+    if crs is None:
+        crs = utm_crs_of(0.5 * (bounds[:, 0].min() + bounds[:, 2].max()),
+                         0.5 * (bounds[:, 1].min() + bounds[:, 3].max()))
+    west, south, east, north = grid_area_of_use(crs)
+    outside = (bounds[:, 0] < west) | (bounds[:, 2] > east) | (bounds[:, 1] < south) | (bounds[:, 3] > north)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
-                           f"expected a polygon inside the grid CRS {GRID_CRS}'s area of use (lon {west:g} to "
+                           f"expected a polygon inside the grid CRS {crs}'s area of use (lon {west:g} to "
                            f"{east:g}, lat {south:g} to {north:g}), got lon {bounds[i, 0]:.4g} to {bounds[i, 2]:.4g}, "
                            f"lat {bounds[i, 1]:.4g} to {bounds[i, 3]:.4g}")
+    return crs
 
 
 def read_districts(geojson_path, census_csv_path, crs: str | None = None):
@@ -407,7 +413,7 @@ def read_districts(geojson_path, census_csv_path, crs: str | None = None):
     codes = gdf["code"].astype(str).str.strip()
     if codes.duplicated().any():
         raise GeodataError(gpath, "property code", f"duplicate district code {codes[codes.duplicated()].iloc[0]}")
-    _check_district_extent(gpath, gdf, codes)
+    crs = _check_district_extent(gpath, gdf, codes, crs)
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
         names = ", ".join(codes[invalid].tolist())
@@ -430,9 +436,6 @@ def read_districts(geojson_path, census_csv_path, crs: str | None = None):
                            f"district {only_poly[0]} of {gpath.name} missing from the census table")
     if only_census:
         raise GeodataError(gpath, "property code", f"district {only_census[0]} of the census table has no polygon")
-    if crs is None:
-        x0, y0, x1, y1 = gdf.to_crs(WGS84_CRS).total_bounds
-        crs = utm_crs_of(0.5 * (x0 + x1), 0.5 * (y0 + y1))
     projected = gdf.set_geometry(gdf.geometry).to_crs(crs)
     geom = gpd.GeoSeries(projected.geometry.values, index=codes.values, crs=crs)
     census = census.set_index("code")
