@@ -90,6 +90,9 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
     out = files.write_csv(out_dir / "compare.csv", table)
     title = f"{_scenario_title(sb)} − {_scenario_title(sa)}"
     districts = runfolder.read_gpkg(run_a / "districts.gpkg") if rasters else None
+    if districts is not None and districts.crs is not None and not districts.crs.is_projected:
+        # districts.gpkg is WGS84; the maps are drawn on the run's metric grid CRS
+        districts = districts.to_crs((sa.get("grid") or {}).get("crs") or "EPSG:32651")
     inset = dense_districts(districts) if districts is not None else ()
     diffs = [_write_difference(run_a, run_b, name, out_dir, title, districts, inset) for name in rasters]
     render.write_compare_md(out_dir / "compare.md", sa, sb, table, diffs,
