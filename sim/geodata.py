@@ -327,7 +327,7 @@ def grid_area_of_use(crs: str = GRID_CRS) -> tuple[float, float, float, float]:
     return (a.west, a.south, a.east, a.north)
 
 
-def _check_district_extent(path: Path, gdf, codes, crs: str | None) -> str:
+def _check_district_extent(path: Path, gdf, codes, crs: str | None = None) -> str:
     """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting).
 
     ``crs`` None: the UTM zone of the polygons' centre (:func:`utm_crs_of`). Returns the grid CRS.

@@ -24,10 +24,10 @@ from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
-           "COVERAGE_RASTERS", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
+           "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
            "write_coverage_outputs", "write_busy_outputs", "write_overview_maps", "criteria_panels",
-           "benchmark_panels", "write_holes_and_places",
-           "fitted_limits", "build_summary", "write_summary_and_reports", "headline"]
+           "benchmark_panels", "write_holes_and_places", "fitted_limits", "build_summary",
+           "write_summary_and_reports", "headline"]
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
 """Class edges of the best-server map (distance to the serving site, m)."""
@@ -70,6 +70,14 @@ HOLE_COLOURS = ("#e0e0e0", "#fdae61", "#d73027", "#67001f")
 GPKG_CRS = "EPSG:4326"
 """CRS of every GeoPackage of a run folder (WGS84 longitude / latitude: what GIS tools and the
 source geodata use); the rasters stay on the metric grid (EPSG:32651)."""
+
+
+def geotiff_of(name: str, arr, unit: str):
+    """File stem, values and unit tag of a raster's GeoTIFF: rates (``*_bps``, bit/s) are written in
+    Mbit/s (``*_mbps.tif``, unit ``Mbit/s``) so GIS legends read 1000 rather than 1e9."""
+    if name.endswith("_bps"):
+        return name[:-4] + "_mbps", (np.asarray(arr, np.float64) / 1e6).astype(np.float32), "Mbit/s"
+    return name, arr, unit
 
 
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
@@ -141,7 +149,8 @@ def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, cove
         for name, label, unit, vmin, vmax, cmap in COVERAGE_RASTERS:
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
             if sc.output.geotiff:
-                files.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan, f"{lid} {label}", unit)
+                stem, values, tif_unit = geotiff_of(f"{lid}_{name}", arr2d, unit)
+                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, f"{lid} {label}", tif_unit)
             if sc.output.maps and name != "rate_indoor_bps":
                 scale = ""
                 if vmin is None:
@@ -201,7 +210,8 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
         for name, (arr, label) in _busy_rasters(busy).items():
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(arr, dtype=np.float32))
             if sc.output.geotiff:
-                files.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+                stem, values, tif_unit = geotiff_of(name, arr2d, "bit/s")
+                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, label, tif_unit)
             ran = name.split("_")[0]
             if sc.output.maps and ran in busy.rate_by_ran:
                 fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts,

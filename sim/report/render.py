@@ -267,11 +267,8 @@ def embed_png_bytes(data: bytes) -> bytes:
 
 def _region_line(summary) -> str:
     """"<City>, n of N districts." from the summary's region (the scenario's own name, no default city)."""
-    r = summary.get("region") or {}
-    n = len(summary.get("districts") or [])
-    name = r.get("name") or "The region"
-    if r.get("name_zh"):
-        name = f"{name} ({r['name_zh']})"
+    r, n = summary.get("region") or {}, len(summary.get("districts") or [])
+    name = (r.get("name") or "The region") + (f" ({r['name_zh']})" if r.get("name_zh") else "")
     total = r.get("n_districts_file")
     return f"{name}, {n} of {total} districts." if total else f"{name}, {n} districts."
 

@@ -46,6 +46,7 @@ from sim.report.files import as_frame, grid_transform, jsonable
 
 __all__ = [
     "SUMMARY_SCHEMA_VERSION",
+    "SUMMARY_JSON_SCHEMA",
     "summary_problems",
     "validate_summary",
     "read_png_bytes",
@@ -53,6 +54,7 @@ __all__ = [
     "run_outputs",
     "read_summary",
     "rate_rasters",
+    "rate_unit_mbps",
     "read_geotiff",
     "read_geotiff_onto",
     "read_gpkg",
@@ -61,6 +63,10 @@ __all__ = [
 
 SUMMARY_SCHEMA_VERSION = "1.0"
 """Version of the ``summary.json`` layout; bump the major on a breaking change."""
+
+SUMMARY_JSON_SCHEMA = Path(__file__).with_name("summary.schema.json")
+"""The JSON Schema (draft 2020-12) of ``summary.json``, shipped as package data: the same
+layout as :func:`summary_problems`, for tools outside Python (tests hold the two together)."""
 
 # ----------------------------------------------------------------------------- summary schema
 
@@ -228,7 +234,7 @@ def read_png_bytes(src) -> bytes:
                          None, "expected a PNG image")
     return data
 
-_RATE_TIF = re.compile(r"^(?!diff_)[A-Za-z0-9._-]+_rate_[a-z]+_bps\.tif$")
+_RATE_TIF = re.compile(r"^(?!diff_)[A-Za-z0-9._-]+_rate_[a-z]+_m?bps\.tif$")
 
 
 def read_summary(run_dir) -> dict:
@@ -249,8 +255,17 @@ def read_summary(run_dir) -> dict:
 
 
 def rate_rasters(run_dir) -> list[str]:
-    """File names of the throughput GeoTIFFs of a run folder (``{layer}_rate_{kind}_bps.tif``), sorted."""
-    return sorted(p.name for p in Path(run_dir).glob("*_rate_*_bps.tif") if _RATE_TIF.match(p.name))
+    """File names of the throughput GeoTIFFs of a run folder, sorted.
+
+    ``{layer}_rate_{kind}_mbps.tif`` (Mbit/s); run folders of gigacity before 0.2 wrote
+    ``..._bps.tif`` in bit/s (:func:`rate_unit_mbps` gives the factor to Mbit/s).
+    """
+    return sorted(p.name for p in Path(run_dir).glob("*_rate_*bps.tif") if _RATE_TIF.match(p.name))
+
+
+def rate_unit_mbps(name: str) -> float:
+    """Factor from a rate GeoTIFF's values to Mbit/s: 1 for ``*_mbps.tif``, 1e-6 for the older ``*_bps.tif``."""
+    return 1.0 if name.endswith("_mbps.tif") else 1e-6
 
 
 def _grid_of(ds, path):
