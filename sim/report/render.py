@@ -521,6 +521,7 @@ SHORT_LABELS = {
     "user_5g_share_pct": "5G users % (input)",
     "pop_cov_5g_indoor_pct": "Indoor 5G coverage, residents %",
     "pop_5g_100mbps_busy_pct": "≥ 100 Mbit/s busy hour, residents %",
+    "speedtest_mean_mbps": "Speed test, mean Mbit/s",
 }
 """Column heads of the district table (the full label is the head's tooltip)."""
 
@@ -539,7 +540,8 @@ def _district_keys(rows) -> list[str]:
     judged = [k for k in INDICATORS if any(r["key"] == k and r.get("op") for r in rows)]
     speed = [k for k in INDICATORS if k in present and _is_speed_test(k)]
     speed += sorted(k for k in present if _is_speed_test(k) and k not in speed)
-    return judged + [k for k in _PHYSICAL_COLUMNS if k in present and k not in judged] + speed[:2]
+    mean = [k for k in speed if "mean" in k] or speed
+    return judged + [k for k in _PHYSICAL_COLUMNS if k in present and k not in judged] + mean[:1]
 
 
 def _column_head(key: str) -> tuple[str, str]:
