@@ -75,7 +75,7 @@ def test_resolution_too_fine_for_memory(tmp_path):
     text = text.replace('"../geodata/', f'"{(ROOT / "geodata").as_posix()}/').replace('dir = "../runs"', 'dir = "runs"')
     bad.write_text(text.replace("resolution_m = 100.0", "resolution_m = 10.0\nmax_memory_gb = 1.0"), encoding="utf-8")
     proc = run_cli("run", str(bad), "--out", str(tmp_path / "run"), "--quiet")
-    _one_line_error(proc, "res_m", "GiB", "use a coarser resolution")
+    _one_line_error(proc, "region.max_memory_gb", "GiB", "at 10 m", "use a coarser region.resolution_m")
 
 
 @pytest.mark.slow
@@ -86,7 +86,8 @@ def test_run_tiny_writes_folder_and_refuses_to_overwrite(tmp_path):
     assert "reading geodata" in proc.stderr  # progress on stderr
     for name in ("grid_summary.json", "grid_districts.csv", "map_districts.png"):
         assert (out / name).stat().st_size > 0, name
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert hidden == [".gigacity-run"], f"temporary files left behind: {hidden}"  # only the run-folder marker
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet")
     _one_line_error(again, "already exists")
@@ -94,7 +95,9 @@ def test_run_tiny_writes_folder_and_refuses_to_overwrite(tmp_path):
     forced = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--quiet", "--force")
     assert forced.returncode == 0, forced.stderr
     assert forced.stderr == ""
-    assert not [p for p in out.iterdir() if p.name.startswith(".") or ".tmp-" in p.name], "temporary files left"
+    left = [p.name for p in out.iterdir()
+            if (p.name.startswith(".") or ".tmp-" in p.name) and p.name != ".gigacity-run"]
+    assert not left, f"temporary files left: {left}"
 
 
 @pytest.mark.slow

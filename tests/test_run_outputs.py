@@ -49,7 +49,9 @@ def _scenario():
 
 
 def _temp_files(folder):
-    return [p.name for p in folder.rglob("*") if ".tmp-" in p.name or p.name.startswith(".")]
+    """Temporary files (``*.tmp-*``, hidden names) under ``folder``; the run-folder marker is not one."""
+    return [p.name for p in folder.rglob("*")
+            if ".tmp-" in p.name or (p.name.startswith(".") and p.name != ".gigacity-run")]
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +210,7 @@ def test_failure_mid_write_leaves_no_temp_and_no_partial_file(tmp_path, monkeypa
 
     monkeypatch.setattr(files, "write_png", failing_write_png)
     out = tmp_path / "run"
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InputError, match="No space left"):
         run_scenario(_scenario(), out_dir=out)
     assert len(calls) == 3
     assert _temp_files(out) == []
