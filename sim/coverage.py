@@ -354,7 +354,7 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
         futures = [pool.submit(_run_block, start, stop) for start, stop in blocks] if pool else None
         out = {name: np.full(n_land, np.nan, dtype=np.float32) for name in
                ("rsrp_dbm", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
-                "rsrp_indoor_dbm", "sinr_indoor_db")}
+                "rsrp_indoor_dbm", "sinr_indoor_db", "los_prob_serving")}
         best = np.full(n_land, -1, dtype=np.int32)
         terms = None
         if top_m > 0:

@@ -42,6 +42,10 @@ __all__ = [
     "BEST_LAYER_FIELDS",
     "site_density",
     "fibre_indicators",
+    "SPEED_TEST_QUANTILES",
+    "weighted_quantiles",
+    "speed_test_indicators",
+    "mixture_mean",
 ]
 
 
@@ -364,3 +368,105 @@ def fibre_indicators(fibre, households, population) -> tuple[dict[str, np.ndarra
     by_d["gigabit_users_per_10k"], city["gigabit_users_per_10k"] = ratio_by_district(
         fibre.users_ge_1000mbps, population, 1e4)
     return by_d, city
+
+
+SPEED_TEST_QUANTILES = (0.1, 0.5, 0.9)
+"""Percentiles of the speed-test indicator (10th, 50th, 90th)."""
+
+
+def weighted_quantiles(values, weights, quantiles=SPEED_TEST_QUANTILES) -> np.ndarray:
+    """Quantiles of the distribution that puts weight ``w_i`` on value ``x_i`` (NaN values left out).
+
+    The inverse of the weighted CDF: the ``q`` quantile is the smallest ``x_k`` (sorted) with
+    ``sum_{i <= k} w_i >= q W`` (``W`` the total weight; "inverted CDF", Hyndman & Fan 1996
+    definition 1, with weights). NaN for each quantile when no weight is left.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if x.shape != w.shape:
+        raise InputError("indicators", "weights", f"expected the shape of values {x.shape}, got {w.shape}")
+    if np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise InputError("indicators", "weights", "expected finite weights >= 0")
+    ok = ~np.isnan(x) & (w > 0)
+    x, w = x[ok], w[ok]
+    q = np.asarray(quantiles, dtype=np.float64)
+    if x.size == 0:
+        return np.full(q.shape, np.nan)
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    k = np.searchsorted(cw, q * cw[-1], side="left")
+    return x[order][np.minimum(k, x.size - 1)]
+
+
+def speed_test_indicators(values_by_net: Sequence, weights_by_net: Sequence, district_idx, n_districts: int,
+                          quantiles=SPEED_TEST_QUANTILES, scale: float = 1e-6):
+    """Mean and percentiles of a speed test drawn from the population, per district and citywide.
+
+    Parameters
+    ----------
+    values_by_net : sequence of arrays [n_land]
+        Each network's per-pixel result (e.g. busy-hour flow throughput, bit/s); NaN where the
+        network does not serve the pixel (no test is run there).
+    weights_by_net : sequence of arrays [n_land]
+        Weight of each network's result at each pixel (residents x the network's mobile
+        share).
+    district_idx : int array [n_land]
+    n_districts : int
+    quantiles : sequence of float in [0, 1]
+    scale : float
+        Multiplier of the results (1e-6: bit/s -> Mbit/s).
+
+    Returns
+    -------
+    by_district : dict ``"mean"`` and ``"p10"``, ``"p50"``, ... -> ndarray [n_districts] (NaN: no test)
+    citywide : dict of the same keys -> float
+
+    Notes
+    -----
+    The tests of a district are a weighted sample over its pixels and the networks: the mean
+    is ``sum w x / sum w``, the percentiles those of :func:`weighted_quantiles`.
+    """
+    x = np.concatenate([np.asarray(v, dtype=np.float64) for v in values_by_net]) * scale
+    w = np.concatenate([np.asarray(v, dtype=np.float64) for v in weights_by_net])
+    if x.shape != w.shape:
+        raise InputError("indicators", "weights_by_net", "expected one weight per value")
+    n_land = np.asarray(values_by_net[0]).size if len(values_by_net) else 0
+    d = np.tile(_check_district_idx(district_idx, n_land, n_districts), len(values_by_net))
+    names = ["mean", *[f"p{round(100 * q)}" for q in quantiles]]
+    by_d = {k: np.full(n_districts, np.nan) for k in names}
+    city = {}
+
+    def stats(xs, ws):
+        ok = ~np.isnan(xs) & (ws > 0)
+        tot = ws[ok].sum()
+        mean = float(np.dot(xs[ok], ws[ok]) / tot) if tot > 0 else math.nan
+        return [mean, *weighted_quantiles(xs, ws, quantiles)]
+
+    for k, v in zip(names, stats(x, w)):
+        city[k] = float(v)
+    order = np.argsort(d, kind="stable")
+    bounds = np.searchsorted(d[order], np.arange(n_districts + 1))
+    for i in range(n_districts):
+        sel = order[bounds[i]:bounds[i + 1]]
+        for k, v in zip(names, stats(x[sel], w[sel])):
+            by_d[k][i] = v
+    return by_d, city
+
+
+def mixture_mean(values_by_net: Sequence, weights: Sequence[float]) -> np.ndarray:
+    """Per pixel, the ``weights``-weighted mean of the networks' values, over the networks that have one.
+
+    NaN where no network has a value (float32 out). E.g. the mean speed test at a pixel over
+    the networks, weighted by their mobile shares.
+    """
+    num = None
+    den = None
+    for v, wt in zip(values_by_net, weights):
+        v = np.asarray(v, dtype=np.float64)
+        ok = ~np.isnan(v)
+        n = np.where(ok, v * wt, 0.0)
+        dd = np.where(ok, float(wt), 0.0)
+        num = n if num is None else num + n
+        den = dd if den is None else den + dd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan).astype(np.float32)

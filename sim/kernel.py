@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import antenna, linkmodel, propagation, shadowing
+from . import antenna, linkfield, linkmodel, propagation, shadowing
 from .errors import InputError
 from .results import (
     LOS_MODES,
@@ -61,6 +61,8 @@ __all__ = [
     "sector_power_mw",
     "sinr_for_load",
     "rates_for_load",
+    "activity",
+    "serving_los_probability",
 ]
 
 CHUNK_PAIRS = 1 << 16
@@ -111,6 +113,17 @@ def noise_mw(radio: LayerRadio) -> float:
     return float(dbm_to_mw(thermal_noise_dbm(radio.bw_hz, radio.noise_figure_db)))
 
 
+def activity(load, min_load: float = 0.0):
+    """Share of its resources an interferer transmits at cell load ``load``: ``a + (1 - a) load``.
+
+    ``a = min_load`` is the activity of an idle cell: SSB, PDCCH, CSI-RS/TRS are sent whatever
+    the traffic (TS 38.213 §4.1, TS 38.214 §5.1.6.1.1); data fills the rest in proportion to
+    the load. float64, the shape of ``load``; ``min_load = 0`` returns the loads themselves.
+    """
+    load = np.asarray(load, dtype=np.float64)
+    return load if not min_load else min_load + (1.0 - min_load) * load
+
+
 # --------------------------------------------------------------------------- preparation
 
 TABLE_LN_D2_MIN = math.log(0.25)
@@ -154,7 +167,7 @@ class PreparedLayer:
         self.site_id = sectors.site_id
         self.x_m = sectors.x_m
         self.y_m = sectors.y_m
-        load = np.asarray(load, dtype=np.float32)
+        load = activity(load, radio.min_load).astype(np.float32)
         self.load = _uniform_or_array(load)
         self.load64 = load.astype(np.float64)
         self.noise_mw = noise_mw(radio)
@@ -334,6 +347,23 @@ def _log_gain_site(scen_code, d2d, h_bs, radio: LayerRadio, los_mode, u):
     return pl_l, None
 
 
+def serving_los_probability(pix_x_m, pix_y_m, best, lay: PreparedLayer):
+    """TR 38.901 Table 7.4.2-1 LOS probability of each pixel's serving link (float32, NaN: none).
+
+    At the pixel's distance to its serving site, in that site's scenario; the rank model's LOS
+    weight (:func:`sim.linkfield.expected_layers`).
+    """
+    ok = best >= 0
+    b = np.where(ok, best, 0)
+    d2d = np.hypot(pix_x_m - lay.x_m.take(b), pix_y_m - lay.y_m.take(b)).astype(np.float32)
+    scen = np.broadcast_to(lay.scen if np.ndim(lay.scen) == 0 else lay.scen.take(b), d2d.shape)
+    p = np.full(d2d.shape, np.nan, dtype=np.float32)
+    for code in np.unique(scen):
+        m = ok & (scen == code)
+        p[m] = propagation.los_probability(SCENARIO_CODES[int(code)], d2d[m], _F32(lay.radio.h_ut_m))
+    return p
+
+
 # --------------------------------------------------------------------------- the kernel
 
 
@@ -435,8 +465,8 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
       lowers signal and interference alike: ``RSRP_in = RSRP - L``,
       ``SINR_in = g P_best / (g I + N)`` with ``g = 10**(-L/10)``; no path loss is
       re-evaluated. LOS probability uses the pixel's outdoor distance (d2D-out).
-    * Rates: :func:`sim.linkmodel.dl_throughput_bps` and
-      :func:`sim.linkmodel.spectral_efficiency_bps_hz` with the layer's parameters.
+    * Rates: :func:`sim.linkfield.layer_rate_bps` (device classes, SINR ceiling, rank with the
+      serving link's LOS probability outdoors, NLOS indoors); interferers weighted by :func:`activity`.
 
     Validity: that of the path-loss model (10 m <= d2D, clipped below; 5 km, extrapolated
     beyond) and of the antenna pattern (Table 7.3-1).
@@ -465,7 +495,8 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
         _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed,
                s_mw[c0:c1], i_mw[c0:c1], best[c0:c1],
                None if top is None else tuple(t[c0:c1] for t in top))
-    return _finish(s_mw, i_mw, best, lay, lay.radio, top, pix_id, seed)
+    return _finish(s_mw, i_mw, best, lay, lay.radio, top, pix_id, seed,
+                   serving_los_probability(pix_x_m, pix_y_m, best, lay))
 
 
 def sector_power_mw(pix_x_m, pix_y_m, pix_id, cand, prepared: PreparedLayer, seed: int = 0, *,
@@ -707,7 +738,7 @@ def _top_m(p, row, cols, g2, lay, tot, top_out):
     resid[...] = r
 
 
-def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top, pix_id, seed) -> BlockCoverage:
+def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top, pix_id, seed, los_prob) -> BlockCoverage:
     none = best < 0
     o2i_db = shadowing.o2i_loss_pixel_db(radio, pix_id, seed) if radio.o2i_random else lay.o2i_db
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -719,11 +750,10 @@ def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top, pix_id
     sinr[none] = np.nan
     sinr_in[none] = np.nan
     rsrp_in = rsrp - np.asarray(o2i_db, dtype=np.float32)
-    se = linkmodel.spectral_efficiency_bps_hz(sinr, method=radio.se_method).astype(np.float32, copy=False)
-    kw = dict(bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers, dl_share=radio.dl_share,
-              overhead=radio.overhead, method=radio.se_method)
-    rate_out = linkmodel.dl_throughput_bps(sinr, **kw).astype(np.float32, copy=False)
-    rate_in = linkmodel.dl_throughput_bps(sinr_in, **kw).astype(np.float32, copy=False)
+    se = linkmodel.spectral_efficiency_bps_hz(linkfield.effective_sinr_db(sinr, radio.sinr_max_db),
+                                              method=radio.se_method).astype(np.float32, copy=False)
+    rate_out = linkfield.layer_rate_bps(sinr, radio, los_prob).astype(np.float32, copy=False)
+    rate_in = linkfield.layer_rate_bps(sinr_in, radio).astype(np.float32, copy=False)  # indoor: NLOS rank
     terms = None
     if top is not None:
         sig = np.where(none, 0.0, s_mw)
@@ -731,7 +761,7 @@ def _finish(s_mw, i_mw, best, lay: PreparedLayer, radio: LayerRadio, top, pix_id
                                   noise_mw=lay.noise_mw)
     return BlockCoverage(rsrp_dbm=rsrp, best_sector=best, sinr_db=sinr, se_bps_hz=se, rate_outdoor_bps=rate_out,
                          rate_indoor_bps=rate_in, rsrp_indoor_dbm=rsrp_in, sinr_indoor_db=sinr_in,
-                         interference=terms)
+                         interference=terms, los_prob_serving=los_prob)
 
 
 def sinr_for_load(terms: InterferenceTerms, load, *, o2i_loss_db: float = 0.0):
@@ -775,21 +805,20 @@ def rates_for_load(cov, radio: LayerRadio, default_load: float):
     SINR from the coverage run's top-M interference terms (:func:`sinr_for_load`; indoor
     with the O2I loss :func:`coverage_block` used for ``rate_indoor_bps``: the expected one,
     :func:`o2i_loss_expected_db`, or with ``radio.o2i_random`` each pixel's, recovered as
-    ``rsrp_dbm - rsrp_indoor_dbm``), then the TS 38.214 / TS 38.306 rate
-    (:func:`sim.linkmodel.dl_throughput_bps`).
-
-    ``cov`` is a layer's :class:`~sim.results.CoverageLayers` computed with ``top_m > 0``
-    at the load ``default_load``.
+    ``rsrp_dbm - rsrp_indoor_dbm``), each interferer weighted by its :func:`activity` (idle
+    cells at ``radio.min_load``), then the rate of :func:`sim.linkfield.layer_rate_bps`.
+    ``cov`` is a layer's :class:`~sim.results.CoverageLayers` computed with ``top_m > 0`` at
+    the load ``default_load``.
 
     ASSUMPTIONS: (1) the interference of the weaker candidates beyond the top M (computed at
-    ``default_load``) scales with the mean load of the pixel's top-M interferers; exact when
-    the top M hold every candidate. Loads of 0 give the noise-limited (unloaded) rates
-    exactly; ``default_load`` everywhere gives the coverage run's rates. (2) A user class
-    the unloaded network serves keeps at least the lowest rate (CQI 1, or the Shannon
-    SINR_MIN, one layer: link adaptation at the lowest MCS) when interference rises. Without
-    it a class dropping to outage would take its load off its cell: the load map would not
-    be monotone and the iteration could cycle between CQI steps. With it, more load never
-    lowers a rate, and the iteration from zero load rises to the least fixed point.
+    ``default_load``) scales with the mean activity of the pixel's top-M interferers; exact
+    when the top M hold every candidate; ``default_load`` everywhere gives the coverage run's
+    rates. (2) A user class the least-loaded network serves keeps at least the lowest rate
+    (CQI 1, or the Shannon SINR_MIN, one layer: link adaptation at the lowest MCS) when
+    interference rises. Without it a class dropping to outage would take its load off its
+    cell: the load map would not be monotone and the iteration could cycle between CQI
+    steps. With it, more load never lowers a rate, and the iteration from zero load rises to
+    the least fixed point.
     """
     terms = cov.interference
     o2i_db = o2i_loss_expected_db(radio)
@@ -798,21 +827,21 @@ def rates_for_load(cov, radio: LayerRadio, default_load: float):
     valid = terms.top_sector >= 0
     idx = np.where(valid, terms.top_sector, 0)
     n_valid = np.maximum(valid.sum(axis=1), 1)
-    kw = dict(bw_hz=radio.bw_hz, scs_khz=radio.scs_khz, max_layers=radio.max_layers, dl_share=radio.dl_share,
-              overhead=radio.overhead, method=radio.se_method)
     lowest_db = (linkmodel.CQI_SINR_THRESHOLDS_DB[0] if radio.se_method == "cqi"
                  else linkmodel.SHANNON_SINR_MIN_DB)
-    floor_bps = float(linkmodel.dl_throughput_bps(np.float64(lowest_db), **kw))
+    floor_bps = float(linkfield.layer_rate_bps(np.float64(lowest_db), dataclasses.replace(radio, sinr_max_db=0.0)))
+    default_act = float(activity(default_load, radio.min_load))
+    los = cov.los_prob_serving
 
     def raw(load):
-        load = np.asarray(load, dtype=np.float64)
+        act = activity(load, radio.min_load)
         t = terms
-        if default_load > 0:
-            near = np.add.reduce(load.take(idx) * valid, axis=1) / n_valid
-            t = dataclasses.replace(terms, residual_mw=terms.residual_mw * (near / default_load))
-        sinr_in = sinr_for_load(t, load, o2i_loss_db=o2i_db)
-        sinr_out = sinr_for_load(t, load)
-        return linkmodel.dl_throughput_bps(sinr_in, **kw), linkmodel.dl_throughput_bps(sinr_out, **kw)
+        if default_act > 0:
+            near = np.add.reduce(act.take(idx) * valid, axis=1) / n_valid
+            t = dataclasses.replace(terms, residual_mw=terms.residual_mw * (near / default_act))
+        sinr_in = sinr_for_load(t, act, o2i_loss_db=o2i_db)
+        sinr_out = sinr_for_load(t, act)
+        return linkfield.layer_rate_bps(sinr_in, radio), linkfield.layer_rate_bps(sinr_out, radio, los)
 
     zero_in, zero_out = raw(np.zeros(cov.load.size))
     served_in, served_out = zero_in > 0, zero_out > 0

@@ -605,3 +605,4 @@ def tdd_dl_share(pattern, special_dl_symbols=0):
     n_d = pattern.count("D")
     n_s = pattern.count("S")
     return (14 * n_d + n_s * int(special_dl_symbols)) / (14 * len(pattern))
+

@@ -208,7 +208,7 @@ class PlanModel:
         self.rasters = rasters
         self.grid = rasters.grid
         self.radio = radio
-        self.load = float(load)
+        self.load = float(kernel.activity(float(load), radio.min_load))  # interference weight of a cell
         self.seed = int(seed)
         self.sectors = sectors
         self.prepared = kernel.prepare_layer(sectors, radio, loads)

@@ -159,6 +159,22 @@ class LayerRadio:
         RMa average building height and street width, m (TR 38.901 Table 7.4.1-1 defaults).
     d2d_in_m : float
         Indoor distance of the O2I loss, m (TR 38.901 §7.4.3.1 mean, 25/3 m).
+    sinr_max_db : float
+        Ceiling of the effective SINR of rates (:func:`sim.linkfield.effective_sinr_db`);
+        0: none.
+    min_load : float
+        Activity of an idle cell (always-on signals) in [0, 1): an interferer at load
+        ``rho`` is weighted ``min_load + (1 - min_load) rho`` (:func:`sim.kernel.activity`).
+    rank_thresholds_db, rank_thresholds_los_db : tuple of float
+        Lowest SINR of rank 2, 3, ... for NLOS and LOS links (:func:`sim.linkfield.expected_layers`);
+        ``rank_thresholds_los_db`` None: no LOS dependence.
+    rank_model : {"thresholds", "adaptive"}
+        Rank from SINR thresholds, or rank adaptation with receive combining
+        (:func:`sim.linkfield.device_mix_rate_bps`); ``los_max_layers`` (0: no limit) caps
+        the layers of a LOS link in the adaptive model.
+    device_classes : tuple of (share, n_prb, max_layers)
+        Device classes of the layer (:func:`sim.linkfield.device_mix_rate_bps`); empty: one
+        class using the whole block with ``max_layers``.
     shadow_fading : bool
         Log-normal shadow fading per pixel-site, sigma_SF of TR 38.901 Table 7.4.1-1, spatially
         correlated per site with the decorrelation distances of Table 7.5-6 (:mod:`sim.shadowing`).
@@ -190,12 +206,21 @@ class LayerRadio:
     h_building_m: float = 5.0
     w_street_m: float = 20.0
     d2d_in_m: float = 25.0 / 3.0
+    sinr_max_db: float = 0.0
+    min_load: float = 0.0
+    rank_thresholds_db: tuple = (5.0, 9.0, 12.0)
+    rank_thresholds_los_db: tuple | None = None
+    device_classes: tuple = ()
+    rank_model: str = "thresholds"
+    los_max_layers: int = 0
     shadow_fading: bool = False
     los_consistent: bool = False
     o2i_random: bool = False
     ssb_gain_offset_db: float = 0.0
 
     def __post_init__(self):
+        if not (0.0 <= float(self.min_load) < 1.0):
+            raise InputError("LayerRadio", "min_load", f"expected a share in [0, 1), got {self.min_load!r}")
         if self.los_mode not in LOS_MODES:
             raise InputError("LayerRadio", "los_mode", f"expected one of {LOS_MODES}, got {self.los_mode!r}")
         if not (0.0 <= float(self.o2i_high_share) <= 1.0):
@@ -250,9 +275,10 @@ class BlockCoverage:
     rsrp_indoor_dbm: np.ndarray
     sinr_indoor_db: np.ndarray
     interference: InterferenceTerms | None = None
+    los_prob_serving: np.ndarray | None = None
 
     PIXEL_FIELDS = ("rsrp_dbm", "best_sector", "sinr_db", "se_bps_hz", "rate_outdoor_bps",
-                    "rate_indoor_bps", "rsrp_indoor_dbm", "sinr_indoor_db")
+                    "rate_indoor_bps", "rsrp_indoor_dbm", "sinr_indoor_db", "los_prob_serving")
 
 
 @dataclass(frozen=True)
@@ -269,7 +295,9 @@ class CoverageLayers:
     ``sector_population``, ``sector_households`` (float64) of the pixels it serves.
 
     ``load`` is the cell load (float32 [n_sectors]) the interference was weighted with;
-    ``interference`` the top-M terms when asked for (see :class:`InterferenceTerms`).
+    ``interference`` the top-M terms when asked for (see :class:`InterferenceTerms`);
+    ``los_prob_serving`` (float32 [n_land]) the TR 38.901 LOS probability of each pixel's
+    serving link (the rank model's LOS weight).
     """
 
     layer_id: str
@@ -288,6 +316,7 @@ class CoverageLayers:
     load: np.ndarray
     k_sites: int
     interference: InterferenceTerms | None = field(default=None, repr=False)
+    los_prob_serving: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_land(self) -> int:

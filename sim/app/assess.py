@@ -21,8 +21,8 @@ from ..geodata import read_census, read_key_places
 from .busyhour import pon_check
 from .inputs import district_inputs, fiveg_user_share_by_district
 
-__all__ = ["mobile_share_by_ran", "Assessment", "assess_radio", "assess_sites", "assess_key_places", "assess_fibre",
-           "assess_pon", "assess_criteria", "fibre_inputs_by_district"]
+__all__ = ["mobile_share_by_ran", "Assessment", "assess_radio", "assess_speed_test", "assess_sites",
+           "assess_key_places", "assess_fibre", "assess_pon", "assess_criteria", "fibre_inputs_by_district"]
 
 
 def mobile_share_by_ran(sc: Scenario) -> dict[str, float]:
@@ -75,6 +75,24 @@ def assess_radio(sc: Scenario, rasters, coverage, rate_busy_by_ran, n_districts:
             rsrp_min_dbm=cr.rsrp_min_dbm, sinr_min_db=cr.sinr_min_db, rate_gigabit_bps=cr.gigabit_rate_bps,
             rate_busy_min_bps=cr.busy_rate_bps, n_districts=n_districts)
         I.add_weighted(a.by_district, a.citywide, weights[ran], b, c)
+
+
+def assess_speed_test(sc: Scenario, rasters, outdoor_rate_by_ran, n_districts: int, a: Assessment):
+    """The speed-test indicator: one outdoor flow in the busy hour, as crowd-sourced tests measure.
+
+    Per district and citywide, the mean and the 10th/50th/90th percentiles (Mbit/s) of the
+    outdoor busy-hour flow throughput at the solved loads, over the residents and the networks
+    (each weighted by its operators' mobile share); land no 5G layer serves runs no 5G test.
+    Returns the per-pixel mean over the networks (bit/s, float32 [n_land]) for the raster.
+    """
+    weights = I.ran_weights(mobile_share_by_ran(sc))
+    rans = list(outdoor_rate_by_ran)
+    vals = [outdoor_rate_by_ran[r] for r in rans]
+    by_d, city = I.speed_test_indicators(vals, [rasters.population_land * weights[r] for r in rans],
+                                         rasters.district_land.astype(np.int64), n_districts)
+    for k in by_d:
+        a.put(f"speedtest_{k}_mbps", (by_d[k], city[k]))
+    return I.mixture_mean(vals, [weights[r] for r in rans])
 
 
 def assess_sites(sc: Scenario, sites, districts, a: Assessment) -> None:

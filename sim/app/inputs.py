@@ -21,14 +21,17 @@ from ..config import Scenario
 from ..errors import ConfigError, InputError, SiteFileError
 from ..geodata import ATTRIBUTION, CENSUS_SOURCE, default_geodata_dir, read_districts, read_key_places
 from ..grid import build_city_rasters
+from ..linkfield import DeviceClass, n_prb_aggregated
+from ..linkmodel import nr_peak_rate_bps
 from ..results import LayerRadio
 
 __all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_summary_rows", "file_operators",
            "SiteFile", "read_site_file", "site_counts", "carrier_specs", "tilt_args", "district_classes", "SitePlan",
-           "build_sites", "layer_radio", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
+           "build_sites", "layer_radio", "device_classes", "device_peak_rates",
+           "link_summary", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
            "district_inputs", "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES",
-           "OUTPUT_BYTES_PER_PIXEL", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
-           "check_layers_have_sectors"]
+           "OUTPUT_BYTES_PER_PIXEL", "PROCESS_BASE_BYTES", "KERNEL_BYTES_PER_PAIR", "memory_need_bytes",
+           "memory_limit_bytes", "check_memory", "check_inputs", "check_layers_have_sectors", "check_input_paths"]
 
 
 BUSY_TOP_M = 8
@@ -65,6 +68,8 @@ def check_district_codes(sc: Scenario, known: set) -> None:
     used += [(f"planning.district_codes[{i}]", c) for i, c in enumerate(sc.planning.district_codes)]
     if dep.distribute_by == "explicit":
         used += [(f"deployment.explicit_counts.{c}", c) for c in (dep.explicit_counts or {})]
+    by_code = getattr(getattr(sc, "district_inputs", None), "by_code", None) or {}
+    used += [(f"district_inputs.by_code.{c}", c) for c in by_code]
     for key, code in used:
         if code not in known:
             raise ConfigError(sc.source_path, key,
@@ -81,20 +86,42 @@ OUTPUT_BYTES_PER_PIXEL = 64
 and matplotlib's resampled copy; a GeoTIFF with its overviews needs less)."""
 
 
-def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0) -> dict[str, int]:
+KERNEL_BYTES_PER_PAIR = 16
+"""Working memory of the kernel per pixel x candidate-sector pair of a block, per worker process
+(``radio.block_size`` x ``radio.k_sites`` x ``deployment.n_sectors``): 6 B measured with
+tracemalloc for 32,768-pixel blocks on configs/tiny.toml at 20 m (the tile search shares
+candidates); 16 B allowed."""
+
+PROCESS_BASE_BYTES = 400 * 2**20
+"""Memory of the process before any data: Python with numpy, pandas, geopandas, rasterio,
+matplotlib and simpy loaded (217 MiB peak resident for a whole 500 m one-district run,
+tests/bad_inputs/base.toml), rounded up."""
+
+
+def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0, districts=None) -> dict[str, int]:
     """The memory a run needs, by part: rasters and coverage layers (with the busy hour's
     interference terms), the site table, and the largest output; ``total`` sums them."""
     from ..grid import estimate_memory_bytes
 
+    placed = site_counts(sc, districts) if districts is not None else dict(sc.deployment.sites or {})
     parts = {
+        "libraries": PROCESS_BASE_BYTES,
         "rasters": estimate_memory_bytes(grid, n_layers=len(sc.layers()),
                                          top_m=BUSY_TOP_M if sc.traffic is not None else 0),
-        "sites": int(n_site_rows + sum((sc.deployment.sites or {}).values())
+        "sites": int(n_site_rows + sum(placed.values())
                      + sum((sc.deployment.small_cells or {}).values())) * SITE_ROW_BYTES,
         "largest output": int(grid.n_pixels * OUTPUT_BYTES_PER_PIXEL),
+        "kernel blocks": int(_workers(sc) * min(sc.radio.block_size, grid.n_pixels) * sc.radio.k_sites
+                             * sc.deployment.n_sectors * KERNEL_BYTES_PER_PAIR),
     }
     parts["total"] = sum(parts.values())
     return parts
+
+
+def _workers(sc: Scenario) -> int:
+    import os
+
+    return int(sc.radio.workers) if sc.radio.workers else max(1, os.cpu_count() or 1)
 
 
 def memory_limit_bytes(sc: Scenario) -> int:
@@ -114,14 +141,24 @@ def check_memory(sc: Scenario, districts) -> dict[str, int]:
 
     n_rows = 0
     dep = sc.deployment
-    if dep.strategy == "file":
-        n_rows = SF.count_rows(dep.site_file, dep.site_format)
-        if n_rows > SF.MAX_SITE_ROWS:
-            raise SiteFileError(dep.site_file, None,
-                                f"{n_rows:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
-                                "keep the sites of the region (and its operators) only")
+    files_ = [(dep.site_file, dep.site_format)] if dep.strategy == "file" else []
+    files_ += [(p, "csv") for p in dep.extra_site_files]
+    for path, fmt in files_:
+        n = SF.count_rows(path, fmt)
+        if n > SF.MAX_SITE_ROWS:
+            raise SiteFileError(path, None, f"{n:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
+                                            "keep the sites of the region (and its operators) only")
+        n_rows += n
+    if dep.strategy == "density":
+        from ..config import MAX_SITES_PER_NETWORK
+
+        for ran, n in site_counts(sc, districts).items():
+            if n > MAX_SITES_PER_NETWORK:
+                raise ConfigError(sc.source_path, f"deployment.sites_per_10k.{ran}",
+                                  f"expected at most {MAX_SITES_PER_NETWORK:,} sites per network, got {n:,} "
+                                  "for the region's residents")
     grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
-    need = memory_need_bytes(sc, grid, n_rows)
+    need = memory_need_bytes(sc, grid, n_rows, districts)
     limit = memory_limit_bytes(sc)
     if need["total"] > limit:
         what = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in need.items() if k != "total")
@@ -138,10 +175,26 @@ def check_inputs(sc: Scenario):
     """Every check of a scenario's inputs that needs no computation, in the order ``run`` meets them:
     the districts and census (and the codes the scenario names), the key places, the memory
     estimate (with the site file's row count). Returns the districts of the region."""
+    check_input_paths(sc)
     districts = load_region(sc)
     read_key_places(sc.region.key_places)
     check_memory(sc, districts)
     return districts
+
+
+def check_input_paths(sc: Scenario) -> None:
+    """Each input file the scenario names exists and is a file; the error names the config key."""
+    paths = [("region.districts", sc.region.districts), ("region.census", sc.region.census),
+             ("region.key_places", sc.region.key_places)]
+    if sc.deployment.strategy == "file":
+        paths.append(("deployment.site_file", sc.deployment.site_file))
+    paths += [(f"deployment.extra_site_files[{i}]", p) for i, p in enumerate(sc.deployment.extra_site_files)]
+    for key, path in paths:
+        path = Path(path)
+        if not path.is_file():
+            what = "a file, got a folder" if path.is_dir() else "an existing file"
+            raise ConfigError(sc.source_path, key, f"expected {what}: {path} (file not found)"
+                              if not path.exists() else f"expected {what}: {path}")
 
 
 def check_layers_have_sectors(sc: Scenario, table) -> None:
@@ -493,15 +546,63 @@ def ssb_gain_offset_db(antenna) -> float:
     return 0.0 if antenna.ssb_g_max_dbi is None else float(antenna.ssb_g_max_dbi - antenna.g_max_dbi)
 
 
-def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
-    """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s."""
+def device_classes(sc: Scenario, carrier) -> tuple:
+    """``(share, n_prb, max_layers)`` of each ``[[radio.devices]]`` class on one carrier (empty: none).
+
+    A class aggregates the widest ``carriers[band]`` carriers of the operator's block
+    (:func:`sim.linkfield.n_prb_aggregated`) with ``min(rx[band], carrier.max_layers)`` layers.
+    """
+    out = []
+    for d in sc.radio.devices:
+        rx = (d.rx or {}).get(carrier.band, carrier.max_layers)
+        n_prb = n_prb_aggregated(carrier.bw_mhz * 1e6, carrier.scs_khz, int(d.carriers[carrier.band]))
+        out.append(DeviceClass(d.share, n_prb, min(int(rx), carrier.max_layers)))
+    return tuple(out)
+
+
+def device_peak_rates(sc: Scenario) -> list[dict]:
+    """Each device class's TS 38.306 §4.1.2 peak rate per band (OH ``radio.overhead``, 256QAM, f = 1)."""
+    rows = []
+    for d in sc.radio.devices:
+        peak = {}
+        for _, _, c in sc.layers():
+            n_prb = n_prb_aggregated(c.bw_mhz * 1e6, c.scs_khz, int(d.carriers[c.band]))
+            layers = min(int((d.rx or {}).get(c.band, c.max_layers)), c.max_layers)
+            peak[c.band] = float(nr_peak_rate_bps(n_prb, c.scs_khz, layers, 8, overhead=sc.radio.overhead))
+        rows.append({"name": d.name, "share": d.share, "carriers": dict(d.carriers), "peak_rate_bps": peak})
+    return rows
+
+
+def link_summary(sc: Scenario) -> dict:
+    """The link-model settings of ``summary.json`` ``inputs.link``, with each device class's peak rates."""
     r = sc.radio
+    return {"field_overhead": r.overhead if r.field_overhead < 0 else r.field_overhead,
+            "peak_rate_overhead": r.overhead, "sinr_max_db": r.sinr_max_db or None, "min_load": r.min_load,
+            "rank_thresholds_db": list(r.rank_thresholds_db),
+            "rank_thresholds_los_db": list(r.rank_thresholds_los_db) or None,
+            "rank_model": r.rank_model, "los_max_layers": r.los_max_layers or None,
+            "devices": device_peak_rates(sc)}
+
+
+def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
+    """The kernel's radio parameters of one layer: the carrier's and ``[radio]``'s.
+
+    Rates use ``radio.field_overhead`` (``radio.overhead``, the TS 38.306 peak-rate convention,
+    when it is -1), the SINR ceiling, the rank model, ``min_load`` and the device classes.
+    """
+    r = sc.radio
+    oh = r.overhead if r.field_overhead < 0 else r.field_overhead
     return LayerRadio(layer_id=layer_id, fc_ghz=carrier.fc_ghz, bw_hz=carrier.bw_mhz * 1e6,
                       scs_khz=carrier.scs_khz, noise_figure_db=r.noise_figure_db,
-                      max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=r.overhead,
+                      max_layers=carrier.max_layers, dl_share=carrier.dl_share, overhead=oh,
                       h_ut_m=r.h_ut_m, los_mode=r.los_mode, o2i_high_share=r.o2i_high_loss_share,
                       sla_v_db=carrier.antenna.sla_v_db, a_max_db=carrier.antenna.a_max_db,
-                      se_method=r.se_method, shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
+                      se_method=r.se_method, sinr_max_db=r.sinr_max_db, min_load=r.min_load,
+                      rank_thresholds_db=tuple(r.rank_thresholds_db),
+                      rank_thresholds_los_db=tuple(r.rank_thresholds_los_db) or None,
+                      rank_model=r.rank_model, los_max_layers=r.los_max_layers,
+                      device_classes=device_classes(sc, carrier),
+                      shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
                       o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna))
 
 

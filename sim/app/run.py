@@ -29,6 +29,7 @@ from .inputs import (
     check_inputs,
     grid_summary_rows,
     layer_radio,
+    link_summary,
     read_site_file,
     region_info,
 )
@@ -106,6 +107,7 @@ class Simulation:
     fibre_px: object
     assessment: A.Assessment
     timer: StageTimer = field(repr=False)
+    speed_px: object = field(default=None, repr=False)
 
     # ---- in memory
     @property
@@ -127,23 +129,31 @@ class Simulation:
         if self.busy is not None:
             names += [f"{lid}_rate_busy_bps" for lid in self.busy.layers]
             names += [f"{ran}_rate_busy_bps" for ran in self.busy.rate_by_ran]
+        if self.speed_px is not None:
+            names.append("speedtest_mean_bps")
         return names
 
     def raster(self, name: str) -> np.ndarray:
         """One raster as a 2-D float32 array on the grid (NaN off land), e.g. ``"ctcu-n78_rsrp_dbm"``."""
+        values = self._land_values(name)
         r = self.inputs.rasters
-        for lid, cov in self.coverage.items():
-            if name.startswith(f"{lid}_") and hasattr(cov, name[len(lid) + 1:]):
-                if self.busy is not None and name == f"{lid}_rate_busy_bps":
-                    break
-                return scatter_to_raster(r.grid, r.land_flat, getattr(cov, name[len(lid) + 1:]).astype(np.float32))
+        return scatter_to_raster(r.grid, r.land_flat, np.asarray(values, np.float32)).astype(np.float32, copy=False)
+
+    def _land_values(self, name: str):
+        """The per-land-pixel values of raster ``name``."""
+        if name == "speedtest_mean_bps" and self.speed_px is not None:
+            return self.speed_px
         if self.busy is not None:
             for lid, bh in self.busy.layers.items():
                 if name == f"{lid}_rate_busy_bps":
-                    return scatter_to_raster(r.grid, r.land_flat, np.asarray(bh.throughput_indoor_bps, np.float32))
+                    return bh.throughput_indoor_bps
             for ran, arr in self.busy.rate_by_ran.items():
                 if name == f"{ran}_rate_busy_bps":
-                    return scatter_to_raster(r.grid, r.land_flat, np.asarray(arr, np.float32))
+                    return arr
+        for lid, cov in self.coverage.items():
+            field_name = name[len(lid) + 1:]
+            if name.startswith(f"{lid}_") and any(field_name == f for f, *_ in O.COVERAGE_RASTERS):
+                return getattr(cov, field_name)
         raise KeyError(f"no raster {name!r}; expected one of {', '.join(self.raster_names())}")
 
     @property
@@ -201,6 +211,7 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None) -> Simu
             simpy_rows, day_rows = simpy_check(sc, busy.layers)
     a = A.Assessment()
     A.assess_radio(sc, rasters, coverage, None if busy is None else busy.rate_by_ran, len(codes), a)
+    speed_px = None if busy is None else A.assess_speed_test(sc, rasters, busy.outdoor_rate_by_ran, len(codes), a)
     A.assess_sites(sc, sites, districts, a)
     A.assess_key_places(sc, rasters, codes, a)
     fibre_px, pon_rows = None, []
@@ -211,7 +222,8 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None) -> Simu
             pon_rows = A.assess_pon(sc, fibre, a)
     A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
     return Simulation(scenario=sc, inputs=inp, coverage=coverage, busy=busy, simpy_rows=simpy_rows,
-                      day_rows=day_rows, pon_rows=pon_rows, fibre_px=fibre_px, assessment=a, timer=timer)
+                      day_rows=day_rows, pon_rows=pon_rows, fibre_px=fibre_px, assessment=a, timer=timer,
+                      speed_px=speed_px)
 
 
 def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
@@ -236,7 +248,8 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
             done()
         if sim.busy is not None or sc.broadband is not None:
             images.update(O.write_busy_outputs(sc, run_dir, inp.rasters, inp.districts, sim.busy, sim.simpy_rows,
-                                               sim.day_rows, sim.pon_rows, sim.fibre_px, title))
+                                               sim.day_rows, sim.pon_rows, sim.fibre_px, title,
+                                               speed_px=sim.speed_px))
         done()
         images.update(O.write_holes_and_places(sc, run_dir, inp.rasters, inp.districts, a, title))
         done()
@@ -245,6 +258,7 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
             done()
     summary = O.build_summary(sc, inp.rasters, inp.grid_rows, a, inp.plan, sim.busy, sim.simpy_rows,
                               sim.day_rows, sim.pon_rows, timer.timings_s, region_info(sc, inp.districts))
+    summary["inputs"]["link"] = link_summary(sc)
     O.write_summary_and_reports(run_dir, summary, a, images)
     done()
     return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
@@ -263,4 +277,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     inp = read_inputs(sc, timer)
     # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
     run_dir = O.create_run_dir(sc, out_dir, force)
-    return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
+    try:
+        return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
+    except BaseException:
+        O.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
+        raise

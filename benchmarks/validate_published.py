@@ -1,0 +1,116 @@
+"""Set a run's radio figures beside published measurements: "published figure | source | gigacity".
+
+Usage::
+
+    python benchmarks/validate_published.py RUN_FOLDER
+
+Reads ``summary.json`` (the speed-test indicator, indoor and outdoor coverage) and the
+outdoor SS-RSRP GeoTIFFs (``<layer>_rsrp_dbm.tif``) of the run folder and prints one table.
+Nothing is judged: the published figures are measurements of real networks (crowd-sourced
+speed tests, drive tests) in other years, areas or conditions, and each row says what is
+compared with what.
+
+Published figures (each checked against the cited publication's text as quoted by the news
+reports named; the CAICT reports are titled 全国移动网络质量监测报告):
+
+* CAICT (China Academy of Information and Communications Technology) with the Mobile Network
+  Quality Pilot Array, report no. 1 (data Q1 2022, published June 2022): national mean 5G
+  downlink access rate 334.98 Mbit/s from speed-test apps; Shanghai ranked first among the
+  provinces.
+* CAICT report no. 3 (data Q3 2022, published 2022-12-09): national 352.09 Mbit/s;
+  Chongqing 412.77, Shanghai 407.92, Beijing 395.01 Mbit/s.
+* Ookla, "Growing and Slowing: The State of 5G Worldwide in 2021" (2021-12-20): global median
+  5G download speed 166.13 Mbit/s in Q3 2021 (Speedtest Intelligence).
+* Drive tests of dense urban 5G networks: SS-RSRP typically -80 to -95 dBm (a planning rule
+  of thumb, not one measurement; KPI classes in drive-test guides put "good" above -85 dBm
+  and "fair" at -85 to -100 dBm).
+* Indoor coverage below outdoor coverage (building penetration loss, TR 38.901 §7.4.3).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim.errors import GigacityError  # noqa: E402
+from sim.report.runfolder import read_geotiff, read_summary  # noqa: E402
+
+PUBLISHED = [
+    # key, published figure, source, what gigacity gives
+    ("speedtest_mean_mbps", "335 Mbit/s mean 5G downlink, China, Q1 2022 (Shanghai ranked first)",
+     "CAICT 全国移动网络质量监测报告 no. 1 (Q1 2022)", "speed test mean, citywide"),
+    ("speedtest_mean_mbps", "408 Mbit/s mean 5G downlink, Shanghai, Q3 2022",
+     "CAICT 全国移动网络质量监测报告 no. 3 (Q3 2022, 2022-12-09)", "speed test mean, citywide"),
+    ("speedtest_p50_mbps", "166 Mbit/s median 5G download, global, Q3 2021",
+     "Ookla, Growing and Slowing: The State of 5G Worldwide in 2021", "speed test median, citywide"),
+]
+
+
+def _rsrp_rows(run_dir: Path) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for tif in sorted(run_dir.glob("*_rsrp_dbm.tif")):
+        values, _, _ = read_geotiff(tif)
+        v = values[np.isfinite(values)]
+        if not v.size:
+            continue
+        p10, p50, p90 = np.percentile(v, [10, 50, 90])
+        layer = tif.name.removesuffix("_rsrp_dbm.tif")
+        rows.append(("SS-RSRP -80 to -95 dBm, dense urban drive tests", "drive-test rule of thumb (see module docs)",
+                     f"{layer} outdoor SS-RSRP median {p50:.1f} dBm (p10 {p10:.1f}, p90 {p90:.1f}; land pixels)", ""))
+    return rows
+
+
+def published_table(run_dir) -> list[tuple[str, str, str]]:
+    """Rows ``(published figure, source, gigacity)`` for one run folder."""
+    run_dir = Path(run_dir)
+    s = read_summary(run_dir)
+    city = s.get("citywide") or {}
+    name = (s.get("scenario") or {}).get("name", run_dir.name)
+    rows = []
+    for key, fig, src, what in PUBLISHED:
+        v = city.get(key)
+        got = "not in this run (no busy hour)" if v is None else f"{v:.0f} Mbit/s ({what}, {name})"
+        if v is not None and key == "speedtest_mean_mbps":
+            p = [city.get(f"speedtest_{q}_mbps") for q in ("p10", "p50", "p90")]
+            if None not in p:
+                got += f"; p10/p50/p90 {p[0]:.0f}/{p[1]:.0f}/{p[2]:.0f}"
+        rows.append((fig, src, got))
+    rows += [r[:3] for r in _rsrp_rows(run_dir)]
+    ind, out = city.get("pop_cov_5g_indoor_pct"), city.get("pop_cov_5g_outdoor_pct")
+    if ind is not None and out is not None:
+        rel = "below" if ind < out else "NOT below"
+        rows.append(("indoor coverage < outdoor coverage", "TR 38.901 7.4.3 building penetration loss",
+                     f"population coverage indoor {ind:.2f} % {rel} outdoor {out:.2f} %"))
+    return rows
+
+
+def _print(rows) -> None:
+    heads = ("published figure", "source", "gigacity")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
+    line = " | ".join(h.ljust(w) for h, w in zip(heads, widths))
+    print(line)
+    print("-|-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python benchmarks/validate_published.py RUN_FOLDER", file=sys.stderr)
+        return 2
+    try:
+        _print(published_table(argv[0]))
+    except GigacityError as exc:
+        print(f"validate_published: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
