@@ -512,6 +512,22 @@ def test_html_reads_on_a_phone_and_a_benchmark_never_fails_the_city(tmp_path):
 GIGABIT_NOTE_START = "The two 1 Gbit/s figures differ on purpose"
 
 
+def test_district_table_shows_the_speed_test_when_present(tmp_path):
+    """The speed-test mean joins the judged criteria and the key physical columns; absent, no column."""
+    by_d = {"bs_5g_per_10k": [30.0, 13.0], "pop_cov_5g_indoor_pct": [90.0, 80.0],
+            "speedtest_mean_mbps": [420.0, 310.0], "speedtest_p10_mbps": [90.0, 60.0]}
+    table = cr.evaluate(by_d, {"bs_5g_per_10k": 15.0}, district_codes=CODES2)
+    text = render.write_report_html(tmp_path / "r.html", _summary(table), table,
+                                    verdict=cr.verdict(table)).read_text(encoding="utf-8")
+    heads = re.findall(r"<th title=\"[^\"]*\">([^<]*)</th>", text.split('class="districts')[1])
+    assert heads[-3:] == ["5G BS per 10k residents", "Indoor 5G coverage, residents %", "Speed test, mean Mbit/s"]
+    assert 'data-v="420"' in text
+    table = cr.evaluate({"bs_5g_per_10k": [30.0, 13.0]}, {"bs_5g_per_10k": 15.0}, district_codes=CODES2)
+    text = render.write_report_html(tmp_path / "s.html", _summary(table), table,
+                                    verdict=cr.verdict(table)).read_text(encoding="utf-8")
+    assert "Speed test" not in text
+
+
 def test_html_links_the_data_files_states_the_run_and_sorts_districts(tmp_path):
     table = _table()
     s = _summary(table)

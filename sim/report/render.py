@@ -295,7 +295,7 @@ _CSS = """
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",\
 "Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
 color:var(--ink);background:#fafbfc}
-main{max-width:1100px;margin:0 auto;padding:1rem 1rem 3rem}
+main{max-width:1180px;margin:0 auto;padding:1rem 1rem 3rem}
 h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.25rem;margin:2rem 0 .6rem;border-bottom:1px solid var(--line)}
 .verdict{font-size:1.15rem;font-weight:600;padding:.8rem 1rem;border-radius:.5rem;border-left:.4rem solid}
 .verdict.pass{background:var(--pass-bg);border-color:var(--pass);color:var(--pass)}
@@ -324,7 +324,7 @@ nav{font-size:.9rem;margin:.2rem 0 .8rem}nav a{color:var(--muted);margin-right:.
 .fig{background:#fff;border:1px solid var(--line);border-radius:.4rem;padding:.5rem .7rem}
 .fig b{display:block;font-size:1.45rem;font-variant-numeric:tabular-nums}.fig span{color:var(--muted);font-size:.85rem}
 table.districts{font-size:.85rem}table.districts th{font-size:.78rem;line-height:1.2;min-width:4.2rem;
-cursor:pointer;vertical-align:bottom}table.districts td:first-child{white-space:nowrap}
+cursor:pointer;vertical-align:bottom}table.districts td:first-child{min-width:7rem}
 .desc{font-size:1.02rem;margin:.4rem 0}dd.files a{display:inline-block;margin:0 .8rem .2rem 0;word-break:break-all}
 table.districts td:first-child,table.districts th:first-child{position:sticky;left:0;z-index:2;
 background:#fff;box-shadow:1px 0 0 var(--line)}table.districts th:first-child{background:#eef1f4;z-index:3}
@@ -521,6 +521,7 @@ SHORT_LABELS = {
     "user_5g_share_pct": "5G users % (input)",
     "pop_cov_5g_indoor_pct": "Indoor 5G coverage, residents %",
     "pop_5g_100mbps_busy_pct": "≥ 100 Mbit/s busy hour, residents %",
+    "speedtest_mean_mbps": "Speed test, mean Mbit/s",
 }
 """Column heads of the district table (the full label is the head's tooltip)."""
 
@@ -539,7 +540,8 @@ def _district_keys(rows) -> list[str]:
     judged = [k for k in INDICATORS if any(r["key"] == k and r.get("op") for r in rows)]
     speed = [k for k in INDICATORS if k in present and _is_speed_test(k)]
     speed += sorted(k for k in present if _is_speed_test(k) and k not in speed)
-    return judged + [k for k in _PHYSICAL_COLUMNS if k in present and k not in judged] + speed[:2]
+    mean = [k for k in speed if "mean" in k] or speed
+    return judged + [k for k in _PHYSICAL_COLUMNS if k in present and k not in judged] + mean[:1]
 
 
 def _column_head(key: str) -> tuple[str, str]:
@@ -594,7 +596,7 @@ def _district_table_html(recs, summary) -> list[str]:
     out.append("</tr></thead><tbody>")
     for s in scopes:
         name = names.get(s, s)
-        out.append(f'<tr><td data-v="{_esc(name)}">{_esc(name)} <span class="small">{_esc(s)}</span></td>')
+        out.append(f'<tr><td data-v="{_esc(name)}">{_esc(name)}<br><span class="small">{_esc(s)}</span></td>')
         if site_cells:
             out += [f'<td class="num" data-v="{v:g}">{_esc(t)}</td>'
                     for t, v in site_cells.get(s, [("—", math.nan)] * len(_SITE_COLUMNS))]
