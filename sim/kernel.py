@@ -434,10 +434,8 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
       with P_LOS of Table 7.4.2-1; ``"nlos"`` uses PL_NLOS; ``"sampled"`` draws the state
       per (pixel, site, seed) with :func:`los_uniform`, or with ``radio.los_consistent``
       from the site's spatially consistent field (§7.6.3.3, :mod:`sim.shadowing`).
-    * Shadow fading (``radio.shadow_fading``): ``PL + sigma_SF z`` per pixel-site, the same for
-      the sectors of a site, ``z`` the site's unit Gaussian field at the decorrelation distance
-      of Table 7.5-6 and sigma_SF of Table 7.4.1-1 for the link's state (``"expected"`` and
-      ``"nlos"``: the NLOS values) (:func:`sim.shadowing.shadow_fading_c`).
+    * Shadow fading (``radio.shadow_fading``): ``PL + sigma_SF z`` per pixel-site, Tables 7.4.1-1
+      and 7.5-6 for the link's state (expected / nlos: NLOS) (:func:`sim.shadowing.shadow_fading_c`).
     * Tables: for a given (scenario, h_BS) these depend on d2D only, as does the zenith
       angle, so the kernel tabulates them once per layer - evaluated in float64 by the
       functions of :mod:`sim.propagation` and :mod:`sim.antenna` at :data:`TABLE_N` nodes
@@ -614,17 +612,14 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     return ln_g, theta, None
 
 
-def _take(a, lead):
-    return a if np.ndim(a) == 0 else a.take(lead)
-
-
 def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed):
     """The draw of the sampled LOS state per pixel-site: with ``los_consistent`` the site's
     standard normal LOS-state field (TR 38.901 §7.6.3.3; LOS iff below ``Phi^-1(Pr_LOS)``),
     else an independent uniform hash (LOS iff below ``Pr_LOS``)."""
     if not lay.los_field:
         return los_uniform(pid, lay.site_id.take(lead), seed)
-    return shadowing.field_at(sh["z"], ox, oy, dx, dy, _take(sh["cpm_state"], lead), shadowing.LOS_SHIFT_CELLS)
+    cpm = sh["cpm_state"] if np.ndim(sh["cpm_state"]) == 0 else sh["cpm_state"].take(lead)
+    return shadowing.field_at(sh["z"], ox, oy, dx, dy, cpm, shadowing.LOS_SHIFT_CELLS)
 
 
 def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
