@@ -70,6 +70,8 @@ def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
     # rsrp, sinr, unloaded rate and busy-hour rate per layer; busy-hour rate per radio network; fibre households
     expected = {f"{lid}_{k}.tif" for lid in layers for k in ("rsrp_dbm", "sinr_db", "rate_indoor_bps", "rate_busy_bps")}
     expected |= {f"{ran}_rate_busy_bps.tif" for ran in rans} | {"fibre_gigabit_households.tif"}
+    # coverage holes per network (indoor) and the speed test (mean over the networks)
+    expected |= {f"{ran}_coverage_holes_indoor.tif" for ran in rans} | {"speedtest_mean_bps.tif"}
     assert {t.name for t in tifs} == expected
     for tif in tifs:
         with rasterio.open(tif) as ds:

@@ -169,7 +169,7 @@ def _busy_rasters(busy: BusyHour) -> dict:
 def _write_speed_test(sc: Scenario, run_dir: Path, rasters, districts, speed_px, title: str, images: dict) -> None:
     """``speedtest_mean_bps.tif`` and ``map_speedtest.png``: the mean speed test per pixel over the networks."""
     arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(speed_px, dtype=np.float32))
-    label = "5G speed test: one outdoor flow in the busy hour, mean over the networks (mobile shares)"
+    label = "speedtest mean: 5G speed test, one outdoor flow in the busy hour, mean over the networks (mobile shares)"
     if sc.output.geotiff:
         files.write_geotiff(run_dir / "speedtest_mean_bps.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
     if sc.output.maps:
