@@ -20,6 +20,7 @@ the pages it shares with its parent, so the two overlap.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import sys
@@ -201,6 +202,44 @@ def bench_city(quick):
           f"median rate {np.nanmedian(out.rate_outdoor_bps) / 1e6:.0f} Mbit/s")
 
 
+def bench_radio_options(quick):
+    print("\n4. radio options on one block (section 2's scene, 100 m tiles, K = 32): the cost of each draw")
+    rng = np.random.default_rng(2)
+    n_sites = 52_000
+    w_m = 80_000.0
+    r = np.abs(rng.normal(0, 15_000, n_sites))
+    a = rng.uniform(0, 2 * np.pi, n_sites)
+    sec = make_sectors(w_m / 2 + r * np.cos(a), w_m / 2 + r * np.sin(a), rng=rng)
+    grid = make_rasters(3200, 3200, 25.0, x0_m=0.0, y0_m=w_m).grid
+    n = 16_384 if quick else 65_536
+    flat = np.arange(1400 * 3200, 1400 * 3200 + n)
+    x, y = grid.centres_m(flat)
+    load = np.full(sec.n_sectors, 0.5, np.float32)
+    cand = site_index(sec, K).tile_candidates(grid, flat, 4)
+    variants = [("expected LOS (no draws)", {}),
+                ("sampled LOS, independent draws", dict(los_mode="sampled")),
+                ("sampled LOS, spatially consistent", dict(los_mode="sampled", los_consistent=True)),
+                ("+ shadow fading", dict(los_mode="sampled", los_consistent=True, shadow_fading=True)),
+                ("+ random O2I (shipped configs)", dict(los_mode="sampled", los_consistent=True, shadow_fading=True,
+                                                        o2i_random=True))]
+    preps = [(name, dataclasses.replace(RADIO, **kw)) for name, kw in variants]
+    preps = [(name, radio, prepare_layer(sec, radio, load)) for name, radio in preps]
+    for _, _, prep in preps:
+        if prep.shadowed or prep.los_field:
+            prep.shadow_terms(0)          # the unit field and offsets, built once per layer (not timed)
+    times = {name: np.inf for name, _, _ in preps}
+    for _ in range(3):                    # interleaved: a shared machine's load hits every variant alike
+        for name, radio, prep in preps:
+            t0 = time.perf_counter()
+            coverage_block(x, y, flat, cand, sec, radio, load, validate=False, prepared=prep)
+            times[name] = min(times[name], time.perf_counter() - t0)
+    base = times[preps[0][0]]
+    w = (40, 10, 10)
+    _row(("variant", "time s", "vs first"), w)
+    for name, _, _ in preps:
+        _row((name, f"{times[name]:.3f}", f"{times[name] / base:.2f}x"), w)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
@@ -215,6 +254,7 @@ def main(argv=None):
     ref_rate = bench_reference(args.quick)
     bench_block(args.quick, ref_rate)
     bench_scaling(args.quick)
+    bench_radio_options(args.quick)
     return 0
 
 

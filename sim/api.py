@@ -24,7 +24,8 @@ from pathlib import Path
 
 from .app.run import Simulation
 from .app.run import simulate as _simulate
-from .config import Scenario, load_scenario, scenario_from_dict
+from .compose import scenario_from_dict
+from .config import Scenario, load_scenario
 
 __all__ = ["load_config", "simulate", "Result", "Scenario"]
 

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -68,6 +69,18 @@ def setup_logging(level: int, stream=None) -> logging.Handler:
     return handler
 
 
+def _columns(stream) -> int | None:
+    """Width for the progress bar: None where the terminal reports its size (tqdm follows resizes),
+    else ``COLUMNS`` or 100 (on a pseudo-terminal of size 0 x 0, e.g. under ``script``, tqdm would
+    hide the bar: no column to draw in, no row to draw on)."""
+    try:
+        if os.get_terminal_size(stream.fileno()).columns > 0:
+            return None
+    except (OSError, AttributeError, ValueError):
+        pass
+    return shutil.get_terminal_size(fallback=(100, 24)).columns or 100
+
+
 class Progress:
     """The progress callback of a command: a log record per stage, a bar for counted stages on a terminal.
 
@@ -80,6 +93,7 @@ class Progress:
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
         self._stage = None
+        self._t_stage = time.perf_counter()
         self._bar = None
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
@@ -91,14 +105,21 @@ class Progress:
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
         if stage != self._stage:
             self._close()
-            self._stage = stage
+            now = time.perf_counter()
+            if self._stage is not None:
+                log.debug("%s: %.2f s", self._stage, now - self._t_stage)
+            self._stage, self._t_stage = stage, now
             log.info(stage)
+        elif total:
+            log.debug("%s: %s of %s", stage, done, total)
         if self.quiet or not total or not self._tty or not log.isEnabledFor(logging.INFO):
             return
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=f"  {stage}", file=self.stream, leave=True, dynamic_ncols=True,
+            cols = _columns(self.stream)
+            self._bar = tqdm(total=total, desc=f"  {stage}", file=self.stream, leave=True, ncols=cols,
+                             nrows=None if cols is None else 24, dynamic_ncols=cols is None,
                              unit="step", mininterval=0.2,
                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
         self._bar.n = min(int(done or 0), total)

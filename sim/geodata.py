@@ -327,7 +327,7 @@ def grid_area_of_use(crs: str = GRID_CRS) -> tuple[float, float, float, float]:
     return (a.west, a.south, a.east, a.north)
 
 
-def _check_district_extent(path: Path, gdf, codes, crs: str | None) -> str:
+def _check_district_extent(path: Path, gdf, codes, crs: str | None = None) -> str:
     """Every district polygon in WGS84 range and inside the grid CRS's area of use (before projecting).
 
     ``crs`` None: the UTM zone of the polygons' centre (:func:`utm_crs_of`). Returns the grid CRS.
@@ -349,6 +349,13 @@ def _check_district_extent(path: Path, gdf, codes, crs: str | None) -> str:
         raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
                            f"expected longitudes in [-180, 180] and latitudes in [-90, 90] degrees "
                            f"({gdf.crs.to_string()}), got bounds {tuple(float(f'{v:.6g}') for v in bounds[i])}")
+    # the area once repaired: a bow-tie ring has zero signed area but a valid repair (make_valid is a no-op
+    # on valid polygons); a ring of collinear points repairs to a line
+    flat = shapely.area(shapely.make_valid(np.asarray(gdf.geometry.values, dtype=object))) <= 0
+    if flat.any():
+        i = int(np.flatnonzero(flat)[0])
+        raise GeodataError(path, f"feature {i} (code {codes.iloc[i]})",
+                           "expected a polygon with an area, got a zero-area (degenerate) polygon")
     if crs is None:
         lon0, lat0 = bounds[:, :2].min(axis=0)
         lon1, lat1 = bounds[:, 2:].max(axis=0)

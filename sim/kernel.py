@@ -114,12 +114,8 @@ def noise_mw(radio: LayerRadio) -> float:
 
 
 def activity(load, min_load: float = 0.0):
-    """Share of its resources an interferer transmits at cell load ``load``: ``a + (1 - a) load``.
-
-    ``a = min_load`` is the activity of an idle cell: SSB, PDCCH, CSI-RS/TRS are sent whatever
-    the traffic (TS 38.213 §4.1, TS 38.214 §5.1.6.1.1); data fills the rest in proportion to
-    the load. float64, the shape of ``load``; ``min_load = 0`` returns the loads themselves.
-    """
+    """Interference weight of a cell at load ``load``: ``a + (1 - a) load`` (float64), ``a = min_load`` the
+    idle cell's always-on share (SSB, PDCCH, CSI-RS/TRS: TS 38.213 §4.1, TS 38.214 §5.1.6.1.1)."""
     load = np.asarray(load, dtype=np.float64)
     return load if not min_load else min_load + (1.0 - min_load) * load
 
@@ -220,12 +216,18 @@ class PreparedLayer:
             else:
                 rows.setdefault("gain_los", []).append(-c * pl_l + extra)
                 rows.setdefault("gain_nlos", []).append(-c * pl_n + extra)
-                rows.setdefault("p_los", []).append(p)
+                if self.los_field:    # LOS iff the site's normal field < Phi^-1(Pr_LOS)
+                    rows.setdefault("z_los", []).append(shadowing.normal_quantile(p))
+                else:
+                    rows.setdefault("p_los", []).append(p)
             if self.v_per_site:
                 y = theta - 90.0 - float(self.tilt)
                 rows.setdefault("a_v", []).append(c * np.minimum(float(self.c_v) * y * y, float(self.sla)))
             else:
                 rows.setdefault("theta", []).append(theta)
+        if "gain_los" in rows:    # one table, NLOS rows then LOS rows: a LOS pair looks up at k + state_off
+            rows["gain_state"] = rows.pop("gain_nlos") + rows.pop("gain_los")
+            self.state_off = len(groups) * TABLE_N
         for name, vals in rows.items():
             t = np.concatenate(vals)
             slope = np.diff(t, append=t[-1])
@@ -342,11 +344,8 @@ def _log_gain_site(scen_code, d2d, h_bs, radio: LayerRadio, los_mode, u):
 
 
 def serving_los_probability(pix_x_m, pix_y_m, best, lay: PreparedLayer):
-    """TR 38.901 Table 7.4.2-1 LOS probability of each pixel's serving link (float32, NaN: none).
-
-    At the pixel's distance to its serving site, in that site's scenario; the rank model's LOS
-    weight (:func:`sim.linkfield.expected_layers`).
-    """
+    """TR 38.901 Table 7.4.2-1 LOS probability of each pixel's serving link, float32 (NaN: none): the
+    rank model's LOS weight (:func:`sim.linkfield.expected_layers`), at the serving site's scenario."""
     ok = best >= 0
     b = np.where(ok, best, 0)
     d2d = np.hypot(pix_x_m - lay.x_m.take(b), pix_y_m - lay.y_m.take(b)).astype(np.float32)
@@ -422,11 +421,16 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
 
         P_j = Ptx_j + G_j(phi, theta) - PL(d2D, hBS, hUT, fc)
 
-    * Path loss: TR 38.901 V17.0.0 Table 7.4.1-1 (:func:`sim.propagation.pathloss_db`),
-      no shadow fading. ``los_mode`` ``"expected"`` (default) uses the expected linear path
+    * Path loss: TR 38.901 V17.0.0 Table 7.4.1-1 (:func:`sim.propagation.pathloss_db`).
+      ``los_mode`` ``"expected"`` (default) uses the expected linear path
       gain over the LOS state, ``P_LOS 10**(-PL_LOS/10) + (1 - P_LOS) 10**(-PL_NLOS/10)``
       with P_LOS of Table 7.4.2-1; ``"nlos"`` uses PL_NLOS; ``"sampled"`` draws the state
-      per (pixel, site, seed) with :func:`los_uniform`.
+      per (pixel, site, seed) with :func:`los_uniform`, or with ``radio.los_consistent``
+      from the site's spatially consistent field (§7.6.3.3, :mod:`sim.shadowing`).
+    * Shadow fading (``radio.shadow_fading``): ``PL + sigma_SF z`` per pixel-site, the same for
+      the sectors of a site, ``z`` the site's unit Gaussian field at the decorrelation distance
+      of Table 7.5-6 and sigma_SF of Table 7.4.1-1 for the link's state (``"expected"`` and
+      ``"nlos"``: the NLOS values) (:func:`sim.shadowing.shadow_fading_c`).
     * Tables: for a given (scenario, h_BS) these depend on d2D only, as does the zenith
       angle, so the kernel tabulates them once per layer - evaluated in float64 by the
       functions of :mod:`sim.propagation` and :mod:`sim.antenna` at :data:`TABLE_N` nodes
@@ -444,12 +448,14 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
       When tilt and vertical beamwidth are the same for every sector of the layer, A_V is
       a function of d2D and is tabulated too.
     * Serving sector: largest P_j (ties: the earlier candidate). RSRP per resource element
-      (TS 38.215 §5.1.1): ``RSRP = P_best - 10 log10(12 N_PRB)`` (:func:`rsrp_offset_db`).
+      (TS 38.215 §5.1.1): ``RSRP = P_best - 10 log10(12 N_PRB) + dG_SSB`` (:func:`rsrp_offset_db`;
+      ``dG_SSB = radio.ssb_gain_offset_db``, the SSB beam's peak gain minus the traffic beam's).
     * ``SINR = P_best / (sum_{j != best} load_j P_j + N)``, ``N = kT0 B NF`` over
       ``bw_hz`` (:func:`noise_mw`); sums in linear mW, float64. Interference comes from
       the candidates only (the K nearest sites); the tests bound the truncation error.
-    * Indoor: the expected O2I loss ``L`` (:func:`o2i_loss_expected_db`) lowers signal and
-      interference alike: ``RSRP_in = RSRP - L``,
+    * Indoor: the expected O2I loss ``L`` (:func:`o2i_loss_expected_db`), or with
+      ``radio.o2i_random`` each pixel's drawn loss (:func:`sim.shadowing.o2i_loss_pixel_db`),
+      lowers signal and interference alike: ``RSRP_in = RSRP - L``,
       ``SINR_in = g P_best / (g I + N)`` with ``g = 10**(-L/10)``; no path loss is
       re-evaluated. LOS probability uses the pixel's outdoor distance (d2D-out).
     * Rates: :func:`sim.linkfield.layer_rate_bps` (device classes, SINR ceiling, rank with the
@@ -544,7 +550,11 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     """
     radio = lay.radio
     sampled = radio.los_mode == "sampled"
-    u = _los_draw(lay, lead, dx, dy, pid, seed) if sampled else None
+    sh = lay.shadow_terms(seed) if (lay.shadowed or lay.los_field) else None
+    ox = oy = None
+    if sh is not None:
+        ox, oy = sh["ox"].take(lead), sh["oy"].take(lead)
+    draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed) if sampled else None
     los = None
     if lay.use_tables:
         x = dx * dx
@@ -560,16 +570,18 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         if np.ndim(lay.combo_off):
             k += lay.combo_off.take(lead)
         if sampled:
-            los = u < _lookup(lay, "p_los", k, x)
-            ln_g = _lookup(lay, "gain_nlos", k, x)
-            np.copyto(ln_g, _lookup(lay, "gain_los", k, x), where=los)
+            los = draw < _lookup(lay, "z_los" if lay.los_field else "p_los", k, x)
+            ln_g = _lookup(lay, "gain_state", k + los * lay.state_off, x)
         else:
             ln_g = _lookup(lay, "gain", k, x)
         if lay.shadowed:
-            ln_g -= shadowing.shadow_fading_c(lay.shadow_terms(seed), lead, dx, dy, los)
+            ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los)
         if lay.v_per_site:
             return ln_g, None, _lookup(lay, "a_v", k, x)
         return ln_g, _lookup(lay, "theta", k, x), None
+    u = draw
+    if lay.los_field and draw is not None:
+        u = shadowing.uniform_from_normal(draw)
     d2d = np.hypot(dx, dy)
     h_bs = lay.h_bs if np.ndim(lay.h_bs) == 0 else lay.h_bs.take(lead)
     if np.ndim(lay.scen) == 0:
@@ -586,7 +598,7 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
             if los is not None:
                 los[msk] = los_c
     if lay.shadowed:
-        ln_g -= shadowing.shadow_fading_c(lay.shadow_terms(seed), lead, dx, dy, los)
+        ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los)
     theta = antenna.zenith_angle_deg(d2d, h_bs, _F32(radio.h_ut_m))
     if np.ndim(lay.eirp_c) == 0:
         ln_g += lay.eirp_c
@@ -599,14 +611,13 @@ def _take(a, lead):
     return a if np.ndim(a) == 0 else a.take(lead)
 
 
-def _los_draw(lay: PreparedLayer, lead, dx, dy, pid, seed):
-    """Uniform per pixel-site for the sampled LOS state: the spatially consistent field of the
-    site (TR 38.901 §7.6.3.3) or, without ``los_consistent``, an independent hash."""
+def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed):
+    """The draw of the sampled LOS state per pixel-site: with ``los_consistent`` the site's
+    standard normal LOS-state field (TR 38.901 §7.6.3.3; LOS iff below ``Phi^-1(Pr_LOS)``),
+    else an independent uniform hash (LOS iff below ``Pr_LOS``)."""
     if not lay.los_field:
         return los_uniform(pid, lay.site_id.take(lead), seed)
-    sh = lay.shadow_terms(seed)
-    return shadowing.field_at(sh["u"], sh["ox_los"].take(lead), sh["oy_los"].take(lead), dx, dy,
-                              _take(sh["cpm_state"], lead))
+    return shadowing.field_at(sh["z"], ox, oy, dx, dy, _take(sh["cpm_state"], lead), shadowing.LOS_SHIFT_CELLS)
 
 
 def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):

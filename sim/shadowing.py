@@ -16,14 +16,15 @@ spatially consistent the same way (§7.6.3.3): a uniform variable from such a fi
 One unit-variance field with unit decorrelation distance serves every site and every
 ``d_cor``: :func:`unit_field` synthesises it once per seed on a periodic lattice
 (:data:`N_CELLS` x :data:`N_CELLS` cells, :data:`CELLS_PER_DCOR` cells per decorrelation
-distance, i.e. a torus of 256 decorrelation distances a side) by the spectral method: white
+distance, i.e. a torus of 128 decorrelation distances a side) by the spectral method: white
 Gaussian noise filtered with the square root of the discrete spectrum of ``exp(-r)``, so its
 covariance is exactly the periodised exponential. Site ``s`` reads the field at
 
     cell = offset_s + (x_UE - x_s) * CELLS_PER_DCOR / d_cor      (nearest cell)
 
-with a uniform random offset per site and stream (:func:`site_offsets`, a hash of seed,
-site id and stream). Two sites read far-apart parts of the torus, so their fields are
+with a uniform random offset per site (:func:`site_offsets`, a hash of seed and site id);
+the LOS-state field of the site is read half a torus away. Two sites read far-apart parts
+of the torus (a collision within a few ``d_cor`` has a probability of a few 1e-4), so their fields are
 independent (TR 38.901 draws the LSPs of each BS independently); two UEs of one site see
 the correlation ``exp(-d / d_cor)``. Scaling the read position by ``1 / d_cor`` gives every
 scenario and link state its own distance from the same lattice.
@@ -50,12 +51,13 @@ __all__ = [
     "CELLS_PER_DCOR",
     "SF_DECORRELATION_M",
     "LOS_DECORRELATION_M",
-    "STREAM_SF",
-    "STREAM_LOS",
+    "LOS_SHIFT_CELLS",
     "mix64",
     "hash_uniform",
     "los_uniform",
     "unit_field",
+    "uniform_from_normal",
+    "normal_quantile",
     "site_offsets",
     "field_at",
     "o2i_draws",
@@ -64,10 +66,12 @@ __all__ = [
     "o2i_loss_pixel_db",
 ]
 
-N_CELLS = 1024
+N_CELLS = 512
 """Cells per side of the periodic lattice (a power of two: the wrap is a bit mask)."""
 CELLS_PER_DCOR = 4.0
-"""Lattice cells per decorrelation distance: the torus spans 256 decorrelation distances."""
+"""Lattice cells per decorrelation distance: the torus spans 128 decorrelation distances
+(6.4 km for UMa NLOS, 1.3 km for UMi LOS: a site's field repeats beyond, where its signal is
+far below its neighbours')."""
 
 SF_DECORRELATION_M = {("uma", True): 37.0, ("uma", False): 50.0,
                       ("umi", True): 10.0, ("umi", False): 13.0,
@@ -78,16 +82,16 @@ Street Canyon) and Part-2 (RMa), row 'Correlation distance in the horizontal pla
 LOS_DECORRELATION_M = {"uma": 50.0, "umi": 50.0, "rma": 60.0}
 """Correlation distance of the LOS state, m: TR 38.901 V17.0.0 §7.6.3.3, Table 7.6.3.1-2."""
 
-STREAM_SF = 0
-"""Stream of :func:`site_offsets` for the shadow-fading field."""
-STREAM_LOS = 1
-"""Stream of :func:`site_offsets` for the LOS-state field."""
+_STREAM_SF = 0
 _STREAM_O2I = 2
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MASK = N_CELLS - 1
+LOS_SHIFT_CELLS = N_CELLS // 2
+"""Where a site's LOS-state field is read, relative to its shadow-fading field (both axes)."""
+_SHIFT = N_CELLS.bit_length() - 1
 
 
 def mix64(z):
@@ -158,15 +162,16 @@ def _normal_from_uniform(u1, u2):
 
 
 @lru_cache(maxsize=4)
-def unit_field(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The unit Gaussian field of a seed on the torus, and its normal CDF.
+def unit_field(seed: int) -> np.ndarray:
+    """The unit Gaussian field of a seed on the torus.
 
     Returns
     -------
-    z, u : ndarray [N_CELLS * N_CELLS], float32 (read-only, flat row-major)
-        ``z``: zero mean, unit variance (normalised to exactly 0 and 1 over the lattice),
-        covariance ``exp(-r / CELLS_PER_DCOR)`` between cells ``r`` apart on the torus;
-        ``u = Phi(z)``, uniform in (0, 1), for the LOS state.
+    z : ndarray [N_CELLS * N_CELLS], float16 (read-only, flat row-major)
+        Zero mean, unit variance (normalised to exactly 0 and 1 over the lattice before the
+        rounding to float16, 3 significant digits), covariance ``exp(-r / CELLS_PER_DCOR)``
+        between cells ``r`` apart on the torus. float16 keeps the table at 512 KiB, within a
+        core's L2 cache: the kernel reads it at random for every pixel-site.
 
     Notes
     -----
@@ -185,56 +190,89 @@ def unit_field(seed: int) -> tuple[np.ndarray, np.ndarray]:
     z = np.fft.irfft2(np.fft.rfft2(w) * np.sqrt(spec), s=(n, n))
     z -= z.mean()
     z /= z.std()
-    z = z.astype(np.float32).ravel()
-    order = np.argsort(z, kind="stable")
-    u = np.empty(z.size, dtype=np.float32)
-    # Phi(z) by rank: exactly uniform over the lattice, same order as z (a monotone map)
-    u[order] = ((np.arange(z.size) + 0.5) / z.size).astype(np.float32)
+    z = z.astype(np.float16).ravel()
     z.flags.writeable = False
-    u.flags.writeable = False
-    return z, u
+    return z
 
 
-def site_offsets(site_id, seed: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
-    """Where each site reads the torus: cell offsets ``(ox, oy)`` in [0, N_CELLS), float32."""
-    key = np.asarray(site_id).astype(np.int64) * 4 + int(stream)
-    ox = hash_uniform(seed, key, 0) * N_CELLS
-    oy = hash_uniform(seed, key, 1) * N_CELLS
-    return np.floor(ox).astype(np.float32), np.floor(oy).astype(np.float32)
+_PHI_Z0 = -8.0
+_PHI_STEP = 1.0 / 256.0
+_PHI = np.array([0.5 * math.erfc(-(_PHI_Z0 + i * _PHI_STEP) / math.sqrt(2.0)) for i in range(4097)], np.float32)
+_PHI_SLOPE = np.diff(_PHI, append=_PHI[-1])
 
 
-def field_at(table, ox, oy, dx_m, dy_m, cells_per_m):
+def uniform_from_normal(z) -> np.ndarray:
+    """``Phi(z)``, the standard normal CDF, float32: a uniform variable from a standard normal one.
+
+    Linear interpolation in a table of :func:`math.erfc` at 1/256 steps over [-8, 8] (error
+    below 1e-6); beyond, 0 or 1.
+    """
+    x = np.asarray(z, dtype=np.float32) - np.float32(_PHI_Z0)
+    x *= np.float32(1.0 / _PHI_STEP)
+    np.clip(x, 0.0, np.float32(_PHI.size - 1), out=x)
+    k = x.astype(np.int32)
+    x -= k
+    u = _PHI.take(k)
+    u += x * _PHI_SLOPE.take(k)
+    return u
+
+
+def site_offsets(site_id, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each site reads the torus: cell offsets ``(ox, oy)``, whole cells in [8 N, 9 N), float32.
+
+    The shadow-fading field of a site is read at the offset, its LOS-state field
+    :data:`LOS_SHIFT_CELLS` further along both axes (half the torus: the two fields of a site
+    are independent). The offsets start at 8 :data:`N_CELLS` so that a read position stays
+    positive, and truncation is the floor, up to 8 N cells from the site (51 km for UMa NLOS,
+    10 km for UMi LOS); farther pairs read the next cell towards the site.
+    """
+    key = np.asarray(site_id).astype(np.int64) * 4 + _STREAM_SF
+    ox = np.floor(hash_uniform(seed, key, 0) * N_CELLS) + 8 * N_CELLS
+    oy = np.floor(hash_uniform(seed, key, 1) * N_CELLS) + 8 * N_CELLS
+    return ox.astype(np.float32), oy.astype(np.float32)
+
+
+def field_at(table, ox, oy, dx_m, dy_m, cells_per_m, shift_cells: int = 0):
     """The field of ``table`` (:func:`unit_field`) seen by a site at UE offset ``(dx_m, dy_m)``.
 
     Parameters
     ----------
-    table : ndarray [N_CELLS**2], float32
-        ``z`` or ``u`` of :func:`unit_field`.
+    table : ndarray [N_CELLS**2]
+        :func:`unit_field`.
     ox, oy : array_like, float32
         The site's offsets (:func:`site_offsets`), broadcast with ``dx_m``.
     dx_m, dy_m : ndarray, float32
         UE position minus site position, m.
     cells_per_m : float or ndarray, float32
         ``CELLS_PER_DCOR / d_cor``.
+    shift_cells : int
+        Added to both cell indices (:data:`LOS_SHIFT_CELLS` for the LOS-state field).
 
     Returns
     -------
-    v : ndarray, float32, shape of ``dx_m``
-        The nearest lattice cell's value (the torus wraps).
+    v : ndarray, dtype of ``table``, shape of ``dx_m``
+        The value of the lattice cell the position falls in (the torus wraps).
     """
     gx = dx_m * cells_per_m
     gx += ox
-    np.floor(gx, out=gx)
     gy = dy_m * cells_per_m
     gy += oy
-    np.floor(gy, out=gy)
-    ix = gx.astype(np.int64)
+    ix = gx.astype(np.int32)           # truncation: the floor of a positive position (see site_offsets)
+    iy = gy.astype(np.int32)
+    if shift_cells:
+        ix += shift_cells
+        iy += shift_cells
     ix &= _MASK
-    iy = gy.astype(np.int64)
     iy &= _MASK
-    iy *= N_CELLS
-    iy += ix
+    iy <<= _SHIFT
+    iy |= ix
     return table.take(iy)
+
+
+def normal_quantile(p) -> np.ndarray:
+    """``Phi^-1(p)``, float64: the inverse of :func:`uniform_from_normal`'s table (-8 at 0, 8 at 1)."""
+    return np.interp(np.asarray(p, dtype=np.float64), _PHI.astype(np.float64),
+                     _PHI_Z0 + _PHI_STEP * np.arange(_PHI.size))
 
 
 def o2i_draws(pix_id, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -275,19 +313,16 @@ def _take(a, lead):
 def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) -> dict:
     """Constants of the shadow-fading and LOS-state fields of a layer's sectors for ``seed``.
 
-    A dict: the tables ``z``, ``u`` (:func:`unit_field`); each sector's site offsets ``ox``,
-    ``oy`` (shadow fading) and ``ox_los``, ``oy_los`` (LOS state) (:func:`site_offsets`);
-    per sector - a numpy scalar when the same for all - the cells per metre of the shadow
+    A dict: the table ``z`` (:func:`unit_field`); each sector's site offsets ``ox``,
+    ``oy`` (:func:`site_offsets`); per sector - a numpy scalar when the same for all - the cells per metre of the shadow
     fading in LOS and NLOS (``cpm_los``, ``cpm_nlos``, Table 7.5-6) and of the LOS state
     (``cpm_state``, §7.6.3.3), and ``sigma_SF ln(10)/10`` (``sig_los_c``; ``sig_los_far_c``
     beyond the RMa breakpoint, ``d_bp2`` its square; ``sig_nlos_c``; TR 38.901 Table 7.4.1-1
     via :func:`sim.propagation.shadow_fading_std_db`); ``far``: some sector is RMa, whose LOS
     sigma depends on the distance.
     """
-    z, u = unit_field(seed)
-    t = dict(z=z, u=u)
-    t["ox"], t["oy"] = site_offsets(sectors.site_id, seed, STREAM_SF)
-    t["ox_los"], t["oy_los"] = site_offsets(sectors.site_id, seed, STREAM_LOS)
+    t = dict(z=unit_field(seed))
+    t["ox"], t["oy"] = site_offsets(sectors.site_id, seed)
     codes = range(len(SCENARIO_CODES))
     c = _C
     kw = dict(fc_ghz=radio.fc_ghz, h_bs_m=35.0, h_ut_m=radio.h_ut_m)
@@ -310,12 +345,13 @@ def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) ->
     return t
 
 
-def shadow_fading_c(sh, lead, dx, dy, los):
+def shadow_fading_c(sh, lead, ox, oy, dx, dy, los):
     """Shadow fading ``X_SF * ln(10) / 10`` per pixel-site (added to the path loss), float32.
 
     ``X_SF = sigma_SF z`` with ``z`` the site's unit field (:func:`field_at`) at the state's
     decorrelation distance. ``sh``: :func:`site_field_constants`; ``lead``: the sector index of
-    each pixel-site (``[k, n]``); ``dx``, ``dy``: UE minus site, m (float32); ``los``: the
+    each pixel-site (``[k, n]``); ``ox``, ``oy``: its site's offsets (``sh["ox"].take(lead)``);
+    ``dx``, ``dy``: UE minus site, m (float32); ``los``: the
     LOS state, bool, or None for the NLOS sigma and distance (TR 38.901 Table 7.4.1-1 and
     Table 7.5-6).
     """
@@ -330,9 +366,8 @@ def shadow_fading_c(sh, lead, dx, dy, los):
             d2 += dy * dy
             sig_l = np.where(d2 > _take(sh["d_bp2"], lead), _take(sh["sig_los_far_c"], lead), sig_l)
         sig = np.where(los, sig_l, _take(sh["sig_nlos_c"], lead))
-    v = field_at(sh["z"], sh["ox"].take(lead), sh["oy"].take(lead), dx, dy, cpm)
-    v *= sig
-    return v
+    v = field_at(sh["z"], ox, oy, dx, dy, cpm)
+    return np.multiply(v, sig, dtype=np.float32)
 
 
 def o2i_loss_pixel_db(radio: LayerRadio, pix_id, seed: int) -> np.ndarray:

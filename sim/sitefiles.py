@@ -79,8 +79,8 @@ _MAX_HEIGHT_M = 500.0
 
 MAX_SITE_ROWS = 2_000_000
 """Most rows of a site file a run reads (:func:`count_rows`, checked before parsing): about
-twenty times China's 5G sites in Shanghai, and the largest file that fits a 16 GiB machine's
-default memory limit (``sim.app.inputs.SITE_ROW_BYTES``)."""
+forty times Shanghai's 5G sites. The memory estimate (``sim.app.inputs.SITE_ROW_BYTES``, about
+9 kB per row) usually refuses a large file first: a 1,000,000-row file peaked at 7.1 GiB."""
 
 
 def count_rows(path, site_format: str) -> int:

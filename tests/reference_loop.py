@@ -36,7 +36,7 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
     g_in = s_hi * 10.0 ** (-l_high / 10.0) + (1.0 - s_hi) * 10.0 ** (-l_low / 10.0)
     out = {k: np.full(n_pix, np.nan) for k in ("rsrp_dbm", "sinr_db", "rsrp_indoor_dbm", "sinr_indoor_db")}
     out["best_sector"] = np.full(n_pix, -1)
-    fields = shadowing.unit_field(seed) if radio.shadow_fading or radio.los_consistent else None
+    field = shadowing.unit_field(seed) if radio.shadow_fading or radio.los_consistent else None
     for i in range(n_pix):
         powers = []
         for j in cand[i]:
@@ -65,8 +65,9 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
                     path_gain = p_los * 10.0 ** (-pl_l / 10.0) + (1.0 - p_los) * 10.0 ** (-pl_n / 10.0)
                 else:  # sampled
                     if radio.los_consistent:
-                        u = _field(fields[1], sectors.site_id[j], seed, shadowing.STREAM_LOS, dx, dy,
-                                   shadowing.LOS_DECORRELATION_M[scen])
+                        z = _field(field, sectors.site_id[j], seed, dx, dy, shadowing.LOS_DECORRELATION_M[scen],
+                                   shadowing.LOS_SHIFT_CELLS)
+                        u = 0.5 * math.erfc(-z / math.sqrt(2.0))
                     else:
                         u = float(los_uniform(np.array([pix_id[i]]), np.array([sectors.site_id[j]]), seed)[0])
                     path_gain = 10.0 ** (-(pl_l if u < p_los else pl_n) / 10.0)
@@ -74,8 +75,7 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
                 los = radio.los_mode == "sampled" and u < p_los      # expected / nlos: NLOS sigma and distance
                 sigma = float(propagation.shadow_fading_std_db(scen, los, d2d, fc_ghz=radio.fc_ghz, h_bs_m=h_bs,
                                                                h_ut_m=radio.h_ut_m))
-                z = _field(fields[0], sectors.site_id[j], seed, shadowing.STREAM_SF, dx, dy,
-                           shadowing.SF_DECORRELATION_M[(scen, bool(los))])
+                z = _field(field, sectors.site_id[j], seed, dx, dy, shadowing.SF_DECORRELATION_M[(scen, bool(los))])
                 path_gain *= 10.0 ** (-sigma * z / 10.0)
             p_mw = 10.0 ** ((float(sectors.ptx_dbm[j]) + gain) / 10.0) * path_gain
             powers.append((p_mw, j))
@@ -97,15 +97,16 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
 
 
 @functools.lru_cache(maxsize=65536)
-def _offsets(site_id, seed, stream):
-    return shadowing.site_offsets(np.array([site_id]), seed, stream)
+def _offsets(site_id, seed):
+    return shadowing.site_offsets(np.array([site_id]), seed)
 
 
-def _field(table, site_id, seed, stream, dx, dy, d_cor_m):
+def _field(table, site_id, seed, dx, dy, d_cor_m, shift_cells=0):
     """The site's unit field at the UE (sim.shadowing), read at the kernel's float32 offset."""
-    ox, oy = _offsets(int(site_id), int(seed), int(stream))
+    ox, oy = _offsets(int(site_id), int(seed))
     cpm = np.float32(shadowing.CELLS_PER_DCOR / d_cor_m)
-    return float(shadowing.field_at(table, ox, oy, np.array([dx], np.float32), np.array([dy], np.float32), cpm)[0])
+    return float(shadowing.field_at(table, ox, oy, np.array([dx], np.float32), np.array([dy], np.float32), cpm,
+                                    shift_cells)[0])
 
 
 # --------------------------------------------------------------------------- test scenes

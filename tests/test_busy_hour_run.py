@@ -147,7 +147,7 @@ def test_same_seed_same_numbers(tiny_run, tmp_path):
     again = run_scenario(_scenario(), out_dir=tmp_path / "again", workers=1)
     a, b = tiny_run.summary["busy_hour"], again.summary["busy_hour"]
     assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-    for name in ("cells.csv", "simpy_cells.csv", "pon_busy_hour.csv", "cmcc_rate_busy_bps.tif"):
+    for name in ("cells.csv", "simpy_cells.csv", "pon_busy_hour.csv", "cmcc_rate_busy_mbps.tif"):
         assert (tiny_run.run_dir / name).read_bytes() == (again.run_dir / name).read_bytes(), name
     assert tiny_run.summary["citywide"] == again.summary["citywide"]
 
@@ -161,9 +161,9 @@ def test_busy_indicator_equals_recomputation_from_geotiffs(tiny_run, scene):
              "pop_5g_1gbps_busy_pct": sc.criteria.gigabit_rate_bps}
     pct = dict.fromkeys(marks, 0.0)
     for ran in sc.ran_ids:
-        with rasterio.open(tiny_run.run_dir / f"{ran}_rate_busy_bps.tif") as ds:
-            assert ds.crs.to_epsg() == 32651
-            band = ds.read(1).astype(np.float64).ravel()
+        with rasterio.open(tiny_run.run_dir / f"{ran}_rate_busy_mbps.tif") as ds:
+            assert ds.crs.to_epsg() == 32651 and ds.units == ("Mbit/s",)
+            band = ds.read(1).astype(np.float64).ravel() * 1e6
         rate = band[rasters.land_flat]
         pop = rasters.population_land
         for key, mark in marks.items():

@@ -145,9 +145,9 @@ def test_compare_two_runs(tmp_path):
     assert table and all(float(r[-1]) == 0.0 for r in table)
     assert {"sites_5g", "sites_5g_per_km2", "bs_5g_per_10k"} <= {r[0] for r in table}  # deployment beside indicators
     # every throughput raster: unloaded and busy hour per layer, busy hour per radio network
-    tifs = sorted([f"{lid}_rate_{k}_bps.tif" for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78")
+    tifs = sorted([f"{lid}_rate_{k}_mbps.tif" for lid in ("cmcc-n28", "cmcc-n41", "ctcu-n78")
                    for k in ("busy", "indoor")]
-                  + ["cmcc_rate_busy_bps.tif", "ctcu_rate_busy_bps.tif"])
+                  + ["cmcc_rate_busy_mbps.tif", "ctcu_rate_busy_mbps.tif"])
     assert [r[:4] for r in rows if r[0].endswith(".tif")] == [[t, "mean", "change", "+0.0"] for t in tifs]
     assert (tmp_path / "cmp" / "compare.csv").stat().st_size > 0
     _one_line_error(run_cli("compare", str(a), str(tmp_path / "none")), "summary.json not found")
@@ -158,11 +158,11 @@ def test_compare_two_runs(tmp_path):
     import numpy as np
     import rasterio
 
-    name = "ctcu-n78_rate_indoor_bps.tif"
+    name = "ctcu-n78_rate_indoor_mbps.tif"
     with rasterio.open(a / name) as da, rasterio.open(b / name) as db, rasterio.open(cmp / f"diff_{name}") as dd:
         va, vb, vd = da.read(1).astype(np.float64), db.read(1).astype(np.float64), dd.read(1)
         assert dd.crs == da.crs and dd.transform == da.transform and np.isnan(dd.nodata)
-        assert dd.descriptions[0].startswith("ctcu-n78 Downlink rate") and dd.units == ("bit/s",)
+        assert dd.descriptions[0].startswith("ctcu-n78 Downlink rate") and dd.units == ("Mbit/s",)
     land = np.argwhere(np.isfinite(va))
     assert np.isnan(vd[~np.isfinite(va)]).all()
     changed = land[(vb - va)[tuple(land.T)] != 0]
@@ -173,3 +173,34 @@ def test_compare_two_runs(tmp_path):
         assert (cmp / f).stat().st_size > 0, f
     again = run_cli("compare", str(a), str(b), "--out", str(cmp))
     _one_line_error(again, "compare.csv", "--force")
+
+
+def test_version():
+    from sim import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"gigacity {__version__}"
+
+
+def test_set_error_names_the_key():
+    _one_line_error(run_cli("validate", str(CONFIGS / "tiny.toml"), "--set", "radio.k_sitez=3"),
+                    "--set: radio.k_sitez: unknown key")
+
+
+@pytest.mark.slow
+def test_run_log_lines_when_not_a_terminal_and_quiet(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(out), "--set", "region.resolution_m=400")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    # piped: one plain "[   t s] stage" line per stage, no progress bar (no carriage return)
+    assert "\r" not in proc.stderr and all(line.startswith("[") and " s] " in line for line in lines), lines
+    stages = [line.split(" s] ", 1)[1] for line in lines]
+    assert stages[0] == "reading geodata" and "coverage ctcu-n78" in stages and stages[-1] == "writing outputs"
+    assert proc.stdout.splitlines()[-1] == f"report: {out / 'report.html'}"
+    quiet = run_cli("run", str(CONFIGS / "tiny.toml"), "--out", str(tmp_path / "q"), "--quiet",
+                    "--set", "region.resolution_m=400")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout.splitlines() == [f"report: {tmp_path / 'q' / 'report.html'}"]
+    debug = run_cli("validate", str(CONFIGS / "tiny.toml"), "--log-level", "warning")
+    assert debug.returncode == 0 and debug.stdout.strip().endswith("config OK")

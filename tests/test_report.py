@@ -141,6 +141,22 @@ def test_outputs_are_the_files_written_and_errors_are_one_line(tmp_path, monkeyp
     monkeypatch.setattr(files, "_remove_temp", full)
     with pytest.raises(InputError, match=r"c\.json: cannot write c\.json \(No space left on device\)$"):
         files.write_json(d / "c.json", {"c": 1})
+    monkeypatch.undo()
+
+    # GDAL's write error (a pyogrio exception, not an OSError) is one line as well, and no temp file stays
+    import geopandas as gpd
+    import pyogrio
+    import pyogrio.errors
+    import shapely
+
+    def gdal_full(*a, **k):
+        raise pyogrio.errors.DataSourceError("sqlite3_exec failed: database or disk is full")
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", gdal_full)
+    gdf = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs="EPSG:4326")
+    with pytest.raises(InputError, match=r"d\.gpkg: cannot write d\.gpkg \(sqlite3_exec failed: database or disk"):
+        files.write_gpkg(d / "d.gpkg", gdf, "x")
+    assert not [p for p in d.iterdir() if p.name.startswith(".d.tmp-")]
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -438,6 +454,18 @@ def test_compare_runs():
     assert (row["value_a"], row["value_b"], row["change"]) == (10.0, 13.0, 3.0)
     assert row["passed_a"] is False and row["passed_b"] is True
     assert df.loc[("citywide", "pop_cov_5g_outdoor_pct"), "change"] == 0.0
+    assert row["standing"] == "confirmed" and df.loc[("citywide", "pon_10g_port_share_pct"), "standing"] == "benchmark"
+
+
+def test_compare_words_a_benchmark_as_above_or_below(tmp_path):
+    a = _summary()
+    b = copy.deepcopy(a)
+    for r in b["criteria"]:
+        if r["scope"] == "citywide" and r["key"] == "pon_10g_port_share_pct":
+            r["value"], r["passed"] = 40.0, False
+    b["citywide"]["pon_10g_port_share_pct"] = 40.0
+    text = render.write_compare_md(tmp_path / "c.md", a, b, runfolder.compare_runs(a, b)).read_text("utf-8")
+    assert "| 10G-PON port share | 50.0 | 40.0 | -10.0 | above → below |" in text
 
 
 def test_run_outputs(tmp_path):
@@ -521,3 +549,18 @@ def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():
     # an image the palette cannot shrink is embedded as it is
     tiny = _png(0.5, 0.5)
     assert len(render.embed_png_bytes(tiny)) <= len(tiny)
+
+
+def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):
+    empty = files.create_run_dir(tmp_path, "x", name="empty-run")
+    files.abandon_run_dir(empty)
+    assert not empty.exists()
+    some = files.create_run_dir(tmp_path, "x", name="some-run")
+    files.write_json(some / "a.json", {})
+    files.abandon_run_dir(some)
+    assert (some / "a.json").is_file()          # what was written stays (and says how far the run went)
+    reused = tmp_path / "reused"
+    reused.mkdir()
+    files.create_run_dir(tmp_path, "x", force=True, name="reused")
+    files.abandon_run_dir(reused)
+    assert reused.is_dir()                      # a folder the user gave is never removed

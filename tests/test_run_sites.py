@@ -126,9 +126,10 @@ def test_run_from_site_file_end_to_end(tmp_path):
     assert int(dist["sites_5g"].iloc[0]) == 58
     assert float(dist["sites_5g_per_km2"].iloc[0]) == pytest.approx(58 / HUANGPU_AREA_KM2, rel=REL_TOL)
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert "5G sites per km² (official area)" in md and "| Huangpu (310101) | 58 | 2.83 | 0.88 |" in md
+    # the district table: sites, sites per km² (official area), then the criteria (5G BS per 10,000 once)
+    assert "| District | 5G sites | 5G sites per km² |" in md and "| Huangpu (310101) | 58 | 2.8 |" in md
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "5G sites per km² (official area)" in html
+    assert 'title="5G sites per km² (official area)"' in html
 
 
 def test_validate_describes_the_site_file(tmp_path, capsys):

@@ -41,7 +41,8 @@ def _sites(scenario: str, n_sites=4000, seed=0):
 
 
 def _shadow_db(sh, lead, dx, dy, los):
-    return shadowing.shadow_fading_c(sh, lead, dx.astype(np.float32), dy.astype(np.float32), los) / C
+    return shadowing.shadow_fading_c(sh, lead, sh["ox"][lead], sh["oy"][lead], dx.astype(np.float32),
+                                     dy.astype(np.float32), los) / C
 
 
 @pytest.mark.parametrize(("scenario", "los", "sigma_db", "d_cor_m"), SF_TABLE)
@@ -91,7 +92,8 @@ def test_los_state_field_is_uniform_and_spatially_consistent():
     assert float(cpm) == pytest.approx(shadowing.CELLS_PER_DCOR / 50.0)
 
     def u_at(x, y):
-        return shadowing.field_at(sh["u"], sh["ox_los"][lead], sh["oy_los"][lead], x, y, cpm)
+        return shadowing.uniform_from_normal(shadowing.field_at(sh["z"], sh["ox"][lead], sh["oy"][lead], x, y, cpm,
+                                                                shadowing.LOS_SHIFT_CELLS))
 
     u = u_at(dx, dy)
     for p in (0.1, 0.3, 0.7):
@@ -103,6 +105,9 @@ def test_los_state_field_is_uniform_and_spatially_consistent():
                    dy + np.float32(50.0) * np.sin(th).astype(np.float32))
     # rank correlation of a Gaussian field with correlation rho: (6 / pi) asin(rho / 2)
     assert np.corrcoef(u, at_dcor)[0, 1] == pytest.approx(6 / math.pi * math.asin(math.exp(-1.0) / 2), abs=CORR_TOL)
+    # the site's LOS-state and shadow-fading fields are independent (read half a torus apart)
+    sf = shadowing.field_at(sh["z"], sh["ox"][lead], sh["oy"][lead], dx, dy, cpm)
+    assert abs(np.corrcoef(u, sf)[0, 1]) <= FAR_CORR_TOL
     # two UEs 5 m apart share their LOS state far more often than independent draws would (p = 0.3)
     both = np.mean((u < 0.3) == (near < 0.3))
     assert both >= 0.85 > 0.3 ** 2 + 0.7 ** 2

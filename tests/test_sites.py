@@ -116,6 +116,21 @@ def test_build_site_table_errors(districts, district_class):
         SiteClass("urban", 30.0)
 
 
+def test_mast_columns_one_row_per_mast_with_sectors_and_carriers(districts, district_class):
+    """200 masts with n41 + n28 and 3 sectors: 200 rows, 3 sectors and 2 carriers each, 1,200 sector rows."""
+    counts, t = _density_table(districts, district_class)
+    m = t.mast_columns(list(districts["code"]))
+    assert len(m["site_id"]) == t.n_sites == 200 and np.unique(m["site_id"]).size == 200
+    assert (m["n_sectors"] == 3).all() and (m["n_carriers"] == 2).all() and set(m["layers"]) == {"cmcc-n28,cmcc-n41"}
+    assert int((m["n_sectors"] * m["n_carriers"]).sum()) == len(t) == 1200
+    by_code = {c: int((m["district_code"] == c).sum()) for c in districts["code"]}
+    assert list(by_code.values()) == counts.tolist()
+    assert set(m["site_class"]) == {"macro"} and set(m["network"]) == {"cmcc"}
+    gdf = t.masts_to_geodataframe(list(districts["code"]), "EPSG:4326")
+    assert len(gdf) == 200 and gdf.crs.to_epsg() == 4326
+    np.testing.assert_allclose(gdf.geometry.x, m["lon_deg"], atol=1e-7)
+
+
 def test_site_table_select_concat_geodataframe(districts, district_class):
     _, a = _density_table(districts, district_class, total=20, carriers=(N41,))
     _, b = _density_table(districts, district_class, total=10, seed=6, carriers=(N78,))

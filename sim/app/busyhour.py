@@ -21,8 +21,8 @@ from ..kernel import rates_for_load
 from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
 
-__all__ = ["BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solve_busy_hour", "simpy_check", "pon_check",
-           "agreement_text", "busy_hour_summary"]
+__all__ = ["MAX_SIMPY_FLOWS", "BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solve_busy_hour", "simpy_check",
+           "pon_check", "agreement_text", "busy_hour_summary"]
 
 BUSY_DAMPING = 1.0
 """Step of the load fixed point: the plain iteration. The rates of a layer make the load map
@@ -127,6 +127,22 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
                     outdoor_rate_by_ran=out_by_ran)
 
 
+MAX_SIMPY_FLOWS = 1_000_000
+"""Most flows one simpy replication of one cell simulates (about a minute of simpy time): a cell
+whose arrival rate would make ``traffic.horizon_s`` longer is simulated over a shorter horizon
+(with its 10 % warm-up) that holds this many flows. Shanghai's busiest cells see about 5 flows/s,
+far below (3600 s x 5 = 18,000 flows)."""
+
+
+def _bounded_horizon(kw: dict, arrivals_per_s: float) -> dict:
+    """``kw`` with ``horizon_s`` (and ``warmup_s``) cut so that a replication holds at most
+    :data:`MAX_SIMPY_FLOWS` flows."""
+    if arrivals_per_s * kw["horizon_s"] <= MAX_SIMPY_FLOWS:
+        return kw
+    horizon = max(MAX_SIMPY_FLOWS / arrivals_per_s, 1e-3)
+    return dict(kw, horizon_s=horizon, warmup_s=0.1 * horizon)
+
+
 def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     """simpy against the analytic PS result for ``traffic.simpy_cells`` cells, and one cell's day.
 
@@ -156,7 +172,7 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
         lid, c = owner[i][0], int(owner[i][1])
         bh = layers[lid]
         peak, lam_c = T.cell_flow_classes(bh, c, sc.radio.indoor_share)
-        st = T.simulate_cell(cell_seeds[k], peak, lam_c, es, **kw)
+        st = T.simulate_cell(cell_seeds[k], peak, lam_c, es, **_bounded_horizon(kw, float(np.sum(lam_c))))
         analytic = T.cell_throughput_bps(peak, lam_c, bh.fixed_point.implied_load[c])
         ci = st.throughput_ratio_bps
         rows.append({"layer": lid, "sector": c, "load": st.load, "analytic_bps": analytic,
@@ -171,7 +187,9 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     if rows:
         mid = len(rows) // 2
         peak, lam_c = classes[mid]
-        ds = T.simulate_cell_day(streams[2], peak, lam_c, es, tr.daily_profile, **kw)
+        # each hour's rate is the busy hour's times w_h / max(w) <= 1: the busy hour bounds the flows
+        ds = T.simulate_cell_day(streams[2], peak, lam_c, es, tr.daily_profile,
+                                 **_bounded_horizon(kw, float(np.sum(lam_c))))
         for h in range(T.HOURS_PER_DAY):
             day.append({"layer": rows[mid]["layer"], "sector": rows[mid]["sector"], "hour": h,
                         "load": float(ds.load[h]), "throughput_bps": float(ds.throughput_ratio_bps[h]),

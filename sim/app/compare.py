@@ -33,21 +33,26 @@ def _scenario_title(summary) -> str:
     return f"{sc.get('name', '?')} ({sc.get('year', '?')})"
 
 
+def _stem(name: str) -> str:
+    """``{layer}_rate_{kind}`` of a rate GeoTIFF's file name."""
+    return name.removesuffix("_mbps.tif").removesuffix("_bps.tif")
+
+
 def _write_difference(run_a: Path, run_b: Path, name: str, out_dir: Path, title: str, districts, inset) -> dict:
     """``diff_<name>`` (B - A on A's grid) and its map; returns its row of ``compare.md``."""
     a, grid, meta = runfolder.read_geotiff(run_a / name)
     b, meta_b = runfolder.read_geotiff_onto(run_b / name, grid)
-    diff = b - a
+    diff = (b - a) * runfolder.rate_unit_mbps(name)     # Mbit/s
     label = meta.get("description") or name
-    stem = name.removesuffix("_bps.tif")
-    files.write_geotiff(out_dir / f"diff_{name}", grid, diff, np.nan, f"{label}: B - A ({title})", "bit/s")
-    fig = maps.difference_map(grid, diff / 1e6, districts, title=f"{label}: {title}",
+    stem = _stem(name)
+    files.write_geotiff(out_dir / f"diff_{name}", grid, diff, np.nan, f"{label}: B - A ({title})", "Mbit/s")
+    fig = maps.difference_map(grid, diff, districts, title=f"{label}: {title}",
                               cbar_label="Change of downlink rate, B - A (Mbit/s)", inset_codes=inset)
     png = files.write_png(fig, out_dir / f"map_diff_{stem}.png")
     finite = diff[np.isfinite(diff)]
     return {"raster": name, "label": label, "resampled": meta_b["resampled"], "png": png.name,
             "tif": f"diff_{name}", "pixels": int(finite.size),
-            "mean_mbps": float(finite.mean() / 1e6) if finite.size else float("nan"),
+            "mean_mbps": float(finite.mean()) if finite.size else float("nan"),
             "gain_share_pct": float(100.0 * (finite > 0).mean()) if finite.size else float("nan"),
             "loss_share_pct": float(100.0 * (finite < 0).mean()) if finite.size else float("nan")}
 
@@ -57,8 +62,8 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
 
     Returns the citywide table as text, and (when ``out_dir`` is given) the path of
     ``compare.csv``. ``out_dir`` then also receives, for each throughput raster present in
-    both runs (``{layer}_rate_{kind}_bps.tif``), ``diff_{layer}_rate_{kind}_bps.tif`` (B - A,
-    bit/s, on A's grid) and ``map_diff_{layer}_rate_{kind}.png`` (Mbit/s, diverging scale
+    both runs (``{layer}_rate_{kind}_mbps.tif``), ``diff_{layer}_rate_{kind}_mbps.tif`` (B - A,
+    Mbit/s, on A's grid) and ``map_diff_{layer}_rate_{kind}.png`` (Mbit/s, diverging scale
     centred on 0), and ``compare.md``.
 
     Runs on different grids (resolution or extent): B's raster is resampled onto A's grid
@@ -78,13 +83,14 @@ def compare_run_dirs(run_a: Path, run_b: Path, *, out_dir=None, force: bool = Fa
     out_dir = files.ensure_dir(out_dir)
     rasters = [n for n in runfolder.rate_rasters(run_a) if (run_b / n).is_file()]
     planned = ["compare.csv", "compare.md"] + [f"diff_{n}" for n in rasters] + [
-        f"map_diff_{n.removesuffix('_bps.tif')}.png" for n in rasters]
+        f"map_diff_{_stem(n)}.png" for n in rasters]
     for name in planned:
         if (out_dir / name).exists() and not force:
             raise InputError(out_dir / name, "force", "exists; pass --force to replace it")
     out = files.write_csv(out_dir / "compare.csv", table)
     title = f"{_scenario_title(sb)} − {_scenario_title(sa)}"
-    districts = runfolder.read_gpkg(run_a / "districts.gpkg") if rasters else None
+    grid_crs = (sa.get("grid") or {}).get("crs") or "EPSG:32651"
+    districts = runfolder.read_gpkg(run_a / "districts.gpkg", crs=grid_crs) if rasters else None
     inset = dense_districts(districts) if districts is not None else ()
     diffs = [_write_difference(run_a, run_b, name, out_dir, title, districts, inset) for name in rasters]
     render.write_compare_md(out_dir / "compare.md", sa, sb, table, diffs,

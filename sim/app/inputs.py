@@ -30,8 +30,8 @@ __all__ = ["BUSY_TOP_M", "load_region", "region_info", "build_rasters", "grid_su
            "build_sites", "layer_radio", "device_classes", "device_peak_rates",
            "link_summary", "ssb_gain_offset_db", "MAX_REPORTED_BAD_ROWS", "DISTRICT_INPUT_FIELDS",
            "district_inputs", "fiveg_user_share_by_district", "check_district_codes", "SITE_ROW_BYTES",
-           "OUTPUT_BYTES_PER_PIXEL", "memory_need_bytes", "memory_limit_bytes", "check_memory", "check_inputs",
-           "check_layers_have_sectors"]
+           "OUTPUT_BYTES_PER_PIXEL", "PROCESS_BASE_BYTES", "KERNEL_BYTES_PER_PAIR", "memory_need_bytes",
+           "memory_limit_bytes", "check_memory", "check_inputs", "check_layers_have_sectors", "check_input_paths"]
 
 
 BUSY_TOP_M = 8
@@ -68,6 +68,8 @@ def check_district_codes(sc: Scenario, known: set) -> None:
     used += [(f"planning.district_codes[{i}]", c) for i, c in enumerate(sc.planning.district_codes)]
     if dep.distribute_by == "explicit":
         used += [(f"deployment.explicit_counts.{c}", c) for c in (dep.explicit_counts or {})]
+    by_code = getattr(getattr(sc, "district_inputs", None), "by_code", None) or {}
+    used += [(f"district_inputs.by_code.{c}", c) for c in by_code]
     for key, code in used:
         if code not in known:
             raise ConfigError(sc.source_path, key,
@@ -84,20 +86,42 @@ OUTPUT_BYTES_PER_PIXEL = 64
 and matplotlib's resampled copy; a GeoTIFF with its overviews needs less)."""
 
 
-def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0) -> dict[str, int]:
+KERNEL_BYTES_PER_PAIR = 16
+"""Working memory of the kernel per pixel x candidate-sector pair of a block, per worker process
+(``radio.block_size`` x ``radio.k_sites`` x ``deployment.n_sectors``): 6 B measured with
+tracemalloc for 32,768-pixel blocks on configs/tiny.toml at 20 m (the tile search shares
+candidates); 16 B allowed."""
+
+PROCESS_BASE_BYTES = 400 * 2**20
+"""Memory of the process before any data: Python with numpy, pandas, geopandas, rasterio,
+matplotlib and simpy loaded (217 MiB peak resident for a whole 500 m one-district run,
+tests/bad_inputs/base.toml), rounded up."""
+
+
+def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0, districts=None) -> dict[str, int]:
     """The memory a run needs, by part: rasters and coverage layers (with the busy hour's
     interference terms), the site table, and the largest output; ``total`` sums them."""
     from ..grid import estimate_memory_bytes
 
+    placed = site_counts(sc, districts) if districts is not None else dict(sc.deployment.sites or {})
     parts = {
+        "libraries": PROCESS_BASE_BYTES,
         "rasters": estimate_memory_bytes(grid, n_layers=len(sc.layers()),
                                          top_m=BUSY_TOP_M if sc.traffic is not None else 0),
-        "sites": int(n_site_rows + sum((sc.deployment.sites or {}).values())
+        "sites": int(n_site_rows + sum(placed.values())
                      + sum((sc.deployment.small_cells or {}).values())) * SITE_ROW_BYTES,
         "largest output": int(grid.n_pixels * OUTPUT_BYTES_PER_PIXEL),
+        "kernel blocks": int(_workers(sc) * min(sc.radio.block_size, grid.n_pixels) * sc.radio.k_sites
+                             * sc.deployment.n_sectors * KERNEL_BYTES_PER_PAIR),
     }
     parts["total"] = sum(parts.values())
     return parts
+
+
+def _workers(sc: Scenario) -> int:
+    import os
+
+    return int(sc.radio.workers) if sc.radio.workers else max(1, os.cpu_count() or 1)
 
 
 def memory_limit_bytes(sc: Scenario) -> int:
@@ -117,14 +141,24 @@ def check_memory(sc: Scenario, districts) -> dict[str, int]:
 
     n_rows = 0
     dep = sc.deployment
-    if dep.strategy == "file":
-        n_rows = SF.count_rows(dep.site_file, dep.site_format)
-        if n_rows > SF.MAX_SITE_ROWS:
-            raise SiteFileError(dep.site_file, None,
-                                f"{n_rows:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
-                                "keep the sites of the region (and its operators) only")
+    files_ = [(dep.site_file, dep.site_format)] if dep.strategy == "file" else []
+    files_ += [(p, "csv") for p in dep.extra_site_files]
+    for path, fmt in files_:
+        n = SF.count_rows(path, fmt)
+        if n > SF.MAX_SITE_ROWS:
+            raise SiteFileError(path, None, f"{n:,} rows, more than the {SF.MAX_SITE_ROWS:,} a run reads; "
+                                            "keep the sites of the region (and its operators) only")
+        n_rows += n
+    if dep.strategy == "density":
+        from ..config import MAX_SITES_PER_NETWORK
+
+        for ran, n in site_counts(sc, districts).items():
+            if n > MAX_SITES_PER_NETWORK:
+                raise ConfigError(sc.source_path, f"deployment.sites_per_10k.{ran}",
+                                  f"expected at most {MAX_SITES_PER_NETWORK:,} sites per network, got {n:,} "
+                                  "for the region's residents")
     grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
-    need = memory_need_bytes(sc, grid, n_rows)
+    need = memory_need_bytes(sc, grid, n_rows, districts)
     limit = memory_limit_bytes(sc)
     if need["total"] > limit:
         what = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in need.items() if k != "total")
@@ -141,10 +175,26 @@ def check_inputs(sc: Scenario):
     """Every check of a scenario's inputs that needs no computation, in the order ``run`` meets them:
     the districts and census (and the codes the scenario names), the key places, the memory
     estimate (with the site file's row count). Returns the districts of the region."""
+    check_input_paths(sc)
     districts = load_region(sc)
     read_key_places(sc.region.key_places)
     check_memory(sc, districts)
     return districts
+
+
+def check_input_paths(sc: Scenario) -> None:
+    """Each input file the scenario names exists and is a file; the error names the config key."""
+    paths = [("region.districts", sc.region.districts), ("region.census", sc.region.census),
+             ("region.key_places", sc.region.key_places)]
+    if sc.deployment.strategy == "file":
+        paths.append(("deployment.site_file", sc.deployment.site_file))
+    paths += [(f"deployment.extra_site_files[{i}]", p) for i, p in enumerate(sc.deployment.extra_site_files)]
+    for key, path in paths:
+        path = Path(path)
+        if not path.is_file():
+            what = "a file, got a folder" if path.is_dir() else "an existing file"
+            raise ConfigError(sc.source_path, key, f"expected {what}: {path} (file not found)"
+                              if not path.exists() else f"expected {what}: {path}")
 
 
 def check_layers_have_sectors(sc: Scenario, table) -> None:

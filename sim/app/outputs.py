@@ -24,9 +24,10 @@ from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
-           "COVERAGE_RASTERS", "create_run_dir", "check_run_dir", "write_tables", "write_coverage_outputs",
-           "write_busy_outputs", "write_overview_maps", "criteria_panels", "benchmark_panels", "write_holes_and_places",
-           "fitted_limits", "build_summary", "write_summary_and_reports", "headline"]
+           "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
+           "write_coverage_outputs", "write_busy_outputs", "write_overview_maps", "criteria_panels",
+           "benchmark_panels", "write_holes_and_places", "fitted_limits", "build_summary",
+           "write_summary_and_reports", "headline"]
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)
 """Class edges of the best-server map (distance to the serving site, m)."""
@@ -71,6 +72,14 @@ GPKG_CRS = "EPSG:4326"
 source geodata use); the rasters stay on the metric grid (EPSG:32651)."""
 
 
+def geotiff_of(name: str, arr, unit: str):
+    """File stem, values and unit tag of a raster's GeoTIFF: rates (``*_bps``, bit/s) are written in
+    Mbit/s (``*_mbps.tif``, unit ``Mbit/s``) so GIS legends read 1000 rather than 1e9."""
+    if name.endswith("_bps"):
+        return name[:-4] + "_mbps", (np.asarray(arr, np.float64) / 1e6).astype(np.float32), "Mbit/s"
+    return name, arr, unit
+
+
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
     """``out_dir``, or a new ``<output.dir>/<scenario><label>-<stamp>`` folder (``label``: e.g. ``-plan``)."""
     if out_dir is None:
@@ -78,6 +87,11 @@ def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
                                     key=f"{sc.source_path}: output.dir")
     out_dir = Path(out_dir)
     return files.create_run_dir(out_dir.parent, sc.scenario.name, force=force, name=out_dir.name)
+
+
+def abandon_run_dir(run_dir: Path) -> None:
+    """After a failed or stopped run: remove its folder if it made it and wrote nothing into it."""
+    files.abandon_run_dir(run_dir)
 
 
 def check_run_dir(sc: Scenario, out_dir, force: bool) -> None:
@@ -135,7 +149,8 @@ def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, cove
         for name, label, unit, vmin, vmax, cmap in COVERAGE_RASTERS:
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
             if sc.output.geotiff:
-                files.write_geotiff(run_dir / f"{lid}_{name}.tif", rasters.grid, arr2d, np.nan, f"{lid} {label}", unit)
+                stem, values, tif_unit = geotiff_of(f"{lid}_{name}", arr2d, unit)
+                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, f"{lid} {label}", tif_unit)
             if sc.output.maps and name != "rate_indoor_bps":
                 scale = ""
                 if vmin is None:
@@ -167,11 +182,12 @@ def _busy_rasters(busy: BusyHour) -> dict:
 
 
 def _write_speed_test(sc: Scenario, run_dir: Path, rasters, districts, speed_px, title: str, images: dict) -> None:
-    """``speedtest_mean_bps.tif`` and ``map_speedtest.png``: the mean speed test per pixel over the networks."""
+    """``speedtest_mean_mbps.tif`` and ``map_speedtest.png``: the mean speed test per pixel over the networks."""
     arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(speed_px, dtype=np.float32))
     label = "speedtest mean: 5G speed test, one outdoor flow in the busy hour, mean over the networks (mobile shares)"
     if sc.output.geotiff:
-        files.write_geotiff(run_dir / "speedtest_mean_bps.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+        stem, vals, unit = geotiff_of("speedtest_mean_bps", arr2d, "bit/s")
+        files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, vals, np.nan, label, unit)
     if sc.output.maps:
         fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: 5G speed test, busy hour",
                               cbar_label="Speed test: outdoor flow throughput (Mbit/s)", cmap="plasma",
@@ -195,7 +211,8 @@ def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: Bu
         for name, (arr, label) in _busy_rasters(busy).items():
             arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(arr, dtype=np.float32))
             if sc.output.geotiff:
-                files.write_geotiff(run_dir / f"{name}.tif", rasters.grid, arr2d, np.nan, label, "bit/s")
+                stem, values, tif_unit = geotiff_of(name, arr2d, "bit/s")
+                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, label, tif_unit)
             ran = name.split("_")[0]
             if sc.output.maps and ran in busy.rate_by_ran:
                 fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts,
@@ -309,7 +326,11 @@ def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, ti
         lead = {}
         _png(sc, fig, run_dir / "map_criteria.png", lead, "Districts against each One-Gbps city criterion")
         images = {**lead, **images}
-    return images
+    # the maps that answer "where" come first: criteria, coverage holes, key places, districts
+    first = [c for c in images if c == "Districts against each One-Gbps city criterion"]
+    first += [c for c in images if "coverage holes" in c] + [c for c in images if c.startswith("Key places")]
+    first += [c for c in images if c == "Districts"]
+    return {**{c: images[c] for c in first}, **images}
 
 
 def _district_rows(grid_rows, a: Assessment) -> list[dict]:
@@ -378,6 +399,8 @@ def write_summary_and_reports(run_dir: Path, summary: dict, a: Assessment, image
 
 def headline(sc: Scenario, a: Assessment) -> str:
     """The one line a run prints: criteria passed, 5G BS per 10,000, indoor population coverage."""
-    return (f"{sc.scenario.name}: {a.verdict.get('n_passed')} of {a.verdict.get('n_criteria')} One-Gbps city "
-            f"criteria pass citywide; 5G BS per 10,000 residents {a.citywide['bs_5g_per_10k']:.1f}; "
+    v = a.verdict
+    return (f"{sc.scenario.name}: {v.get('n_passed')} of {v.get('n_criteria')} confirmed One-Gbps city "
+            f"criteria pass citywide ({len(v.get('above', []))} of {v.get('n_benchmarks', 0)} benchmarks reached); "
+            f"5G BS per 10,000 residents {a.citywide['bs_5g_per_10k']:.1f}; "
             f"indoor 5G population coverage {a.citywide.get('pop_cov_5g_indoor_pct', float('nan')):.1f} %")

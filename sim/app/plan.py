@@ -252,34 +252,38 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
         existing, cand, table = _site_tables(sc, districts, rasters, codes, plan_idx, lid, op, rng)
     # the run folder is made once the inputs are read and placed: a bad input leaves no folder behind
     run_dir = create_run_dir(sc, out_dir, force, label="-plan")
-    weight = rasters.population_land * np.isin(rasters.district_land, plan_idx)
-    with timer.stage(f"coverage of the existing {lid} sites"):
-        model = P.PlanModel(rasters, table.sector_arrays(lid), radio, load=sc.radio.default_load,
-                            rsrp_min_dbm=sc.criteria.rsrp_min_dbm, sinr_min_db=sinr_min_db, weight=weight,
-                            cutoff_db=sc.planning.cutoff_below_noise_db, seed=sc.scenario.seed)
-        ex_idx = np.searchsorted(model.site_ids, np.unique(existing.site_id))
-        cand_idx = np.searchsorted(model.site_ids, np.unique(cand.site_id))
-        state = model.full_state(ex_idx)
-    every = max(1, budget // 20)
+    try:
+        weight = rasters.population_land * np.isin(rasters.district_land, plan_idx)
+        with timer.stage(f"coverage of the existing {lid} sites"):
+            model = P.PlanModel(rasters, table.sector_arrays(lid), radio, load=sc.radio.default_load,
+                                rsrp_min_dbm=sc.criteria.rsrp_min_dbm, sinr_min_db=sinr_min_db, weight=weight,
+                                cutoff_db=sc.planning.cutoff_below_noise_db, seed=sc.scenario.seed)
+            ex_idx = np.searchsorted(model.site_ids, np.unique(existing.site_id))
+            cand_idx = np.searchsorted(model.site_ids, np.unique(cand.site_id))
+            state = model.full_state(ex_idx)
+        every = max(1, budget // 20)
 
-    def _step(n, share):
-        if n % every == 0 or n == budget or share >= target:
-            prog(f"planning: {n} sites added, {100.0 * share:.2f} % of the population covered")
+        def _step(n, share):
+            if n % every == 0 or n == budget or share >= target:
+                prog(f"planning: {n} sites added, {100.0 * share:.2f} % of the population covered")
 
-    with timer.stage("planning"):
-        res = P.plan_sites(model, state, cand_idx, target_share=target, budget=budget, progress=_step)
-    curve = {"sites_added": np.arange(res.n_added + 1), "covered_population": res.covered_population,
-             "covered_share": res.covered_share}
-    with timer.stage("writing outputs"):
-        band = lid[len(op.id) + 1:]
-        _write_plan(sc, run_dir, _added_sites(res, model, cand, lid, codes, op, band), curve, target, lid)
-    summary = _plan_summary(sc, rasters, res, model, lid=lid, codes=codes, plan_idx=plan_idx, target=target,
-                            budget=budget, n_existing=ex_idx.size, sinr_min_db=sinr_min_db,
-                            timings_s=timer.timings_s)
-    summary["outputs"] = sorted(set(files.written_outputs(run_dir)) | {"plan_summary.json"})
-    files.write_json(run_dir / "plan_summary.json", summary)
-    files.finish_run_dir(run_dir, sc.scenario.name, summary["outputs"])
-    headline = (f"{sc.scenario.name} {lid}: {res.n_added} sites added, population covered indoors "
-                f"{100 * res.covered_share[0]:.2f} % -> {100 * res.covered_share[-1]:.2f} %; target "
-                f"{100 * target:.2f} % " + ("reached" if res.reached else f"not reached ({res.stop_reason})"))
-    return RunResult(run_dir=run_dir, headline=headline, summary=summary)
+        with timer.stage("planning"):
+            res = P.plan_sites(model, state, cand_idx, target_share=target, budget=budget, progress=_step)
+        curve = {"sites_added": np.arange(res.n_added + 1), "covered_population": res.covered_population,
+                 "covered_share": res.covered_share}
+        with timer.stage("writing outputs"):
+            band = lid[len(op.id) + 1:]
+            _write_plan(sc, run_dir, _added_sites(res, model, cand, lid, codes, op, band), curve, target, lid)
+        summary = _plan_summary(sc, rasters, res, model, lid=lid, codes=codes, plan_idx=plan_idx, target=target,
+                                budget=budget, n_existing=ex_idx.size, sinr_min_db=sinr_min_db,
+                                timings_s=timer.timings_s)
+        summary["outputs"] = sorted(set(files.written_outputs(run_dir)) | {"plan_summary.json"})
+        files.write_json(run_dir / "plan_summary.json", summary)
+        files.finish_run_dir(run_dir, sc.scenario.name, summary["outputs"])
+        headline = (f"{sc.scenario.name} {lid}: {res.n_added} sites added, population covered indoors "
+                    f"{100 * res.covered_share[0]:.2f} % -> {100 * res.covered_share[-1]:.2f} %; target "
+                    f"{100 * target:.2f} % " + ("reached" if res.reached else f"not reached ({res.stop_reason})"))
+        return RunResult(run_dir=run_dir, headline=headline, summary=summary)
+    except BaseException:
+        files.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
+        raise

@@ -135,21 +135,25 @@ class Simulation:
 
     def raster(self, name: str) -> np.ndarray:
         """One raster as a 2-D float32 array on the grid (NaN off land), e.g. ``"ctcu-n78_rsrp_dbm"``."""
+        values = self._land_values(name)
         r = self.inputs.rasters
+        return scatter_to_raster(r.grid, r.land_flat, np.asarray(values, np.float32)).astype(np.float32, copy=False)
+
+    def _land_values(self, name: str):
+        """The per-land-pixel values of raster ``name``."""
         if name == "speedtest_mean_bps" and self.speed_px is not None:
-            return scatter_to_raster(r.grid, r.land_flat, np.asarray(self.speed_px, np.float32))
-        for lid, cov in self.coverage.items():
-            if name.startswith(f"{lid}_") and hasattr(cov, name[len(lid) + 1:]):
-                if self.busy is not None and name == f"{lid}_rate_busy_bps":
-                    break
-                return scatter_to_raster(r.grid, r.land_flat, getattr(cov, name[len(lid) + 1:]).astype(np.float32))
+            return self.speed_px
         if self.busy is not None:
             for lid, bh in self.busy.layers.items():
                 if name == f"{lid}_rate_busy_bps":
-                    return scatter_to_raster(r.grid, r.land_flat, np.asarray(bh.throughput_indoor_bps, np.float32))
+                    return bh.throughput_indoor_bps
             for ran, arr in self.busy.rate_by_ran.items():
                 if name == f"{ran}_rate_busy_bps":
-                    return scatter_to_raster(r.grid, r.land_flat, np.asarray(arr, np.float32))
+                    return arr
+        for lid, cov in self.coverage.items():
+            field_name = name[len(lid) + 1:]
+            if name.startswith(f"{lid}_") and any(field_name == f for f, *_ in O.COVERAGE_RASTERS):
+                return getattr(cov, field_name)
         raise KeyError(f"no raster {name!r}; expected one of {', '.join(self.raster_names())}")
 
     @property
@@ -273,4 +277,8 @@ def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=Non
     inp = read_inputs(sc, timer)
     # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
     run_dir = O.create_run_dir(sc, out_dir, force)
-    return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
+    try:
+        return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
+    except BaseException:
+        O.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
+        raise

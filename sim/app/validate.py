@@ -22,12 +22,13 @@ def describe_scenario(sc: Scenario) -> str:
     grid = grid_for_bounds(districts.total_bounds, sc.region.resolution_m, districts.crs.to_string())
     site_file = read_site_file(sc, districts) if sc.deployment.strategy == "file" else None
     build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed)), site_file)
-    mem = memory_need_bytes(sc, grid, site_file.info["rows"] if site_file is not None else 0)["total"]
+    mem = memory_need_bytes(sc, grid, site_file.info["rows"] if site_file is not None else 0, districts)["total"]
     lines = [
         f"scenario {sc.scenario.name} ({sc.scenario.year}), seed {sc.scenario.seed}",
         f"  config: {sc.source_path}",
-        f"  region: {len(districts)} district(s), population {int(districts['population'].sum()):,}, "
-        f"households {int(districts['households'].sum()):,}",
+        f"  region: {(sc.region.name + ', ') if sc.region.name else ''}{len(districts)} district(s), "
+        f"population {int(districts['population'].sum()):,}, households {int(districts['households'].sum()):,}; "
+        f"grid CRS {districts.crs.to_string()}",
         f"  grid: {sc.region.resolution_m:g} m, {grid.shape[0]} x {grid.shape[1]} pixels, "
         f"about {mem / 2**20:,.0f} MiB in all (limit {memory_limit_bytes(sc) / 2**20:,.0f} MiB)",
         "  operators:",

@@ -38,6 +38,7 @@ __all__ = [
     "create_run_dir",
     "written_outputs",
     "finish_run_dir",
+    "abandon_run_dir",
     "ensure_dir",
     "jsonable",
     "as_frame",
@@ -97,6 +98,12 @@ def atomic_path(path):
         _record(path)
     except OSError as exc:   # a full disk, a read-only folder: one line naming the file
         raise _os_error(path, exc, f"write {path.name}") from None
+    except RuntimeError as exc:
+        # GDAL's own I/O errors arrive as pyogrio / rasterio exceptions (not OSError)
+        if type(exc).__module__.split(".")[0] not in ("pyogrio", "rasterio"):
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(path, None, f"cannot write {path.name} ({reason})") from None
     finally:
         with contextlib.suppress(OSError):   # the clean-up's own error never hides the real one
             _remove_temp(tmp)
@@ -108,6 +115,7 @@ and rewritten at the end with the list of the files the run wrote. ``--force`` r
 only a folder that has it (or an empty one)."""
 
 _RUNS: dict[Path, list[str]] = {}   # open run folders -> files written into them, in order
+_CREATED: set[Path] = set()          # open run folders this process created (not reused with --force)
 
 
 def _refused_folder(folder: Path) -> str | None:
@@ -216,11 +224,15 @@ def create_run_dir(base, scenario: str, force: bool = False, *, now: _dt.datetim
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
             folder.mkdir()
+            created = True
         except FileExistsError:
             check_run_dir(folder, force, key=key)   # appeared meanwhile: the same rules
             _clear_previous(folder)
+            created = False
         _RUNS[folder.resolve()] = []
         _write_marker(folder, scenario, None)
+        if created:
+            _CREATED.add(folder.resolve())
     except OSError as exc:
         raise _os_error(folder, exc, "create the run folder") from None
     return folder
@@ -254,10 +266,25 @@ def written_outputs(run_dir) -> list[str]:
     return sorted(_RUNS.get(Path(run_dir).resolve(), []))
 
 
+def abandon_run_dir(run_dir) -> None:
+    """A run that failed or was stopped: remove its folder if this process created it and wrote
+    nothing into it but the marker (a later error leaves no empty run folder behind)."""
+    real = Path(run_dir).resolve()
+    written = _RUNS.pop(real, None)
+    created = real in _CREATED
+    _CREATED.discard(real)
+    if written or not created:
+        return
+    with contextlib.suppress(OSError):
+        (real / RUN_MARKER).unlink()
+        real.rmdir()
+
+
 def finish_run_dir(run_dir, scenario: str, outputs) -> None:
     """Rewrite the marker of ``run_dir`` with the ``outputs`` the run wrote (what ``--force`` later removes)."""
     _write_marker(Path(run_dir), scenario, sorted(outputs))
     _RUNS.pop(Path(run_dir).resolve(), None)
+    _CREATED.discard(Path(run_dir).resolve())
 
 
 def ensure_dir(path) -> Path:

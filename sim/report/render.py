@@ -21,6 +21,10 @@ from sim.errors import InputError
 from sim.geodata import ATTRIBUTION, CENSUS_SOURCE
 from sim.report.files import as_frame, atomic_path
 from sim.report.runfolder import criteria_records, read_png_bytes
+from sim.report.tables import busy_hour_html as _busy_hour_html
+from sim.report.tables import busy_hour_md as _busy_hour_md
+from sim.report.tables import esc as _esc
+from sim.report.tables import md_cell as _md_cell
 
 __all__ = [
     "BUSY_HOUR_METHODS",
@@ -38,9 +42,9 @@ VERDICT_KEYS = ("passed", "failed", "unknown", "n_passed", "n_criteria")
 # ----------------------------------------------------------------------------- reports
 
 _METHODS = (
-    "Coverage: best-server SS-RSRP and SINR on a raster in EPSG:32651, from 3GPP TR 38.901 path "
-    "loss, LOS probability, O2I penetration loss and sector antenna pattern; SINR to spectral "
-    "efficiency by the TS 38.214 CQI tables, rate by the TS 38.306 formula.",
+    "Coverage: best-server SS-RSRP (SSB beam) and SINR on a raster in EPSG:32651, from 3GPP TR 38.901 path loss, "
+    "LOS state (sampled, spatially consistent, or expected), shadow fading, O2I loss and sector antenna pattern, "
+    "as radio.* selects; SINR to spectral efficiency by the TS 38.214 CQI tables, rate by the TS 38.306 formula.",
     "Busy hour: processor-sharing discrete-event simulation (simpy) of each cell and each PON port; "
     "cell load feeds back into interference until a fixed point.",
     "Population and households: 2020 census district totals spread over each district's land "
@@ -60,7 +64,7 @@ BUSY_HOUR_METHODS = [
     "indoor rate; Poisson flows, egalitarian processor sharing per cell (Bonald & Proutiere, MobiCom "
     "2003, section 3): load rho = sum lambda E[S] / r, flow throughput r (1 - rho), 0 when rho >= 1.",
     "Indoor and outdoor users (radio.indoor_share) are separate flow classes with their own peak rate "
-    "(TR 38.901 7.4.3 expected O2I loss indoors); busy-hour maps and the 100 Mbit/s indicator use the "
+    "(TR 38.901 7.4.3 O2I loss indoors, expected or per pixel); busy-hour maps and the 100 Mbit/s indicator use the "
     "indoor rate, as the lone-user 1 Gbit/s indicator does. The lone-user indicator (own cell idle) "
     "weights the neighbour cells at the reference load radio.default_load; the busy-hour indicators at "
     "their solved busy-hour loads, so where those loads are far below the reference the busy-hour rates "
@@ -86,15 +90,6 @@ BUSY_HOUR_METHODS = [
     "carry no gigabit tier.",
 ]
 """Method notes of the busy hour, added to the report's methods."""
-
-
-def _defang(text) -> str:
-    """Text with any URL scheme separator broken (``https[:]//``): the report links nowhere."""
-    return str(text).replace("://", "[:]//")
-
-
-def _esc(text) -> str:
-    return html.escape(_defang(text), quote=True)
 
 
 def _fmt(v, unit: str = "") -> str:
@@ -272,11 +267,8 @@ def embed_png_bytes(data: bytes) -> bytes:
 
 def _region_line(summary) -> str:
     """"<City>, n of N districts." from the summary's region (the scenario's own name, no default city)."""
-    r = summary.get("region") or {}
-    n = len(summary.get("districts") or [])
-    name = r.get("name") or "The region"
-    if r.get("name_zh"):
-        name = f"{name} ({r['name_zh']})"
+    r, n = summary.get("region") or {}, len(summary.get("districts") or [])
+    name = (r.get("name") or "The region") + (f" ({r['name_zh']})" if r.get("name_zh") else "")
     total = r.get("n_districts_file")
     return f"{name}, {n} of {total} districts." if total else f"{name}, {n} districts."
 
@@ -344,6 +336,7 @@ table.cards tr{border:1px solid var(--line);border-radius:.4rem;margin:0 0 .6rem
 table.cards td{display:flex;justify-content:space-between;gap:1rem;border:none;
 border-top:1px solid var(--line);text-align:right}
 table.cards td:first-child{border-top:none;font-weight:600;text-align:left;display:block}
+table.cards td.num{white-space:normal}
 table.cards td[data-label]::before{content:attr(data-label);color:var(--muted);font-weight:400;text-align:left}
 table.districts{font-size:.8rem}.maps{gap:.6rem}figure{padding:.25rem;margin:.4rem 0}}
 @media print{.scroll{overflow:visible}figure{break-inside:avoid}}
@@ -451,8 +444,9 @@ def write_report_html(path, summary, criteria_table, images: Mapping[str, Any] |
         f"<title>{_esc(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>", "<main>",
         f"<h1>{_esc(title)}</h1>",
         f'<p class="verdict {v_class}">{_esc(v_text)}</p>',
+        *_scenario_lines_html(summary)[:-1],
         *_key_figures_html(summary),
-        *_scenario_lines_html(summary),
+        *_scenario_lines_html(summary)[-1:],
         '<nav><a href="#criteria">Criteria</a><a href="#maps">Maps</a><a href="#districts">Districts</a>'
         '<a href="#files">Data files</a><a href="#methods">Methods and sources</a></nav>',
         '<section id="criteria"><h2>One-Gbps city criteria, citywide</h2><div class="scroll"><table class="cards">',
@@ -620,10 +614,6 @@ def _district_table_html(recs, summary) -> list[str]:
     return out
 
 
-def _md_cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def write_report_md(path, summary, criteria_table, images: Mapping[str, Any] | None = None, *,
                     verdict: Mapping) -> Path:
     """Write the Markdown report; images (caption -> PNG path) are linked relative to it.
@@ -702,7 +692,9 @@ def _district_table_md(recs, summary) -> list[str]:
     return lines
 
 
-def _passed_word(p) -> str:
+def _passed_word(p, standing: str = "") -> str:
+    if standing == "benchmark":
+        return {True: "above", False: "below"}.get(p, "—")
     return {True: "pass", False: "fail"}.get(p, "—")
 
 
@@ -735,7 +727,8 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
              "## Citywide", "", "| Indicator | A | B | Change | Result A → B |", "| --- | ---: | ---: | ---: | --- |"]
     df = as_frame(table)
     for r in df[df["scope"] == "citywide"].itertuples():
-        res = (f"{_passed_word(r.passed_a)} → {_passed_word(r.passed_b)}"
+        st = getattr(r, "standing", "")
+        res = (f"{_passed_word(r.passed_a, st)} → {_passed_word(r.passed_b, st)}"
                if r.passed_a is not None or r.passed_b is not None else "")
         lines.append(f"| {_md_cell(_label_of(r.key))} | {_fmt(r.value_a)} | {_fmt(r.value_b)} | "
                      f"{_fmt(r.change)} | {res} |")
@@ -747,7 +740,8 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
         for r in flips.itertuples():
             lines.append(f"| {_md_cell(names.get(r.scope, r.scope))} ({r.scope}) | {_md_cell(_label_of(r.key))} | "
                          f"{_fmt(r.value_a)} | {_fmt(r.value_b)} | "
-                         f"{_passed_word(r.passed_a)} → {_passed_word(r.passed_b)} |")
+                         f"{_passed_word(r.passed_a, getattr(r, 'standing', ''))} → "
+                         f"{_passed_word(r.passed_b, getattr(r, 'standing', ''))} |")
     else:
         lines.append("None: every district passes or fails each criterion in both runs.")
     if diffs:
@@ -768,95 +762,3 @@ def write_compare_md(path, summary_a, summary_b, table, diffs: Sequence[Mapping]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8", newline="\n")
     return path
-
-
-# ----------------------------------------------------------------------------- busy-hour section
-
-
-def _mbps(v) -> str:
-    return "—" if v is None or not math.isfinite(float(v)) else f"{float(v) / 1e6:,.1f}"
-
-
-def _pct(v) -> str:
-    return "—" if v is None or not math.isfinite(float(v)) else f"{100.0 * float(v):.1f} %"
-
-
-def _num(v, fmt="{:.3g}") -> str:
-    return "—" if v is None or not math.isfinite(float(v)) else fmt.format(float(v))
-
-
-def _busy_hour_tables(summary) -> list[tuple[str, list[str], list[list[str]], str]]:
-    """The busy-hour section as (title, header, rows, note) tables, shared by Markdown and HTML."""
-    bh = summary.get("busy_hour")
-    if not isinstance(bh, Mapping):
-        return []
-    out = []
-    layers = bh.get("layers") or {}
-    if layers:
-        rows = [[lid, str(v.get("cells")), str(v.get("iterations")), _num(v.get("max_change"), "{:.2g}"),
-                 "yes" if v.get("converged") else "no", str(v.get("saturated_cells")),
-                 _num(v.get("mean_load"), "{:.3f}"), _num(v.get("max_load"), "{:.3f}")]
-                for lid, v in layers.items()]
-        out.append(("Busy hour: load <-> interference fixed point",
-                    ["Layer", "Cells", "Iterations", "Largest load change", "Converged", "Saturated cells",
-                     "Mean load (capped)", "Largest load"], rows,
-                    "Loads are capped at 1 as interference weights; a saturated cell (load >= 1) has no steady "
-                    "state and its users get 0 in the busy-hour rasters. Per cell: cells.csv."))
-    sim = bh.get("simpy_cells") or []
-    if sim:
-        rows = [[f"{r['layer']} #{r['sector']}", _num(r.get("load"), "{:.3f}"), _mbps(r.get("analytic_bps")),
-                 f"{_mbps(r.get('simpy_bps'))} ± {_mbps(r.get('ci_half_width_bps'))}",
-                 _num(100.0 * r["relative_difference"] if r.get("relative_difference") is not None else None,
-                      "{:+.1f} %"),
-                 _mbps(r.get("p5_bps")), _mbps(r.get("p50_bps")), _pct(r.get("share_ge_100mbps")),
-                 _pct(r.get("share_ge_1gbps")), str(r.get("flows"))] for r in sim]
-        out.append(("Busy hour: simpy against the analytic processor-sharing result",
-                    ["Cell", "Load", "Analytic E[S]/E[T] (Mbit/s)", "simpy (Mbit/s, 95 % CI)", "Difference",
-                     "5th pct (Mbit/s)", "Median (Mbit/s)", ">= 100 Mbit/s", ">= 1 Gbit/s", "Flows"], rows,
-                    str(bh.get("simpy_agreement", ""))))
-    day = bh.get("day") or []
-    if day:
-        rows = [[f"{r['hour']:02d}h", _num(r.get("load"), "{:.3f}"), _mbps(r.get("throughput_bps")),
-                 _mbps(r.get("p5_bps")), _pct(r.get("share_ge_100mbps"))] for r in day]
-        out.append((f"Daily profile of cell {day[0]['layer']} #{day[0]['sector']} (simpy)",
-                    ["Hour", "Load", "E[S]/E[T] (Mbit/s)", "5th pct (Mbit/s)", ">= 100 Mbit/s"], rows,
-                    "Busy-hour demand scaled by the configured hourly weights."))
-    pon = bh.get("pon") or []
-    if pon:
-        rows = [[str(r["technology"]), f"1:{r['split']}", str(r.get("subscribers_per_port")),
-                 _num(r.get("load"), "{:.3f}"),
-                 f"{_pct(r.get('share_at_tier'))} ± {_pct(r.get('share_at_tier_ci'))}",
-                 f"{_pct(r.get('gigabit_share_ge_1gbps'))} ± {_pct(r.get('gigabit_share_ge_1gbps_ci'))}"]
-                for r in pon]
-        out.append(("Fibre: PON ports in the busy hour (simpy)",
-                    ["Technology", "Split", "Subscribers per port", "Load", "Flows receiving their tier",
-                     "Gigabit-tier flows >= 1 Gbit/s"], rows,
-                    "A flow receives its tier at >= 95 % of the tier rate; 95 % CI across replications."))
-    return out
-
-
-def _busy_hour_md(summary) -> list[str]:
-    lines: list[str] = []
-    for title, head, rows, note in _busy_hour_tables(summary):
-        lines += ["", f"## {title}", "", "| " + " | ".join(_md_cell(h) for h in head) + " |",
-                  "| --- |" + " ---: |" * (len(head) - 1)]
-        lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
-        if note:
-            lines += ["", _md_cell(note)]
-    return lines
-
-
-def _busy_hour_html(summary) -> list[str]:
-    out: list[str] = []
-    for title, head, rows, note in _busy_hour_tables(summary):
-        out.append(f'<section class="busy"><h2>{_esc(title)}</h2><div class="scroll"><table><thead><tr>')
-        out += [f"<th>{_esc(h)}</th>" for h in head]
-        out.append("</tr></thead><tbody>")
-        for r in rows:
-            out.append("<tr>" + f"<td>{_esc(r[0])}</td>" + "".join(f'<td class="num">{_esc(c)}</td>' for c in r[1:])
-                       + "</tr>")
-        out.append("</tbody></table></div>")
-        if note:
-            out.append(f'<p class="small">{_esc(note)}</p>')
-        out.append("</section>")
-    return out

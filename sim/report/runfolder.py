@@ -46,6 +46,7 @@ from sim.report.files import as_frame, grid_transform, jsonable
 
 __all__ = [
     "SUMMARY_SCHEMA_VERSION",
+    "SUMMARY_JSON_SCHEMA",
     "summary_problems",
     "validate_summary",
     "read_png_bytes",
@@ -53,6 +54,7 @@ __all__ = [
     "run_outputs",
     "read_summary",
     "rate_rasters",
+    "rate_unit_mbps",
     "read_geotiff",
     "read_geotiff_onto",
     "read_gpkg",
@@ -61,6 +63,10 @@ __all__ = [
 
 SUMMARY_SCHEMA_VERSION = "1.0"
 """Version of the ``summary.json`` layout; bump the major on a breaking change."""
+
+SUMMARY_JSON_SCHEMA = Path(__file__).with_name("summary.schema.json")
+"""The JSON Schema (draft 2020-12) of ``summary.json``, shipped as package data: the same
+layout as :func:`summary_problems`, for tools outside Python (tests hold the two together)."""
 
 # ----------------------------------------------------------------------------- summary schema
 
@@ -228,7 +234,7 @@ def read_png_bytes(src) -> bytes:
                          None, "expected a PNG image")
     return data
 
-_RATE_TIF = re.compile(r"^(?!diff_)[A-Za-z0-9._-]+_rate_[a-z]+_bps\.tif$")
+_RATE_TIF = re.compile(r"^(?!diff_)[A-Za-z0-9._-]+_rate_[a-z]+_m?bps\.tif$")
 
 
 def read_summary(run_dir) -> dict:
@@ -249,8 +255,17 @@ def read_summary(run_dir) -> dict:
 
 
 def rate_rasters(run_dir) -> list[str]:
-    """File names of the throughput GeoTIFFs of a run folder (``{layer}_rate_{kind}_bps.tif``), sorted."""
-    return sorted(p.name for p in Path(run_dir).glob("*_rate_*_bps.tif") if _RATE_TIF.match(p.name))
+    """File names of the throughput GeoTIFFs of a run folder, sorted.
+
+    ``{layer}_rate_{kind}_mbps.tif`` (Mbit/s); run folders of gigacity before 0.2 wrote
+    ``..._bps.tif`` in bit/s (:func:`rate_unit_mbps` gives the factor to Mbit/s).
+    """
+    return sorted(p.name for p in Path(run_dir).glob("*_rate_*bps.tif") if _RATE_TIF.match(p.name))
+
+
+def rate_unit_mbps(name: str) -> float:
+    """Factor from a rate GeoTIFF's values to Mbit/s: 1 for ``*_mbps.tif``, 1e-6 for the older ``*_bps.tif``."""
+    return 1.0 if name.endswith("_mbps.tif") else 1e-6
 
 
 def _grid_of(ds, path):
@@ -323,8 +338,9 @@ def read_geotiff_onto(path, grid, resampling: str = "average"):
     return out, dict(meta, resampled=True)
 
 
-def read_gpkg(path, layer: str | None = None):
-    """A GeoPackage layer as a GeoDataFrame; one-line :class:`InputError` when missing."""
+def read_gpkg(path, layer: str | None = None, crs: str | None = None):
+    """A GeoPackage layer as a GeoDataFrame (projected to ``crs`` when given; run folders
+    store WGS84); one-line :class:`InputError` when missing."""
     import pyogrio
     import pyogrio.errors
 
@@ -335,9 +351,10 @@ def read_gpkg(path, layer: str | None = None):
         if not fh.read(16).startswith(b"SQLite format 3\x00"):
             raise InputError(path, None, "expected a GeoPackage (an SQLite file)")
     try:   # the GPKG driver by name: GDAL never picks another (VRT) from the content
-        return pyogrio.read_dataframe(f"GPKG:{path.resolve()}", layer=layer)
+        gdf = pyogrio.read_dataframe(f"GPKG:{path.resolve()}", layer=layer)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputError(path, layer, f"not a readable GeoPackage ({str(exc).splitlines()[0][:200]})") from None
+    return gdf if crs is None or gdf.crs is None else gdf.to_crs(crs)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -373,10 +390,17 @@ def compare_runs(summary_a, summary_b) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``scope, key, value_a, value_b, change`` (``b - a``; NaN when either is
-        missing) and ``passed_a, passed_b`` (criteria rows; None otherwise), citywide rows
+        missing) and ``passed_a, passed_b`` (criteria rows; None otherwise), ``standing``
+        (``"confirmed"``, ``"benchmark"`` or ``""``: of B's threshold, else A's), citywide rows
         first, then by scope and key.
     """
     a, b = _flatten_numeric(summary_a), _flatten_numeric(summary_b)
+    st = {}
+    for summ in (summary_a, summary_b):
+        for r in summ.get("criteria") or []:
+            if r.get("op"):
+                st[(str(r.get("scope")), str(r.get("key")))] = r.get("standing") or (
+                    "confirmed" if r.get("confirmed") is True else "benchmark")
     pa = {(str(r.get("scope")), str(r.get("key"))): r.get("passed") for r in summary_a.get("criteria") or []}
     pb = {(str(r.get("scope")), str(r.get("key"))): r.get("passed") for r in summary_b.get("criteria") or []}
     keys = sorted(set(a) | set(b), key=lambda sk: (sk[0] != "citywide", sk[0], sk[1]))
@@ -384,8 +408,9 @@ def compare_runs(summary_a, summary_b) -> pd.DataFrame:
     for k in keys:
         va, vb = a.get(k, math.nan), b.get(k, math.nan)
         rows.append({"scope": k[0], "key": k[1], "value_a": va, "value_b": vb, "change": vb - va,
-                     "passed_a": pa.get(k), "passed_b": pb.get(k)})
-    df = pd.DataFrame(rows, columns=["scope", "key", "value_a", "value_b", "change", "passed_a", "passed_b"])
+                     "passed_a": pa.get(k), "passed_b": pb.get(k), "standing": st.get(k, "")})
+    df = pd.DataFrame(rows, columns=["scope", "key", "value_a", "value_b", "change", "passed_a", "passed_b",
+                                     "standing"])
     df["passed_a"] = df["passed_a"].astype(object)
     df["passed_b"] = df["passed_b"].astype(object)
     return df
