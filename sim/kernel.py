@@ -114,12 +114,8 @@ def noise_mw(radio: LayerRadio) -> float:
 
 
 def activity(load, min_load: float = 0.0):
-    """Share of its resources an interferer transmits at cell load ``load``: ``a + (1 - a) load``.
-
-    ``a = min_load`` is the activity of an idle cell: SSB, PDCCH, CSI-RS/TRS are sent whatever
-    the traffic (TS 38.213 §4.1, TS 38.214 §5.1.6.1.1); data fills the rest in proportion to
-    the load. float64, the shape of ``load``; ``min_load = 0`` returns the loads themselves.
-    """
+    """Interference weight of a cell at load ``load``: ``a + (1 - a) load`` (float64), ``a = min_load`` the
+    idle cell's always-on share (SSB, PDCCH, CSI-RS/TRS: TS 38.213 §4.1, TS 38.214 §5.1.6.1.1)."""
     load = np.asarray(load, dtype=np.float64)
     return load if not min_load else min_load + (1.0 - min_load) * load
 
@@ -348,11 +344,8 @@ def _log_gain_site(scen_code, d2d, h_bs, radio: LayerRadio, los_mode, u):
 
 
 def serving_los_probability(pix_x_m, pix_y_m, best, lay: PreparedLayer):
-    """TR 38.901 Table 7.4.2-1 LOS probability of each pixel's serving link (float32, NaN: none).
-
-    At the pixel's distance to its serving site, in that site's scenario; the rank model's LOS
-    weight (:func:`sim.linkfield.expected_layers`).
-    """
+    """TR 38.901 Table 7.4.2-1 LOS probability of each pixel's serving link, float32 (NaN: none): the
+    rank model's LOS weight (:func:`sim.linkfield.expected_layers`), at the serving site's scenario."""
     ok = best >= 0
     b = np.where(ok, best, 0)
     d2d = np.hypot(pix_x_m - lay.x_m.take(b), pix_y_m - lay.y_m.take(b)).astype(np.float32)

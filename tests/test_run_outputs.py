@@ -39,6 +39,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DPI_RANGE = (150, 200)  # maps at 150-200 dpi: print quality, small files
 PNG_MAX_BYTES = 2_000_000  # each map under 2 MB
 RSRP_MIN_DBM = -85.0  # raised from -105 dBm: about half of Huangpu's key places reached indoors (see module doc)
+MIN_RATE_LAND_SHARE = 0.95  # at least 95 % of the land has a rate on every layer (tiny.toml: Huangpu)
 VALUE_RTOL = 1e-12  # float64 written and read back through GeoPackage REAL
 FLOAT32_ULP_MBPS = 2.5e-4  # float32 spacing at 2-4 Gbit/s = 2000-4000 Mbit/s (GeoTIFF rates are float32)
 
@@ -74,7 +75,7 @@ def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
                                                                 "rate_busy_mbps")}
     expected |= {f"{ran}_rate_busy_mbps.tif" for ran in rans} | {"fibre_gigabit_households.tif"}
     expected |= {f"{ran}_coverage_holes_indoor.tif" for ran in rans}  # classes 0..3 per network, indoor
-    expected |= {"speedtest_mean_mbps.tif"}   # the mean busy-hour speed test over the networks, Mbit/s
+    expected |= {"speedtest_mean_mbps.tif"}  # the speed test, mean over the networks
     assert {t.name for t in tifs} == expected
     for tif in tifs:
         with rasterio.open(tif) as ds:
@@ -89,7 +90,13 @@ def test_every_geotiff_opens_with_crs_nodata_description_overviews(tiny_run):
             assert tuple(ds.transform)[:6] == (summary["grid"]["res_m"], 0.0, summary["grid"]["x0_m"],
                                                0.0, -summary["grid"]["res_m"], summary["grid"]["y0_m"])
             band = ds.read(1)
-        assert int(np.isfinite(band).sum()) == summary["grid"]["land_pixels"], tif.name
+        n_finite, n_land = int(np.isfinite(band).sum()), summary["grid"]["land_pixels"]
+        if tif.name.startswith(tuple(f"{lid}_rate_" for lid in layers)) or tif.name.startswith("speedtest"):
+            # a layer's rates are NaN where it serves no one: in outage under the neighbours'
+            # always-on interference (radio.min_load), or (speed test) where no layer serves
+            assert MIN_RATE_LAND_SHARE * n_land <= n_finite <= n_land, tif.name
+        else:
+            assert n_finite == n_land, tif.name
     assert f"{summary['inputs']['layers'][0]}_rate_indoor_mbps.tif" in summary["outputs"]
 
 

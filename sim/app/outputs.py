@@ -182,12 +182,12 @@ def _busy_rasters(busy: BusyHour) -> dict:
 
 
 def _write_speed_test(sc: Scenario, run_dir: Path, rasters, districts, speed_px, title: str, images: dict) -> None:
-    """``speedtest_mean_mbps.tif`` (Mbit/s) and ``map_speedtest.png``: the mean speed test per pixel, all networks."""
+    """``speedtest_mean_mbps.tif`` and ``map_speedtest.png``: the mean speed test per pixel over the networks."""
     arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(speed_px, dtype=np.float32))
-    label = "5G speed test: one outdoor flow in the busy hour, mean over the networks (mobile shares)"
+    label = "speedtest mean: 5G speed test, one outdoor flow in the busy hour, mean over the networks (mobile shares)"
     if sc.output.geotiff:
-        stem, values, unit = geotiff_of("speedtest_mean_bps", arr2d, "bit/s")
-        files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, label, unit)
+        stem, vals, unit = geotiff_of("speedtest_mean_bps", arr2d, "bit/s")
+        files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, vals, np.nan, label, unit)
     if sc.output.maps:
         fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: 5G speed test, busy hour",
                               cbar_label="Speed test: outdoor flow throughput (Mbit/s)", cmap="plasma",
