@@ -103,6 +103,8 @@ class Progress:
             self._bar = None
 
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
+        if _SIGTERM_SEEN:
+            raise Terminated()
         if stage != self._stage:
             self._close()
             now = time.perf_counter()
@@ -285,7 +287,14 @@ class Terminated(KeyboardInterrupt):
     files removed (:func:`sim.report.files.atomic_path`)."""
 
 
+_SIGTERM_SEEN = []
+"""Non-empty once SIGTERM arrived: the exception the handler raises can be swallowed where Python
+ignores exceptions (e.g. in ``logging``'s fork handlers while a worker pool starts), so the next
+progress call and the end of the command raise it again."""
+
+
 def _on_sigterm(signum, frame):
+    _SIGTERM_SEEN.append(signum)
     raise Terminated()
 
 
@@ -303,6 +312,23 @@ def _stdout_gone() -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     return EXIT_OK
+
+
+def console_main() -> None:
+    """The ``gigacity`` script and ``python -m sim``: :func:`main`, then exit.
+
+    After SIGINT or SIGTERM (everything already cleaned up by :func:`main`) the process ends
+    with ``os._exit``: the interpreter's exit hooks would otherwise wait on a process pool
+    whose workers were stopped mid-message (``concurrent.futures`` joins its manager thread
+    at exit) and hang or print a traceback.
+    """
+    code = main()
+    if code in (EXIT_SIGINT, EXIT_SIGTERM):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv=None) -> int:
@@ -324,11 +350,14 @@ def main(argv=None) -> int:
     old_format = warnings.formatwarning
     warnings.formatwarning = _fmt_warning
     old_term = None
+    _SIGTERM_SEEN.clear()
     if threading.current_thread() is threading.main_thread():
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _check_out_arg(args)
         code = args.func(args)
+        if _SIGTERM_SEEN:
+            raise Terminated()
         sys.stdout.flush()
         return code
     except BrokenPipeError:

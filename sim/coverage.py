@@ -386,7 +386,7 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
         # interrupted (SIGINT, SIGTERM) or failed: stop the workers now rather than after their blocks
         if pool is not None:
             _stop_workers(before)
-            pool.shutdown(wait=True, cancel_futures=True)   # joins the manager thread: no exit-time wakeup
+            pool.shutdown(wait=False, cancel_futures=True)
             pool = None
         raise
     finally:
