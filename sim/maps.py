@@ -81,19 +81,46 @@ def cjk_font_family() -> str | None:
 _LABEL_GID = "district-label"
 
 
+_LAYOUTS: dict = {}
+"""Label layouts adjustText found, by axes frame and labels: every map of a run shares its district
+frame, so the iterative layout (about two thirds of a map's drawing time) runs once per frame."""
+
+_LEADER = {"arrowstyle": "-", "color": "0.35", "lw": 0.4}
+
+
+def _layout_key(axis, texts) -> tuple:
+    fig = axis.figure
+    return (tuple(fig.get_size_inches().round(4)), tuple(np.round(axis.get_position().bounds, 6)),
+            tuple(np.round(axis.get_xlim(), 3)), tuple(np.round(axis.get_ylim(), 3)),
+            tuple((t.get_text(), *np.round(t.get_position(), 3), t.get_fontsize()) for t in texts))
+
+
 def _declutter(ax) -> None:
     """Move the district labels of ``ax`` and its insets apart (adjustText), with a leader line when moved.
 
-    adjustText imports ``matplotlib.pyplot`` (it draws nothing through it here: the figures
-    stay pyplot-free objects); it is imported only when two labels or more are placed.
+    Positions found for a frame (figure size, axes box and limits, labels) are reused for the next
+    map with the same frame. adjustText imports ``matplotlib.pyplot`` (it draws nothing through it
+    here: the figures stay pyplot-free objects); it is imported only when two labels or more are placed.
     """
     for axis in (ax, *ax.child_axes):
         texts = [t for t in axis.texts if t.get_gid() == _LABEL_GID]
-        if len(texts) > 1:
+        if len(texts) < 2:
+            continue
+        key = _layout_key(axis, texts)
+        before = [tuple(t.get_position()) for t in texts]
+        if key not in _LAYOUTS:
             from adjustText import adjust_text
 
             adjust_text(texts, ax=axis, ensure_inside_axes=True, expand=(1.05, 1.15), iter_lim=200,
-                        arrowprops={"arrowstyle": "-", "color": "0.35", "lw": 0.4})
+                        arrowprops=_LEADER)
+            if len(_LAYOUTS) > 64:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = [tuple(t.get_position()) for t in texts]
+            continue
+        for t, xy0, xy in zip(texts, before, _LAYOUTS[key]):
+            t.set_position(xy)
+            if not np.allclose(xy0, xy):
+                axis.annotate("", xy=xy0, xytext=xy, arrowprops=_LEADER, annotation_clip=False)
 
 
 # ----------------------------------------------------------------------------- helpers

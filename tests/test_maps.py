@@ -238,3 +238,18 @@ def test_criteria_panels_one_map_per_criterion(districts):
     assert len(_png_bytes(fig)) < PNG_MAX_BYTES
     with pytest.raises(InputError, match=r"panels: expected at least one criterion"):
         maps.criteria_panels(districts, {}, "t")
+
+
+def test_label_layout_found_once_per_frame(grid, districts, monkeypatch):
+    """Two maps with the same frame place the district labels identically; adjustText runs for the first only."""
+    import adjustText
+
+    calls = []
+    real = adjustText.adjust_text
+    monkeypatch.setattr(adjustText, "adjust_text", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    maps._LAYOUTS.clear()
+    figs = [maps.raster_map(grid, np.full((80, 80), v, np.float32), districts, title="x", cbar_label="dB",
+                            vmin=0.0, vmax=10.0) for v in (1.0, 7.0)]
+    labels = [[t.get_position() for t in f.axes[0].texts if t.get_gid() == maps._LABEL_GID] for f in figs]
+    assert len(labels[0]) == 16 and labels[0] == labels[1]
+    assert len(calls) == 1
