@@ -468,14 +468,6 @@ def test_compare_words_a_benchmark_as_above_or_below(tmp_path):
     assert "| 10G-PON port share | 50.0 | 40.0 | -10.0 | above → below |" in text
 
 
-def test_run_outputs(tmp_path):
-    (tmp_path / "maps").mkdir()
-    (tmp_path / "maps" / "a.png").write_bytes(b"x")
-    (tmp_path / "summary.json").write_text("{}")
-    (tmp_path / ".summary.tmp-1-ab.json").write_text("{")
-    assert runfolder.run_outputs(tmp_path) == ["maps/a.png", "summary.json"]
-
-
 def test_report_and_criteria_do_not_import_matplotlib():
     code = ("import sys, sim, sim.criteria, sim.report.files, sim.report.runfolder, sim.report.render; "
             "print('matplotlib' in sys.modules)")

@@ -51,7 +51,6 @@ __all__ = [
     "validate_summary",
     "read_png_bytes",
     "criteria_records",
-    "run_outputs",
     "read_summary",
     "rate_rasters",
     "rate_unit_mbps",
@@ -212,13 +211,6 @@ def validate_summary(summary) -> None:
 def criteria_records(table) -> list[dict]:
     """Criteria table rows as JSON-ready dicts (NaN -> None) for ``summary["criteria"]``."""
     return jsonable(as_frame(table).to_dict(orient="records"))
-
-
-def run_outputs(run_dir) -> list[str]:
-    """Files under ``run_dir`` (relative POSIX paths, sorted), temporary files excluded."""
-    run_dir = Path(run_dir)
-    return sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
-                  if p.is_file() and not p.name.startswith("."))
 
 
 # ----------------------------------------------------------------------------- run-folder readers
