@@ -104,7 +104,7 @@ class Progress:
 
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
         if _SIGTERM_SEEN:
-            raise Terminated()
+            raise _interrupt(_SIGTERM_SEEN[0])
         if stage != self._stage:
             self._close()
             now = time.perf_counter()
@@ -288,14 +288,21 @@ class Terminated(KeyboardInterrupt):
 
 
 _SIGTERM_SEEN = []
-"""Non-empty once SIGTERM arrived: the exception the handler raises can be swallowed where Python
+"""The SIGTERM/SIGINT signals received: the exception the handler raises can be swallowed where Python
 ignores exceptions (e.g. in ``logging``'s fork handlers while a worker pool starts), so the next
 progress call and the end of the command raise it again."""
 
 
-def _on_sigterm(signum, frame):
+def _interrupt(signum) -> BaseException:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _on_signal(signum, frame):
+    """SIGTERM -> :class:`Terminated`, SIGINT -> ``KeyboardInterrupt``, raised where the signal landed."""
     _SIGTERM_SEEN.append(signum)
-    raise Terminated()
+    if frame is not None and frame.f_globals.get("__name__") == "logging":
+        return   # inside logging's fork hooks Python would print and swallow it: the next progress call raises
+    raise _interrupt(signum)
 
 
 def _check_out_arg(args) -> None:
@@ -352,12 +359,13 @@ def main(argv=None) -> int:
     old_term = None
     _SIGTERM_SEEN.clear()
     if threading.current_thread() is threading.main_thread():
-        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+        old_term = signal.signal(signal.SIGTERM, _on_signal)
+        old_int = signal.signal(signal.SIGINT, _on_signal)
     try:
         _check_out_arg(args)
         code = args.func(args)
         if _SIGTERM_SEEN:
-            raise Terminated()
+            raise _interrupt(_SIGTERM_SEEN[0])
         sys.stdout.flush()
         return code
     except BrokenPipeError:
@@ -383,3 +391,4 @@ def main(argv=None) -> int:
         warnings.formatwarning = old_format
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
