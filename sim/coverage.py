@@ -35,18 +35,14 @@ far more than K sites. Numbers: ``benchmarks/bench_kernel.py``.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
-import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from . import kernel
+from .engine import EXECUTORS, LocalEngine, check_workers
 from .errors import InputError
 from .grid import CityRasters, Grid, iter_blocks
 from .results import CoverageLayers, InterferenceTerms, LayerRadio, SectorArrays
@@ -63,7 +59,6 @@ __all__ = [
     "serving_distance_m",
 ]
 
-EXECUTORS = ("processes", "serial")
 TILE_M = 100.0
 """Default tile size of the shared neighbour search, m (4 x 4 pixels at 25 m)."""
 MIN_TILE_PX = 2
@@ -213,64 +208,24 @@ def candidate_sectors(pix_x_m, pix_y_m, sectors: SectorArrays, k_sites: int = 32
     return index.candidates(pix_x_m, pix_y_m)
 
 
-# --------------------------------------------------------------------------- executors
-
-_STATE: dict = {}
+# --------------------------------------------------------------------------- the tile task
 
 
-def _run_block(start: int, stop: int, state=None):
-    st = _STATE if state is None else state
-    r: CityRasters = st["rasters"]
+def coverage_tile(shared: dict, start: int, stop: int):
+    """The coverage of land pixels ``start:stop`` (an engine task; ``shared`` from :func:`compute_coverage`)."""
+    r: CityRasters = shared["rasters"]
     flat = r.land_flat[start:stop]
     x, y = r.grid.centres_m(flat)
-    cand = st["index"].tile_candidates(r.grid, flat, st["tile_px"])
-    out = kernel.coverage_block(x, y, flat, cand, st["sectors"], st["radio"], st["load"], st["seed"],
-                                top_m=st["top_m"], validate=False, prepared=st["prepared"])
+    cand = shared["index"].tile_candidates(r.grid, flat, shared["tile_px"])
+    out = kernel.coverage_block(x, y, flat, cand, shared["sectors"], shared["radio"], shared["load"], shared["seed"],
+                                top_m=shared["top_m"], validate=False, prepared=shared["prepared"])
     return start, stop, out
-
-
-def _init_worker(state):
-    # the parent handles SIGINT and SIGTERM and stops its workers; a worker dies with its parent
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent()
-    _STATE.clear()
-    _STATE.update(state)
-
-
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to send SIGTERM to this process when its parent dies (``prctl``)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        pass
-
-
-def _stop_workers(started_before: set[int]) -> None:
-    """Terminate the worker processes started since ``started_before`` (their pids) and reap them."""
-    procs = [p for p in multiprocessing.active_children() if p.pid not in started_before]
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        proc.join(timeout=5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(timeout=5)
-
-
-def _default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRadio, k_sites: int = 32,
                      load=None, block_size: int = 65536, workers: int | None = None,
                      executor: str = "processes", progress=None, seed: int = 0,
-                     top_m: int = 0, tile_m: float = TILE_M) -> CoverageLayers:
+                     top_m: int = 0, tile_m: float = TILE_M, engine=None) -> CoverageLayers:
     """Coverage of one layer over every land pixel of the grid.
 
     Parameters
@@ -304,6 +259,9 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
         Pixels of a square tile of ``max(floor(tile_m / res_m), MIN_TILE_PX)`` pixels a side
         share the K nearest sites of the tile centre (:meth:`SiteIndex.tile_candidates`);
         0 searches per pixel. Default :data:`TILE_M`.
+    engine : engine, optional
+        Where the blocks run (:class:`sim.engine.LocalEngine`, or the Dask engine); default a
+        local engine of ``workers`` and ``executor`` (both ignored when an engine is given).
 
     Returns
     -------
@@ -321,11 +279,10 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
     CoverageWarning
         ``k_sites`` clipped to the number of sites.
     """
-    if executor not in EXECUTORS:
-        raise InputError(_SOURCE, "executor", f"expected one of {EXECUTORS}, got {executor!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
-                                or workers < 0):
-        raise InputError(_SOURCE, "workers", f"expected an integer >= 0, got {workers!r}")
+    if engine is None:
+        if executor not in EXECUTORS:
+            raise InputError(_SOURCE, "executor", f"expected one of {EXECUTORS}, got {executor!r}")
+        engine = LocalEngine(check_workers(workers, _SOURCE), executor)
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise InputError(_SOURCE, "block_size", f"expected an integer >= 1, got {block_size!r}")
     index = site_index(sectors, k_sites)
@@ -337,21 +294,13 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
 
     n_land = rasters.n_land
     blocks = list(iter_blocks(n_land, int(block_size)))
-    n_workers = _default_workers() if not workers else int(workers)
-    n_workers = min(n_workers, len(blocks))
     tile_px = max(MIN_TILE_PX, int(float(tile_m) // rasters.grid.res_m)) if tile_m > 0 else 1
     prepared = kernel.prepare_layer(sectors, radio, load_arr)
-    state = dict(rasters=rasters, index=index, sectors=sectors, radio=radio, load=load_arr, seed=int(seed),
-                 top_m=int(top_m), tile_px=tile_px, prepared=prepared)
-    pool = None
-    before = {p.pid for p in multiprocessing.active_children()}
-    if executor == "processes" and n_workers > 1:
-        # Fork the workers before the outputs exist, so they do not inherit them.
-        ctx = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(state,))
-    try:
-        futures = [pool.submit(_run_block, start, stop) for start, stop in blocks] if pool else None
+    shared = dict(rasters=rasters, index=index, sectors=sectors, radio=radio, load=load_arr, seed=int(seed),
+                  top_m=int(top_m), tile_px=tile_px, prepared=prepared)
+    # the stage's workers start (fork) before the outputs exist, so they do not inherit them
+    with engine.stage(shared, n_tasks=len(blocks)) as st:
+        results = st.map(coverage_tile, blocks)
         out = {name: np.full(n_land, np.nan, dtype=np.float32) for name in
                ("rsrp_dbm", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
                 "rsrp_indoor_dbm", "sinr_indoor_db", "los_prob_serving")}
@@ -362,9 +311,7 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
             terms = dict(signal_mw=np.zeros(n_land), top_sector=np.full((n_land, m), -1, np.int32),
                          top_mw=np.zeros((n_land, m), np.float32), residual_mw=np.zeros(n_land))
         done = 0
-
-        def _store(start, stop, b):
-            nonlocal done
+        for _, (start, stop, b) in results:
             for name in out:
                 out[name][start:stop] = getattr(b, name)
             best[start:stop] = b.best_sector
@@ -375,23 +322,6 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
             done += stop - start
             if progress is not None:
                 progress(done, n_land)
-
-        if pool is None:
-            for start, stop in blocks:
-                _store(*_run_block(start, stop, state))
-        else:
-            for fut in as_completed(futures):
-                _store(*fut.result())
-    except BaseException:
-        # interrupted (SIGINT, SIGTERM) or failed: stop the workers now rather than after their blocks
-        if pool is not None:
-            _stop_workers(before)
-            pool.shutdown(wait=False, cancel_futures=True)
-            pool = None
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
 
     served = best >= 0
     owner = best[served]

@@ -1,0 +1,82 @@
+"""sim.engine: tile tasks run the same in this process and in forked workers; kept results stay put."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from sim.engine import Kept, LocalEngine
+from sim.errors import InputError
+
+
+def _square(shared, i):
+    return i, shared["base"][i] ** 2, os.getpid()
+
+
+def _tile_sum(shared, kept, scale):
+    return float(kept.sum()) * scale
+
+
+def _tile(shared, start, stop):
+    return shared["base"][start:stop] * 2.0
+
+
+@pytest.mark.parametrize("executor,workers", [("serial", 1), ("processes", 1), ("processes", 2)])
+def test_map_returns_every_result_once_whatever_the_workers(executor, workers):
+    base = np.arange(10.0)
+    with LocalEngine(workers, executor).stage({"base": base}) as st:
+        got = dict(st.map(_square, [(i,) for i in range(10)]))
+    assert sorted(got) == list(range(10))
+    assert [got[i][1] for i in range(10)] == list(base ** 2)
+
+
+def test_processes_run_in_other_processes_and_serial_in_this_one():
+    with LocalEngine(2, "processes").stage({"base": np.arange(4.0)}) as st:
+        pids = {r[2] for _, r in st.map(_square, [(i,) for i in range(4)])}
+    assert os.getpid() not in pids
+    with LocalEngine(2, "serial").stage({"base": np.arange(4.0)}) as st:
+        pids = {r[2] for _, r in st.map(_square, [(i,) for i in range(4)])}
+    assert pids == {os.getpid()}
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_kept_results_feed_later_maps_and_are_removed_with_the_stage(executor):
+    base = np.arange(100.0)
+    tiles = [(0, 30), (30, 70), (70, 100)]
+    with LocalEngine(2, executor).stage({"base": base}) as st:
+        kept = st.map(_tile, tiles, keep=True)
+        assert all(isinstance(k, Kept) for k in kept) and len(kept) == 3
+        np.testing.assert_array_equal(st.fetch(kept[1]), base[30:70] * 2.0)
+        sums = dict(st.map(_tile_sum, [(k, 0.5) for k in kept]))
+        paths = [k.key for k in kept]
+        assert all(os.path.exists(p) for p in paths)
+    assert [sums[i] for i in range(3)] == [float((base[a:b] * 2.0).sum()) * 0.5 for a, b in tiles]
+    assert not any(os.path.exists(p) for p in paths)
+
+
+def test_a_failing_task_raises_in_the_caller_and_leaves_no_worker():
+    import multiprocessing
+
+    before = {p.pid for p in multiprocessing.active_children()}
+    with pytest.raises(IndexError):
+        with LocalEngine(2, "processes").stage({"base": np.arange(2.0)}) as st:
+            list(st.map(_square, [(i,) for i in range(5)]))
+    import time
+
+    deadline = time.monotonic() + 5.0     # the pool's manager thread reaps its workers asynchronously
+    while True:
+        left = [p for p in multiprocessing.active_children() if p.pid not in before and p.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left
+
+
+@pytest.mark.parametrize("kw,msg", [(dict(executor="threads"), "executor: expected one of"),
+                                    (dict(workers=-1), "workers: expected an integer >= 0"),
+                                    (dict(workers=True), "workers: expected an integer >= 0")])
+def test_bad_engine_arguments_are_one_line_errors(kw, msg):
+    with pytest.raises(InputError, match=msg):
+        LocalEngine(**kw)
