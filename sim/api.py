@@ -12,6 +12,13 @@
     result.transform, result.crs                   # its georeference
     result.write("runs/my-run")                    # the run folder `gigacity run` writes
 
+Tiles run on the scenario's ``[compute]`` engine (local processes by default; ``overrides=
+{"compute.engine": "dask"}`` or ``{"compute.scheduler": "tcp://HOST:8786"}`` for Dask). To run
+many scenarios on one cluster, open the engine once and hand it to each :func:`simulate`::
+
+    with api.open_engine(sc) as engine:            # e.g. a Dask LocalCluster, started once
+        results = [api.simulate(s, engine=engine) for s in scenarios]
+
 ``load_config`` takes a TOML path or a dict (the TOML's content; relative paths resolve
 against ``base_dir``, default the working folder) and ``overrides`` as ``{"section.key":
 value}`` or ``["section.key=value", ...]``, checked like ``--set``. Errors are
@@ -22,12 +29,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .app.run import Simulation
+from .app.run import Simulation, open_engine
 from .app.run import simulate as _simulate
 from .compose import scenario_from_dict
 from .config import Scenario, load_scenario
 
-__all__ = ["load_config", "simulate", "Result", "Scenario"]
+__all__ = ["load_config", "simulate", "open_engine", "Result", "Scenario"]
 
 Result = Simulation
 """What :func:`simulate` returns (:class:`sim.app.run.Simulation`)."""
@@ -41,6 +48,9 @@ def load_config(path_or_dict, overrides=None, *, base_dir=None) -> Scenario:
     return load_scenario(path_or_dict, sets)
 
 
-def simulate(scenario: Scenario, *, workers=None, progress=None) -> Result:
-    """Run ``scenario`` end to end in memory; ``progress(stage, done, total)`` is called as it goes."""
-    return _simulate(scenario, workers=workers, progress=progress)
+def simulate(scenario: Scenario, *, workers=None, progress=None, engine=None) -> Result:
+    """Run ``scenario`` end to end in memory; ``progress(stage, done, total)`` is called as it goes.
+
+    ``engine``: an open engine (:func:`open_engine`) the tiles run on, left open; default the
+    scenario's ``[compute]`` engine, opened and closed for this run."""
+    return _simulate(scenario, workers=workers, progress=progress, engine=engine)

@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import GigacityError, InputError
+from .errors import ConfigError, GigacityError, InputError
 
 __all__ = ["main", "Progress", "LOGGER_NAME"]
 
@@ -141,7 +141,22 @@ def _fmt_warning(message, category, filename, lineno, line=None):
 def _load(args):
     from .config import load_scenario, with_overrides
 
-    return with_overrides(load_scenario(args.config, args.set or ()), resolution_m=args.resolution_m)
+    sets = list(args.set or ())
+    flags = {}   # --engine / --scheduler: set items named after their flag in errors
+    for flag, key in (("--engine", "engine"), ("--scheduler", "scheduler")):
+        value = getattr(args, key, None)
+        if value is not None:
+            sets.append((f"compute.{key}", value))
+            flags[f"compute.{key}"] = flag
+    if getattr(args, "engine", None) == "local" and getattr(args, "scheduler", None):
+        raise InputError("--engine", None, "expected 'dask' (or no --engine) with --scheduler, got 'local'")
+    try:
+        sc = load_scenario(args.config, sets)
+    except ConfigError as exc:
+        if exc.source == "--set" and exc.field in flags:
+            raise ConfigError(flags[exc.field], None, exc.message) from None
+        raise
+    return with_overrides(sc, resolution_m=args.resolution_m)
 
 
 def _report_line(run_dir: Path) -> str:
@@ -246,7 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--out", type=str, default=None,
                        help="run folder (default: <output.dir>/<scenario>-<timestamp>)")
         q.add_argument("--resolution-m", type=_positive_float, default=None, help="override region.resolution_m")
-        q.add_argument("--workers", type=int, default=None, help="worker processes for the coverage kernel")
+        q.add_argument("--workers", type=int, default=None,
+                       help="worker processes for the tiles (local engine), or LocalCluster workers (dask)")
+        q.add_argument("--engine", choices=("local", "dask"), default=None,
+                       help="where the tiles run (default: compute.engine, 'local'); dask needs .[dask]")
+        q.add_argument("--scheduler", type=str, default=None, metavar="tcp://HOST:PORT",
+                       help="run the tiles on this Dask scheduler's workers (implies --engine dask)")
         q.add_argument("--force", action="store_true", help="write into an existing run folder")
         q.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=set_help)
 

@@ -15,6 +15,7 @@ deep-merges over (lists are replaced, chains allowed, cycles refused), and the c
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -44,6 +45,7 @@ __all__ = [
     "Criteria",
     "Output",
     "Planning",
+    "Compute",
     "Scenario",
     "SECTIONS",
     "load_scenario",
@@ -60,6 +62,8 @@ MAX_SITES_PER_NETWORK = 1_000_000
 densest city network (Shanghai: about 54,000 5G sites in 2022, all operators); a guard on time
 and memory, not a model. A site file is bounded by ``sitefiles.MAX_SITE_ROWS``."""
 _CODE_RE = re.compile(r"^\d{6}$")
+ENGINES = ("local", "dask")   # compute.engine (sim.engine.ENGINES)
+SCHEDULER_RE = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$")   # IPv6 in []
 _ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
@@ -401,6 +405,22 @@ class Planning:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Compute:
+    """Where tile tasks run (:mod:`sim.engine`, :mod:`sim.dask_engine`). Workers: ``--workers``, else
+    ``compute.workers``, else ``radio.workers`` (older configs), else one per CPU; a scheduler has its own."""
+
+    engine: str = spec("local", choices=ENGINES, doc="'local' (this machine's processes) or 'dask'")
+    scheduler: str = spec("", doc="a Dask scheduler, tcp://HOST:PORT (empty: a LocalCluster); implies 'dask'")
+    workers: int = spec(0, lo=0, hi=4096, doc="processes, or LocalCluster workers (0: radio.workers, else all cores)")
+    connect_timeout_s: float = spec(10.0, lo=0.1, hi=600.0, doc="how long to wait for the scheduler to answer")
+
+    @property
+    def engine_name(self) -> str:
+        """The engine a run uses: a scheduler address implies ``"dask"``."""
+        return "dask" if self.scheduler else self.engine
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     scenario: ScenarioMeta
     region: Region
@@ -413,6 +433,7 @@ class Scenario:
     output: Output = spec(Output())
     planning: Planning = spec(Planning())
     district_inputs: DistrictInputTable = spec(DistrictInputTable())
+    compute: Compute = spec(Compute())
     source_path: Path = spec(None)
     overrides: tuple = spec((), doc="the --set items applied on top of the file, as (key, value) pairs")
 
@@ -444,6 +465,7 @@ _TOP_LEVEL = {
     "output": Output,
     "planning": Planning,
     "district_inputs": DistrictInputTable,
+    "compute": Compute,
 }
 _REQUIRED_TOP = ("scenario", "region", "operators", "deployment")
 SECTIONS = types.MappingProxyType(_TOP_LEVEL)
@@ -688,6 +710,7 @@ def _cross_check(ctx: _Ctx, sc: Scenario) -> None:
         if keys.count(k) > 1:
             ctx.fail(f"criteria.thresholds[{i}].key", "a key used once", k)
     _check_physical(ctx, sc)
+    _check_compute(ctx, sc)
 
 
 NR_BANDS_FR1: dict[str, tuple[str, float, float]] = {
@@ -790,6 +813,17 @@ def _check_radio(ctx: _Ctx, sc: Scenario) -> None:
     total = sum(d.share for d in r.devices)
     if abs(total - 1.0) > 1e-6:
         ctx.fail("radio.devices", "shares adding up to 1", round(total, 6))
+
+
+def _check_compute(ctx: _Ctx, sc: Scenario) -> None:
+    """A scheduler address ``tcp://HOST:PORT``; dask.distributed installed when the Dask engine is asked for."""
+    c = sc.compute
+    m = SCHEDULER_RE.match(c.scheduler)
+    if c.scheduler and not (m and 0 < int(m.group(3)) < 65536):
+        ctx.fail("compute.scheduler", "a Dask scheduler address tcp://HOST:PORT (port 1-65535)", c.scheduler)
+    if c.engine_name == "dask" and importlib.util.find_spec("distributed") is None:
+        raise ConfigError(ctx.path, "compute.engine", "'dask' needs dask.distributed, which is not installed: "
+                                                      "pip install -e '.[dask]'")
 
 
 def load_scenario(path, sets=()) -> Scenario:

@@ -155,6 +155,10 @@ def test_case(case, tmp_path, capsys, monkeypatch):
     work.mkdir()
     subs = build_case(case, tmp_path)
     monkeypatch.chdir(work)
+    for name in case.get("needs_modules", []):
+        pytest.importorskip(name)   # an optional extra (CI installs it)
+    for name in case.get("hide_modules", []):
+        monkeypatch.setitem(sys.modules, name, None)   # `import name` fails as if it were not installed
     expected = case.get("exit", 2)
     for argv in _commands(case, subs):
         before = _tree(tmp_path)

@@ -42,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "shadowing": BASE | {"propagation", "results"},
     "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "shadowing", "results"},
     "engine": BASE,
+    "dask_engine": BASE | {"engine"},   # optional (.[dask]); imported only when a run asks for the Dask engine
     "coverage": BASE | {"grid", "kernel", "results", "engine"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
@@ -68,7 +69,7 @@ ALLOWED: dict[str, set[str]] = {
     "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
                            "app.busyhour"},
     "app.run": BASE | {"config", "coverage", "grid", "report", "app.assess", "app.outputs", "app.busyhour",
-                       "app.inputs", "app.stages"},
+                       "app.inputs", "app.stages", "engine", "dask_engine"},
     "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkfield", "app.inputs", "app.outputs",
                         "app.stages"},
     "app.compare": BASE | {"maps", "report"},
@@ -280,3 +281,13 @@ def test_import_sim_is_light():
     code = "import sys, sim; print(any(m.startswith(('matplotlib', 'geopandas', 'rasterio')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_dask_is_imported_only_by_the_dask_engine():
+    """dask is an optional extra: the package, the commands and the local engine run without it."""
+    code = ("import sys, sim, sim.engine, sim.coverage, sim.app.run, sim.cli, sim.api; "
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    importers = sorted(m for m in MODULES if _scan(m).third & {"dask", "distributed"})
+    assert importers == ["dask_engine"], importers

@@ -23,7 +23,7 @@ def _minimal():
             "citywide": {"a_pct": 1.0}, "criteria": [{"scope": "citywide", "key": "a_pct", "kind": "benchmark",
                                                        "value": 1.0, "passed": True}],
             "timings_s": {"x": 0.1}, "versions": {"python": "3", "numpy": "2", "gigacity": "0.1.0"},
-            "outputs": ["summary.json"]}
+            "outputs": ["summary.json"], "compute": {"engine": "local", "workers": 2, "scheduler": None}}
 
 
 def test_schema_is_valid_and_shipped_in_the_package():
@@ -41,6 +41,9 @@ def test_schema_is_valid_and_shipped_in_the_package():
     lambda s: s["criteria"][0].update(passed="yes"),
     lambda s: s["timings_s"].update(x=-1.0),
     lambda s: s.update(schema_version="2.0"),
+    lambda s: s.update(compute={"engine": "spark", "workers": 2}),
+    lambda s: s.update(compute={"engine": "dask", "workers": -1}),
+    lambda s: s.update(compute={"engine": "dask"}),
 ])
 def test_schema_and_hand_check_agree(edit):
     good = _minimal()

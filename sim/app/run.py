@@ -9,6 +9,7 @@ folder made once the inputs have been read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..config import Scenario
 from ..coverage import compute_coverage
+from ..engine import LocalEngine
 from ..grid import scatter_to_raster
 from ..report.files import grid_transform
 from . import assess as A
@@ -35,12 +37,52 @@ from .inputs import (
 )
 from .stages import RunResult, StageTimer, noop_progress
 
-__all__ = ["run_scenario", "compute_layers", "simulate", "read_inputs", "Inputs", "Simulation"]
+__all__ = ["run_scenario", "compute_layers", "simulate", "read_inputs", "Inputs", "Simulation", "open_engine",
+           "engine_info"]
 
 
-def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None) -> dict:
+def run_workers(sc: Scenario, workers=None) -> int | None:
+    """Workers of a run: ``workers`` (``--workers``), else ``compute.workers``, else ``radio.workers``; None: all
+    cores (0 counts as not given)."""
+    return workers if workers is not None else (sc.compute.workers or sc.radio.workers or None)
+
+
+@contextlib.contextmanager
+def open_engine(sc: Scenario, workers=None, timer: StageTimer | None = None):
+    """The engine of a run (``[compute]``): a :class:`~sim.engine.LocalEngine`, or a Dask engine on
+    ``compute.scheduler`` or on a LocalCluster started here (stage "starting Dask"); closed (cluster
+    shut down) on the way out."""
+    n = run_workers(sc, workers)
+    if sc.compute.engine_name == "dask":
+        # dask is imported only when a run asks for it
+        from ..dask_engine import DaskEngine
+
+        with (timer or StageTimer()).stage("starting Dask"):
+            engine = DaskEngine(scheduler=sc.compute.scheduler or None, workers=n,
+                                connect_timeout_s=sc.compute.connect_timeout_s, source=_compute_source(sc))
+    else:
+        engine = LocalEngine(n)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _compute_source(sc: Scenario) -> str:
+    """Where ``[compute]`` came from, for errors: the command line (``--scheduler``, ``--set``) or the config."""
+    given = {k for k, _ in sc.overrides}
+    return "command line" if given & {"compute.scheduler", "compute.engine"} else str(sc.source_path)
+
+
+def engine_info(engine) -> dict:
+    """``{"engine", "workers", "scheduler"}`` of an engine, for ``summary.json`` ``compute``."""
+    workers = engine.workers if getattr(engine, "executor", "processes") == "processes" else 1
+    return {"engine": engine.name, "workers": int(workers), "scheduler": getattr(engine, "scheduler", None)}
+
+
+def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None, engine=None) -> dict:
     """Coverage of every layer at the reference load (with top-M interference terms for a busy hour)."""
-    n_workers = workers if workers is not None else (sc.radio.workers or None)
+    n_workers = run_workers(sc, workers)
     coverage = {}
     for lid, _, carrier in sc.layers():
         with timer.stage(f"coverage {lid}"):
@@ -48,7 +90,7 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
                 rasters, sectors[lid], layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
                 load=sc.radio.default_load, block_size=sc.radio.block_size, workers=n_workers,
                 progress=lambda d, t, _l=lid: timer.progress(f"coverage {_l}", d, t), seed=sc.scenario.seed,
-                top_m=BUSY_TOP_M if sc.traffic is not None else 0)
+                top_m=BUSY_TOP_M if sc.traffic is not None else 0, engine=engine)
     return coverage
 
 
@@ -108,6 +150,7 @@ class Simulation:
     assessment: A.Assessment
     timer: StageTimer = field(repr=False)
     speed_px: object = field(default=None, repr=False)
+    compute: dict | None = field(default=None, repr=False)   # the engine that ran it (engine_info)
 
     # ---- in memory
     @property
@@ -196,12 +239,12 @@ class Simulation:
         return write_run_folder(self, run_dir)
 
 
-def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None) -> Simulation:
+def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=None) -> Simulation:
     """Coverage, busy hour, fibre and the assessment of a scenario's inputs."""
     prog = timer.progress
     rasters, districts, codes = inp.rasters, inp.districts, inp.codes
     sites = inp.plan.table
-    coverage = compute_layers(sc, rasters, inp.sectors, timer, workers)
+    coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, engine)
     busy, simpy_rows, day_rows = None, [], []
     if sc.traffic is not None:
         with timer.stage("busy hour"):
@@ -223,7 +266,7 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None) -> Simu
     A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
     return Simulation(scenario=sc, inputs=inp, coverage=coverage, busy=busy, simpy_rows=simpy_rows,
                       day_rows=day_rows, pon_rows=pon_rows, fibre_px=fibre_px, assessment=a, timer=timer,
-                      speed_px=speed_px)
+                      speed_px=speed_px, compute=None if engine is None else engine_info(engine))
 
 
 def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
@@ -259,26 +302,43 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
     summary = O.build_summary(sc, inp.rasters, inp.grid_rows, a, inp.plan, sim.busy, sim.simpy_rows,
                               sim.day_rows, sim.pon_rows, timer.timings_s, region_info(sc, inp.districts))
     summary["inputs"]["link"] = link_summary(sc)
+    if sim.compute is not None:
+        summary["compute"] = sim.compute
     O.write_summary_and_reports(run_dir, summary, a, images)
     done()
     return RunResult(run_dir=run_dir, headline=O.headline(sc, a), summary=summary)
 
 
-def simulate(sc: Scenario, *, workers=None, progress=None) -> Simulation:
-    """A scenario end to end in memory (no files); :meth:`Simulation.write` writes its run folder."""
+def simulate(sc: Scenario, *, workers=None, progress=None, engine=None) -> Simulation:
+    """A scenario end to end in memory (no files); :meth:`Simulation.write` writes its run folder.
+
+    ``engine``: an engine to run the tiles on (kept open, e.g. one Dask cluster for many
+    scenarios); default the scenario's ``[compute]`` engine, opened and closed here."""
     timer = StageTimer(progress)
-    return _compute(sc, read_inputs(sc, timer), timer, workers)
+    inp = read_inputs(sc, timer)
+    if engine is not None:
+        return _compute(sc, inp, timer, workers, engine)
+    with open_engine(sc, workers, timer) as eng:
+        return _compute(sc, inp, timer, workers, eng)
 
 
-def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None) -> RunResult:
+def run_scenario(sc: Scenario, *, out_dir=None, force: bool = False, workers=None, progress=None,
+                 engine=None) -> RunResult:
     """Run a scenario end to end and write its run folder; returns the folder and headline."""
     O.check_run_dir(sc, out_dir, force)   # an existing --out is refused before any work
     timer = StageTimer(progress or noop_progress)
     inp = read_inputs(sc, timer)
-    # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
-    run_dir = O.create_run_dir(sc, out_dir, force)
+    run_dir = None
     try:
-        return write_run_folder(_compute(sc, inp, timer, workers), run_dir)
+        with contextlib.ExitStack() as stack:
+            if engine is None:   # before the run folder: a scheduler that does not answer leaves no folder
+                engine = stack.enter_context(open_engine(sc, workers, timer))
+            # the run folder is made once the inputs have been read: a bad site file leaves no folder behind
+            run_dir = O.create_run_dir(sc, out_dir, force)
+            sim = _compute(sc, inp, timer, workers, engine)
+        # the engine (a LocalCluster's workers) is closed before the outputs are written
+        return write_run_folder(sim, run_dir)
     except BaseException:
-        O.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
+        if run_dir is not None:
+            O.abandon_run_dir(run_dir)   # a run that wrote nothing leaves no folder behind
         raise

@@ -168,9 +168,28 @@ def summary_problems(summary) -> list[str]:
             if not isinstance(ver.get(k), str):
                 p.append(f"versions.{k}: expected a string")
     p += _busy_hour_problems(summary)
+    p += _compute_problems(summary)
     outs = summary.get("outputs")
     if "outputs" in summary and not (isinstance(outs, list) and all(isinstance(o, str) for o in outs)):
         p.append("outputs: expected a list of strings")
+    return p
+
+
+def _compute_problems(summary) -> list[str]:
+    """``compute`` (optional): ``engine`` 'local' or 'dask', ``workers`` >= 0, ``scheduler`` a string or null."""
+    if "compute" not in summary:
+        return []
+    c = summary["compute"]
+    if not isinstance(c, Mapping):
+        return [f"compute: expected an object, got {type(c).__name__}"]
+    p = []
+    if c.get("engine") not in ("local", "dask"):
+        p.append(f"compute.engine: expected 'local' or 'dask', got {c.get('engine')!r}")
+    w = c.get("workers")
+    if not (isinstance(w, int) and not isinstance(w, bool) and w >= 0):
+        p.append(f"compute.workers: expected an integer >= 0, got {w!r}")
+    if not (c.get("scheduler") is None or isinstance(c.get("scheduler"), str)):
+        p.append(f"compute.scheduler: expected a string or null, got {c.get('scheduler')!r}")
     return p
 
 

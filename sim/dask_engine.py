@@ -1,0 +1,227 @@
+"""The Dask engine: the tile tasks of :mod:`sim.engine` on a ``dask.distributed`` cluster.
+
+Optional: ``pip install -e '.[dask]'``. Nothing imports this module (or dask) unless a run
+asks for the Dask engine (``[compute] engine = "dask"``, ``--engine dask`` or
+``--scheduler``); ``import sim`` and the local engine never load dask.
+
+Same interface as :class:`sim.engine.LocalEngine`::
+
+    with DaskEngine(workers=2) as engine:                       # a LocalCluster of 2 processes
+        with engine.stage(shared, n_tasks) as st:                # shared scattered once to every worker
+            kept = st.map(tile_fn, tiles, keep=True)             # futures that stay on the workers
+            for i, part in st.map(reduce_fn, [(k, x) for k in kept]):   # (index, result) as completed
+                ...
+
+* ``stage(shared)`` scatters ``shared`` once, replicated on every worker
+  (``client.scatter(..., broadcast=True)``); a task is ``fn(shared, *args)`` with the
+  worker's replica.
+* ``map`` submits one task per item; a :class:`~sim.engine.Kept` argument is the future of
+  an earlier ``keep=True`` map, which the scheduler resolves on the worker (the kept value
+  never travels through the client). Without ``keep`` the results come back as
+  ``(index, result)`` in completion order, and each is released on the cluster as soon as
+  it has been read.
+* Task keys are ``<function>-<engine token>-<stage>.<map>-<index>``: fixed by the order of
+  the calls, never by timing; the engine token (random, one per engine) keeps two runs that
+  share a scheduler from taking each other's results.
+* A lost worker: its running tasks are rescheduled on another worker by the scheduler (up
+  to ``distributed.scheduler.allowed-failures`` deaths of one task); kept results that lived
+  in the lost worker's memory are recomputed from their lineage (the task and the scattered
+  inputs, replicated on every worker). ``retries`` reruns a task that raised.
+* When the stage ends (normally or by an exception, e.g. SIGINT), every future of the stage
+  is cancelled and released: kept tiles live in worker memory only for the stage.
+
+Results are the same numbers as the local engine's: the same task functions run on the same
+inputs, and the callers place results by index (or sum integers), never by arrival order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import logging
+import uuid
+
+from .engine import Kept, check_workers, default_workers
+from .errors import InputError
+
+__all__ = ["DaskEngine", "available", "INSTALL_HINT"]
+
+INSTALL_HINT = "pip install -e '.[dask]'"
+LOCAL_CONNECT_TIMEOUT_S = 10.0
+"""Connect timeout inside a LocalCluster started here (dask's default, 30 s, is for networks)."""
+_SOURCE = "engine"
+
+
+def available() -> bool:
+    """Whether ``dask.distributed`` is installed (looked up, not imported)."""
+    try:
+        return importlib.util.find_spec("distributed") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _distributed(source, field):
+    try:
+        import distributed
+    except ImportError:
+        raise InputError(source, field, f"the Dask engine needs dask.distributed, which is not installed: "
+                                        f"{INSTALL_HINT}") from None
+    return distributed
+
+
+class DaskEngine:
+    """Tile tasks on a Dask cluster: an existing scheduler, or a LocalCluster started here.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a running ``dask scheduler``; None: a
+        ``dask.distributed.LocalCluster`` of ``workers`` processes (one thread each), closed by
+        :meth:`close`.
+    workers : int, optional
+        LocalCluster worker processes (None or 0: one per CPU); ignored with ``scheduler``
+        (the cluster has the workers it has).
+    retries : int
+        Reruns of a task that raised (a lost worker is handled by the scheduler, see the
+        module notes).
+    connect_timeout_s : float
+        How long to wait for ``scheduler`` to answer.
+    source : str
+        Where the settings came from (a config file or ``--scheduler``), for error messages.
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, *, retries: int = 2,
+                 connect_timeout_s: float = 10.0, source: str = _SOURCE):
+        distributed = _distributed(source, "compute.engine")
+        self.scheduler = scheduler or None
+        self.retries = int(retries)
+        self.cluster = None
+        if self.scheduler is None:
+            w = check_workers(workers, source)
+            n = default_workers() if not w else w
+            import dask
+
+            # on one machine a connection refused for LOCAL_CONNECT_TIMEOUT_S is a dead worker: its peers
+            # give up fetching from it sooner (default 30 s) and the scheduler recomputes what it held
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{LOCAL_CONNECT_TIMEOUT_S:g}s"}):
+                self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                        dashboard_address=None, scheduler_port=0,
+                                                        silence_logs=logging.ERROR)
+            try:
+                self.client = distributed.Client(self.cluster, set_as_default=False)
+            except BaseException:
+                self.cluster.close()
+                raise
+        else:
+            try:
+                self.client = distributed.Client(self.scheduler, timeout=connect_timeout_s, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise InputError(source, "compute.scheduler",
+                                 f"no Dask scheduler answered at {self.scheduler} within {connect_timeout_s:g} s "
+                                 f"({exc.__class__.__name__})") from None
+        self.token = uuid.uuid4().hex[:8]
+        self._stages = itertools.count()
+
+    @property
+    def workers(self) -> int:
+        """Workers connected to the scheduler now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def describe(self) -> dict:
+        """``{"engine": "dask", "workers": n, "scheduler": address or None}`` (for ``summary.json``)."""
+        return {"engine": self.name, "workers": self.workers, "scheduler": self.scheduler}
+
+    def stage(self, shared: dict, n_tasks: int | None = None) -> _DaskStage:
+        """A context holding ``shared`` (scattered once to every worker) for the stage's tasks."""
+        return _DaskStage(self, shared, next(self._stages))
+
+    def close(self) -> None:
+        """Disconnect; a LocalCluster started here is shut down with its worker processes."""
+        client, self.client = getattr(self, "client", None), None
+        if client is not None:
+            client.close()
+        cluster, self.cluster = self.cluster, None
+        if cluster is not None:
+            cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _DaskStage:
+    def __init__(self, engine: DaskEngine, shared: dict, number: int):
+        self.engine = engine
+        self.client = engine.client
+        self.shared = shared
+        self.number = number
+        self._maps = itertools.count()
+        self._shared_future = None
+        self._futures: list = []     # every future of the stage, released when it ends
+
+    def __enter__(self):
+        # a list of one: scatter would scatter a dict's values one by one
+        self._shared_future = self.client.scatter([self.shared], broadcast=True, hash=False)[0]
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        futures = [f for f in self._futures if f is not None]
+        if self._shared_future is not None:
+            futures.append(self._shared_future)
+        self._futures, self._shared_future = [], None
+        if futures:
+            self.client.cancel(futures)
+        return False
+
+    def _submit(self, fn, args_list):
+        m = next(self._maps)
+        name = getattr(fn, "__name__", "task")
+        futures = []
+        for i, args in enumerate(args_list):
+            plain = [a.ref if isinstance(a, Kept) else a for a in args]
+            futures.append(self.client.submit(fn, self._shared_future, *plain, pure=False, retries=self.engine.retries,
+                                              key=f"{name}-{self.engine.token}-{self.number}.{m}-{i}"))
+        return futures
+
+    def map(self, fn, args_list, *, keep: bool = False, progress=None):
+        """Run ``fn(shared, *args)`` for each ``args`` on the cluster (see :meth:`sim.engine.LocalEngine.map`)."""
+        from distributed import as_completed
+
+        args_list = [tuple(a) for a in args_list]
+        futures = self._submit(fn, args_list)
+        if keep:
+            self._futures.extend(futures)
+            total = len(futures)
+            for done, fut in enumerate(as_completed(futures, loop=self.client.loop), start=1):
+                if fut.status == "error":
+                    fut.result()   # raises the task's exception here
+                if progress is not None:
+                    progress(done, total)
+            return [Kept(f.key, f) for f in futures]
+        return self._results(futures, progress)
+
+    def _results(self, futures, progress):
+        from distributed import as_completed
+
+        index = {f.key: i for i, f in enumerate(futures)}
+        first = len(self._futures)
+        self._futures.extend(futures)
+        total = len(futures)
+        ac = as_completed(futures, loop=self.client.loop)
+        del futures
+        for done, fut in enumerate(ac, start=1):
+            i = index[fut.key]
+            out = fut.result()
+            self._futures[first + i] = None     # released on the cluster once read
+            del fut
+            if progress is not None:
+                progress(done, total)
+            yield i, out
+
+    def fetch(self, kept: Kept):
+        """The value behind a :class:`~sim.engine.Kept` (gathered into this process)."""
+        return kept.ref.result()
