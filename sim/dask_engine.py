@@ -39,6 +39,8 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
+import signal
+import threading
 import uuid
 
 from .engine import Kept, check_workers, default_workers
@@ -67,6 +69,23 @@ def _distributed(source, field):
         raise InputError(source, field, f"the Dask engine needs dask.distributed, which is not installed: "
                                         f"{INSTALL_HINT}") from None
     return distributed
+
+
+def _ignore_sigint() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ignore_sigint_plugin(distributed):
+    """A worker plugin (of a LocalCluster started here): the worker process ignores SIGINT."""
+
+    class IgnoreSigint(distributed.WorkerPlugin):
+        name = "gigacity-ignore-sigint"
+
+        def setup(self, worker):
+            _ignore_sigint()
+
+    return IgnoreSigint()
 
 
 class DaskEngine:
@@ -108,9 +127,16 @@ class DaskEngine:
             with dask.config.set({"distributed.comm.timeouts.connect": f"{LOCAL_CONNECT_TIMEOUT_S:g}s"}):
                 self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                         dashboard_address=None, scheduler_port=0,
-                                                        silence_logs=logging.ERROR)
+                                                        # no dashboard; its HTTP server on a free port, not 8787
+                                                        scheduler_kwargs={"dashboard_address": ":0"},
+                                                        # workers log into this terminal: errors reach the
+                                                        # client as exceptions, shutdown chatter is noise
+                                                        silence_logs=logging.CRITICAL)
             try:
                 self.client = distributed.Client(self.cluster, set_as_default=False)
+                # Ctrl-C reaches the whole process group: the run stops the workers it started, they do not
+                # each print a KeyboardInterrupt (a plugin: restarted workers too)
+                self.client.register_plugin(_ignore_sigint_plugin(distributed))
             except BaseException:
                 self.cluster.close()
                 raise
@@ -138,13 +164,27 @@ class DaskEngine:
         return _DaskStage(self, shared, next(self._stages))
 
     def close(self) -> None:
-        """Disconnect; a LocalCluster started here is shut down with its worker processes."""
-        client, self.client = getattr(self, "client", None), None
-        if client is not None:
-            client.close()
-        cluster, self.cluster = self.cluster, None
-        if cluster is not None:
-            cluster.close()
+        """Disconnect; a LocalCluster started here is shut down with its worker processes.
+
+        While it shuts down, dask's loggers in this process are quiet: a cluster closed under
+        running work (SIGINT, SIGTERM, an error) logs the work it drops, which tells the user
+        nothing (the command prints its own one line)."""
+        names = [n for n in list(logging.root.manager.loggerDict)
+                 if n.split(".")[0] in ("distributed", "asyncio", "tornado")]
+        quiet = [logging.getLogger(n) for n in {"distributed", "asyncio", "tornado", *names}]
+        levels = [lg.level for lg in quiet]
+        for lg in quiet:
+            lg.setLevel(logging.CRITICAL + 1)
+        try:
+            client, self.client = getattr(self, "client", None), None
+            if client is not None:
+                client.close()
+            cluster, self.cluster = self.cluster, None
+            if cluster is not None:
+                cluster.close()
+        finally:
+            for lg, level in zip(quiet, levels):
+                lg.setLevel(level)
 
     def __enter__(self):
         return self

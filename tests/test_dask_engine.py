@@ -184,12 +184,13 @@ def _cli(*args):
 @pytest.mark.slow
 def test_run_on_a_local_cluster_records_the_engine_and_leaves_no_process(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run(_cli("run", str(TINY), "--out", str(out), "--engine", "dask", "--workers", "2",
-                               "--set", "output.maps=false", "--quiet"),
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ, MPLBACKEND="Agg"),
-                          start_new_session=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
+    proc = subprocess.Popen(_cli("run", str(TINY), "--out", str(out), "--engine", "dask", "--workers", "2",
+                                 "--set", "output.maps=false", "--quiet"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, MPLBACKEND="Agg"), start_new_session=True)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert err == ""
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["compute"] == {"engine": "dask", "workers": 2, "scheduler": None}
     assert "starting Dask" in summary["timings_s"]
@@ -223,7 +224,8 @@ def test_a_signal_during_coverage_shuts_the_cluster_down(tmp_path, sig, code):
         seen.append(line)
         if "coverage cmcc-n41" in line:
             time.sleep(0.3)
-            os.kill(proc.pid, sig)
+            # Ctrl-C reaches the whole process group (the LocalCluster's workers too); SIGTERM the run only
+            (os.killpg if sig == signal.SIGINT else os.kill)(proc.pid, sig)
             break
     rest = proc.stderr.read()
     proc.stderr.close()
