@@ -19,7 +19,7 @@ Proutière 2003 §3; Kleinrock 1976 §4.4). Pixels with no serving cell (``-1``)
 (``r_p <= 0`` or NaN: outage) carry no load and get a NaN throughput.
 
 Load feeds back into interference: the caller's ``rates_for_load(load)``
-(:func:`sim.kernel.rates_for_load`) recomputes each pixel's rates with each interferer
+(:func:`sim.busyload.rates_for_load`) recomputes each pixel's rates with each interferer
 weighted by its cell load; :func:`fixed_point_load`
 iterates load -> SINR -> rate -> load.
 
@@ -675,7 +675,7 @@ def busy_hour_layer(
     rates_for_load : callable
         ``rates_for_load(load [n_cells]) -> (rate_indoor_bps, rate_outdoor_bps)``, each
         ``[n_pix]``: the peak rates with each interferer weighted by its cell load
-        (:func:`sim.kernel.rates_for_load`).
+        (:func:`sim.busyload.rates_for_load`).
     serving_cell : ndarray [n_pix], int
         Serving cell (-1: none); it does not depend on load (strongest received power).
     active_users : ndarray [n_pix]

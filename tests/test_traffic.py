@@ -72,7 +72,7 @@ def test_cell_load_equals_a_slow_loop():
 
 
 # -- a small synthetic network for the fixed point: two cells, each pixel hears the other cell
-# as interference weighted by its load (kernel.rates_for_load does this with the coverage terms)
+# as interference weighted by its load (busyload.rates_for_load does this with the coverage terms)
 BW_HZ = 1.0e8
 SIGNAL = np.array([100.0, 40.0, 100.0, 10.0])  # S/N per pixel (linear)
 INTERF = np.array([20.0, 30.0, 5.0, 8.0])  # I/N from the other cell at full load

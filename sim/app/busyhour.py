@@ -1,7 +1,7 @@
 """The busy hour of a run: 5G load <-> interference per layer, simpy checks, PON ports.
 
 :func:`solve_busy_hour` runs :func:`sim.traffic.busy_hour_layer` on every layer with the
-rates of :func:`sim.kernel.rates_for_load` and returns a :class:`BusyHour`;
+rates of :func:`sim.busyload.rates_for_load` and returns a :class:`BusyHour`;
 :func:`simpy_check` simulates sampled cells event by event against the analytic result;
 :func:`pon_check` gives the PON ports' busy hour and the fibre tier indicator.
 """
@@ -15,9 +15,9 @@ import pandas as pd
 
 from .. import traffic as T
 from ..broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
+from ..busyload import rates_for_load
 from ..config import Scenario
 from ..indicators import ratio_by_district
-from ..kernel import rates_for_load
 from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
 
@@ -27,7 +27,7 @@ __all__ = ["MAX_SIMPY_FLOWS", "BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solv
 BUSY_DAMPING = 1.0
 """Step of the load fixed point: the plain iteration. The rates of a layer make the load map
 monotone (more load never lowers another load), so the iterates from zero load rise to the
-least fixed point without cycling (:func:`sim.kernel.rates_for_load`); a damped step (0.5)
+least fixed point without cycling (:func:`sim.busyload.rates_for_load`); a damped step (0.5)
 took 41 iterations instead of 17 on the Shanghai 2021 n41 layer (CQI steps cascade one per
 iteration)."""
 
