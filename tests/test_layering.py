@@ -47,6 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     # load, fibre, indicators, criteria
     "queueing": BASE,
     "traffic": BASE | {"queueing"},
+    "cellsim": BASE | {"queueing"},
     "broadband": BASE | {"queueing"},
     "indicators": BASE,
     "criteria": BASE,
@@ -63,8 +64,8 @@ ALLOWED: dict[str, set[str]] = {
     "app.stages": set(),
     "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement", "linkmodel",
                           "linkfield"},
-    "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "busyload", "report",
-                            "app.inputs", "app.stages"},
+    "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "busyload", "cellsim",
+                            "report", "app.inputs", "app.stages"},
     "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
     "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
                            "app.busyhour"},

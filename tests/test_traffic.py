@@ -8,6 +8,7 @@ rho_c)); Kleinrock 1976 §4.4 (M/G/1-PS). Hand evaluations say so.
 import numpy as np
 import pytest
 
+from sim.cellsim import hourly_scale, relative_error, simulate_cell, simulate_cell_day
 from sim.errors import InputError
 from sim.traffic import (
     busy_hour_throughput_bps,
@@ -15,11 +16,7 @@ from sim.traffic import (
     cell_throughput_bps,
     fixed_point_load,
     flow_arrival_rate_per_s,
-    hourly_scale,
     pixel_overloaded,
-    relative_error,
-    simulate_cell,
-    simulate_cell_day,
     users_per_pixel,
 )
 
