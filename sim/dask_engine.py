@@ -39,7 +39,9 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
+import os
 import signal
+import sys
 import threading
 import uuid
 
@@ -71,21 +73,58 @@ def _distributed(source, field):
     return distributed
 
 
-def _ignore_sigint() -> None:
-    if threading.current_thread() is threading.main_thread():
+def _worker_environ(dask) -> dict:
+    """dask's environment for worker processes without ``MALLOC_TRIM_THRESHOLD_``.
+
+    Setting any glibc malloc threshold turns off glibc's dynamic mmap threshold, so every array
+    above 128 KiB is a fresh ``mmap`` whose pages fault in zeroed: the kernel's temporaries
+    (tens of MB a tile) made coverage tasks 2-4 times slower in dask workers than in forked
+    processes (benchmarks/bench_dask.py). Thread caps (``OMP_NUM_THREADS=1`` ...) are kept."""
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
+
+
+MMAP_THRESHOLD_BYTES = 32 * 2**20
+"""glibc's largest mmap threshold on 64-bit (``DEFAULT_MMAP_THRESHOLD_MAX``): arrays below it come from the heap."""
+
+
+def _tune_malloc() -> None:
+    """In a worker whose nanny set ``MALLOC_TRIM_THRESHOLD_`` (dask's default; see :func:`_worker_environ`):
+    fixed thresholds as large as glibc's dynamic ones grow to, so a tile's temporaries reuse the heap."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, MMAP_THRESHOLD_BYTES)       # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 2 * MMAP_THRESHOLD_BYTES)   # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _setup_worker(ignore_sigint: bool) -> None:
+    _tune_malloc()
+    if ignore_sigint and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _ignore_sigint_plugin(distributed):
-    """A worker plugin (of a LocalCluster started here): the worker process ignores SIGINT."""
+def _worker_plugin(distributed, ignore_sigint: bool):
+    """A worker plugin (every worker, restarted ones too): malloc thresholds (:func:`_tune_malloc`); in a
+    LocalCluster started here, SIGINT ignored (Ctrl-C reaches the whole process group: the run stops the
+    workers it started, they do not each print a KeyboardInterrupt)."""
 
-    class IgnoreSigint(distributed.WorkerPlugin):
-        name = "gigacity-ignore-sigint"
+    class GigacityWorker(distributed.WorkerPlugin):
+        name = "gigacity-worker"
+
+        def __init__(self, ignore_sigint):
+            self.ignore_sigint = ignore_sigint
 
         def setup(self, worker):
-            _ignore_sigint()
+            _setup_worker(self.ignore_sigint)
 
-    return IgnoreSigint()
+    return GigacityWorker(ignore_sigint)
 
 
 class DaskEngine:
@@ -124,7 +163,8 @@ class DaskEngine:
 
             # on one machine a connection refused for LOCAL_CONNECT_TIMEOUT_S is a dead worker: its peers
             # give up fetching from it sooner (default 30 s) and the scheduler recomputes what it held
-            with dask.config.set({"distributed.comm.timeouts.connect": f"{LOCAL_CONNECT_TIMEOUT_S:g}s"}):
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{LOCAL_CONNECT_TIMEOUT_S:g}s",
+                                  "distributed.nanny.pre-spawn-environ": _worker_environ(dask)}):
                 self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                         dashboard_address=None, scheduler_port=0,
                                                         # no dashboard; its HTTP server on a free port, not 8787
@@ -134,9 +174,7 @@ class DaskEngine:
                                                         silence_logs=logging.CRITICAL)
             try:
                 self.client = distributed.Client(self.cluster, set_as_default=False)
-                # Ctrl-C reaches the whole process group: the run stops the workers it started, they do not
-                # each print a KeyboardInterrupt (a plugin: restarted workers too)
-                self.client.register_plugin(_ignore_sigint_plugin(distributed))
+                self.client.register_plugin(_worker_plugin(distributed, ignore_sigint=True))
             except BaseException:
                 self.cluster.close()
                 raise
@@ -147,6 +185,7 @@ class DaskEngine:
                 raise InputError(source, "compute.scheduler",
                                  f"no Dask scheduler answered at {self.scheduler} within {connect_timeout_s:g} s "
                                  f"({exc.__class__.__name__})") from None
+            self.client.register_plugin(_worker_plugin(distributed, ignore_sigint=False))
         self.token = uuid.uuid4().hex[:8]
         self._stages = itertools.count()
 
