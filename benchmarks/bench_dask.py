@@ -62,16 +62,31 @@ def _tile_s(timings: dict) -> float:
     return sum(v for k, v in timings.items() if k.startswith("coverage ") or k == "busy hour")
 
 
+def _cpu_s(usage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _worker_cpu_s(engine) -> float:
+    """CPU seconds of the engine's workers so far: a Dask cluster's worker processes (asked), or the
+    reaped forked workers of the local engine (this process's children)."""
+    if engine.name == "dask":
+        return sum(engine.client.run(time.process_time).values())
+    return _cpu_s(resource.getrusage(resource.RUSAGE_CHILDREN))
+
+
 def run_engine(sc, name: str, workers: int):
-    """Simulate ``sc`` on engine ``name``; returns (result, start_s, wall_s)."""
+    """Simulate ``sc`` on engine ``name``; returns (result, start_s, wall_s, worker_cpu_s, client_cpu_s)."""
     sc = api.load_config(sc.source_path, list(sc.overrides) + [("compute.engine", name)])
     t0 = time.perf_counter()
     with open_engine(sc, workers) as engine:
         start_s = time.perf_counter() - t0
+        cpu0, self0 = _worker_cpu_s(engine), _cpu_s(resource.getrusage(resource.RUSAGE_SELF))
         t1 = time.perf_counter()
         res = api.simulate(sc, workers=workers, engine=engine)
         wall_s = time.perf_counter() - t1
-    return res, start_s, wall_s
+        cpu_s = _worker_cpu_s(engine) - cpu0
+        client_s = _cpu_s(resource.getrusage(resource.RUSAGE_SELF)) - self0
+    return res, start_s, wall_s, cpu_s, client_s
 
 
 def _same(a, b) -> bool:
@@ -97,17 +112,20 @@ def main(argv=None) -> int:
     results = {}
     print(f"{Path(args.config).name} at {args.resolution_m:g} m, {args.workers} workers, {n_layers} layers")
     print(f"{'engine':<7} {'start s':>8} {'wall s':>8} {'tiles s':>8} {'other s':>8} {'land px':>11} "
-          f"{'w-s/1e5px/layer':>16}  stages")
+          f"{'w-s/1e5px/L':>12} {'cpu-s/1e5px/L':>14} {'client cpu s':>13}  stages")
     for name in args.engines.split(","):
-        res, start_s, wall_s = run_engine(sc, name, args.workers)
+        res, start_s, wall_s, cpu_s, client_s = run_engine(sc, name, args.workers)
         t = res.timer.timings_s
         n_px = res.inputs.rasters.n_land
         tile_s = _tile_s(t)
         cost = tile_s * args.workers / (n_px / 1e5) / n_layers
-        results[name] = (res, tile_s, wall_s, cost, n_px)
+        cpu_cost = cpu_s / (n_px / 1e5) / n_layers
+        results[name] = (res, tile_s, wall_s, cost, n_px, cpu_cost)
         stages = ", ".join(f"{k} {v:.1f}" for k, v in t.items())
         print(f"{name:<7} {start_s:8.1f} {wall_s:8.1f} {tile_s:8.1f} {wall_s - tile_s:8.1f} {n_px:11,d} "
-              f"{cost:16.3f}  {stages}")
+              f"{cost:12.3f} {cpu_cost:14.3f} {client_s:13.1f}  {stages}")
+    print("w-s/1e5px/L: worker-seconds (tile stages' wall time x workers) per 1e5 land pixels per layer; "
+          "cpu-s/1e5px/L: the workers' CPU seconds (whole simulation) per 1e5 land pixels per layer")
     print(f"client peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
           "(workers not counted)")
     if "local" in results and "dask" in results:
@@ -116,8 +134,8 @@ def main(argv=None) -> int:
         print(f"dask / local, tile stages: {results['dask'][1] / results['local'][1]:.2f}; "
               f"whole simulation: {results['dask'][2] / results['local'][2]:.2f}")
     name = "dask" if "dask" in results else next(iter(results))
-    res, tile_s, wall_s, cost, n_px = results[name]
-    c = cost / 1e5   # worker-s per land pixel per layer
+    res, tile_s, wall_s, cost, n_px, cpu_cost = results[name]
+    c = cost / 1e5   # worker-s per land pixel per layer (wall: counts the waits of a shared CPU as work)
     c_client = (wall_s - tile_s) / n_px
     n_all = args.cities_km2 * 1e6 / PX_25M_M2
     t_tiles = n_all * n_layers * c / (CLUSTER_WORKERS * EFFICIENCY)
@@ -128,6 +146,9 @@ def main(argv=None) -> int:
           f"{CLUSTER_WORKERS * EFFICIENCY:g} = {t_tiles:,.0f} s = {t_tiles / 3600:.2f} h")
     print(f"  T_client = A / (25 m)^2 * c_client = {n_all:.3g} px * {c_client:.3g} s = {t_client:,.0f} s "
           f"= {t_client / 3600:.2f} h (serial stages of one client; {CITIES} cities can run on several)")
+    t_cpu = n_all * n_layers * cpu_cost / 1e5 / (CLUSTER_WORKERS * EFFICIENCY)
+    print(f"  with the workers' CPU seconds instead (c = {cpu_cost / 1e5:.3g} s: dedicated cores): T_tiles = "
+          f"{t_cpu:,.0f} s = {t_cpu / 3600:.2f} h")
     print(f"  total (one client) = {(t_tiles + t_client) / 3600:.2f} h; assumptions: A = {args.cities_km2:,.0f} km2, "
           f"eta = {EFFICIENCY}, every city {n_layers} layers as this scenario, cost per pixel as at "
           f"{args.resolution_m:g} m, outputs not included")
