@@ -164,7 +164,9 @@ class DaskEngine:
             # on one machine a connection refused for LOCAL_CONNECT_TIMEOUT_S is a dead worker: its peers
             # give up fetching from it sooner (default 30 s) and the scheduler recomputes what it held
             with dask.config.set({"distributed.comm.timeouts.connect": f"{LOCAL_CONNECT_TIMEOUT_S:g}s",
-                                  "distributed.nanny.pre-spawn-environ": _worker_environ(dask)}):
+                                  "distributed.nanny.pre-spawn-environ": _worker_environ(dask),
+                                  # no dashboard to show it: the stack sampler every 10 ms would cost a few %
+                                  "distributed.worker.profile.enabled": False}):
                 self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                         dashboard_address=None, scheduler_port=0,
                                                         # no dashboard; its HTTP server on a free port, not 8787
