@@ -208,8 +208,16 @@ def tile_state(shared, src, arrival_rate_per_s, params: dict) -> dict:
     pos = np.concatenate([np.flatnonzero(active), np.flatnonzero(served & ~active)]).astype(np.int32)
     top = np.asarray(t.top_sector)[pos]
     valid = top >= 0
-    uniq = np.unique(np.concatenate([np.asarray(b.best_sector)[pos], top[valid]])).astype(np.int32)
-    local = np.where(valid, np.searchsorted(uniq, np.where(valid, top, 0)), uniq.size).astype(np.int32)
+    best = np.asarray(b.best_sector)[pos]
+    # the tile's sectors in increasing order and each one's index among them (a mark per sector of the layer)
+    mark = np.zeros(int(params["n_cells"]) + 1, dtype=np.int32)
+    mark[best] = 1
+    mark[top] = 1                         # pads (-1) mark the extra last slot
+    mark[-1] = 0
+    uniq = np.flatnonzero(mark).astype(np.int32)
+    index = np.cumsum(mark, dtype=np.int32) - 1
+    index[-1] = uniq.size                 # pads -> the extra slot of activity 0
+    local = index.take(top)
     n_valid = np.maximum(valid.sum(axis=1), 1)
     resid = np.asarray(t.residual_mw, dtype=np.float64)[pos]
     if params["default_act"] > 0:
@@ -221,7 +229,7 @@ def tile_state(shared, src, arrival_rate_per_s, params: dict) -> dict:
         gain = np.float32(10.0 ** (-params["o2i_db"] / 10.0))
     los = None if b.los_prob_serving is None else np.asarray(b.los_prob_serving, dtype=np.float32)[pos]
     st = dict(n=int(stop - start), n_active=int(active.sum()), pos=pos, uniq=uniq,
-              serving=np.searchsorted(uniq, np.asarray(b.best_sector)[pos]).astype(np.int32),
+              serving=index.take(best),
               top=np.ascontiguousarray(local), top_mw=np.ascontiguousarray(np.asarray(t.top_mw, np.float32)[pos]),
               resid=resid.astype(np.float32), signal=np.asarray(t.signal_mw, np.float32)[pos], gain=gain, los=los,
               lam_es=(lam[pos[:int(active.sum())]] * params["mean_flow_bits"]).astype(np.float32))
@@ -343,6 +351,7 @@ class TileLoad:
     """
 
     def __init__(self, stage, sources, blocks, arrival_rate_per_s, n_cells: int, params: dict):
+        params = dict(params, n_cells=int(n_cells))
         self.stage, self.blocks, self.params, self.n_cells = stage, list(blocks), params, int(n_cells)
         lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
         self.states = stage.map(tile_state, [(src, lam[a:b], params) for src, (a, b) in zip(sources, self.blocks)],
