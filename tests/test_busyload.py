@@ -196,3 +196,22 @@ def test_floor_is_the_lower_of_the_zero_load_rate_and_the_cqi1_rate():
     assert np.all(r1_out <= r0_out) and np.any((r1_out < lowest) & served)   # the old floor would lift these
     mid_in, mid_out = rates(np.full(2, 0.3))
     assert np.all((floor <= mid_out) & (mid_out <= r0_out))           # monotone between floor and zero load
+
+
+@pytest.mark.slow
+def test_run_indicators_are_identical_for_any_tiles_and_workers():
+    """The whole simulation (coverage, busy hour, indicators) of configs/tiny.toml: the same summary figures
+    and busy-hour rasters with tiles of a seventh of the land and 2 workers as with the default."""
+    from sim.app.run import simulate
+
+    sc = _scenario()
+    ref = simulate(sc, workers=1)
+    small = dataclasses.replace(sc, radio=dataclasses.replace(sc.radio, block_size=ref.inputs.rasters.n_land // 7))
+    other = simulate(small, workers=2)
+    assert other.citywide == ref.citywide
+    assert other.indicators.equals(ref.indicators)
+    names = [n for n in ref.raster_names() if "busy" in n]
+    assert names
+    for name in names:
+        np.testing.assert_array_equal(other.raster(name), ref.raster(name), err_msg=name)
+    assert other.busy.cells.equals(ref.busy.cells)
