@@ -26,7 +26,10 @@ Same interface as :class:`sim.engine.LocalEngine`::
 * A lost worker: its running tasks are rescheduled on another worker by the scheduler (up
   to ``distributed.scheduler.allowed-failures`` deaths of one task); kept results that lived
   in the lost worker's memory are recomputed from their lineage (the task and the scattered
-  inputs, replicated on every worker). ``retries`` reruns a task that raised.
+  inputs, replicated on every worker). ``retries`` reruns a task that raised. The replicas
+  must stay: the scheduler's active memory manager would drop all but one after a few
+  seconds, so a LocalCluster started here runs without it (README: the same for a
+  scheduler started by hand).
 * When the stage ends (normally or by an exception, e.g. SIGINT), every future of the stage
   is cancelled and released: kept tiles live in worker memory only for the stage.
 
@@ -166,7 +169,10 @@ class DaskEngine:
             with dask.config.set({"distributed.comm.timeouts.connect": f"{LOCAL_CONNECT_TIMEOUT_S:g}s",
                                   "distributed.nanny.pre-spawn-environ": _worker_environ(dask),
                                   # no dashboard to show it: the stack sampler every 10 ms would cost a few %
-                                  "distributed.worker.profile.enabled": False}):
+                                  "distributed.worker.profile.enabled": False,
+                                  # the active memory manager drops "extra" replicas: the shared inputs would
+                                  # be left on one worker, and a stage could not outlive that worker
+                                  "distributed.scheduler.active-memory-manager.start": False}):
                 self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                         dashboard_address=None, scheduler_port=0,
                                                         # no dashboard; its HTTP server on a free port, not 8787
@@ -241,19 +247,19 @@ class _DaskStage:
         self.shared = shared
         self.number = number
         self._maps = itertools.count()
-        self._shared_future = None
+        self.shared_future = None
         self._futures: list = []     # every future of the stage, released when it ends
 
     def __enter__(self):
         # a list of one: scatter would scatter a dict's values one by one
-        self._shared_future = self.client.scatter([self.shared], broadcast=True, hash=False)[0]
+        self.shared_future = self.client.scatter([self.shared], broadcast=True, hash=False)[0]
         return self
 
     def __exit__(self, exc_type, exc, tb):
         futures = [f for f in self._futures if f is not None]
-        if self._shared_future is not None:
-            futures.append(self._shared_future)
-        self._futures, self._shared_future = [], None
+        if self.shared_future is not None:
+            futures.append(self.shared_future)
+        self._futures, self.shared_future = [], None
         if futures:
             self.client.cancel(futures)
         return False
@@ -264,7 +270,7 @@ class _DaskStage:
         futures = []
         for i, args in enumerate(args_list):
             plain = [a.ref if isinstance(a, Kept) else a for a in args]
-            futures.append(self.client.submit(fn, self._shared_future, *plain, pure=False, retries=self.engine.retries,
+            futures.append(self.client.submit(fn, self.shared_future, *plain, pure=False, retries=self.engine.retries,
                                               key=f"{name}-{self.engine.token}-{self.number}.{m}-{i}"))
         return futures
 

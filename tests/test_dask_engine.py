@@ -128,6 +128,8 @@ def test_a_killed_worker_costs_a_retry_not_the_result(dask_engine, tmp_path):
     marker = tmp_path / "killed"
     with dask_engine.stage({"base": base}) as st:
         kept = st.map(_tile, tiles, keep=True)
+        time.sleep(3.0)   # longer than the active memory manager's 2 s: it would have dropped replicas by now
+        assert len(dask_engine.client.who_has([st.shared_future])[st.shared_future.key]) == 2
         holders = {k.key: set(ws) for k, ws in zip(kept, dask_engine.client.who_has(
             [k.ref for k in kept]).values())}
         got = dict(st.map(_kill_worker_once, [(k, str(marker)) for k in kept]))
