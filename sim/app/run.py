@@ -41,13 +41,14 @@ __all__ = ["run_scenario", "compute_layers", "layer_inputs", "simulate", "read_i
 
 
 def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None, *, stage=None,
-                   inputs=None) -> dict:
+                   inputs=None, engine=None) -> dict:
     """Coverage of every layer at the reference load (with top-M interference terms for a busy hour).
 
     With ``stage`` (an open engine stage whose shared inputs are ``inputs``, from
     :func:`layer_inputs`) each layer's tiles stay on the stage with their interference terms
     (:func:`sim.coverage.coverage_on_stage`) for :func:`sim.app.busyhour.solve_busy_hour` on
-    the same stage; else each layer runs on its own local stage with whole-grid terms.
+    the same stage; else each layer runs on its own stage of ``engine`` (default a local engine of
+    ``workers``) with whole-grid terms.
     """
     n_workers = workers if workers is not None else (sc.radio.workers or None)
     coverage = {}
@@ -61,7 +62,7 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
                 rasters, sectors[lid], layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
                 load=sc.radio.default_load, block_size=sc.radio.block_size, workers=n_workers,
                 progress=prog, seed=sc.scenario.seed,
-                top_m=BUSY_TOP_M if sc.traffic is not None else 0)
+                top_m=BUSY_TOP_M if sc.traffic is not None else 0, engine=engine)
     return coverage
 
 
@@ -225,7 +226,7 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=
     sites = inp.plan.table
     busy, simpy_rows, day_rows = None, [], []
     if sc.traffic is None:
-        coverage = compute_layers(sc, rasters, inp.sectors, timer, workers)
+        coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, engine=engine)
     else:
         # one stage for coverage and busy hour: each layer's tiles and their interference terms stay
         # on the engine (spilled / on the workers) and the fixed point runs there tile by tile
