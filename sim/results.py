@@ -7,7 +7,7 @@ No physics here: containers with their dtype contract, checked once when built.
 * :class:`LayerRadio` - the per-layer radio parameters (carrier, receiver, link model).
 * :class:`BlockCoverage` - what :func:`sim.kernel.coverage_block` returns for one block.
 * :class:`InterferenceTerms` - the top-M interferers of each pixel, so a load fixed point
-  can recompute SINR without path loss (:func:`sim.kernel.sinr_for_load`).
+  can recompute SINR without path loss (:func:`sim.busyload.sinr_for_load`).
 * :class:`CoverageLayers` - the full result of one layer over the land pixels of a grid.
 
 Per-pixel arrays are flat over land pixels (``CityRasters.land_flat`` order). No-data is

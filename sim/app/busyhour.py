@@ -1,7 +1,7 @@
 """The busy hour of a run: 5G load <-> interference per layer, simpy checks, PON ports.
 
 :func:`solve_busy_hour` runs :func:`sim.traffic.busy_hour_layer` on every layer with the
-rates of :func:`sim.kernel.rates_for_load` and returns a :class:`BusyHour`;
+rates of :func:`sim.busyload.rates_for_load` and returns a :class:`BusyHour`;
 :func:`simpy_check` simulates sampled cells event by event against the analytic result;
 :func:`pon_check` gives the PON ports' busy hour and the fibre tier indicator.
 """
@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .. import cellsim as C
 from .. import traffic as T
 from ..broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
+from ..busyload import rates_for_load
 from ..config import Scenario
 from ..indicators import ratio_by_district
-from ..kernel import rates_for_load
 from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
 
@@ -27,7 +28,7 @@ __all__ = ["MAX_SIMPY_FLOWS", "BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solv
 BUSY_DAMPING = 1.0
 """Step of the load fixed point: the plain iteration. The rates of a layer make the load map
 monotone (more load never lowers another load), so the iterates from zero load rise to the
-least fixed point without cycling (:func:`sim.kernel.rates_for_load`); a damped step (0.5)
+least fixed point without cycling (:func:`sim.busyload.rates_for_load`); a damped step (0.5)
 took 41 iterations instead of 17 on the Shanghai 2021 n41 layer (CQI steps cascade one per
 iteration)."""
 
@@ -146,12 +147,12 @@ def _bounded_horizon(kw: dict, arrivals_per_s: float) -> dict:
 def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     """simpy against the analytic PS result for ``traffic.simpy_cells`` cells, and one cell's day.
 
-    Cells: :func:`sim.traffic.sample_cells` over all layers (evenly spaced ranks of load
-    among cells with demand below saturation). Each runs :func:`sim.traffic.simulate_cell`
+    Cells: :func:`sim.cellsim.sample_cells` over all layers (evenly spaced ranks of load
+    among cells with demand below saturation). Each runs :func:`sim.cellsim.simulate_cell`
     with the fixed point's rates, ``traffic.replications`` replications of
     ``traffic.horizon_s`` (ASSUMPTION: the first 10 % is warm-up); its ``E[S]/E[T]`` with the
     95 % CI is compared with :func:`sim.traffic.cell_throughput_bps`. The day: the median
-    sampled cell over ``traffic.daily_profile`` (:func:`sim.traffic.simulate_cell_day`).
+    sampled cell over ``traffic.daily_profile`` (:func:`sim.cellsim.simulate_cell_day`).
     Streams: ``SeedSequence(seed).spawn(3)[1]`` for the cells, ``[2]`` for the day.
     """
     tr = sc.traffic
@@ -161,7 +162,7 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     load = np.concatenate([layers[lid].fixed_point.implied_load for lid in lids])
     lam = np.concatenate([layers[lid].cell_arrival_rate_per_s for lid in lids])
     owner = [(lid, c) for lid in lids for c in range(layers[lid].fixed_point.load.size)]
-    picks = T.sample_cells(load, lam, int(tr.simpy_cells))
+    picks = C.sample_cells(load, lam, int(tr.simpy_cells))
     es = tr.mean_flow_mb * 8e6
     kw = dict(horizon_s=tr.horizon_s, warmup_s=0.1 * tr.horizon_s, n_replications=tr.replications,
               distribution=tr.size_distribution, sigma=tr.lognormal_sigma, shape=tr.pareto_shape)
@@ -172,12 +173,12 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
         lid, c = owner[i][0], int(owner[i][1])
         bh = layers[lid]
         peak, lam_c = T.cell_flow_classes(bh, c, sc.radio.indoor_share)
-        st = T.simulate_cell(cell_seeds[k], peak, lam_c, es, **_bounded_horizon(kw, float(np.sum(lam_c))))
+        st = C.simulate_cell(cell_seeds[k], peak, lam_c, es, **_bounded_horizon(kw, float(np.sum(lam_c))))
         analytic = T.cell_throughput_bps(peak, lam_c, bh.fixed_point.implied_load[c])
         ci = st.throughput_ratio_bps
         rows.append({"layer": lid, "sector": c, "load": st.load, "analytic_bps": analytic,
                      "simpy_bps": ci.mean, "ci_half_width_bps": ci.half_width,
-                     "relative_difference": float(T.relative_error(ci.mean, analytic)),
+                     "relative_difference": float(C.relative_error(ci.mean, analytic)),
                      "analytic_in_ci": bool(np.isfinite(ci.half_width) and ci.low <= analytic <= ci.high),
                      "p5_bps": st.p5_throughput_bps.mean, "p50_bps": st.p50_throughput_bps.mean,
                      "share_ge_100mbps": st.share_ge_100mbps.mean, "share_ge_1gbps": st.share_ge_1gbps.mean,
@@ -188,9 +189,9 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
         mid = len(rows) // 2
         peak, lam_c = classes[mid]
         # each hour's rate is the busy hour's times w_h / max(w) <= 1: the busy hour bounds the flows
-        ds = T.simulate_cell_day(streams[2], peak, lam_c, es, tr.daily_profile,
+        ds = C.simulate_cell_day(streams[2], peak, lam_c, es, tr.daily_profile,
                                  **_bounded_horizon(kw, float(np.sum(lam_c))))
-        for h in range(T.HOURS_PER_DAY):
+        for h in range(C.HOURS_PER_DAY):
             day.append({"layer": rows[mid]["layer"], "sector": rows[mid]["sector"], "hour": h,
                         "load": float(ds.load[h]), "throughput_bps": float(ds.throughput_ratio_bps[h]),
                         "p5_bps": float(ds.p5_throughput_bps[h]), "share_ge_100mbps": float(ds.share_ge_100mbps[h])})
