@@ -4,7 +4,7 @@ Pure numpy, no I/O. :func:`coverage_block` evaluates, for every pixel of a block
 of its candidate sectors (the sectors of its K nearest sites, found by
 :mod:`sim.coverage`), the received power
 
-    P = Ptx + G_antenna(phi, theta) - PL(d2D)          (dBm, over the whole carrier)
+    P = Ptx + G_antenna(phi, theta) - PL(d2D) + G_UE   (dBm, over the whole carrier; G_UE: handset gain - body loss)
 
 and reduces it per pixel to the serving sector (largest P), RSRP, SINR, spectral efficiency
 and downlink rates, outdoors and indoors.

@@ -20,6 +20,7 @@ import pytest
 from reference_loop import make_sectors, reference_coverage
 
 from sim import antenna
+from sim.app.inputs import layer_radio, link_summary
 from sim.config import load_scenario
 from sim.coverage import site_index
 from sim.kernel import coverage_block
@@ -89,6 +90,10 @@ def test_shipped_configs_take_the_published_handset_figures(name):
     assert r.ue_antenna_gain_dbi == -5.0      # Kalliola et al. 2002: MEG about -5 dBi in free space
     assert 0.0 < r.body_loss_db <= 6.0        # Nielsen et al. 2012: data-mode body loss typically below 6 dB
     assert r.ue_antenna_gain_dbi - r.body_loss_db == UE_GAIN_DB
+    sc = load_scenario(CONFIGS_DIR / f"{name}.toml")
+    assert layer_radio(sc, "x", sc.operators[0].carriers[0]).ue_gain_db == UE_GAIN_DB
+    link = link_summary(sc)                    # summary.json inputs.link says what the run assumed
+    assert (link["ue_antenna_gain_dbi"], link["body_loss_db"]) == (r.ue_antenna_gain_dbi, r.body_loss_db)
 
 
 @pytest.mark.parametrize("name", ["shanghai-2021", "shanghai-2025"])

@@ -581,6 +581,7 @@ def link_summary(sc: Scenario) -> dict:
             "rank_thresholds_db": list(r.rank_thresholds_db),
             "rank_thresholds_los_db": list(r.rank_thresholds_los_db) or None,
             "rank_model": r.rank_model, "los_max_layers": r.los_max_layers or None,
+            "ue_antenna_gain_dbi": r.ue_antenna_gain_dbi, "body_loss_db": r.body_loss_db,
             "devices": device_peak_rates(sc)}
 
 
