@@ -48,9 +48,12 @@ __all__ = [
     "cell_throughput_bps",
     "FixedPointResult",
     "fixed_point_load",
+    "CellFixedPoint",
+    "fixed_point_cells",
     "mixed_peak_rate_bps",
     "BusyHourLayer",
     "busy_hour_layer",
+    "busy_hour_from_cells",
     "cell_flow_classes",
     "cell_flow_stats",
 ]
@@ -343,6 +346,62 @@ def fixed_point_load(
     n = _n_cells(n_cells)
     es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
     lam = _nonneg_array("arrival_rate_per_s", arrival_rate_per_s)
+    last: dict = {}
+
+    def offered(load):
+        last["peak"], last["serving"] = compute_peak_rate(load.copy())
+        return cell_load(last["serving"], last["peak"], lam, es, n)
+
+    fp = fixed_point_cells(offered, n, tol=tol, max_iter=max_iter, damping=damping, initial_load=initial_load)
+    peak, serving = np.asarray(last["peak"]), np.asarray(last["serving"])
+    return FixedPointResult(
+        load=fp.load,
+        implied_load=fp.implied_load,
+        saturated=fp.saturated,
+        peak_rate_bps=peak,
+        serving_cell=serving,
+        throughput_bps=busy_hour_throughput_bps(peak, serving, fp.implied_load),
+        iterations=fp.iterations,
+        max_change=fp.max_change,
+        converged=fp.converged,
+        change_history=fp.change_history,
+        mean_load_history=fp.mean_load_history,
+    )
+
+
+@dataclass(frozen=True)
+class CellFixedPoint:
+    """The fixed point on cell loads alone (:func:`fixed_point_cells`); fields as :class:`FixedPointResult`."""
+
+    load: np.ndarray
+    implied_load: np.ndarray
+    saturated: np.ndarray
+    iterations: int
+    max_change: float
+    converged: bool
+    change_history: np.ndarray
+    mean_load_history: np.ndarray
+
+
+def fixed_point_cells(
+    offered_load: Callable[[np.ndarray], np.ndarray],
+    n_cells: int,
+    *,
+    tol: float = 1e-3,
+    max_iter: int = 30,
+    damping: float = 0.5,
+    initial_load=None,
+) -> CellFixedPoint:
+    """Iterate ``load <- load + damping (min(offered_load(load), 1) - load)`` to a fixed point.
+
+    ``offered_load(load [n_cells]) -> rho [n_cells]``: the uncapped cell loads ``sum lambda
+    E[S] / r`` implied by the rates at interference weighted by ``load`` (a whole-grid
+    :func:`cell_load`, or a map-reduce over tiles, :class:`sim.busyload.TileLoad`). The
+    iteration of :func:`fixed_point_load` (which calls this) on the loads alone: ``tol``,
+    ``max_iter``, ``damping`` and ``initial_load`` as there. ``load`` of the result is the
+    load of the last evaluation and ``implied_load`` what it gave.
+    """
+    n = _n_cells(n_cells)
     tol = positive_number("tol", tol, source=_SOURCE)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise InputError(_SOURCE, "max_iter", f"expected an integer >= 1, got {max_iter!r}")
@@ -359,8 +418,7 @@ def fixed_point_load(
     changes, means = [], []
     converged = False
     for it in range(int(max_iter)):
-        peak, serving = compute_peak_rate(load.copy())
-        implied = cell_load(serving, peak, lam, es, n)
+        implied = np.asarray(offered_load(load.copy()), dtype=np.float64)
         target = np.minimum(implied, 1.0)
         change = float(np.max(np.abs(target - load))) if n else 0.0
         changes.append(change)
@@ -371,19 +429,9 @@ def fixed_point_load(
         if it == int(max_iter) - 1:
             break  # keep ``load`` the loads of the last evaluation (the rates match it)
         load = load + d * (target - load)
-    return FixedPointResult(
-        load=load,
-        implied_load=implied,
-        saturated=implied >= 1.0,
-        peak_rate_bps=np.asarray(peak),
-        serving_cell=np.asarray(serving),
-        throughput_bps=busy_hour_throughput_bps(peak, serving, implied),
-        iterations=len(changes),
-        max_change=changes[-1],
-        converged=converged,
-        change_history=np.asarray(changes),
-        mean_load_history=np.asarray(means),
-    )
+    return CellFixedPoint(load=load, implied_load=implied, saturated=implied >= 1.0, iterations=len(changes),
+                          max_change=changes[-1], converged=converged, change_history=np.asarray(changes),
+                          mean_load_history=np.asarray(means))
 
 
 # --------------------------------------------------------------------------- busy hour of a layer
@@ -511,7 +559,32 @@ def busy_hour_layer(
         return mixed_peak_rate_bps(r_in, r_out, s), serving
 
     fp = fixed_point_load(peak_for_load, lam, es, n, tol=tol, max_iter=max_iter, damping=damping)
-    r_in, r_out = last["in"], last["out"]
+    return _layer_result(fp, lam, users, last["in"], last["out"], serving, s, es, n)
+
+
+def busy_hour_from_cells(fp: CellFixedPoint, rate_indoor_bps, rate_outdoor_bps, serving_cell, active_users,
+                         flows_per_user_per_h: float, mean_flow_bits: float, n_cells: int, *,
+                         indoor_share: float) -> BusyHourLayer:
+    """The :class:`BusyHourLayer` of a fixed point solved on the loads alone (:func:`fixed_point_cells`)
+    and the rates of its last load: the same figures as :func:`busy_hour_layer` (arguments as there;
+    ``fixed_point.peak_rate_bps`` and ``throughput_bps`` float32)."""
+    users = _nonneg_array("active_users", active_users).astype(np.float64)
+    lam = flow_arrival_rate_per_s(users, flows_per_user_per_h)
+    s = float(_share("indoor_share", indoor_share))
+    n = _n_cells(n_cells)
+    serving = _serving(serving_cell, lam.size, n)
+    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
+    r_in, r_out = np.asarray(rate_indoor_bps), np.asarray(rate_outdoor_bps)
+    peak = mixed_peak_rate_bps(r_in, r_out, s).astype(np.float32)
+    thr = busy_hour_throughput_bps(peak, serving, fp.implied_load)
+    full = FixedPointResult(load=fp.load, implied_load=fp.implied_load, saturated=fp.saturated, peak_rate_bps=peak,
+                            serving_cell=serving, throughput_bps=thr,
+                            iterations=fp.iterations, max_change=fp.max_change, converged=fp.converged,
+                            change_history=fp.change_history, mean_load_history=fp.mean_load_history)
+    return _layer_result(full, lam, users, r_in, r_out, serving, s, es, n)
+
+
+def _layer_result(fp: FixedPointResult, lam, users, r_in, r_out, serving, s: float, es: float, n: int):
     rho = fp.implied_load
     inv_in, inv_out = _inverse_rate(r_in), _inverse_rate(r_out)
     has = serving >= 0

@@ -1,23 +1,26 @@
 """The busy hour of a run: 5G load <-> interference per layer, simpy checks, PON ports.
 
-:func:`solve_busy_hour` runs :func:`sim.traffic.busy_hour_layer` on every layer with the
-rates of :func:`sim.busyload.rates_for_load` and returns a :class:`BusyHour`;
+:func:`solve_busy_hour` solves every layer's load <-> interference fixed point as a map-reduce
+over tiles on an engine stage (:class:`sim.busyload.TileLoad`, :func:`sim.traffic.fixed_point_cells`)
+and returns a :class:`BusyHour`;
 :func:`simpy_check` simulates sampled cells event by event against the analytic result;
 :func:`pon_check` gives the PON ports' busy hour and the fibre tier indicator.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .. import busyload
 from .. import cellsim as C
 from .. import traffic as T
 from ..broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
-from ..busyload import rates_for_load
 from ..config import Scenario
+from ..engine import LocalEngine
 from ..indicators import ratio_by_district
 from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
@@ -85,15 +88,45 @@ def _cell_table(lid: str, t, bh, spread: dict, codes) -> pd.DataFrame:
                          for k, v in columns.items()})
 
 
-def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, progress=None) -> BusyHour:
+def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, progress=None, *,
+                    engine=None, stage=None) -> BusyHour:
     """The 5G busy hour of every layer: demand, load <-> interference fixed point, throughput.
 
     ``coverage``: each layer's :class:`~sim.results.CoverageLayers` with top-M interference
     terms; ``ran_share``: each radio network's mobile share (its operators' together);
     ``codes``: the district codes (for ``cells.csv`` and the per-district 5G user share).
+
+    Each layer's fixed point is a map-reduce over tiles (:class:`sim.busyload.TileLoad`):
+    on ``stage``, the open engine stage the coverage kept its tiles on
+    (:func:`sim.coverage.coverage_on_stage`), or, for whole-grid terms, on a stage of
+    ``engine`` (default a :class:`~sim.engine.LocalEngine` of ``radio.workers``) over tiles of
+    ``radio.block_size`` pixels. Loads, rates and figures do not depend on the tiles or workers.
     """
+    with contextlib.ExitStack() as stack:
+        if stage is None:
+            eng = engine if engine is not None else LocalEngine(sc.radio.workers or None)
+            stage = stack.enter_context(eng.stage({}))
+        return _solve(sc, rasters, coverage, sites, ran_share, codes, progress or noop_progress, stage)
+
+
+def _layer_busy_hour(sc: Scenario, stage, cov, radio, users, n_cells: int):
+    """One layer's fixed point over tiles, then the last pass of its rates and its figures."""
     tr = sc.traffic
-    prog = progress or noop_progress
+    es = tr.mean_flow_mb * 8e6
+    lam = T.flow_arrival_rate_per_s(users, tr.flows_per_active_user_per_h)
+    params = busyload.layer_params(radio, sc.radio.default_load, sc.radio.indoor_share, es,
+                                   cov.interference.noise_mw)
+    sources, blocks = busyload.tile_sources(cov, sc.radio.block_size)
+    tl = busyload.TileLoad(stage, sources, blocks, lam, n_cells, params)
+    fp = T.fixed_point_cells(tl.offered_load, n_cells, tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
+                             damping=BUSY_DAMPING)
+    r_in, r_out = tl.rates(fp.load)
+    return T.busy_hour_from_cells(fp, r_in, r_out, cov.best_sector, users, tr.flows_per_active_user_per_h, es,
+                                  n_cells, indoor_share=sc.radio.indoor_share)
+
+
+def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog, stage) -> BusyHour:
+    tr = sc.traffic
     layers, rate_by_ran, cells, summ, out_by_ran = {}, {}, [], {}, {}
     # each district's 5G user share ([district_inputs], else the citywide input) on its pixels
     fiveg_px = fiveg_user_share_by_district(sc, codes)[rasters.district_land.astype(np.int64)]
@@ -107,13 +140,9 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
         out_by_ran[ran] = np.full(rasters.n_land, np.nan, dtype=np.float32)
         for lid, carrier in lids:
             prog(f"busy hour {lid}")
-            cov = coverage[lid]
             t = sites.for_layer(lid)
-            bh = T.busy_hour_layer(rates_for_load(cov, layer_radio(sc, lid, carrier), sc.radio.default_load),
-                                   cov.best_sector, np.where(assign[lid], users, 0.0),
-                                   tr.flows_per_active_user_per_h, tr.mean_flow_mb * 8e6, t.n_sectors,
-                                   indoor_share=sc.radio.indoor_share, tol=tr.fixed_point_tol,
-                                   max_iter=tr.fixed_point_max_iter, damping=BUSY_DAMPING)
+            bh = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier),
+                                  np.where(assign[lid], users, 0.0), t.n_sectors)
             layers[lid] = bh
             rate[assign[lid]] = bh.throughput_indoor_bps[assign[lid]]
             out_by_ran[ran][assign[lid]] = bh.throughput_outdoor_bps[assign[lid]]

@@ -72,8 +72,9 @@ BUSY_HOUR_METHODS = [
     "Load-coupled interference: each interferer's power is weighted by its cell load (top 8 interferers "
     "per pixel; the weaker rest scale with their mean load, an assumption), SINR -> TS 38.214 CQI "
     "spectral efficiency -> TS 38.306 rate -> load, iterated from the unloaded network to the least "
-    "fixed point; a user served by the idle network keeps at least the CQI 1 rate (so the iteration is "
-    "monotone); loads are capped at 1 as interference weights and cells with rho >= 1 flagged saturated.",
+    "fixed point; a user served by the idle network keeps at least the lower of the CQI 1 rate and its "
+    "idle-network rate (so the iteration is monotone); loads are capped at 1 as interference weights and "
+    "cells with rho >= 1 flagged saturated.",
     "simpy check: event-level PS simulation of sampled cells (independent replications, 95 % Student-t "
     "intervals, first 10 % of each replication warm-up) against the analytic E[S]/E[T].",
     "Speed test (the expected measurement, as crowd-sourced tests report it): one outdoor flow in the busy "
@@ -246,13 +247,21 @@ def _image_bytes(src) -> bytes:
     return read_png_bytes(src)
 
 
+def _is_palette_png(data: bytes) -> bool:
+    """The PNG's IHDR says colour type 3 (palette): byte 25 (8 signature + 8 chunk header + 9 into IHDR)."""
+    return len(data) > 25 and data[12:16] == b"IHDR" and data[25] == 3
+
+
 def embed_png_bytes(data: bytes) -> bytes:
     """A smaller PNG of a map for embedding in ``report.html``: 256-colour palette, no dither.
 
-    The map PNG files keep full colour; the embedded copies are quantised (Pillow median
-    cut) so the self-contained page stays a few MB for a phone (about 3x smaller on the
-    Shanghai maps). Returns the original bytes when the palette copy is not smaller.
+    A palette PNG (every map a run writes: :func:`sim.report.files.write_png`) is embedded as it
+    is, not decoded. Another PNG (full colour, e.g. from an older run folder) is quantised (Pillow
+    median cut) so the self-contained page stays a few MB for a phone (about 3x smaller on the
+    Shanghai maps); the original bytes are kept when the palette copy is not smaller.
     """
+    if _is_palette_png(data):
+        return data
     import io
 
     from PIL import Image
