@@ -53,7 +53,11 @@ ALLOWED: dict[str, set[str]] = {
     "criteria": BASE,
     "planning": BASE | {"grid", "sites", "placement", "coverage", "kernel", "results", "propagation"},
     # the answer: maps are drawn, report writes
-    "maps": BASE | {"grid", "geodata"},
+    "maps": {"maps.frame", "maps.rasters", "maps.districts", "maps.charts"},   # the package: its rooms' names
+    "maps.frame": BASE | {"geodata"},
+    "maps.rasters": BASE | {"maps.frame"},
+    "maps.districts": BASE | {"geodata", "maps.frame"},
+    "maps.charts": BASE | {"maps.frame"},
     "report": set(),
     "report.files": BASE | {"grid"},
     "report.runfolder": BASE | {"grid", "criteria", "report.files"},

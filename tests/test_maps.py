@@ -247,9 +247,9 @@ def test_label_layout_found_once_per_frame(grid, districts, monkeypatch):
     calls = []
     real = adjustText.adjust_text
     monkeypatch.setattr(adjustText, "adjust_text", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
-    maps._LAYOUTS.clear()
+    maps.frame.LAYOUTS.clear()
     figs = [maps.raster_map(grid, np.full((80, 80), v, np.float32), districts, title="x", cbar_label="dB",
                             vmin=0.0, vmax=10.0) for v in (1.0, 7.0)]
-    labels = [[t.get_position() for t in f.axes[0].texts if t.get_gid() == maps._LABEL_GID] for f in figs]
+    labels = [[t.get_position() for t in f.axes[0].texts if t.get_gid() == maps.frame.LABEL_GID] for f in figs]
     assert len(labels[0]) == 16 and labels[0] == labels[1]
     assert len(calls) == 1

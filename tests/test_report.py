@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import io
@@ -192,15 +193,17 @@ def test_writer_failing_mid_write_keeps_previous_file(tmp_path, monkeypatch):
     assert not fresh.exists() and _no_temp_left(tmp_path)
 
 
-def test_write_png_failure_mid_write(tmp_path):
-    class BrokenFigure:
-        def savefig(self, path, **kwargs):
-            with open(path, "wb") as f:
-                f.write(b"\x89PNG\r\n\x1a\n half")
-            raise KeyboardInterrupt
+def test_write_png_failure_mid_write(tmp_path, monkeypatch):
+    def broken_save(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n half")
+        raise KeyboardInterrupt
 
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().plot([0, 1])
     with pytest.raises(KeyboardInterrupt):
-        files.write_png(BrokenFigure(), tmp_path / "map.png")
+        files.write_png(fig, tmp_path / "map.png")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -224,17 +227,79 @@ def test_write_csv_from_rows(tmp_path):
     assert list(back.columns) == list(cr.COLUMNS)
 
 
-def test_write_png_and_palette_fallback(tmp_path, monkeypatch):
+PALETTE_MEAN_ABS_LEVELS = 1.0  # a 256-colour median cut of a colour-mapped image: under a level of 255 on average
+
+
+def test_write_png_is_one_palette_png_of_the_drawn_figure(tmp_path):
+    """The map PNG is a palette PNG encoded once, close to the figure as Agg draws it (and as savefig encodes it)."""
     fig = Figure(figsize=(4, 3))
     fig.add_subplot().imshow(np.random.default_rng(0).random((50, 50)))
     p = files.write_png(fig, tmp_path / "a.png", dpi=170)
-    with Image.open(p) as im:
-        assert im.size == (680, 510)  # 4 x 3 in at 170 dpi
-        assert im.mode == "RGBA"
-    monkeypatch.setattr(files, "PNG_MAX_BYTES", 1000)
-    p = files.write_png(fig, tmp_path / "b.png")
-    with Image.open(p) as im:
-        assert im.mode == "P"
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=170)
+    with Image.open(p) as im, Image.open(buf) as full:
+        assert im.size == full.size == (680, 510)  # 4 x 3 in at 170 dpi
+        assert im.mode == "P" and tuple(round(v) for v in im.info["dpi"]) == (170, 170)
+        drawn = np.asarray(full.convert("RGB"), dtype=float)
+        diff = np.abs(np.asarray(im.convert("RGB"), dtype=float) - drawn)
+    assert diff.mean() < PALETTE_MEAN_ABS_LEVELS
+    assert fig.get_dpi() == 100  # the figure's own dpi is restored
+    assert _no_temp_left(tmp_path)
+    with pytest.raises(InputError, match=r"expected an RGBA image \[rows, cols, 4\], got shape \(4, 4\)"):
+        files.write_png_rgba(tmp_path / "bad.png", np.zeros((4, 4), np.uint8))
+
+
+def test_background_writes_give_the_same_bytes_whatever_the_threads(tmp_path):
+    """GeoTIFFs and PNGs written by 0 (in the caller), 1 and 4 writer threads are byte-identical; all are recorded."""
+    grid = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (600, 700))
+
+    def inputs():
+        rng = np.random.default_rng(3)
+        rasters = [rng.normal(-90.0, 8.0, grid.shape).astype(np.float32) for _ in range(5)]
+        rasters[2][:100] = np.nan
+        rgba = np.concatenate([rng.integers(0, 256, (300, 200, 3), dtype=np.uint8),
+                               np.full((300, 200, 1), 255, np.uint8)], axis=2)
+        return rasters, rgba
+
+    out = {}
+    for threads in (0, 1, 4):
+        rasters, rgba = inputs()
+        run = files.create_run_dir(tmp_path, "bg", name=f"t{threads}")
+        with files.background_writes(threads):
+            for k, arr in enumerate(rasters):
+                files.write_geotiff(run / f"r{k}.tif", grid, arr, np.nan, f"raster {k}", "dBm")
+                arr[:] = 0.0   # the caller reuses its array at once: the file keeps the values given
+            files.write_png_rgba(run / "m.png", rgba)
+        assert files.written_outputs(run) == ["m.png"] + [f"r{k}.tif" for k in range(5)]
+        assert _no_temp_left(run)
+        out[threads] = {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.suffix in (".tif", ".png")}
+        files.finish_run_dir(run, "bg", files.written_outputs(run))
+    assert len(out[0]) == 6 and out[1] == out[0] and out[4] == out[0]
+    with rasterio.open(tmp_path / "t4" / "r1.tif") as ds:
+        np.testing.assert_array_equal(ds.read(1), inputs()[0][1])
+
+
+def test_background_writes_raise_the_writer_error_and_leave_no_temporary_file(tmp_path, monkeypatch):
+    grid = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (40, 50))
+    real = files._palette_png
+
+    def full_disk(rgba, path, dpi=None):
+        real(rgba, path, dpi)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "_palette_png", full_disk)
+    with pytest.raises(InputError, match="No space left"):
+        with files.background_writes(2):
+            files.write_geotiff(tmp_path / "ok.tif", grid, np.zeros(grid.shape, np.float32), np.nan, "x", "1")
+            files.write_png_rgba(tmp_path / "map.png", np.zeros((8, 8, 4), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.tif"]
+    # an interrupt in the block: the jobs not started are dropped, the running ones finish; no temporary file
+    monkeypatch.setattr(files, "_palette_png", real)
+    with pytest.raises(KeyboardInterrupt):
+        with files.background_writes(1):
+            for k in range(4):
+                files.write_png_rgba(tmp_path / f"m{k}.png", np.zeros((8, 8, 4), np.uint8))
+            raise KeyboardInterrupt
     assert _no_temp_left(tmp_path)
 
 
@@ -557,6 +622,18 @@ def test_embedded_map_is_a_smaller_palette_png_of_the_same_picture():
     # an image the palette cannot shrink is embedded as it is
     tiny = _png(0.5, 0.5)
     assert len(render.embed_png_bytes(tiny)) <= len(tiny)
+
+
+def test_a_palette_map_png_is_embedded_as_it_is(tmp_path):
+    """The run's map PNGs are palette PNGs encoded once: report.html embeds their bytes unchanged."""
+    fig = Figure(figsize=(3.0, 3.0))
+    fig.add_subplot().imshow(np.random.default_rng(2).random((60, 60)), cmap="viridis")
+    data = files.write_png(fig, tmp_path / "map.png", dpi=100).read_bytes()
+    assert render.embed_png_bytes(data) == data
+    table = _table()
+    html = render.write_report_html(tmp_path / "report.html", _summary(table), table, {"A map": tmp_path / "map.png"},
+                                    verdict=cr.verdict(table))
+    assert base64.b64encode(data).decode("ascii") in html.read_text(encoding="utf-8")
 
 
 def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):

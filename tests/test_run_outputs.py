@@ -201,21 +201,25 @@ def test_every_map_is_150_to_200_dpi_under_2_mb_and_in_the_report(tiny_run):
 
 
 def test_failure_mid_write_leaves_no_temp_and_no_partial_file(tmp_path, monkeypatch):
-    """A map writer that dies half-way through its third PNG: the run raises, nothing partial stays."""
-    real = files.write_png
-    calls = []
+    """A map writer that dies half-way through its third PNG (in a writer thread): the run raises, nothing
+    partial stays."""
+    import re
+    import threading
 
-    class HalfWritten:
-        def savefig(self, path, **kwargs):
+    real = files._palette_png
+    calls, lock = [], threading.Lock()
+
+    def failing_palette_png(rgba, path, dpi=None):
+        with lock:
+            calls.append(re.sub(r"^\.(.*)\.tmp-[0-9]+-[0-9a-f]+(\.png)$", r"\1\2", path.name))
+            third = len(calls) == 3
+        if third:
             with open(path, "wb") as f:
                 f.write(b"\x89PNG\r\n\x1a\n truncated")
-            raise OSError("No space left on device")
+            raise OSError(28, "No space left on device")
+        return real(rgba, path, dpi)
 
-    def failing_write_png(fig, path, dpi=170):
-        calls.append(path.name)
-        return real(HalfWritten() if len(calls) == 3 else fig, path, dpi=dpi)
-
-    monkeypatch.setattr(files, "write_png", failing_write_png)
+    monkeypatch.setattr(files, "_palette_png", failing_palette_png)
     out = tmp_path / "run"
     with pytest.raises(InputError, match="No space left"):
         run_scenario(_scenario(), out_dir=out)

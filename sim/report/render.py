@@ -247,13 +247,21 @@ def _image_bytes(src) -> bytes:
     return read_png_bytes(src)
 
 
+def _is_palette_png(data: bytes) -> bool:
+    """The PNG's IHDR says colour type 3 (palette): byte 25 (8 signature + 8 chunk header + 9 into IHDR)."""
+    return len(data) > 25 and data[12:16] == b"IHDR" and data[25] == 3
+
+
 def embed_png_bytes(data: bytes) -> bytes:
     """A smaller PNG of a map for embedding in ``report.html``: 256-colour palette, no dither.
 
-    The map PNG files keep full colour; the embedded copies are quantised (Pillow median
-    cut) so the self-contained page stays a few MB for a phone (about 3x smaller on the
-    Shanghai maps). Returns the original bytes when the palette copy is not smaller.
+    A palette PNG (every map a run writes: :func:`sim.report.files.write_png`) is embedded as it
+    is, not decoded. Another PNG (full colour, e.g. from an older run folder) is quantised (Pillow
+    median cut) so the self-contained page stays a few MB for a phone (about 3x smaller on the
+    Shanghai maps); the original bytes are kept when the palette copy is not smaller.
     """
+    if _is_palette_png(data):
+        return data
     import io
 
     from PIL import Image

@@ -1,0 +1,256 @@
+"""Maps of per-pixel rasters (RSRP, SINR, rates, classes) and of differences of two runs.
+
+Large rasters are shown at a stride so that the image has at most ``max_px`` pixels a
+side (a 4,400 x 5,200 raster is drawn from a 1,467 x 1,734 view).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from sim.errors import InputError
+
+from .frame import (
+    CBAR_AXES,
+    add_inset,
+    check_gdf,
+    codes_of,
+    district_patches,
+    finish,
+    label_districts,
+    labelled_codes,
+    legend,
+    new_figure,
+    set_extent,
+)
+
+__all__ = [
+    "MAX_PX", "CONTINUOUS_LEVELS", "INSET_MAX_PX", "raster_map", "difference_map",
+]
+
+MAX_PX = 2000
+CONTINUOUS_LEVELS = 64
+INSET_MAX_PX = 1000
+
+
+# ----------------------------------------------------------------------------- maps
+
+
+def raster_map(
+    grid,
+    values2d,
+    districts_gdf,
+    *,
+    title: str,
+    cbar_label: str,
+    cmap: str | Colormap = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    classes: Sequence[float] | None = None,
+    class_labels: Sequence[str] | None = None,
+    nodata: float | None = None,
+    inset: str | None = "central",
+    inset_codes: Sequence[str] = (),
+    max_px: int = MAX_PX,
+) -> Figure:
+    """Map of a per-pixel raster (RSRP, SINR, rate, ...) over the districts.
+
+    Parameters
+    ----------
+    grid : sim.grid.Grid
+        Georeference of ``values2d`` (``x0_m`` west edge, ``y0_m`` north edge, ``res_m``,
+        ``shape``; row 0 is the north row).
+    values2d : ndarray [n_rows, n_cols]
+        Values; NaN (or ``nodata``) is not drawn.
+    districts_gdf : GeoDataFrame
+        Districts in the grid CRS with ``code``, ``name_en`` (``name_zh`` optional).
+    title : str
+        Title, with the scenario and year.
+    cbar_label : str
+        Colour-bar (or legend) label with units, e.g. ``"SS-RSRP (dBm)"``.
+    cmap, vmin, vmax
+        Colour map and limits of a continuous scale.
+    classes : sequence of float, optional
+        Class edges (``n + 1`` increasing values) for a discrete legend instead of a
+        colour bar; ``class_labels`` (``n`` strings) name the classes.
+    nodata : float, optional
+        A value to leave out besides NaN (e.g. -1 in an index raster).
+    inset : {"central", None}
+        Add a zoomed inset of the central districts.
+    inset_codes : sequence of str
+        Codes of the central districts (the scenario's ``deployment.central_districts``);
+        no inset when empty or when none of them is in ``districts_gdf``.
+    max_px : int
+        Largest displayed image side; bigger rasters are shown at a stride.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    check_gdf(districts_gdf)
+    codes = codes_of(inset_codes)
+    values = np.asarray(values2d)
+    shape = tuple(int(n) for n in grid.shape)
+    if values.shape != shape:
+        raise InputError("raster_map", "values2d", f"expected shape {shape} (the grid), got {values.shape}")
+    norm, cm, handles = _raster_norm(values, cmap, vmin, vmax, classes, class_labels, cbar_label)
+
+    def show(axis, window, limit):
+        arr, extent = _display_view(grid, values, window, limit)
+        shown = np.ma.masked_invalid(arr.astype(np.float32, copy=False))
+        if nodata is not None:
+            shown = np.ma.masked_where(arr == nodata, shown)
+        return axis.imshow(shown, extent=extent, origin="upper", cmap=cm, norm=norm,
+                           interpolation="nearest", zorder=2)
+
+    fig, ax = new_figure()
+    im = show(ax, None, max_px)
+    ax.add_collection(district_patches(districts_gdf, "none"))
+    set_extent(ax, districts_gdf.total_bounds)
+
+    def draw_inset(axins, bounds):
+        show(axins, bounds, INSET_MAX_PX)
+        axins.add_collection(district_patches(districts_gdf, "none", linewidth=0.7))
+        label_districts(axins, districts_gdf, set(codes), fontsize=6)
+
+    axins = add_inset(ax, districts_gdf, inset, codes, draw_inset)
+    label_districts(ax, districts_gdf, labelled_codes(districts_gdf, axins, codes), fontsize=6.5)
+    if handles is None:
+        cax = fig.add_axes(CBAR_AXES)
+        cb = fig.colorbar(im, cax=cax, extend=_extend(values, norm))
+        cb.set_label(cbar_label, fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    else:
+        legend(ax, handles, title=cbar_label)
+    finish(fig, ax, title)
+    return fig
+
+
+def _extend(values, norm) -> str:
+    finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+    if finite.size == 0 or norm.vmin is None:
+        return "neither"
+    lo, hi = finite.min() < norm.vmin, finite.max() > norm.vmax
+    return {(True, True): "both", (True, False): "min", (False, True): "max"}.get((lo, hi), "neither")
+
+
+def _raster_norm(values, cmap, vmin, vmax, classes, class_labels, unit_label):
+    base = colormaps[cmap] if isinstance(cmap, str) else cmap
+    if classes is None:
+        if vmin is None or vmax is None:
+            finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+            lo = float(finite.min()) if finite.size else 0.0
+            hi = float(finite.max()) if finite.size else 1.0
+            vmin = lo if vmin is None else vmin
+            vmax = (hi if hi > vmin else vmin + 1.0) if vmax is None else vmax
+        if not vmax > vmin:
+            raise InputError("raster_map", "vmax", f"expected vmax > vmin, got {vmin} and {vmax}")
+        # 64 levels: invisible steps on screen, and a noisy raster compresses to a PNG < 2 MB
+        cm = base.resampled(CONTINUOUS_LEVELS).with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+        return Normalize(vmin, vmax), cm, None
+    edges = np.asarray(classes, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise InputError("raster_map", "classes", "expected at least 2 strictly increasing class edges")
+    n = edges.size - 1
+    if class_labels is None:
+        class_labels = [f"{edges[k]:g} to {edges[k + 1]:g}" for k in range(n)]
+    elif len(class_labels) != n:
+        raise InputError("raster_map", "class_labels", f"expected {n} labels (one per class), got {len(class_labels)}")
+    colours = base(np.linspace(0.0, 1.0, n)) if n > 1 else base([0.5])
+    clear = (0.0, 0.0, 0.0, 0.0)
+    cm = ListedColormap(colours).with_extremes(bad=clear, under=clear, over=clear)
+    norm = BoundaryNorm(edges, n)
+    handles = [Patch(facecolor=colours[k], edgecolor="0.3", linewidth=0.4, label=str(class_labels[k]))
+               for k in range(n)]
+    return norm, cm, handles
+
+
+def _display_view(grid, values, window, limit):
+    """A strided view of ``values`` (optionally a window in metres) and its extent."""
+    res = float(grid.res_m)
+    x0, y0 = float(grid.x0_m), float(grid.y0_m)
+    n_rows, n_cols = values.shape
+    r0, r1, c0, c1 = 0, n_rows, 0, n_cols
+    if window is not None:
+        xmin, ymin, xmax, ymax = window
+        c0 = int(np.clip(math.floor((xmin - x0) / res), 0, n_cols))
+        c1 = int(np.clip(math.ceil((xmax - x0) / res), 0, n_cols))
+        r0 = int(np.clip(math.floor((y0 - ymax) / res), 0, n_rows))
+        r1 = int(np.clip(math.ceil((y0 - ymin) / res), 0, n_rows))
+        if r1 <= r0 or c1 <= c0:
+            return np.full((1, 1), np.nan, dtype=np.float32), (xmin, xmin + res, ymin, ymin + res)
+    step = max(1, math.ceil(max(r1 - r0, c1 - c0) / limit))
+    view = values[r0:r1:step, c0:c1:step]
+    extent = (
+        x0 + c0 * res,
+        x0 + (c0 + view.shape[1] * step) * res,
+        y0 - (r0 + view.shape[0] * step) * res,
+        y0 - r0 * res,
+    )
+    return view, extent
+
+def _symmetric_limit(values, quantile: float = 98.0) -> float:
+    """A round limit L for a scale [-L, L]: the ``quantile`` of |values|, rounded up to 1, 2 or 5 x 10^n."""
+    finite = np.abs(values[np.isfinite(values)])
+    q = float(np.percentile(finite, quantile)) if finite.size else 0.0
+    if not q > 0:
+        q = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    e = 10.0 ** math.floor(math.log10(q))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * e >= q * (1 - 1e-12):
+            return m * e
+    return 10.0 * e
+
+
+def difference_map(
+    grid,
+    diff2d,
+    districts_gdf,
+    *,
+    title: str,
+    cbar_label: str,
+    limit: float | None = None,
+    cmap: str | Colormap = "RdBu",
+    inset: str | None = "central",
+    inset_codes: Sequence[str] = (),
+) -> Figure:
+    """Map of a difference raster (B - A) on a diverging scale centred on 0.
+
+    Parameters
+    ----------
+    grid : sim.grid.Grid
+        Georeference of ``diff2d``.
+    diff2d : ndarray [n_rows, n_cols]
+        Differences in the unit of ``cbar_label`` (e.g. Mbit/s); NaN not drawn.
+    districts_gdf : GeoDataFrame
+        Districts in the grid CRS.
+    title : str
+        Title naming both scenarios, e.g. ``"Indoor rate: shanghai-2025 (2025) − shanghai-2021 (2021)"``.
+    cbar_label : str
+        Colour-bar label with units.
+    limit : float, optional
+        The scale is ``[-limit, limit]``; default: the 98th percentile of ``|diff2d|``
+        rounded up to 1, 2 or 5 x 10^n (so that a few extreme pixels do not wash the map
+        out; pixels beyond are drawn in the end colours, the colour bar shows arrows).
+    cmap : str or Colormap
+        A diverging colour map; ``RdBu``: losses red, gains blue, no change white.
+    inset, inset_codes
+        The zoomed inset of the central districts, as in :func:`raster_map`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = np.asarray(diff2d, dtype=np.float64)
+    lim = _symmetric_limit(values) if limit is None else float(limit)
+    if not lim > 0:
+        raise InputError("difference_map", "limit", f"expected a positive number, got {limit!r}")
+    return raster_map(grid, values, districts_gdf, title=title, cbar_label=cbar_label, cmap=cmap,
+                      vmin=-lim, vmax=lim, inset=inset, inset_codes=inset_codes)
