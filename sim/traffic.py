@@ -643,13 +643,21 @@ def cell_flow_stats(serving_cell, arrival_rate_per_s, throughput_indoor_bps, thr
     :func:`_mark_key`), each an ndarray [n_cells].
     """
     s = float(_share("indoor_share", indoor_share))
-    cell = np.asarray(serving_cell, dtype=np.int64)
+    cell = np.asarray(serving_cell)
     lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
-    cell2 = np.concatenate([cell, cell])
-    tp = np.concatenate([np.asarray(throughput_indoor_bps, np.float64), np.asarray(throughput_outdoor_bps, np.float64)])
-    w = np.concatenate([lam * s, lam * (1.0 - s)])
-    ok = (cell2 >= 0) & (cell2 < n_cells) & np.isfinite(tp) & (w > 0)
-    cell2, tp, w = cell2[ok], tp[ok], w[ok]
+    # the served classes only, cells as int32 and throughputs in their own float dtype (float32 from the
+    # busy-hour rasters: exact, same order; about half the memory of the 2 x n_pix temporaries in float64)
+    t_in, t_out = np.asarray(throughput_indoor_bps), np.asarray(throughput_outdoor_bps)
+    t_dtype = np.result_type(t_in.dtype, t_out.dtype, np.float32)
+    base = (cell >= 0) & (cell < n_cells) & (lam > 0)
+    parts = []
+    for tp_c, share_c in ((t_in, s), (t_out, 1.0 - s)):
+        keep = np.flatnonzero(base & np.isfinite(tp_c) & (lam * share_c > 0))
+        parts.append((cell[keep].astype(np.int32), tp_c[keep].astype(t_dtype), lam[keep] * share_c))
+    cell2 = np.concatenate([p[0] for p in parts])
+    tp = np.concatenate([p[1] for p in parts])
+    w = np.concatenate([p[2] for p in parts])
+    del parts
     total = np.bincount(cell2, weights=w, minlength=n_cells)
     out: dict[str, np.ndarray] = {}
     order = np.lexsort((tp, cell2))
@@ -669,7 +677,7 @@ def cell_flow_stats(serving_cell, arrival_rate_per_s, throughput_indoor_bps, thr
         out[key] = val
     for mark in marks_bps:
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.bincount(cell2, weights=w * (tp >= mark), minlength=n_cells) / total
+            share = np.bincount(cell2, weights=w * (tp >= np.float64(mark)), minlength=n_cells) / total
         out[_mark_key(mark)] = np.where(total > 0, share, np.nan)
     return out
 

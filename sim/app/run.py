@@ -81,14 +81,15 @@ def engine_info(engine) -> dict:
     return {"engine": engine.name, "workers": int(workers), "scheduler": getattr(engine, "scheduler", None)}
 
 
-def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None, engine=None, *, stage=None,
-                   inputs=None) -> dict:
+def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None, *, stage=None,
+                   inputs=None, engine=None) -> dict:
     """Coverage of every layer at the reference load (with top-M interference terms for a busy hour).
 
     With ``stage`` (an open engine stage whose shared inputs are ``inputs``, from
     :func:`layer_inputs`) each layer's tiles stay on the stage with their interference terms
     (:func:`sim.coverage.coverage_on_stage`) for :func:`sim.app.busyhour.solve_busy_hour` on
-    the same stage; else each layer runs on a stage of ``engine`` with whole-grid terms.
+    the same stage; else each layer runs on its own stage of ``engine`` (default a local engine of
+    ``workers``) with whole-grid terms.
     """
     n_workers = run_workers(sc, workers)
     coverage = {}
@@ -267,7 +268,7 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=
     sites = inp.plan.table
     busy, simpy_rows, day_rows = None, [], []
     if sc.traffic is None:
-        coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, engine)
+        coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, engine=engine)
     else:
         # one stage for coverage and busy hour: each layer's tiles and their interference terms stay
         # on the engine (spilled / on the workers) and the fixed point runs there tile by tile
