@@ -35,6 +35,7 @@ far more than K sites. Numbers: ``benchmarks/bench_kernel.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ from . import kernel
 from .engine import EXECUTORS, LocalEngine, check_workers
 from .errors import InputError
 from .grid import CityRasters, Grid, iter_blocks
-from .results import CoverageLayers, InterferenceTerms, LayerRadio, SectorArrays
+from .results import CoverageLayers, InterferenceTerms, LayerRadio, SectorArrays, TileTerms
 
 __all__ = [
     "CoverageWarning",
@@ -53,6 +54,9 @@ __all__ = [
     "site_index",
     "candidate_sectors",
     "compute_coverage",
+    "coverage_inputs",
+    "coverage_layer_tile",
+    "coverage_on_stage",
     "EXECUTORS",
     "TILE_M",
     "MIN_TILE_PX",
@@ -283,45 +287,95 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
         if executor not in EXECUTORS:
             raise InputError(_SOURCE, "executor", f"expected one of {EXECUTORS}, got {executor!r}")
         engine = LocalEngine(check_workers(workers, _SOURCE), executor)
+    shared = coverage_inputs(rasters, sectors, radio, k_sites, load, seed=seed, top_m=top_m, tile_m=tile_m)
+    blocks = _blocks(rasters.n_land, block_size)
+    # the stage's workers start (fork) before the outputs exist, so they do not inherit them
+    with engine.stage(shared, n_tasks=len(blocks)) as st:
+        return _gather(st.map(coverage_tile, blocks), shared, int(top_m) > 0, progress)
+
+
+def _blocks(n_land: int, block_size) -> list:
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise InputError(_SOURCE, "block_size", f"expected an integer >= 1, got {block_size!r}")
+    return list(iter_blocks(n_land, int(block_size)))
+
+
+def coverage_inputs(rasters: CityRasters, sectors: SectorArrays, radio: LayerRadio, k_sites: int = 32, load=None,
+                    *, seed: int = 0, top_m: int = 0, tile_m: float = TILE_M) -> dict:
+    """The shared inputs of a layer's coverage tiles (validated once; arguments as :func:`compute_coverage`)."""
     index = site_index(sectors, k_sites)
     n_sec = sectors.n_sectors
     load_arr = np.asarray(1.0 if load is None else load, dtype=np.float32)
     if load_arr.ndim == 0:
         load_arr = np.full(n_sec, load_arr, dtype=np.float32)
     kernel.validate_layer(sectors, radio, load_arr)      # once; the blocks run unchecked
-
-    n_land = rasters.n_land
-    blocks = list(iter_blocks(n_land, int(block_size)))
     tile_px = max(MIN_TILE_PX, int(float(tile_m) // rasters.grid.res_m)) if tile_m > 0 else 1
     prepared = kernel.prepare_layer(sectors, radio, load_arr)
-    shared = dict(rasters=rasters, index=index, sectors=sectors, radio=radio, load=load_arr, seed=int(seed),
-                  top_m=int(top_m), tile_px=tile_px, prepared=prepared)
-    # the stage's workers start (fork) before the outputs exist, so they do not inherit them
-    with engine.stage(shared, n_tasks=len(blocks)) as st:
-        results = st.map(coverage_tile, blocks)
-        out = {name: np.full(n_land, np.nan, dtype=np.float32) for name in
-               ("rsrp_dbm", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
-                "rsrp_indoor_dbm", "sinr_indoor_db", "los_prob_serving")}
-        best = np.full(n_land, -1, dtype=np.int32)
-        terms = None
-        if top_m > 0:
-            m = min(int(top_m), max(index.k_sites * index.site_sectors.shape[1] - 1, 1))
-            terms = dict(signal_mw=np.zeros(n_land), top_sector=np.full((n_land, m), -1, np.int32),
-                         top_mw=np.zeros((n_land, m), np.float32), residual_mw=np.zeros(n_land))
-        done = 0
-        for _, (start, stop, b) in results:
-            for name in out:
-                out[name][start:stop] = getattr(b, name)
-            best[start:stop] = b.best_sector
-            if terms is not None:
-                it = b.interference
-                for name in terms:
-                    terms[name][start:stop] = getattr(it, name)
-            done += stop - start
-            if progress is not None:
-                progress(done, n_land)
+    return dict(rasters=rasters, index=index, sectors=sectors, radio=radio, load=load_arr, seed=int(seed),
+                top_m=int(top_m), tile_px=tile_px, prepared=prepared)
+
+
+def coverage_layer_tile(shared: dict, key, start: int, stop: int):
+    """:func:`coverage_tile` of layer ``key`` of a stage whose ``shared`` maps layer keys to
+    :func:`coverage_inputs` (several layers on one stage)."""
+    return coverage_tile(shared[key], start, stop)
+
+
+def _tile_outputs(shared: dict, kept):
+    """A kept tile without its interference terms (what the parent gathers)."""
+    start, stop, b = kept
+    return start, stop, dataclasses.replace(b, interference=None)
+
+
+def coverage_on_stage(st, key, inputs: dict, block_size: int = 65536, progress=None) -> CoverageLayers:
+    """Coverage of one layer on an open engine stage, its tiles kept there with their interference terms.
+
+    The stage's ``shared`` maps ``key`` to ``inputs`` (:func:`coverage_inputs` with
+    ``top_m > 0``). Each tile runs as :func:`coverage_layer_tile` with ``keep=True``; the
+    per-pixel outputs are then read back tile by tile without the terms, and the result's
+    ``interference`` is a :class:`~sim.results.TileTerms` of the kept tiles (for
+    :mod:`sim.busyload`), valid while the stage is open. The same arrays as
+    :func:`compute_coverage` whatever the block size or engine.
+    """
+    n_land = inputs["rasters"].n_land
+    blocks = _blocks(n_land, block_size)
+
+    def prog(done, total):
+        if progress is not None:
+            progress(min(n_land, done * int(block_size)), n_land)
+
+    kept = st.map(coverage_layer_tile, [(key, a, b) for a, b in blocks], keep=True, progress=prog)
+    out = _gather(st.map(_tile_outputs, [(k,) for k in kept]), inputs, False, None)
+    terms = TileTerms(blocks=tuple(blocks), kept=tuple(kept), n_land=n_land,
+                      noise_mw=kernel.noise_mw(inputs["radio"]))
+    return dataclasses.replace(out, interference=terms)
+
+
+def _gather(results, inputs: dict, with_terms: bool, progress) -> CoverageLayers:
+    """Tile results ``(index, (start, stop, BlockCoverage))`` into a layer's whole-grid arrays."""
+    rasters, index, sectors, radio = inputs["rasters"], inputs["index"], inputs["sectors"], inputs["radio"]
+    n_land, n_sec = rasters.n_land, sectors.n_sectors
+    out = {name: np.full(n_land, np.nan, dtype=np.float32) for name in
+           ("rsrp_dbm", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
+            "rsrp_indoor_dbm", "sinr_indoor_db", "los_prob_serving")}
+    best = np.full(n_land, -1, dtype=np.int32)
+    terms = None
+    if with_terms:
+        m = min(inputs["top_m"], max(index.k_sites * index.site_sectors.shape[1] - 1, 1))
+        terms = dict(signal_mw=np.zeros(n_land), top_sector=np.full((n_land, m), -1, np.int32),
+                     top_mw=np.zeros((n_land, m), np.float32), residual_mw=np.zeros(n_land))
+    done = 0
+    for _, (start, stop, b) in results:
+        for name in out:
+            out[name][start:stop] = getattr(b, name)
+        best[start:stop] = b.best_sector
+        if terms is not None:
+            it = b.interference
+            for name in terms:
+                terms[name][start:stop] = getattr(it, name)
+        done += stop - start
+        if progress is not None:
+            progress(done, n_land)
 
     served = best >= 0
     owner = best[served]
@@ -333,7 +387,7 @@ def compute_coverage(rasters: CityRasters, sectors: SectorArrays, radio: LayerRa
         interference = InterferenceTerms(noise_mw=kernel.noise_mw(radio), **terms)
     return CoverageLayers(layer_id=radio.layer_id, best_sector=best, sector_pixels=pixels,
                           sector_area_km2=pixels * rasters.grid.pixel_area_km2, sector_population=pop,
-                          sector_households=hh, load=load_arr, k_sites=index.k_sites,
+                          sector_households=hh, load=inputs["load"], k_sites=index.k_sites,
                           interference=interference, **out)
 
 

@@ -193,6 +193,10 @@ class DeviceClass(tuple):
     def __new__(cls, share, n_prb, max_layers):
         return super().__new__(cls, (float(share), int(n_prb), int(max_layers)))
 
+    def __getnewargs__(self):
+        # pickling (a layer's radio sent to a worker process or a Dask worker) rebuilds from the three fields
+        return tuple(self)
+
 
 RANK_MODELS = ("thresholds", "adaptive")
 """Rank models of :func:`device_mix_rate_bps`: SINR thresholds (:func:`expected_layers`) or

@@ -7,8 +7,10 @@ No physics here: containers with their dtype contract, checked once when built.
 * :class:`LayerRadio` - the per-layer radio parameters (carrier, receiver, link model).
 * :class:`BlockCoverage` - what :func:`sim.kernel.coverage_block` returns for one block.
 * :class:`InterferenceTerms` - the top-M interferers of each pixel, so a load fixed point
-  can recompute SINR without path loss (:func:`sim.kernel.sinr_for_load`).
+  can recompute SINR without path loss (:func:`sim.busyload.sinr_for_load`).
 * :class:`CoverageLayers` - the full result of one layer over the land pixels of a grid.
+* :class:`TileTerms` - where a layer's interference terms stayed when its tiles were kept by
+  an engine (the busy hour reads them tile by tile, :mod:`sim.busyload`).
 
 Per-pixel arrays are flat over land pixels (``CityRasters.land_flat`` order). No-data is
 explicit: ``best_sector = -1`` and NaN for floats.
@@ -30,6 +32,7 @@ __all__ = [
     "InterferenceTerms",
     "BlockCoverage",
     "CoverageLayers",
+    "TileTerms",
 ]
 
 SCENARIO_CODES = ("uma", "umi", "rma")
@@ -321,3 +324,31 @@ class CoverageLayers:
     @property
     def n_land(self) -> int:
         return int(self.rsrp_dbm.size)
+
+
+@dataclass(frozen=True)
+class TileTerms:
+    """A layer's coverage tiles kept by an engine stage, with their interference terms.
+
+    ``CoverageLayers.interference`` holds one when the coverage ran on a stage with its
+    tiles kept (:func:`sim.coverage.coverage_on_stage`): the whole-grid top-M terms
+    (about 112 bytes per pixel) then never reach the parent process. Valid while that
+    stage is open.
+
+    Parameters
+    ----------
+    blocks : tuple of (start, stop)
+        Land-pixel range of each tile, in order.
+    kept : tuple
+        The engine's handle of each tile (:class:`sim.engine.Kept`): its ``(start, stop,
+        BlockCoverage)`` with ``interference`` set.
+    n_land : int
+        Land pixels of the grid.
+    noise_mw : float
+        Receiver noise over the bandwidth, mW.
+    """
+
+    blocks: tuple
+    kept: tuple
+    n_land: int
+    noise_mw: float

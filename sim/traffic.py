@@ -1,5 +1,5 @@
 """The 5G busy hour per cell: demand per pixel, flow-level load, the load <-> interference
-fixed point, and simpy statistics of chosen cells.
+fixed point (the simpy check of chosen cells is :mod:`sim.cellsim`).
 
 Model
 -----
@@ -19,7 +19,7 @@ Proutière 2003 §3; Kleinrock 1976 §4.4). Pixels with no serving cell (``-1``)
 (``r_p <= 0`` or NaN: outage) carry no load and get a NaN throughput.
 
 Load feeds back into interference: the caller's ``rates_for_load(load)``
-(:func:`sim.kernel.rates_for_load`) recomputes each pixel's rates with each interferer
+(:func:`sim.busyload.rates_for_load`) recomputes each pixel's rates with each interferer
 weighted by its cell load; :func:`fixed_point_load`
 iterates load -> SINR -> rate -> load.
 
@@ -36,10 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import InputError
-from sim.queueing import MeanCI, PSResult, mean_ci95, positive_number, simulate_ps, spawn_rngs
+from sim.queueing import positive_number
 
 __all__ = [
-    "HOURS_PER_DAY",
     "users_per_pixel",
     "users_layer_masks",
     "flow_arrival_rate_per_s",
@@ -49,26 +48,17 @@ __all__ = [
     "cell_throughput_bps",
     "FixedPointResult",
     "fixed_point_load",
-    "CellStats",
-    "flow_statistics",
-    "simulate_cell",
-    "hourly_scale",
-    "DayStats",
-    "simulate_cell_day",
-    "relative_error",
+    "CellFixedPoint",
+    "fixed_point_cells",
     "mixed_peak_rate_bps",
     "BusyHourLayer",
     "busy_hour_layer",
+    "busy_hour_from_cells",
     "cell_flow_classes",
     "cell_flow_stats",
-    "SIMPY_MAX_LOAD",
-    "sample_cells",
 ]
 
 _SOURCE = "sim.traffic"
-
-HOURS_PER_DAY = 24
-
 
 # --------------------------------------------------------------------------- validation
 
@@ -356,6 +346,62 @@ def fixed_point_load(
     n = _n_cells(n_cells)
     es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
     lam = _nonneg_array("arrival_rate_per_s", arrival_rate_per_s)
+    last: dict = {}
+
+    def offered(load):
+        last["peak"], last["serving"] = compute_peak_rate(load.copy())
+        return cell_load(last["serving"], last["peak"], lam, es, n)
+
+    fp = fixed_point_cells(offered, n, tol=tol, max_iter=max_iter, damping=damping, initial_load=initial_load)
+    peak, serving = np.asarray(last["peak"]), np.asarray(last["serving"])
+    return FixedPointResult(
+        load=fp.load,
+        implied_load=fp.implied_load,
+        saturated=fp.saturated,
+        peak_rate_bps=peak,
+        serving_cell=serving,
+        throughput_bps=busy_hour_throughput_bps(peak, serving, fp.implied_load),
+        iterations=fp.iterations,
+        max_change=fp.max_change,
+        converged=fp.converged,
+        change_history=fp.change_history,
+        mean_load_history=fp.mean_load_history,
+    )
+
+
+@dataclass(frozen=True)
+class CellFixedPoint:
+    """The fixed point on cell loads alone (:func:`fixed_point_cells`); fields as :class:`FixedPointResult`."""
+
+    load: np.ndarray
+    implied_load: np.ndarray
+    saturated: np.ndarray
+    iterations: int
+    max_change: float
+    converged: bool
+    change_history: np.ndarray
+    mean_load_history: np.ndarray
+
+
+def fixed_point_cells(
+    offered_load: Callable[[np.ndarray], np.ndarray],
+    n_cells: int,
+    *,
+    tol: float = 1e-3,
+    max_iter: int = 30,
+    damping: float = 0.5,
+    initial_load=None,
+) -> CellFixedPoint:
+    """Iterate ``load <- load + damping (min(offered_load(load), 1) - load)`` to a fixed point.
+
+    ``offered_load(load [n_cells]) -> rho [n_cells]``: the uncapped cell loads ``sum lambda
+    E[S] / r`` implied by the rates at interference weighted by ``load`` (a whole-grid
+    :func:`cell_load`, or a map-reduce over tiles, :class:`sim.busyload.TileLoad`). The
+    iteration of :func:`fixed_point_load` (which calls this) on the loads alone: ``tol``,
+    ``max_iter``, ``damping`` and ``initial_load`` as there. ``load`` of the result is the
+    load of the last evaluation and ``implied_load`` what it gave.
+    """
+    n = _n_cells(n_cells)
     tol = positive_number("tol", tol, source=_SOURCE)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise InputError(_SOURCE, "max_iter", f"expected an integer >= 1, got {max_iter!r}")
@@ -372,8 +418,7 @@ def fixed_point_load(
     changes, means = [], []
     converged = False
     for it in range(int(max_iter)):
-        peak, serving = compute_peak_rate(load.copy())
-        implied = cell_load(serving, peak, lam, es, n)
+        implied = np.asarray(offered_load(load.copy()), dtype=np.float64)
         target = np.minimum(implied, 1.0)
         change = float(np.max(np.abs(target - load))) if n else 0.0
         changes.append(change)
@@ -384,208 +429,9 @@ def fixed_point_load(
         if it == int(max_iter) - 1:
             break  # keep ``load`` the loads of the last evaluation (the rates match it)
         load = load + d * (target - load)
-    return FixedPointResult(
-        load=load,
-        implied_load=implied,
-        saturated=implied >= 1.0,
-        peak_rate_bps=np.asarray(peak),
-        serving_cell=np.asarray(serving),
-        throughput_bps=busy_hour_throughput_bps(peak, serving, implied),
-        iterations=len(changes),
-        max_change=changes[-1],
-        converged=converged,
-        change_history=np.asarray(changes),
-        mean_load_history=np.asarray(means),
-    )
-
-
-# --------------------------------------------------------------------------- simpy cells
-
-
-@dataclass(frozen=True)
-class CellStats:
-    """Flow statistics of one cell from simpy replications (each a :class:`MeanCI`).
-
-    ``throughput_ratio_bps`` estimates ``E[S] / E[T]`` (the analytic
-    :func:`cell_throughput_bps`); ``mean_throughput_bps`` is the mean of per-flow ``S / T``
-    (larger); percentiles and shares are over flows.
-    """
-
-    load: float
-    throughput_ratio_bps: MeanCI
-    mean_throughput_bps: MeanCI
-    p5_throughput_bps: MeanCI
-    p50_throughput_bps: MeanCI
-    share_ge_100mbps: MeanCI
-    share_ge_1gbps: MeanCI
-    mean_in_system: MeanCI
-    n_flows: int
-
-
-def flow_statistics(results, load: float = float("nan")) -> CellStats:
-    """Summarise replications of :func:`sim.queueing.simulate_ps` into a :class:`CellStats`."""
-    rs: tuple[PSResult, ...] = tuple(results)
-
-    def across(f):
-        return mean_ci95([f(r) if r.n_flows else np.nan for r in rs])
-
-    return CellStats(
-        load=float(load),
-        throughput_ratio_bps=across(lambda r: r.throughput_ratio_bps()),
-        mean_throughput_bps=across(lambda r: float(r.throughput_bps.mean())),
-        p5_throughput_bps=across(lambda r: float(np.percentile(r.throughput_bps, 5))),
-        p50_throughput_bps=across(lambda r: float(np.percentile(r.throughput_bps, 50))),
-        share_ge_100mbps=across(lambda r: float(np.mean(r.throughput_bps >= 1e8))),
-        share_ge_1gbps=across(lambda r: float(np.mean(r.throughput_bps >= 1e9))),
-        mean_in_system=across(lambda r: r.mean_in_system),
-        n_flows=sum(r.n_flows for r in rs),
-    )
-
-
-def simulate_cell(
-    seed,
-    peak_rate_bps,
-    arrival_rate_per_s,
-    mean_flow_bits: float,
-    *,
-    horizon_s: float,
-    warmup_s: float = 0.0,
-    n_replications: int = 5,
-    distribution: str = "exponential",
-    sigma: float = 1.0,
-    shape: float = 2.5,
-) -> CellStats:
-    """Simulate one cell's busy hour in simpy: its pixels are the flow classes.
-
-    Parameters
-    ----------
-    seed : int or numpy.random.SeedSequence
-        Replication ``i`` uses stream ``i`` of ``SeedSequence(seed).spawn(n_replications)``.
-    peak_rate_bps, arrival_rate_per_s : ndarray [n_pix_cell]
-        Peak rate and flow arrival rate of each pixel the cell serves (pixels with no rate
-        or no demand are dropped).
-    mean_flow_bits : float
-    horizon_s, warmup_s : float
-        Recording window of each replication.
-    n_replications : int
-    distribution, sigma, shape
-        Flow-size law (:func:`sim.queueing.flow_sizes_bits`).
-
-    Returns
-    -------
-    CellStats
-        For an overloaded cell (``rho >= 1``) nothing is simulated: throughputs 0 and
-        NaN intervals, ``load`` tells why.
-    """
-    r = np.asarray(peak_rate_bps, dtype=np.float64).ravel()
-    lam = _nonneg_array("arrival_rate_per_s", arrival_rate_per_s).astype(np.float64).ravel()
-    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
-    if r.shape != lam.shape:
-        raise InputError(_SOURCE, "peak_rate_bps",
-                         f"expected the shape of arrival_rate_per_s {lam.shape}, got {r.shape}")
-    keep = (r > 0) & np.isfinite(r) & (lam > 0)
-    r, lam = r[keep], lam[keep]
-    total = float(lam.sum())
-    if total <= 0:
-        raise InputError(_SOURCE, "arrival_rate_per_s", "expected some demand at served pixels, got none")
-    load = float(np.sum(lam * es / r))
-    if load >= 1.0:
-        zero = MeanCI(0.0, float("nan"), float("nan"), float("nan"), 0)
-        nan = MeanCI(float("nan"), float("nan"), float("nan"), float("nan"), 0)
-        return CellStats(load, zero, zero, zero, zero, zero, zero, nan, 0)
-    rngs = spawn_rngs(seed, n_replications)
-    results = [
-        simulate_ps(rng, total, es, r, class_prob=lam / total, horizon_s=horizon_s, warmup_s=warmup_s,
-                    distribution=distribution, sigma=sigma, shape=shape)
-        for rng in rngs
-    ]
-    return flow_statistics(results, load)
-
-
-def hourly_scale(profile) -> np.ndarray:
-    """Scale of each hour's demand relative to the busy hour: ``w_h / max(w)``.
-
-    Parameters
-    ----------
-    profile : array_like [24]
-        Hourly demand weights for 0h..23h (>= 0, not all 0); only their ratios matter.
-
-    Returns
-    -------
-    scale : ndarray [24], float64 in [0, 1], 1 at the busy hour.
-    """
-    w = np.asarray(profile, dtype=np.float64)
-    if w.shape != (HOURS_PER_DAY,):
-        raise InputError(_SOURCE, "daily_profile", f"expected {HOURS_PER_DAY} hourly weights, got shape {w.shape}")
-    if np.any(~np.isfinite(w) | (w < 0)):
-        raise InputError(_SOURCE, "daily_profile", "expected finite weights >= 0")
-    if w.max() <= 0:
-        raise InputError(_SOURCE, "daily_profile", "expected at least one weight > 0")
-    return w / w.max()
-
-
-@dataclass(frozen=True)
-class DayStats:
-    """One cell over a day: per hour, the load and the simpy statistics.
-
-    ``load`` [24]; ``throughput_ratio_bps``, ``p5_throughput_bps``, ``share_ge_100mbps``
-    [24] (means across replications; 0 for overloaded hours, NaN for idle hours);
-    ``hours`` the 24 :class:`CellStats` (None for idle hours).
-    """
-
-    load: np.ndarray
-    throughput_ratio_bps: np.ndarray
-    p5_throughput_bps: np.ndarray
-    share_ge_100mbps: np.ndarray
-    hours: tuple
-
-
-def simulate_cell_day(
-    seed,
-    peak_rate_bps,
-    busy_hour_arrival_rate_per_s,
-    mean_flow_bits: float,
-    profile,
-    **kwargs,
-) -> DayStats:
-    """Run :func:`simulate_cell` for each hour with the demand scaled by :func:`hourly_scale`.
-
-    Hour ``h`` uses stream ``h`` of ``SeedSequence(seed).spawn(24)``; ``kwargs`` go to
-    :func:`simulate_cell` (``horizon_s``, ``n_replications``, ...). Busy-hour arrival rates
-    are per pixel (those of :func:`flow_arrival_rate_per_s`).
-    """
-    scale = hourly_scale(profile)
-    lam = _nonneg_array("busy_hour_arrival_rate_per_s", busy_hour_arrival_rate_per_s).astype(np.float64)
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    children = ss.spawn(HOURS_PER_DAY)
-    loads, thr, p5, share, hours = [], [], [], [], []
-    for h in range(HOURS_PER_DAY):
-        if scale[h] == 0.0:
-            loads.append(0.0)
-            thr.append(np.nan)
-            p5.append(np.nan)
-            share.append(np.nan)
-            hours.append(None)
-            continue
-        st = simulate_cell(children[h], peak_rate_bps, lam * scale[h], mean_flow_bits, **kwargs)
-        loads.append(st.load)
-        thr.append(st.throughput_ratio_bps.mean)
-        p5.append(st.p5_throughput_bps.mean)
-        share.append(st.share_ge_100mbps.mean)
-        hours.append(st)
-    return DayStats(np.asarray(loads), np.asarray(thr), np.asarray(p5), np.asarray(share), tuple(hours))
-
-
-def relative_error(simulated, analytic):
-    """``(simulated - analytic) / analytic``: simpy against the flow-level formula.
-
-    Use ``CellStats.throughput_ratio_bps.mean`` against :func:`cell_throughput_bps`
-    (same quantity, ``E[S] / E[T]``). NaN where ``analytic`` is 0 or NaN.
-    """
-    a = np.asarray(analytic, dtype=np.float64)
-    s = np.asarray(simulated, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(a != 0, (s - a) / a, np.nan)
+    return CellFixedPoint(load=load, implied_load=implied, saturated=implied >= 1.0, iterations=len(changes),
+                          max_change=changes[-1], converged=converged, change_history=np.asarray(changes),
+                          mean_load_history=np.asarray(means))
 
 
 # --------------------------------------------------------------------------- busy hour of a layer
@@ -675,7 +521,7 @@ def busy_hour_layer(
     rates_for_load : callable
         ``rates_for_load(load [n_cells]) -> (rate_indoor_bps, rate_outdoor_bps)``, each
         ``[n_pix]``: the peak rates with each interferer weighted by its cell load
-        (:func:`sim.kernel.rates_for_load`).
+        (:func:`sim.busyload.rates_for_load`).
     serving_cell : ndarray [n_pix], int
         Serving cell (-1: none); it does not depend on load (strongest received power).
     active_users : ndarray [n_pix]
@@ -713,7 +559,32 @@ def busy_hour_layer(
         return mixed_peak_rate_bps(r_in, r_out, s), serving
 
     fp = fixed_point_load(peak_for_load, lam, es, n, tol=tol, max_iter=max_iter, damping=damping)
-    r_in, r_out = last["in"], last["out"]
+    return _layer_result(fp, lam, users, last["in"], last["out"], serving, s, es, n)
+
+
+def busy_hour_from_cells(fp: CellFixedPoint, rate_indoor_bps, rate_outdoor_bps, serving_cell, active_users,
+                         flows_per_user_per_h: float, mean_flow_bits: float, n_cells: int, *,
+                         indoor_share: float) -> BusyHourLayer:
+    """The :class:`BusyHourLayer` of a fixed point solved on the loads alone (:func:`fixed_point_cells`)
+    and the rates of its last load: the same figures as :func:`busy_hour_layer` (arguments as there;
+    ``fixed_point.peak_rate_bps`` and ``throughput_bps`` float32)."""
+    users = _nonneg_array("active_users", active_users).astype(np.float64)
+    lam = flow_arrival_rate_per_s(users, flows_per_user_per_h)
+    s = float(_share("indoor_share", indoor_share))
+    n = _n_cells(n_cells)
+    serving = _serving(serving_cell, lam.size, n)
+    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
+    r_in, r_out = np.asarray(rate_indoor_bps), np.asarray(rate_outdoor_bps)
+    peak = mixed_peak_rate_bps(r_in, r_out, s).astype(np.float32)
+    thr = busy_hour_throughput_bps(peak, serving, fp.implied_load)
+    full = FixedPointResult(load=fp.load, implied_load=fp.implied_load, saturated=fp.saturated, peak_rate_bps=peak,
+                            serving_cell=serving, throughput_bps=thr,
+                            iterations=fp.iterations, max_change=fp.max_change, converged=fp.converged,
+                            change_history=fp.change_history, mean_load_history=fp.mean_load_history)
+    return _layer_result(full, lam, users, r_in, r_out, serving, s, es, n)
+
+
+def _layer_result(fp: FixedPointResult, lam, users, r_in, r_out, serving, s: float, es: float, n: int):
     rho = fp.implied_load
     inv_in, inv_out = _inverse_rate(r_in), _inverse_rate(r_out)
     has = serving >= 0
@@ -737,7 +608,7 @@ def busy_hour_layer(
 
 
 def cell_flow_classes(bh: BusyHourLayer, cell: int, indoor_share: float) -> tuple[np.ndarray, np.ndarray]:
-    """The flow classes of one cell for :func:`simulate_cell`: ``(peak_rate_bps, arrival_rate_per_s)``.
+    """The flow classes of one cell for :func:`sim.cellsim.simulate_cell`: ``(peak_rate_bps, arrival_rate_per_s)``.
 
     One indoor and one outdoor class per pixel the cell serves (classes in outage and
     pixels without demand dropped), with the rates of the fixed point; their load is the
@@ -807,35 +678,3 @@ def _mark_key(mark_bps: float) -> str:
     """``share_ge_100mbps``, ``share_ge_1gbps``: the column name of a throughput mark."""
     m = float(mark_bps)
     return f"share_ge_{m / 1e9:g}gbps" if m >= 1e9 else f"share_ge_{m / 1e6:g}mbps"
-
-
-SIMPY_MAX_LOAD = 0.9
-"""Most loaded cell :func:`sample_cells` picks: near saturation the relaxation time of PS grows
-like ``1 / (1 - rho)**2``, beyond a busy hour of simulated time (ASSUMPTION of the check)."""
-
-
-def sample_cells(load, arrival_rate_per_s, n: int, max_load: float = SIMPY_MAX_LOAD) -> np.ndarray:
-    """``n`` cells spread over the load range, for the simpy check (deterministic).
-
-    Among cells with demand and ``0 < load <= max_load``, the cells at the ranks
-    ``round((k + 1/2) m / n - 1/2)`` (``k = 0..n-1``) of ``m`` cells sorted by load (ties by
-    index): the midpoints of ``n`` equal slices of the load distribution. Fewer if fewer
-    cells qualify.
-
-    Returns
-    -------
-    cells : ndarray [<= n], int64, in increasing order of load.
-    """
-    rho = np.asarray(load, dtype=np.float64)
-    lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise InputError(_SOURCE, "n", f"expected an integer >= 0, got {n!r}")
-    ok = np.flatnonzero((lam > 0) & (rho > 0) & (rho <= float(max_load)))
-    if n == 0 or ok.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = ok[np.lexsort((ok, rho[ok]))]
-    if n >= order.size:
-        return order.astype(np.int64)
-    m = order.size
-    ranks = np.unique(np.clip(np.round((np.arange(n) + 0.5) * m / n - 0.5), 0, m - 1).astype(np.int64))
-    return order[ranks].astype(np.int64)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from reference_loop import make_rasters, make_sectors
 
+from sim.busyload import sinr_for_load
 from sim.coverage import CoverageWarning, candidate_sectors, compute_coverage, site_index
 from sim.errors import InputError
-from sim.kernel import sinr_for_load
 from sim.results import LayerRadio
 
 RADIO = LayerRadio("n78", fc_ghz=3.5, bw_hz=100e6, scs_khz=30, noise_figure_db=9.0, max_layers=4)

@@ -8,9 +8,10 @@ import pytest
 from reference_loop import make_sectors, reference_coverage
 
 from sim import kernel, linkmodel, propagation
+from sim.busyload import sinr_for_load
 from sim.coverage import site_index
 from sim.errors import InputError
-from sim.kernel import coverage_block, los_uniform, prepare_layer, rsrp_offset_db, sinr_for_load
+from sim.kernel import coverage_block, los_uniform, prepare_layer, rsrp_offset_db
 from sim.results import LayerRadio
 
 # Tolerances (named constants, each with its reason)

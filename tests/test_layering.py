@@ -41,11 +41,13 @@ ALLOWED: dict[str, set[str]] = {
     "linkfield": BASE | {"linkmodel"},
     "shadowing": BASE | {"propagation", "results"},
     "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "shadowing", "results"},
+    "busyload": BASE | {"kernel", "linkfield", "linkmodel", "results"},
     "engine": BASE,
     "coverage": BASE | {"grid", "kernel", "results", "engine"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
     "traffic": BASE | {"queueing"},
+    "cellsim": BASE | {"queueing"},
     "broadband": BASE | {"queueing"},
     "indicators": BASE,
     "criteria": BASE,
@@ -66,12 +68,12 @@ ALLOWED: dict[str, set[str]] = {
     "app.stages": set(),
     "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement", "linkmodel",
                           "linkfield"},
-    "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "report", "app.inputs",
-                            "app.stages"},
+    "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "busyload", "cellsim",
+                            "engine", "report", "app.inputs", "app.stages"},
     "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
     "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
                            "app.busyhour"},
-    "app.run": BASE | {"config", "coverage", "grid", "report", "app.assess", "app.outputs", "app.busyhour",
+    "app.run": BASE | {"config", "coverage", "engine", "grid", "report", "app.assess", "app.outputs", "app.busyhour",
                        "app.inputs", "app.stages"},
     "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkfield", "app.inputs", "app.outputs",
                         "app.stages"},
@@ -84,7 +86,7 @@ ALLOWED: dict[str, set[str]] = {
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
 NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "shadowing", "kernel",
-              "indicators"}
+              "busyload", "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
 READERS = {"config", "compose", "geodata", "sitefiles", "report.runfolder"}

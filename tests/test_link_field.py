@@ -15,9 +15,10 @@ import pytest
 from reference_loop import make_sectors
 
 from sim import kernel, linkfield, linkmodel
+from sim.busyload import rates_for_load
 from sim.coverage import site_index
 from sim.errors import InputError
-from sim.kernel import activity, coverage_block, rates_for_load
+from sim.kernel import activity, coverage_block
 from sim.results import LayerRadio
 
 PEAK_RTOL = 1e-12         # the same product in another order: float64 rounding only

@@ -8,6 +8,7 @@ rho_c)); Kleinrock 1976 §4.4 (M/G/1-PS). Hand evaluations say so.
 import numpy as np
 import pytest
 
+from sim.cellsim import hourly_scale, relative_error, simulate_cell, simulate_cell_day
 from sim.errors import InputError
 from sim.traffic import (
     busy_hour_throughput_bps,
@@ -15,11 +16,7 @@ from sim.traffic import (
     cell_throughput_bps,
     fixed_point_load,
     flow_arrival_rate_per_s,
-    hourly_scale,
     pixel_overloaded,
-    relative_error,
-    simulate_cell,
-    simulate_cell_day,
     users_per_pixel,
 )
 
@@ -72,7 +69,7 @@ def test_cell_load_equals_a_slow_loop():
 
 
 # -- a small synthetic network for the fixed point: two cells, each pixel hears the other cell
-# as interference weighted by its load (kernel.rates_for_load does this with the coverage terms)
+# as interference weighted by its load (busyload.rates_for_load does this with the coverage terms)
 BW_HZ = 1.0e8
 SIGNAL = np.array([100.0, 40.0, 100.0, 10.0])  # S/N per pixel (linear)
 INTERF = np.array([20.0, 30.0, 5.0, 8.0])  # I/N from the other cell at full load

@@ -1,23 +1,27 @@
 """The busy hour of a run: 5G load <-> interference per layer, simpy checks, PON ports.
 
-:func:`solve_busy_hour` runs :func:`sim.traffic.busy_hour_layer` on every layer with the
-rates of :func:`sim.kernel.rates_for_load` and returns a :class:`BusyHour`;
+:func:`solve_busy_hour` solves every layer's load <-> interference fixed point as a map-reduce
+over tiles on an engine stage (:class:`sim.busyload.TileLoad`, :func:`sim.traffic.fixed_point_cells`)
+and returns a :class:`BusyHour`;
 :func:`simpy_check` simulates sampled cells event by event against the analytic result;
 :func:`pon_check` gives the PON ports' busy hour and the fibre tier indicator.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .. import busyload
+from .. import cellsim as C
 from .. import traffic as T
 from ..broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
 from ..config import Scenario
+from ..engine import LocalEngine
 from ..indicators import ratio_by_district
-from ..kernel import rates_for_load
 from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
 
@@ -27,7 +31,7 @@ __all__ = ["MAX_SIMPY_FLOWS", "BUSY_DAMPING", "PON_HORIZON_S", "BusyHour", "solv
 BUSY_DAMPING = 1.0
 """Step of the load fixed point: the plain iteration. The rates of a layer make the load map
 monotone (more load never lowers another load), so the iterates from zero load rise to the
-least fixed point without cycling (:func:`sim.kernel.rates_for_load`); a damped step (0.5)
+least fixed point without cycling (:func:`sim.busyload.rates_for_load`); a damped step (0.5)
 took 41 iterations instead of 17 on the Shanghai 2021 n41 layer (CQI steps cascade one per
 iteration)."""
 
@@ -84,15 +88,45 @@ def _cell_table(lid: str, t, bh, spread: dict, codes) -> pd.DataFrame:
                          for k, v in columns.items()})
 
 
-def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, progress=None) -> BusyHour:
+def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, progress=None, *,
+                    engine=None, stage=None) -> BusyHour:
     """The 5G busy hour of every layer: demand, load <-> interference fixed point, throughput.
 
     ``coverage``: each layer's :class:`~sim.results.CoverageLayers` with top-M interference
     terms; ``ran_share``: each radio network's mobile share (its operators' together);
     ``codes``: the district codes (for ``cells.csv`` and the per-district 5G user share).
+
+    Each layer's fixed point is a map-reduce over tiles (:class:`sim.busyload.TileLoad`):
+    on ``stage``, the open engine stage the coverage kept its tiles on
+    (:func:`sim.coverage.coverage_on_stage`), or, for whole-grid terms, on a stage of
+    ``engine`` (default a :class:`~sim.engine.LocalEngine` of ``radio.workers``) over tiles of
+    ``radio.block_size`` pixels. Loads, rates and figures do not depend on the tiles or workers.
     """
+    with contextlib.ExitStack() as stack:
+        if stage is None:
+            eng = engine if engine is not None else LocalEngine(sc.radio.workers or None)
+            stage = stack.enter_context(eng.stage({}))
+        return _solve(sc, rasters, coverage, sites, ran_share, codes, progress or noop_progress, stage)
+
+
+def _layer_busy_hour(sc: Scenario, stage, cov, radio, users, n_cells: int):
+    """One layer's fixed point over tiles, then the last pass of its rates and its figures."""
     tr = sc.traffic
-    prog = progress or noop_progress
+    es = tr.mean_flow_mb * 8e6
+    lam = T.flow_arrival_rate_per_s(users, tr.flows_per_active_user_per_h)
+    params = busyload.layer_params(radio, sc.radio.default_load, sc.radio.indoor_share, es,
+                                   cov.interference.noise_mw)
+    sources, blocks = busyload.tile_sources(cov, sc.radio.block_size)
+    tl = busyload.TileLoad(stage, sources, blocks, lam, n_cells, params)
+    fp = T.fixed_point_cells(tl.offered_load, n_cells, tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
+                             damping=BUSY_DAMPING)
+    r_in, r_out = tl.rates(fp.load)
+    return T.busy_hour_from_cells(fp, r_in, r_out, cov.best_sector, users, tr.flows_per_active_user_per_h, es,
+                                  n_cells, indoor_share=sc.radio.indoor_share)
+
+
+def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog, stage) -> BusyHour:
+    tr = sc.traffic
     layers, rate_by_ran, cells, summ, out_by_ran = {}, {}, [], {}, {}
     # each district's 5G user share ([district_inputs], else the citywide input) on its pixels
     fiveg_px = fiveg_user_share_by_district(sc, codes)[rasters.district_land.astype(np.int64)]
@@ -106,13 +140,9 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
         out_by_ran[ran] = np.full(rasters.n_land, np.nan, dtype=np.float32)
         for lid, carrier in lids:
             prog(f"busy hour {lid}")
-            cov = coverage[lid]
             t = sites.for_layer(lid)
-            bh = T.busy_hour_layer(rates_for_load(cov, layer_radio(sc, lid, carrier), sc.radio.default_load),
-                                   cov.best_sector, np.where(assign[lid], users, 0.0),
-                                   tr.flows_per_active_user_per_h, tr.mean_flow_mb * 8e6, t.n_sectors,
-                                   indoor_share=sc.radio.indoor_share, tol=tr.fixed_point_tol,
-                                   max_iter=tr.fixed_point_max_iter, damping=BUSY_DAMPING)
+            bh = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier),
+                                  np.where(assign[lid], users, 0.0), t.n_sectors)
             layers[lid] = bh
             rate[assign[lid]] = bh.throughput_indoor_bps[assign[lid]]
             out_by_ran[ran][assign[lid]] = bh.throughput_outdoor_bps[assign[lid]]
@@ -146,12 +176,12 @@ def _bounded_horizon(kw: dict, arrivals_per_s: float) -> dict:
 def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     """simpy against the analytic PS result for ``traffic.simpy_cells`` cells, and one cell's day.
 
-    Cells: :func:`sim.traffic.sample_cells` over all layers (evenly spaced ranks of load
-    among cells with demand below saturation). Each runs :func:`sim.traffic.simulate_cell`
+    Cells: :func:`sim.cellsim.sample_cells` over all layers (evenly spaced ranks of load
+    among cells with demand below saturation). Each runs :func:`sim.cellsim.simulate_cell`
     with the fixed point's rates, ``traffic.replications`` replications of
     ``traffic.horizon_s`` (ASSUMPTION: the first 10 % is warm-up); its ``E[S]/E[T]`` with the
     95 % CI is compared with :func:`sim.traffic.cell_throughput_bps`. The day: the median
-    sampled cell over ``traffic.daily_profile`` (:func:`sim.traffic.simulate_cell_day`).
+    sampled cell over ``traffic.daily_profile`` (:func:`sim.cellsim.simulate_cell_day`).
     Streams: ``SeedSequence(seed).spawn(3)[1]`` for the cells, ``[2]`` for the day.
     """
     tr = sc.traffic
@@ -161,7 +191,7 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     load = np.concatenate([layers[lid].fixed_point.implied_load for lid in lids])
     lam = np.concatenate([layers[lid].cell_arrival_rate_per_s for lid in lids])
     owner = [(lid, c) for lid in lids for c in range(layers[lid].fixed_point.load.size)]
-    picks = T.sample_cells(load, lam, int(tr.simpy_cells))
+    picks = C.sample_cells(load, lam, int(tr.simpy_cells))
     es = tr.mean_flow_mb * 8e6
     kw = dict(horizon_s=tr.horizon_s, warmup_s=0.1 * tr.horizon_s, n_replications=tr.replications,
               distribution=tr.size_distribution, sigma=tr.lognormal_sigma, shape=tr.pareto_shape)
@@ -172,12 +202,12 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
         lid, c = owner[i][0], int(owner[i][1])
         bh = layers[lid]
         peak, lam_c = T.cell_flow_classes(bh, c, sc.radio.indoor_share)
-        st = T.simulate_cell(cell_seeds[k], peak, lam_c, es, **_bounded_horizon(kw, float(np.sum(lam_c))))
+        st = C.simulate_cell(cell_seeds[k], peak, lam_c, es, **_bounded_horizon(kw, float(np.sum(lam_c))))
         analytic = T.cell_throughput_bps(peak, lam_c, bh.fixed_point.implied_load[c])
         ci = st.throughput_ratio_bps
         rows.append({"layer": lid, "sector": c, "load": st.load, "analytic_bps": analytic,
                      "simpy_bps": ci.mean, "ci_half_width_bps": ci.half_width,
-                     "relative_difference": float(T.relative_error(ci.mean, analytic)),
+                     "relative_difference": float(C.relative_error(ci.mean, analytic)),
                      "analytic_in_ci": bool(np.isfinite(ci.half_width) and ci.low <= analytic <= ci.high),
                      "p5_bps": st.p5_throughput_bps.mean, "p50_bps": st.p50_throughput_bps.mean,
                      "share_ge_100mbps": st.share_ge_100mbps.mean, "share_ge_1gbps": st.share_ge_1gbps.mean,
@@ -188,9 +218,9 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
         mid = len(rows) // 2
         peak, lam_c = classes[mid]
         # each hour's rate is the busy hour's times w_h / max(w) <= 1: the busy hour bounds the flows
-        ds = T.simulate_cell_day(streams[2], peak, lam_c, es, tr.daily_profile,
+        ds = C.simulate_cell_day(streams[2], peak, lam_c, es, tr.daily_profile,
                                  **_bounded_horizon(kw, float(np.sum(lam_c))))
-        for h in range(T.HOURS_PER_DAY):
+        for h in range(C.HOURS_PER_DAY):
             day.append({"layer": rows[mid]["layer"], "sector": rows[mid]["sector"], "hour": h,
                         "load": float(ds.load[h]), "throughput_bps": float(ds.throughput_ratio_bps[h]),
                         "p5_bps": float(ds.p5_throughput_bps[h]), "share_ge_100mbps": float(ds.share_ge_100mbps[h])})

@@ -10,13 +10,15 @@ folder made once the inputs have been read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..config import Scenario
-from ..coverage import compute_coverage
+from ..coverage import compute_coverage, coverage_inputs, coverage_on_stage
+from ..engine import LocalEngine, check_workers
 from ..grid import scatter_to_raster
 from ..report.files import grid_transform
 from . import assess as A
@@ -35,21 +37,40 @@ from .inputs import (
 )
 from .stages import RunResult, StageTimer, noop_progress
 
-__all__ = ["run_scenario", "compute_layers", "simulate", "read_inputs", "Inputs", "Simulation"]
+__all__ = ["run_scenario", "compute_layers", "layer_inputs", "simulate", "read_inputs", "Inputs", "Simulation"]
 
 
-def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None) -> dict:
-    """Coverage of every layer at the reference load (with top-M interference terms for a busy hour)."""
+def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None, *, stage=None,
+                   inputs=None) -> dict:
+    """Coverage of every layer at the reference load (with top-M interference terms for a busy hour).
+
+    With ``stage`` (an open engine stage whose shared inputs are ``inputs``, from
+    :func:`layer_inputs`) each layer's tiles stay on the stage with their interference terms
+    (:func:`sim.coverage.coverage_on_stage`) for :func:`sim.app.busyhour.solve_busy_hour` on
+    the same stage; else each layer runs on its own local stage with whole-grid terms.
+    """
     n_workers = workers if workers is not None else (sc.radio.workers or None)
     coverage = {}
     for lid, _, carrier in sc.layers():
         with timer.stage(f"coverage {lid}"):
+            prog = functools.partial(timer.progress, f"coverage {lid}")
+            if stage is not None:
+                coverage[lid] = coverage_on_stage(stage, lid, inputs[lid], sc.radio.block_size, prog)
+                continue
             coverage[lid] = compute_coverage(
                 rasters, sectors[lid], layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
                 load=sc.radio.default_load, block_size=sc.radio.block_size, workers=n_workers,
-                progress=lambda d, t, _l=lid: timer.progress(f"coverage {_l}", d, t), seed=sc.scenario.seed,
+                progress=prog, seed=sc.scenario.seed,
                 top_m=BUSY_TOP_M if sc.traffic is not None else 0)
     return coverage
+
+
+def layer_inputs(sc: Scenario, rasters, sectors) -> dict:
+    """Layer id -> the shared inputs of its coverage tiles (:func:`sim.coverage.coverage_inputs`), with
+    the busy hour's top-M terms: the ``shared`` of a stage running :func:`compute_layers` and the busy hour."""
+    return {lid: coverage_inputs(rasters, sectors[lid], layer_radio(sc, lid, carrier), sc.radio.k_sites,
+                                 sc.radio.default_load, seed=sc.scenario.seed, top_m=BUSY_TOP_M)
+            for lid, _, carrier in sc.layers()}
 
 
 @dataclass
@@ -196,16 +217,26 @@ class Simulation:
         return write_run_folder(self, run_dir)
 
 
-def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None) -> Simulation:
-    """Coverage, busy hour, fibre and the assessment of a scenario's inputs."""
+def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=None) -> Simulation:
+    """Coverage, busy hour, fibre and the assessment of a scenario's inputs (tiles on ``engine``, default a
+    :class:`~sim.engine.LocalEngine` of ``workers`` or ``radio.workers``)."""
     prog = timer.progress
     rasters, districts, codes = inp.rasters, inp.districts, inp.codes
     sites = inp.plan.table
-    coverage = compute_layers(sc, rasters, inp.sectors, timer, workers)
     busy, simpy_rows, day_rows = None, [], []
-    if sc.traffic is not None:
-        with timer.stage("busy hour"):
-            busy = solve_busy_hour(sc, rasters, coverage, sites, A.mobile_share_by_ran(sc), codes, prog)
+    if sc.traffic is None:
+        coverage = compute_layers(sc, rasters, inp.sectors, timer, workers)
+    else:
+        # one stage for coverage and busy hour: each layer's tiles and their interference terms stay
+        # on the engine (spilled / on the workers) and the fixed point runs there tile by tile
+        if engine is None:
+            engine = LocalEngine(check_workers(workers if workers is not None else (sc.radio.workers or None)))
+        shared = layer_inputs(sc, rasters, inp.sectors)
+        with engine.stage(shared) as st:
+            coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, stage=st, inputs=shared)
+            with timer.stage("busy hour"):
+                busy = solve_busy_hour(sc, rasters, coverage, sites, A.mobile_share_by_ran(sc), codes, prog,
+                                       stage=st)
         coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
         with timer.stage("simpy check"):
             simpy_rows, day_rows = simpy_check(sc, busy.layers)

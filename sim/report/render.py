@@ -72,8 +72,9 @@ BUSY_HOUR_METHODS = [
     "Load-coupled interference: each interferer's power is weighted by its cell load (top 8 interferers "
     "per pixel; the weaker rest scale with their mean load, an assumption), SINR -> TS 38.214 CQI "
     "spectral efficiency -> TS 38.306 rate -> load, iterated from the unloaded network to the least "
-    "fixed point; a user served by the idle network keeps at least the CQI 1 rate (so the iteration is "
-    "monotone); loads are capped at 1 as interference weights and cells with rho >= 1 flagged saturated.",
+    "fixed point; a user served by the idle network keeps at least the lower of the CQI 1 rate and its "
+    "idle-network rate (so the iteration is monotone); loads are capped at 1 as interference weights and "
+    "cells with rho >= 1 flagged saturated.",
     "simpy check: event-level PS simulation of sampled cells (independent replications, 95 % Student-t "
     "intervals, first 10 % of each replication warm-up) against the analytic E[S]/E[T].",
     "Speed test (the expected measurement, as crowd-sourced tests report it): one outdoor flow in the busy "

@@ -1,0 +1,139 @@
+"""Benchmark of the busy-hour fixed point: whole-grid (before) against the map-reduce over tiles (after).
+
+    .venv/bin/python benchmarks/bench_busy_tiles.py                      # Shanghai 2021 at 100 m, both modes
+    .venv/bin/python benchmarks/bench_busy_tiles.py --resolution-m 25    # 11.2 M land pixels (several minutes)
+    .venv/bin/python benchmarks/bench_busy_tiles.py --mode after         # one mode only
+
+Each mode runs in its own process, back to back (the peak resident memory of a process only grows):
+
+* ``before``: every layer's coverage with whole-grid top-8 interference terms in the parent
+  (``compute_coverage(top_m=8)``), then per layer ``traffic.busy_hour_layer`` over
+  ``busyload.rates_for_load`` (every pixel's SINR and rates in float64 per iteration);
+* ``after``: coverage and busy hour on one engine stage as ``gigacity run`` does
+  (``app.run.layer_inputs`` / ``compute_layers(stage=...)`` / ``solve_busy_hour(stage=...)``): the
+  terms stay with the tiles (spilled by the local engine), each iteration is one task per tile.
+
+Printed per mode: seconds of coverage and of the busy hour, iterations per layer, and the
+parent process's peak resident memory (``ru_maxrss``) after the coverage and after the busy hour.
+Worker processes (forked per stage) are not counted; the whole-run benchmark measures the tree.
+Setup (geodata, grid, sites) outside the timed regions; fixed seed (the config's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim import traffic as T  # noqa: E402
+from sim.app import busyhour  # noqa: E402
+from sim.app import inputs as R  # noqa: E402
+from sim.app.assess import mobile_share_by_ran  # noqa: E402
+from sim.app.run import compute_layers, layer_inputs  # noqa: E402
+from sim.app.stages import StageTimer  # noqa: E402
+from sim.busyload import rates_for_load  # noqa: E402
+from sim.config import load_scenario, with_overrides  # noqa: E402
+from sim.engine import LocalEngine  # noqa: E402
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _before(sc, districts, rasters, sites, sectors, workers):
+    t0 = time.perf_counter()
+    cov = compute_layers(sc, rasters, sectors, StageTimer(), workers)
+    t_cov, m_cov = time.perf_counter() - t0, _peak_mib()
+    t0 = time.perf_counter()
+    tr, codes, share = sc.traffic, list(districts["code"]), mobile_share_by_ran(sc)
+    fiveg = R.fiveg_user_share_by_district(sc, codes)[rasters.district_land.astype(np.int64)]
+    iters = {}
+    for ran in sc.ran_ids:
+        lids = [(lid, c) for lid, op, c in sc.layers() if op.id == ran]
+        users = T.users_per_pixel(rasters.population_land, share[ran], fiveg, tr.busy_hour_active_share,
+                                  tr.mobile_penetration)
+        masks = T.users_layer_masks([cov[lid].rate_indoor_bps for lid, _ in lids])
+        for (lid, carrier), mask in zip(lids, masks):
+            bh = T.busy_hour_layer(rates_for_load(cov[lid], R.layer_radio(sc, lid, carrier), sc.radio.default_load),
+                                   cov[lid].best_sector, np.where(mask, users, 0.0), tr.flows_per_active_user_per_h,
+                                   tr.mean_flow_mb * 8e6, sectors[lid].n_sectors, indoor_share=sc.radio.indoor_share,
+                                   tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
+                                   damping=busyhour.BUSY_DAMPING)
+            T.cell_flow_stats(bh.fixed_point.serving_cell, bh.arrival_rate_per_s, bh.throughput_indoor_bps,
+                              bh.throughput_outdoor_bps, sc.radio.indoor_share, sectors[lid].n_sectors)
+            iters[lid] = bh.fixed_point.iterations
+    return t_cov, m_cov, time.perf_counter() - t0, _peak_mib(), iters
+
+
+def _after(sc, districts, rasters, sites, sectors, workers):
+    shared = layer_inputs(sc, rasters, sectors)
+    with LocalEngine(workers).stage(shared) as st:
+        t0 = time.perf_counter()
+        cov = compute_layers(sc, rasters, sectors, StageTimer(), stage=st, inputs=shared)
+        t_cov, m_cov = time.perf_counter() - t0, _peak_mib()
+        t0 = time.perf_counter()
+        busy = busyhour.solve_busy_hour(sc, rasters, cov, sites, mobile_share_by_ran(sc), list(districts["code"]),
+                                        stage=st)
+        t_busy = time.perf_counter() - t0
+    return t_cov, m_cov, t_busy, _peak_mib(), {k: v["iterations"] for k, v in busy.layer_summary.items()}
+
+
+def run_mode(args) -> dict:
+    sc = with_overrides(load_scenario(args.config), resolution_m=args.resolution_m)
+    districts = R.load_region(sc)
+    rasters = R.build_rasters(sc, districts)
+    sites = R.build_sites(sc, districts, np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))).table
+    sectors = {lid: sites.sector_arrays(lid) for lid, _, _ in sc.layers()}
+    if args.workers:
+        sc = dataclasses.replace(sc, radio=dataclasses.replace(sc.radio, workers=args.workers))
+    m0 = _peak_mib()
+    fn = _before if args.mode == "before" else _after
+    t_cov, m_cov, t_busy, m_busy, iters = fn(sc, districts, rasters, sites, sectors, args.workers or None)
+    return dict(mode=args.mode, n_land=int(rasters.n_land), res_m=sc.region.resolution_m, setup_mib=m0,
+                coverage_s=t_cov, coverage_peak_mib=m_cov, busy_s=t_busy, busy_peak_mib=m_busy, iterations=iters)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(ROOT / "configs" / "shanghai-2021.toml"))
+    ap.add_argument("--resolution-m", type=float, default=100.0)
+    ap.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
+    ap.add_argument("--mode", choices=("both", "before", "after"), default="both")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.mode != "both":
+        out = run_mode(args)
+        print(json.dumps(out) if args.json else out)
+        return 0
+    rows = []
+    for mode in ("before", "after"):
+        cmd = [sys.executable, __file__, "--mode", mode, "--json", "--config", args.config,
+               "--resolution-m", str(args.resolution_m), "--workers", str(args.workers)]
+        rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
+    r = rows[0]
+    print(f"{Path(args.config).name}: {r['n_land']:,} land pixels at {r['res_m']:g} m "
+          f"(setup peak {r['setup_mib']:.0f} MiB)")
+    print(f"{'mode':8s} {'coverage s':>11s} {'busy hour s':>12s} {'peak MiB after coverage':>24s} "
+          f"{'peak MiB after busy hour':>25s}  iterations")
+    for r in rows:
+        print(f"{r['mode']:8s} {r['coverage_s']:>11.1f} {r['busy_s']:>12.1f} {r['coverage_peak_mib']:>24.0f} "
+              f"{r['busy_peak_mib']:>25.0f}  {r['iterations']}")
+    b, a = rows
+    print(f"after / before: busy hour {a['busy_s'] / b['busy_s']:.2f}x the time, parent peak "
+          f"{a['busy_peak_mib'] / b['busy_peak_mib']:.2f}x "
+          f"({(a['busy_peak_mib'] - a['setup_mib']) / max(b['busy_peak_mib'] - b['setup_mib'], 1):.2f}x above setup)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
