@@ -96,6 +96,8 @@ def raster_map(
     Returns
     -------
     matplotlib.figure.Figure
+        A new figure; inside :func:`reused_frames`, the figure of the frame (grid, districts, inset),
+        shared by the maps of that frame (save each before asking for the next).
     """
     check_gdf(districts_gdf)
     codes = codes_of(inset_codes)
