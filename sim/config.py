@@ -254,6 +254,9 @@ class Radio:
                            doc="rank from SINR thresholds, or rank adaptation with receive combining")
     los_max_layers: int = spec(0, lo=0, hi=8, doc="most layers of a LOS link in the adaptive rank model (0: no limit)")
     devices: tuple[Device, ...] = spec((), doc="device classes (empty: every device uses the whole block)")
+    ue_antenna_gain_dbi: float = spec(0.0, lo=-20.0, hi=10.0,
+                                      doc="UE receive antenna gain (mean effective gain, efficiency included), dBi")
+    body_loss_db: float = spec(0.0, lo=0.0, hi=20.0, doc="loss of the user's hand and body at the UE antenna, dB")
 
 
 @dataclass(frozen=True, kw_only=True)

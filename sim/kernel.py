@@ -4,7 +4,7 @@ Pure numpy, no I/O. :func:`coverage_block` evaluates, for every pixel of a block
 of its candidate sectors (the sectors of its K nearest sites, found by
 :mod:`sim.coverage`), the received power
 
-    P = Ptx + G_antenna(phi, theta) - PL(d2D)          (dBm, over the whole carrier)
+    P = Ptx + G_antenna(phi, theta) - PL(d2D) + G_UE   (dBm, over the whole carrier; G_UE: handset gain - body loss)
 
 and reduces it per pixel to the serving sector (largest P), RSRP, SINR, spectral efficiency
 and downlink rates, outdoors and indoors.
@@ -143,7 +143,7 @@ class PreparedLayer:
 
     def __init__(self, sectors: SectorArrays, radio: LayerRadio, load, tables=None):
         self.radio = radio
-        eirp = sectors.ptx_dbm + sectors.g_max_dbi
+        eirp = sectors.ptx_dbm + sectors.g_max_dbi + np.float32(radio.ue_gain_db)   # + UE antenna gain - body loss
         self.eirp_c = _uniform_or_array(eirp * _C)
         c_h = _F32(12.0) / (sectors.hpbw_h_deg * sectors.hpbw_h_deg)
         self.c_h = _uniform_or_array(c_h * _C)
@@ -416,8 +416,10 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
     -----
     Received power over the carrier of sector j at a pixel (dBm)::
 
-        P_j = Ptx_j + G_j(phi, theta) - PL(d2D, hBS, hUT, fc)
+        P_j = Ptx_j + G_j(phi, theta) - PL(d2D, hBS, hUT, fc) + G_UE
 
+    * ``G_UE = radio.ue_gain_db``: the handset's antenna gain minus the body loss (it scales
+      signal and interference alike; the noise stays, so it lowers SINR only where noise-limited).
     * Path loss: TR 38.901 V17.0.0 Table 7.4.1-1 (:func:`sim.propagation.pathloss_db`).
       ``los_mode`` ``"expected"`` (default) uses the expected linear path
       gain over the LOS state, ``P_LOS 10**(-PL_LOS/10) + (1 - P_LOS) 10**(-PL_NLOS/10)``

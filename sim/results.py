@@ -190,6 +190,9 @@ class LayerRadio:
     ssb_gain_offset_db : float
         Peak gain of the SSB (broadcast) beam minus that of the traffic beam, dB; SS-RSRP uses
         the SSB beam, SINR and rates the traffic beam.
+    ue_gain_db : float
+        UE antenna gain minus body loss, dB: added to the received power of every sector (signal
+        and interference alike, not the noise; :func:`sim.kernel.coverage_block`).
     """
 
     layer_id: str
@@ -220,6 +223,7 @@ class LayerRadio:
     los_consistent: bool = False
     o2i_random: bool = False
     ssb_gain_offset_db: float = 0.0
+    ue_gain_db: float = 0.0
 
     def __post_init__(self):
         if not (0.0 <= float(self.min_load) < 1.0):

@@ -77,7 +77,7 @@ def reference_coverage(pix_x_m, pix_y_m, pix_id, cand, sectors, radio, load, see
                                                                h_ut_m=radio.h_ut_m))
                 z = _field(field, sectors.site_id[j], seed, dx, dy, shadowing.SF_DECORRELATION_M[(scen, bool(los))])
                 path_gain *= 10.0 ** (-sigma * z / 10.0)
-            p_mw = 10.0 ** ((float(sectors.ptx_dbm[j]) + gain) / 10.0) * path_gain
+            p_mw = 10.0 ** ((float(sectors.ptx_dbm[j]) + gain + radio.ue_gain_db) / 10.0) * path_gain
             powers.append((p_mw, j))
         if not powers:
             continue

@@ -581,6 +581,7 @@ def link_summary(sc: Scenario) -> dict:
             "rank_thresholds_db": list(r.rank_thresholds_db),
             "rank_thresholds_los_db": list(r.rank_thresholds_los_db) or None,
             "rank_model": r.rank_model, "los_max_layers": r.los_max_layers or None,
+            "ue_antenna_gain_dbi": r.ue_antenna_gain_dbi, "body_loss_db": r.body_loss_db,
             "devices": device_peak_rates(sc)}
 
 
@@ -603,7 +604,8 @@ def layer_radio(sc: Scenario, layer_id: str, carrier) -> LayerRadio:
                       rank_model=r.rank_model, los_max_layers=r.los_max_layers,
                       device_classes=device_classes(sc, carrier),
                       shadow_fading=r.shadow_fading, los_consistent=r.los_consistent,
-                      o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna))
+                      o2i_random=r.o2i_random, ssb_gain_offset_db=ssb_gain_offset_db(carrier.antenna),
+                      ue_gain_db=r.ue_antenna_gain_dbi - r.body_loss_db)
 
 
 DISTRICT_INPUT_FIELDS = ("gigabit_passed_share", "ten_g_port_share", "take_up", "tier_mix", "fiveg_user_share")
