@@ -8,8 +8,9 @@ subprocess and, every ``--interval-s`` seconds while it runs, sums the proportio
 (``Pss`` of ``/proc/PID/smaps_rollup``) of the process and all its descendants (worker
 processes included): PSS counts a page shared by k processes as 1/k in each, so the sum is the
 memory the run holds, without counting shared libraries or fork-shared arrays twice. Prints
-the wall time, the stage times of ``summary.json`` (``timings_s``), the peak PSS in GiB (and
-when it was reached) and the land pixels of the grid.
+the wall time, the CPU time of the run (user + system, its threads and worker processes: on a
+shared machine a steadier figure than the wall time), the stage times of ``summary.json``
+(``timings_s``), the peak PSS in GiB (and when it was reached) and the land pixels of the grid.
 
 The targets of the issue "tiles all the way": whole Shanghai at 25 m in <= 90 s and <= 3 GiB
 peak PSS on 2 cores, at 100 m in <= 30 s. Linux only (``/proc``). Nothing here is a test.
@@ -111,13 +112,15 @@ def run_city(config: str, resolution_m: float, out_dir: Path, workers: int | Non
     proc = subprocess.Popen(cmd, cwd=ROOT)
     sampler = PeakSampler(proc.pid, interval_s)
     sampler.start()
-    rc = proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)   # the run's CPU seconds (its threads and waited-for workers)
     wall_s = time.perf_counter() - t0
+    proc.returncode = rc = os.waitstatus_to_exitcode(status)
     sampler.stop()
     if rc != 0:
         raise SystemExit(f"bench_city: the run failed (exit {rc}): {' '.join(cmd)}")
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
-    return {"cmd": cmd, "wall_s": wall_s, "peak_pss_gib": sampler.peak_bytes / GIB, "peak_at_s": sampler.peak_at_s,
+    return {"cmd": cmd, "wall_s": wall_s, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_pss_gib": sampler.peak_bytes / GIB, "peak_at_s": sampler.peak_at_s,
             "samples": sampler.n_samples, "timings_s": summary.get("timings_s", {}),
             "land_pixels": summary.get("grid", {}).get("land_pixels"), "shape": summary.get("grid", {}).get("shape")}
 
@@ -139,6 +142,7 @@ def main(argv=None) -> int:
           f"{r['land_pixels']:,} land pixels")
     print(f"cpus         {os.cpu_count()} (load average {os.getloadavg()[0]:.2f} at the end)")
     print(f"wall         {r['wall_s']:8.1f} s")
+    print(f"cpu          {r['cpu_s']:8.1f} s (user + system, the run and its worker processes)")
     for stage, s in r["timings_s"].items():
         print(f"  {stage:<22} {s:8.1f} s")
     print(f"peak PSS     {r['peak_pss_gib']:8.2f} GiB (at {r['peak_at_s']:.1f} s; {r['samples']} samples "

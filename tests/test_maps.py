@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
@@ -253,3 +254,53 @@ def test_label_layout_found_once_per_frame(grid, districts, monkeypatch):
     labels = [[t.get_position() for t in f.axes[0].texts if t.get_gid() == maps.frame.LABEL_GID] for f in figs]
     assert len(labels[0]) == 16 and labels[0] == labels[1]
     assert len(calls) == 1
+
+
+def _rgba(fig: Figure) -> np.ndarray:
+    fig.set_dpi(DPI)
+    fig.canvas.draw()
+    return np.array(fig.canvas.buffer_rgba())
+
+
+REUSED_FRAME_MAX_LEVELS = 2    # the static layer pasted vs drawn in place: alpha-blending rounding on antialiased edges
+REUSED_FRAME_MAX_SHARE = 0.02  # ... on under 2 % of the pixels (0.6 % measured on this 1360 x 1360 map)
+
+
+def test_a_map_on_a_reused_frame_is_the_map_drawn_from_scratch(grid, districts):
+    """Within reused_frames the second and third maps of a frame are one Figure with its raster, scale and title
+    swapped, its outlines, labels, scale bar and north arrow drawn once and pasted; each is the map raster_map draws
+    from scratch within 2 levels of 255 (colour bar <-> legend both ways)."""
+    rng = np.random.default_rng(5)
+    values = [rng.normal(-90.0, 10.0, (80, 80)).astype(np.float32) for _ in range(3)]
+    values[1][:10] = np.nan
+    kwargs = [dict(title="A: SS-RSRP", cbar_label="SS-RSRP (dBm)", vmin=-110.0, vmax=-70.0),
+              dict(title="B: classes", cbar_label="Rate (Mbit/s)", cmap="plasma", classes=(-200, -100, -90, -80, 0),
+                   class_labels=("low", "mid", "high", "top")),
+              dict(title="C: SINR", cbar_label="SINR (dB)", cmap="magma", vmin=-100.0, vmax=-80.0)]
+    maps.raster_map(grid, values[0], districts, inset_codes=CENTRAL, **kwargs[0])   # the label layout, found once
+    scratch = [_rgba(maps.raster_map(grid, v, districts, inset_codes=CENTRAL, **kw)) for v, kw in zip(values, kwargs)]
+    with maps.reused_frames():
+        figs, reused = [], []
+        for v, kw in zip(values, kwargs):
+            figs.append(maps.raster_map(grid, v, districts, inset_codes=CENTRAL, **kw))
+            reused.append(_rgba(figs[-1]))
+        other = maps.raster_map(Grid("EPSG:32651", X0_M, Y0_M, 100.0, (40, 80)), values[0][:40], districts,
+                                inset_codes=CENTRAL, **kwargs[0])
+    assert figs[0] is figs[1] is figs[2] and other is not figs[0]   # one frame per grid and districts
+    ax = figs[2].axes[0]
+    assert len(figs[2].axes) == 2 and len(ax.child_axes) == 1 and ax.get_legend() is None   # map, colour bar, inset
+    assert ax.get_title(loc="left") == "C: SINR"
+    for k in range(3):
+        assert reused[k].shape == scratch[k].shape
+        diff = np.abs(reused[k].astype(int) - scratch[k].astype(int))
+        assert diff.max() <= REUSED_FRAME_MAX_LEVELS, f"map {k}"
+        assert (diff.max(axis=2) > 0).mean() < REUSED_FRAME_MAX_SHARE, f"map {k}"
+    assert not np.array_equal(scratch[0], scratch[2])   # the maps differ: the comparison can fail
+    # a vector backend draws the static artists themselves (no pasted pixels): the SVG has the elements of the
+    # map drawn from scratch (outlines, labels, scale bar, north arrow as paths and text)
+    elements = []
+    for fig in (figs[2], maps.raster_map(grid, values[2], districts, inset_codes=CENTRAL, **kwargs[2])):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg")
+        elements.append(sorted(re.findall(r"<(\w+)", buf.getvalue().decode("utf-8"))))
+    assert elements[0] == elements[1] and elements[0].count("image") == 3   # map, inset, colour bar

@@ -7,6 +7,7 @@ written (atomically, with its georeference) is :mod:`sim.report`'s, and how a ma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 from datetime import UTC, datetime
@@ -28,16 +29,20 @@ __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSE
            "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
            "write_coverage_outputs", "write_busy_outputs", "write_overview_maps", "criteria_panels",
            "benchmark_panels", "write_holes_and_places", "fitted_limits", "build_summary",
-           "write_summary_and_reports", "headline", "WRITER_THREADS", "background_writes"]
+           "write_summary_and_reports", "headline", "WRITER_THREADS", "writing_outputs"]
 
 WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Threads writing the GeoTIFFs and PNGs of a run while the main thread draws the next map
 (:func:`sim.report.files.background_writes`); the files are the same whatever the number."""
 
 
-def background_writes():
-    """The block in which a run's rasters and maps are written by :data:`WRITER_THREADS` threads."""
-    return files.background_writes(WRITER_THREADS)
+@contextlib.contextmanager
+def writing_outputs():
+    """The block in which a run writes its files: the rasters and maps by :data:`WRITER_THREADS` writer
+    threads (:func:`sim.report.files.background_writes`), the raster maps on frames drawn once and reused
+    (:func:`sim.maps.reused_frames`: each map is written before the next is asked for)."""
+    with files.background_writes(WRITER_THREADS), maps.reused_frames():
+        yield
 
 
 SERVING_DISTANCE_CLASSES_M = (0.0, 150.0, 300.0, 500.0, 1000.0, 2000.0, 1e7)

@@ -311,7 +311,7 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
         step[0] += 1
         timer.progress("writing outputs", step[0], n_steps)
 
-    with timer.stage("writing outputs"), O.background_writes():
+    with timer.stage("writing outputs"), O.writing_outputs():
         timer.progress("writing outputs", 0, n_steps)
         O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)
         done()

@@ -24,7 +24,7 @@ from __future__ import annotations
 from .charts import plan_curve_figure
 from .districts import choropleth, criteria_panels, district_map, key_places_map, sites_map
 from .frame import FAIL_COLOUR, NONE_COLOUR, PASS_COLOUR, cjk_font_family
-from .rasters import difference_map, raster_map
+from .rasters import difference_map, raster_map, reused_frames
 
 __all__ = [
     "raster_map",
@@ -33,6 +33,7 @@ __all__ = [
     "sites_map",
     "key_places_map",
     "difference_map",
+    "reused_frames",
     "criteria_panels",
     "cjk_font_family",
     "plan_curve_figure",

@@ -26,7 +26,7 @@ __all__ = [
     "FIGSIZE_IN", "MAIN_AXES", "CBAR_AXES", "INSET_BOX", "BACKGROUND", "EDGE", "PASS_COLOUR", "FAIL_COLOUR",
     "NONE_COLOUR", "LABEL_GID", "LAYOUTS", "cjk_font_family", "declutter", "new_figure", "style_axes", "check_gdf",
     "district_patches", "set_extent", "label_districts", "scale_bar", "north_arrow", "finish", "codes_of",
-    "add_inset", "labelled_codes", "legend",
+    "add_inset", "labelled_codes", "legend", "districts_key",
 ]
 
 FIGSIZE_IN = (8.0, 8.0)
@@ -82,11 +82,10 @@ def declutter(ax) -> None:
     map with the same frame. adjustText imports ``matplotlib.pyplot`` (it draws nothing through it
     here: the figures stay pyplot-free objects); it is imported only when two labels or more are placed.
     """
-    for axis in (ax, *ax.child_axes):
-        texts = [t for t in axis.texts if t.get_gid() == LABEL_GID]
-        if len(texts) < 2:
-            continue
-        key = _layout_key(axis, texts)
+    # every key before any layout: adjustText draws the figure, which moves an equal-aspect axes' box
+    placed = [(axis, texts, _layout_key(axis, texts)) for axis in (ax, *ax.child_axes)
+              for texts in [[t for t in axis.texts if t.get_gid() == LABEL_GID]] if len(texts) >= 2]
+    for axis, texts, key in placed:
         before = [tuple(t.get_position()) for t in texts]
         if key not in LAYOUTS:
             from adjustText import adjust_text
@@ -119,6 +118,19 @@ def style_axes(ax) -> None:
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def districts_key(gdf) -> tuple:
+    """What the frame of a map depends on in the districts table: codes, names, CRS and every geometry (WKB digest)."""
+    import hashlib
+
+    import shapely
+
+    digest = hashlib.blake2b(digest_size=16)
+    for wkb in shapely.to_wkb(np.asarray(gdf.geometry.values)):
+        digest.update(wkb)
+    names = tuple(tuple(str(v) for v in gdf[c]) for c in ("code", "name_en", "name_zh") if c in gdf.columns)
+    return (str(gdf.crs), names, digest.hexdigest())
 
 
 def check_gdf(gdf) -> None:

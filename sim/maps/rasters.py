@@ -6,11 +6,13 @@ side (a 4,400 x 5,200 raster is drawn from a 1,467 x 1,734 view).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.artist import Artist
 from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -23,6 +25,7 @@ from .frame import (
     check_gdf,
     codes_of,
     district_patches,
+    districts_key,
     finish,
     label_districts,
     labelled_codes,
@@ -32,7 +35,7 @@ from .frame import (
 )
 
 __all__ = [
-    "MAX_PX", "CONTINUOUS_LEVELS", "INSET_MAX_PX", "raster_map", "difference_map",
+    "MAX_PX", "CONTINUOUS_LEVELS", "INSET_MAX_PX", "raster_map", "difference_map", "reused_frames",
 ]
 
 MAX_PX = 2000
@@ -93,6 +96,8 @@ def raster_map(
     Returns
     -------
     matplotlib.figure.Figure
+        A new figure; inside :func:`reused_frames`, the figure of the frame (grid, districts, inset),
+        shared by the maps of that frame (save each before asking for the next).
     """
     check_gdf(districts_gdf)
     codes = codes_of(inset_codes)
@@ -101,36 +106,185 @@ def raster_map(
     if values.shape != shape:
         raise InputError("raster_map", "values2d", f"expected shape {shape} (the grid), got {values.shape}")
     norm, cm, handles = _raster_norm(values, cmap, vmin, vmax, classes, class_labels, cbar_label)
-
-    def show(axis, window, limit):
-        arr, extent = _display_view(grid, values, window, limit)
-        shown = np.ma.masked_invalid(arr.astype(np.float32, copy=False))
-        if nodata is not None:
-            shown = np.ma.masked_where(arr == nodata, shown)
-        return axis.imshow(shown, extent=extent, origin="upper", cmap=cm, norm=norm,
-                           interpolation="nearest", zorder=2)
-
-    fig, ax = new_figure()
-    im = show(ax, None, max_px)
+    key = None
+    if _FRAMES:
+        key = (_grid_key(grid), districts_key(districts_gdf), inset, codes, int(max_px))
+        frame = _FRAMES[-1].get(key)
+        if frame is not None:   # the frame of an earlier map: swap in this map's raster, scale and title
+            frame.show(values, nodata, cm, norm)
+            frame.scale(values, norm, handles, cbar_label)
+            frame.ax.set_title(str(title), fontsize=11, loc="left")
+            return frame.fig
+    frame = _Frame(grid, max_px)
+    fig, ax = frame.fig, frame.ax
+    frame.images.append(frame.image(ax, values, nodata, cm, norm, None, max_px))
     ax.add_collection(district_patches(districts_gdf, "none"))
     set_extent(ax, districts_gdf.total_bounds)
 
     def draw_inset(axins, bounds):
-        show(axins, bounds, INSET_MAX_PX)
+        frame.images.append(frame.image(axins, values, nodata, cm, norm, bounds, INSET_MAX_PX))
         axins.add_collection(district_patches(districts_gdf, "none", linewidth=0.7))
         label_districts(axins, districts_gdf, set(codes), fontsize=6)
 
     axins = add_inset(ax, districts_gdf, inset, codes, draw_inset)
     label_districts(ax, districts_gdf, labelled_codes(districts_gdf, axins, codes), fontsize=6.5)
-    if handles is None:
-        cax = fig.add_axes(CBAR_AXES)
-        cb = fig.colorbar(im, cax=cax, extend=_extend(values, norm))
-        cb.set_label(cbar_label, fontsize=8)
-        cb.ax.tick_params(labelsize=7)
-    else:
-        legend(ax, handles, title=cbar_label)
+    frame.scale(values, norm, handles, cbar_label)
     finish(fig, ax, title)
+    if key is not None:
+        frame.freeze()
+        _FRAMES[-1][key] = frame
     return fig
+
+
+_FRAMES: list[dict] = []
+"""The open :func:`reused_frames` blocks: frame key -> :class:`_Frame` (the last block is used)."""
+
+
+@contextlib.contextmanager
+def reused_frames():
+    """Within the block, :func:`raster_map` draws the frame of a map once and reuses it.
+
+    The first map of a frame (grid, districts, inset) is built as always; a later map with the same
+    frame returns *the same Figure*, its raster images (map and inset), colour bar or legend and title
+    swapped in, the district outlines, labels (laid out once), inset, scale bar, north arrow and
+    attribution kept. Save (or draw) each map before asking for the next. The figures are dropped
+    when the block ends.
+    """
+    frames: dict = {}
+    _FRAMES.append(frames)
+    try:
+        yield
+    finally:
+        _FRAMES.remove(frames)
+        frames.clear()
+
+
+def _grid_key(grid) -> tuple:
+    return (str(grid.crs), float(grid.x0_m), float(grid.y0_m), float(grid.res_m), tuple(int(n) for n in grid.shape))
+
+
+class _Frame:
+    """One raster map's figure and what a later map with the same frame swaps: images, colour bar or legend."""
+
+    def __init__(self, grid, max_px: int):
+        self.grid, self.max_px = grid, max_px
+        self.fig, self.ax = new_figure()
+        self.images: list = []        # (axes image, window, pixel limit): the map's, then the inset's
+        self.colorbar = None
+
+    def image(self, axis, values, nodata, cm, norm, window, limit):
+        shown, extent = _shown(self.grid, values, window, limit, nodata)
+        im = axis.imshow(shown, extent=extent, origin="upper", cmap=cm, norm=norm, interpolation="nearest",
+                         zorder=2)
+        return im, window, limit
+
+    def show(self, values, nodata, cm, norm) -> None:
+        """Swap the raster of every image (the map's, the inset's) for ``values`` on the scale ``cm``, ``norm``."""
+        if self.colorbar is not None:   # it follows its image: remove it before the image changes scale
+            self.colorbar.remove()
+            self.colorbar = None
+        if self.ax.get_legend() is not None:
+            self.ax.get_legend().remove()
+        for im, window, limit in self.images:
+            im.set_data(_shown(self.grid, values, window, limit, nodata)[0])
+            im.set_cmap(cm)
+            im.set_norm(norm)
+
+    def scale(self, values, norm, handles, cbar_label: str) -> None:
+        """The colour bar (continuous scale) or the legend of classes (``handles``)."""
+        if handles is None:
+            cax = self.fig.add_axes(CBAR_AXES)
+            cb = self.fig.colorbar(self.images[0][0], cax=cax, extend=_extend(values, norm))
+            cb.set_label(cbar_label, fontsize=8)
+            cb.ax.tick_params(labelsize=7)
+            self.colorbar = cb
+        else:
+            legend(self.ax, handles, title=cbar_label)
+
+
+    def freeze(self) -> None:
+        """Hand the static artists (outlines, labels and leaders, inset frame, scale bar, north arrow) to
+        :class:`_StaticLayer` artists that draw them once per canvas size and then paste the pixels."""
+        images = {im for im, _, _ in self.images}
+        axins = self.ax.child_axes
+        for axis in (self.ax, *axins):
+            # semi-transparent artists (the inset indicator) stay live: Agg blends them wrongly onto a clear canvas
+            static = [a for a in axis.get_children() if a in axis._children and a not in images
+                      and a.get_alpha() in (None, 1.0)]
+            if axis is self.ax:   # the inset axes (zorder 5) lies between the two layers of the map's axes
+                under = [a for a in static if a.get_zorder() < INSET_ZORDER]
+                over = [a for a in static if a.get_zorder() >= INSET_ZORDER]
+                layers = [(under, INSET_ZORDER - 1.0), (over, INSET_ZORDER + 1.0)] if axins else [(static, 3.0)]
+            else:
+                layers = [(static, 3.0)]
+            for members, zorder in layers:
+                if members:
+                    axis.add_artist(_StaticLayer(members, zorder))
+
+
+INSET_ZORDER = 5.0
+"""matplotlib's zorder of an inset axes (``Axes.inset_axes``)."""
+
+
+class _StaticLayer(Artist):
+    """Artists that stay the same from map to map, drawn once per canvas (size and dpi) into an RGBA layer
+    that later draws paste (Agg); other renderers (PDF, SVG) draw the artists themselves.
+
+    The members are hidden from their axes' own drawing; the layer draws them in zorder. Drawing them on a
+    transparent canvas and pasting it differs from drawing them in place by the rounding of alpha blending
+    (a level or two of 255 on antialiased edges, tests/test_maps.py)."""
+
+    def __init__(self, members, zorder: float):
+        super().__init__()
+        self.members = sorted(members, key=lambda a: a.get_zorder())
+        self.set_zorder(zorder)
+        self.pixels: dict = {}
+        for a in self.members:
+            a.set_visible(False)
+
+    def _draw_members(self, renderer) -> None:
+        for a in self.members:
+            a.set_visible(True)
+            try:
+                a.draw(renderer)
+            finally:
+                a.set_visible(False)
+
+    def draw(self, renderer) -> None:
+        if not self.get_visible():
+            return
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        if not isinstance(renderer, RendererAgg):
+            self._draw_members(renderer)
+            return
+        key = (int(renderer.width), int(renderer.height), float(renderer.dpi))
+        if key not in self.pixels:
+            side = RendererAgg(key[0], key[1], key[2])
+            self._draw_members(side)
+            rgba = np.asarray(side.buffer_rgba())
+            rows = np.flatnonzero(rgba[..., 3].any(axis=1))
+            cols = np.flatnonzero(rgba[..., 3].any(axis=0))
+            if rows.size == 0:
+                self.pixels[key] = None
+            else:   # the part that holds anything, and its lower-left corner in pixels
+                crop = rgba[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1][::-1].copy()   # Agg: bottom row first
+                self.pixels[key] = (int(cols[0]), key[1] - int(rows[-1]) - 1, crop)
+        if self.pixels[key] is not None:
+            x, y, crop = self.pixels[key]
+            gc = renderer.new_gc()
+            renderer.draw_image(gc, x, y, crop)
+            gc.restore()
+        self.stale = False
+
+
+def _shown(grid, values, window, limit, nodata):
+    """The displayed (strided, masked) view of ``values`` in ``window`` and its extent."""
+    arr, extent = _display_view(grid, values, window, limit)
+    shown = np.ma.masked_invalid(arr.astype(np.float32, copy=False))
+    if nodata is not None:
+        shown = np.ma.masked_where(arr == nodata, shown)
+    return shown, extent
 
 
 def _extend(values, norm) -> str:

@@ -363,7 +363,8 @@ def background_writes(threads: int = 2, max_pending: int | None = None):
     GDAL (compression, overviews) and Pillow (palette, zlib) release the GIL, so the files are written
     while the main thread draws the next map. Each file is still written atomically and is the same,
     byte for byte, whatever ``threads`` (each job writes one file on its own). At most ``max_pending``
-    jobs (default ``2 * threads``) wait; a writer called then waits for a slot. The block ends when every
+    jobs (default ``threads + 1``: one waits while each thread writes) are running or waiting, each holding
+    its array (a 2-D raster, a map's pixels); a writer called then waits for a slot. The block ends when every
     file is written, raising the first writer error; an error (or an interrupt) in the block cancels the
     jobs not yet started and waits for the running ones (no temporary file is left). ``threads < 1``:
     every write runs at once in the caller, as outside the block. Used from the main thread; one block
@@ -372,7 +373,7 @@ def background_writes(threads: int = 2, max_pending: int | None = None):
     if threads < 1 or _WRITERS:
         yield
         return
-    writers = _Writers(int(threads), int(max_pending or 2 * threads))
+    writers = _Writers(int(threads), int(max_pending or threads + 1))
     _WRITERS.append(writers)
     failed = True
     try:
