@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import InputError
-from sim.queueing import MeanCI, PSResult, mean_ci95, positive_number, simulate_ps, spawn_rngs
+from sim.queueing import MeanCI, PSResult, mean_ci95, nonneg_array, positive_number, simulate_ps, spawn_rngs
 
 __all__ = [
     "HOURS_PER_DAY",
@@ -36,14 +36,7 @@ HOURS_PER_DAY = 24
 
 
 def _nonneg_array(field: str, value) -> np.ndarray:
-    x = np.asarray(value)
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise InputError(_SOURCE, field, f"expected real numbers, got dtype {x.dtype}")
-    bad = ~np.isfinite(x) | (x < 0)
-    if np.any(bad):
-        first = x[bad].ravel()[0]
-        raise InputError(_SOURCE, field, f"expected finite values >= 0, got {first:g}")
-    return x
+    return nonneg_array(field, value, source=_SOURCE)
 
 
 @dataclass(frozen=True)

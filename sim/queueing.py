@@ -69,6 +69,7 @@ import simpy
 from sim.errors import InputError
 
 __all__ = [
+    "nonneg_array",
     "SIZE_DISTRIBUTIONS",
     "PSResult",
     "MeanCI",
@@ -105,6 +106,18 @@ def positive_number(field: str, value, *, allow_inf: bool = False, source: str =
         raise InputError(source, field, f"expected a positive number, got {value!r}") from None
     if not (x > 0.0) or (math.isinf(x) and not allow_inf) or math.isnan(x):
         raise InputError(source, field, f"expected a positive finite number, got {value!r}")
+    return x
+
+
+def nonneg_array(field: str, value, *, source: str = _SOURCE) -> np.ndarray:
+    """A validated array of finite real numbers >= 0; ``InputError(source, field, ...)`` otherwise."""
+    x = np.asarray(value)
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise InputError(source, field, f"expected real numbers, got dtype {x.dtype}")
+    bad = ~np.isfinite(x) | (x < 0)
+    if np.any(bad):
+        first = x[bad].ravel()[0]
+        raise InputError(source, field, f"expected finite values >= 0, got {first:g}")
     return x
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import InputError
-from sim.queueing import positive_number
+from sim.queueing import nonneg_array, positive_number
 
 __all__ = [
     "users_per_pixel",
@@ -73,14 +73,7 @@ def _share(field: str, value) -> np.ndarray:
 
 
 def _nonneg_array(field: str, value) -> np.ndarray:
-    x = np.asarray(value)
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise InputError(_SOURCE, field, f"expected real numbers, got dtype {x.dtype}")
-    bad = ~np.isfinite(x) | (x < 0)
-    if np.any(bad):
-        first = x[bad].ravel()[0]
-        raise InputError(_SOURCE, field, f"expected finite values >= 0, got {first:g}")
-    return x
+    return nonneg_array(field, value, source=_SOURCE)
 
 
 def _serving(serving_cell, n_pix: int, n_cells: int) -> np.ndarray:
