@@ -24,3 +24,23 @@ def districts():
 @pytest.fixture(scope="session")
 def root():
     return ROOT
+
+
+def _group_alive(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes of process group ``pgid`` (Linux /proc)."""
+    alive = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == pgid and stat[0] != "Z":
+                alive.append(int(d.name))
+    return alive
+
+
+@pytest.fixture(scope="session")
+def group_alive():
+    """``group_alive(pgid)``: the live processes of a process group (a run started with a new session)."""
+    return _group_alive

@@ -285,19 +285,6 @@ def test_compare_into_a_closed_pipe_exits_0(tmp_path, reader):
 # ----------------------------------------------------------------------------- signals
 
 
-def _group_alive(pgid: int) -> list[int]:
-    alive = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[2]) == pgid and stat[0] != "Z":
-                alive.append(int(d.name))
-    return alive
-
-
 def _signal_run(tmp_path, sig, stage: str):
     doc = json.loads(json.dumps(BASE))
     for key in ("districts", "census", "key_places"):
@@ -330,13 +317,13 @@ def _signal_run(tmp_path, sig, stage: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 @pytest.mark.parametrize("stage", ["reading geodata", "coverage cmcc-n41", "busy hour", "writing outputs"])
-def test_signal_stops_cleanly(tmp_path, sig, code, stage):
+def test_signal_stops_cleanly(tmp_path, sig, code, stage, group_alive):
     proc, out, before, after = _signal_run(tmp_path, sig, stage)
     assert proc.returncode == code, before + after
     lines = [line for line in after.splitlines() if line.strip() and not line.startswith("[")]
     assert len(lines) == 1 and lines[0].startswith("gigacity: "), after
     assert "Traceback" not in after
-    assert _group_alive(proc.pid) == [], "worker processes outlived the run"
+    assert group_alive(proc.pid) == [], "worker processes outlived the run"
     if out.exists():
         left = [p.name for p in out.rglob("*") if ".tmp-" in p.name]
         assert left == [], f"temporary files left: {left}"

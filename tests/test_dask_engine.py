@@ -184,7 +184,7 @@ def _cli(*args):
 
 
 @pytest.mark.slow
-def test_run_on_a_local_cluster_records_the_engine_and_leaves_no_process(tmp_path):
+def test_run_on_a_local_cluster_records_the_engine_and_leaves_no_process(tmp_path, group_alive):
     out = tmp_path / "run"
     proc = subprocess.Popen(_cli("run", str(TINY), "--out", str(out), "--engine", "dask", "--workers", "2",
                                  "--set", "output.maps=false", "--quiet"),
@@ -196,25 +196,12 @@ def test_run_on_a_local_cluster_records_the_engine_and_leaves_no_process(tmp_pat
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["compute"] == {"engine": "dask", "workers": 2, "scheduler": None}
     assert "starting Dask" in summary["timings_s"]
-    assert _group_alive(proc.pid) == []
-
-
-def _group_alive(pgid: int) -> list[int]:
-    alive = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[2]) == pgid and stat[0] != "Z":
-                alive.append(int(d.name))
-    return alive
+    assert group_alive(proc.pid) == []
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_during_coverage_shuts_the_cluster_down(tmp_path, sig, code):
+def test_a_signal_during_coverage_shuts_the_cluster_down(tmp_path, sig, code, group_alive):
     out = tmp_path / "run"
     proc = subprocess.Popen(_cli("run", str(TINY), "--out", str(out), "--engine", "dask", "--workers", "2",
                                  "--set", "region.district_codes=[\"310101\",\"310104\"]", "--resolution-m", "50",
@@ -233,10 +220,10 @@ def test_a_signal_during_coverage_shuts_the_cluster_down(tmp_path, sig, code):
     proc.stderr.close()
     proc.wait(timeout=120)
     deadline = time.monotonic() + 10.0
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
+    while group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert proc.returncode == code, "".join(seen) + rest
     lines = [line for line in rest.splitlines() if line.strip() and not line.startswith("[")]
     assert len(lines) == 1 and lines[0].startswith("gigacity: "), rest
-    assert _group_alive(proc.pid) == [], "LocalCluster processes outlived the run"
+    assert group_alive(proc.pid) == [], "LocalCluster processes outlived the run"
     assert not out.exists()
