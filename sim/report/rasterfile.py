@@ -6,12 +6,17 @@ chunk, so that no whole-grid 2-D array is ever held: full rows are buffered and 
 blocks of :data:`BLOCK_ROWS` rows into a temporary tiled GTiff (uncompressed: :data:`TEMP_COMPRESS`)
 next to the destination; :meth:`LandRasterWriter.close` then makes the COG from that file with
 GDAL's COG driver (https://gdal.org/drivers/raster/cog.html), which reads it block by block and
-builds the overviews from it. The COG is the one :func:`sim.report.files.write_geotiff` writes of
-the scattered array (same creation options, tags and pixels), written atomically and recorded as a
-run output. A decimated preview for the maps is sampled on the way.
+builds the overviews from it. The source is read with ``GTIFF_DIRECT_IO`` (thread-local GDAL option;
+https://gdal.org/drivers/raster/gtiff.html), past GDAL's block cache: measured on a 13040 x 11040 float32
+raster (Shanghai at 10 m) the copy's peak RSS growth is 219 MiB instead of 775 MiB, same bytes.
+The COG is the one :func:`sim.report.files.write_geotiff` writes of the scattered array (same creation
+options, tags, pixels and overviews: the same bytes), written atomically and recorded as a run output.
+A decimated preview for the maps is sampled on the way.
 
 Memory: one block of ``BLOCK_ROWS x n_cols`` pixels, the preview (at most ``preview_max_px`` squared,
-float64) and GDAL's working set (its block cache, the COG driver's overview pass).
+float64) and GDAL's working set (its block cache, up to ``GDAL_CACHEMAX``, default 5 % of the RAM, holds the
+overviews and the COG's tiles as they are made: a process that sets ``GDAL_CACHEMAX=64`` bounds it there,
+36 MiB of growth at 10 m, same bytes).
 """
 
 from __future__ import annotations
@@ -186,10 +191,11 @@ class LandRasterWriter:
         src, path, options = self._tmp, self.path, files.cog_options(self.resampling)
 
         def copy():
+            import rasterio
             from rasterio.shutil import copy as copy_dataset
 
             try:
-                with files.atomic_path(path) as tmp:
+                with files.atomic_path(path) as tmp, rasterio.Env(GTIFF_DIRECT_IO="YES"):
                     copy_dataset(src, tmp, driver="COG", **options)
             finally:
                 _remove(src)
