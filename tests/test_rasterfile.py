@@ -209,6 +209,13 @@ def test_an_exception_in_the_block_aborts(tmp_path):
         with LandRasterWriter(p, GRID, land, np.nan, "x", "dBm") as w:
             w.write(0, 100, values[:100])
     assert _only_old_file_left(tmp_path, p)
+    shuffled = land.copy()
+    shuffled[[10, 11]] = shuffled[[11, 10]]
+    with pytest.raises(InputError, match=r"rsrp\.tif: land_flat: expected increasing flat indices \(land pixels 11:"):
+        with LandRasterWriter(p, GRID, shuffled, np.nan, "x", "dBm") as w:
+            w.write(0, 11, values[:11])   # 10 and 11 swapped: the next chunk starts below the last pixel
+            w.write(11, 30, values[11:30])
+    assert _only_old_file_left(tmp_path, p)
     with pytest.raises(InputError, match=r"nowhere.*rsrp\.tif: the destination folder does not exist"):
         LandRasterWriter(tmp_path / "nowhere" / "rsrp.tif", GRID, land, np.nan, "x", "dBm")
     with pytest.raises(InputError, match=r"rsrp\.tif: resampling: unknown resampling 'bilinearish'"):

@@ -130,6 +130,7 @@ class LandRasterWriter:
         self._buf = np.full(self._block_px, self._fill, dtype=self.dtype)
         self._block = 0      # the block of rows being filled
         self._next = 0       # the next land pixel expected
+        self._last = -1      # the flat index of the last land pixel given
         self._ds = None
         self._closed = False
         try:
@@ -139,7 +140,8 @@ class LandRasterWriter:
             raise InputError(self.path, None, f"cannot write {self.path.name} ({exc.strerror or exc})") from None
         self._tmp = Path(name)
         try:
-            self._ds = self._open_temp()
+            with self._gdal_errors():
+                self._ds = self._open_temp()
         except BaseException:
             self.abort()
             raise
@@ -159,6 +161,8 @@ class LandRasterWriter:
             raise InputError(self.path, "values", f"expected {stop - start} values (land pixels {start}:{stop}), "
                                                   f"got shape {vals.shape}")
         flat = self.land_flat[start:stop]
+        if flat.size and (flat[0] <= self._last or (flat.size > 1 and (np.diff(flat) <= 0).any())):
+            raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
         self._sample(flat, vals)
         out = self._cast(vals)
         i, n = 0, flat.size
@@ -170,6 +174,8 @@ class LandRasterWriter:
                 self._flush_to(int(flat[j]) // self._block_px)
             i = j
         self._next = stop
+        if flat.size:
+            self._last = int(flat[-1])
 
     def close(self) -> np.ndarray:
         """Write the COG at ``path`` (atomically, recorded as a run output); return :attr:`preview`.
@@ -181,7 +187,8 @@ class LandRasterWriter:
             if self._next != self.n_land:
                 raise InputError(self.path, "values", f"closed after {self._next} of {self.n_land} land pixels")
             self._flush_to(-(-self.rows // BLOCK_ROWS))
-            self._ds.close()
+            with self._gdal_errors():
+                self._ds.close()
             self._ds = None
         except BaseException:
             self.abort()
@@ -243,6 +250,17 @@ class LandRasterWriter:
         files.describe_geotiff_band(ds, self.band_description, self.units, self.resampling)
         return ds
 
+    @contextlib.contextmanager
+    def _gdal_errors(self):
+        """GDAL's errors on the temporary file (a full disk) as one line naming the file."""
+        try:
+            yield
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] != "rasterio" and not isinstance(exc, OSError):
+                raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise InputError(self.path, None, f"cannot write {self.path.name} ({reason})") from None
+
     def _check_open(self) -> None:
         if self._closed:
             raise InputError(self.path, None, "the raster writer is closed (or aborted)")
@@ -271,14 +289,9 @@ class LandRasterWriter:
         while self._block < block:
             r0 = self._block * BLOCK_ROWS
             n = min(BLOCK_ROWS, self.rows - r0)
-            try:
+            with self._gdal_errors():
                 self._ds.write(self._buf[: n * self.cols].reshape(n, self.cols), 1,
                                window=Window(0, r0, self.cols, n))
-            except Exception as exc:   # a full disk: one line naming the file
-                if type(exc).__module__.split(".")[0] != "rasterio":
-                    raise
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                raise InputError(self.path, None, f"cannot write {self.path.name} ({reason})") from None
             self._buf.fill(self._fill)
             self._block += 1
 
