@@ -707,14 +707,23 @@ def _vertical_att_c(theta, tilt, c_v, sla):
 def _top_m(p, row, cols, g2, lay, tot, top_out):
     top_sec, top_mw, resid = top_out
     m = top_sec.shape[1]
-    q = np.ascontiguousarray(p.T)            # [n, k*s]
-    q[cols, row] = 0.0                       # the serving sector is no interferer
-    part = np.argpartition(-q, m - 1, axis=1)[:, :m] if m < q.shape[1] else np.argsort(-q, axis=1, kind="stable")[:, :m]
-    vals = np.take_along_axis(q, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    part = np.take_along_axis(part, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    sec = np.take_along_axis(np.ascontiguousarray(g2.T), part, axis=1).astype(np.int32)
+    ks, n = p.shape
+    nq = np.ascontiguousarray(p.T)           # [n, k*s], negated in place: the m largest are the m smallest
+    np.negative(nq, out=nq)
+    nq[cols, row] = -0.0                     # the serving sector is no interferer
+    part = np.argpartition(nq, m - 1, axis=1)[:, :m] if m < ks else np.argsort(nq, axis=1, kind="stable")[:, :m]
+    # gathers on flat indices (what take_along_axis does, without its index arrays)
+    part = part + (cols * ks)[:, None]       # into nq.ravel(), [n, m]
+    nv = nq.take(part)
+    order = np.argsort(nv, axis=1, kind="stable")
+    order += (cols * m)[:, None]
+    part = part.take(order)
+    vals = nv.take(order)
+    np.negative(vals, out=vals)
+    part -= (cols * ks)[:, None]             # candidate row of each term
+    part *= n
+    part += cols[:, None]
+    sec = g2.take(part).astype(np.int32)     # g2 [k*s, n] C-contiguous
     sec[vals <= 0.0] = -1
     vals[vals <= 0.0] = 0.0
     top_sec[...] = sec
