@@ -153,6 +153,8 @@ class PreparedLayer:
         self.tilt = _uniform_or_array(sectors.tilt_deg)
         self.c_v = _uniform_or_array(_F32(12.0) / (sectors.hpbw_v_deg * sectors.hpbw_v_deg))
         self.v_per_site = np.ndim(self.tilt) == 0 and np.ndim(self.c_v) == 0
+        # tilt and vertical beamwidth shared by the sectors of each site: A_V once per pixel-site
+        self.v_by_site = self.v_per_site or _same_per_site(sectors.site_id, sectors.tilt_deg, self.c_v)
         self.sla = _F32(radio.sla_v_db)
         self.a_max_c = _F32(radio.a_max_db) * _C
         self.h_bs = _uniform_or_array(sectors.h_bs_m)
@@ -229,6 +231,8 @@ class PreparedLayer:
             t = np.concatenate(vals)
             slope = np.diff(t, append=t[-1])
             self.tables[name] = (t.astype(np.float32), slope.astype(np.float32))
+        # node value and slope side by side (real, imag): one gather per lookup
+        self.packed = {name: (t + 1j * sl).astype(np.complex64) for name, (t, sl) in self.tables.items()}
 
 
 def prepare_layer(sectors: SectorArrays, radio: LayerRadio, load, *, tables=None) -> PreparedLayer:
@@ -240,6 +244,13 @@ def prepare_layer(sectors: SectorArrays, radio: LayerRadio, load, *, tables=None
     :func:`coverage_block`, Notes.
     """
     return PreparedLayer(sectors, radio, load, tables)
+
+
+def _same_per_site(site_id, *arrays) -> bool:
+    """Whether every array (per sector, or a numpy scalar) has one value per site."""
+    _, first, inverse = np.unique(site_id, return_index=True, return_inverse=True)
+    lead = first[inverse]
+    return all(np.ndim(a) == 0 or bool(np.all(a == a[lead])) for a in arrays)
 
 
 def _uniform_or_array(a):
@@ -533,17 +544,18 @@ def sector_power_mw(pix_x_m, pix_y_m, pix_id, cand, prepared: PreparedLayer, see
 
 
 def _lookup(lay: PreparedLayer, name, k, f):
-    tab, slope = lay.tables[name]
-    v = tab.take(k)
-    v += f * slope.take(k)
+    """``tab[k] + f slope[k]`` (float32) from the packed table ``name``."""
+    c = lay.packed[name].take(k)
+    v = np.multiply(f, c.imag)
+    v += c.real
     return v
 
 
 def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     """Per pixel-site ``(ln(path gain) [+ eirp when uniform], theta, c A_V)``, shadow fading included.
 
-    ``theta`` is None when A_V is per site (uniform tilt and vertical beamwidth), else
-    ``c A_V`` is None and the caller evaluates A_V per pair.
+    ``theta`` is None when A_V is per pixel-site (tilt and vertical beamwidth uniform, or the
+    same for the sectors of each site), else ``c A_V`` is None and the caller evaluates A_V per pair.
     """
     radio = lay.radio
     sampled = radio.los_mode == "sampled"
@@ -554,9 +566,9 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed) if sampled else None
     los = None
     if lay.use_tables:
-        x = dx * dx
-        x += dy * dy
-        np.maximum(x, _F32(0.25), out=x)
+        d2 = dx * dx
+        d2 += dy * dy
+        x = np.maximum(d2, _F32(0.25))
         np.log(x, out=x)
         x -= _F32(TABLE_LN_D2_MIN)
         x *= _F32(1.0 / TABLE_STEP)
@@ -572,9 +584,11 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         else:
             ln_g = _lookup(lay, "gain", k, x)
         if lay.shadowed:
-            ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los)
+            ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los, d2)
         if lay.v_per_site:
             return ln_g, None, _lookup(lay, "a_v", k, x)
+        if lay.v_by_site:
+            return ln_g, None, _vertical_att_site_c(lay, _lookup(lay, "theta", k, x), lead)
         return ln_g, _lookup(lay, "theta", k, x), None
     u = draw
     if lay.los_field and draw is not None:
@@ -601,7 +615,16 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         ln_g += lay.eirp_c
     if lay.v_per_site:
         return ln_g, None, _vertical_att_c(theta, lay.tilt, lay.c_v, lay.sla)
+    if lay.v_by_site:
+        return ln_g, None, _vertical_att_site_c(lay, theta, lead)
     return ln_g, theta, None
+
+
+def _vertical_att_site_c(lay: PreparedLayer, theta, lead):
+    """:func:`_vertical_att_c` per pixel-site with the tilt and beamwidth of the site's first sector
+    (the same for all its sectors, ``lay.v_by_site``): the values the per-pair evaluation gives."""
+    return _vertical_att_c(theta, lay.tilt if np.ndim(lay.tilt) == 0 else lay.tilt.take(lead),
+                           lay.c_v if np.ndim(lay.c_v) == 0 else lay.c_v.take(lead), lay.sla)
 
 
 def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed):
@@ -624,8 +647,8 @@ def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
     if not all_sites:
         lead = np.where(has_site, lead, 0)
     # ---- per pixel-site: geometry, path gain (+ vertical pattern)
-    dx = np.subtract(px, lay.x_m.take(lead)).astype(np.float32)
-    dy = np.subtract(py, lay.y_m.take(lead)).astype(np.float32)
+    dx = np.subtract(px, lay.x_m.take(lead), out=np.empty(lead.shape, np.float32), casting="same_kind")
+    dy = np.subtract(py, lay.y_m.take(lead), out=np.empty(lead.shape, np.float32), casting="same_kind")
     ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed)
     bearing = np.arctan2(dx, dy, out=dx)
     np.degrees(bearing, out=bearing)
