@@ -173,6 +173,7 @@ class PreparedLayer:
         self.los_field = radio.los_mode == "sampled" and bool(radio.los_consistent)
         self._sectors = sectors
         self._shadow = {}
+        self._records = {}
         # (scenario, h_BS) groups; h_BS is float32, exact in float64 next to 1e4 * code
         key = sectors.scenario.astype(np.float64) * 1e4 + sectors.h_bs_m.astype(np.float64)
         keys, combo = np.unique(key, return_inverse=True)
@@ -190,6 +191,29 @@ class PreparedLayer:
         if t is None:
             t = self._shadow[int(seed)] = shadowing.site_field_constants(self._sectors, self.radio, int(seed))
         return t
+
+    def site_record(self, seed: int) -> np.ndarray:
+        """Per-sector constants gathered together once per pixel-site, ``[n_sectors, 4]`` float64 (cached per seed).
+
+        Columns 0 and 1: ``x_m``, ``y_m``; columns 2-3 hold four float32 (``.view(np.float32)``):
+        the site's field offsets ``ox``, ``oy`` (:func:`sim.shadowing.site_offsets`), the LOS-state
+        field's cells per metre and the tilt, each 0 where the kernel does not read it. One gather of
+        32-byte records costs about as much as one gather of a float32 column.
+        """
+        rec = self._records.get(int(seed))
+        if rec is None:
+            rec = np.zeros((self.x_m.size, 4), dtype=np.float64)
+            rec[:, 0] = self.x_m
+            rec[:, 1] = self.y_m
+            f = rec[:, 2:].view(np.float32)
+            if self.shadowed or self.los_field:
+                sh = self.shadow_terms(seed)
+                f[:, 0] = sh["ox"]
+                f[:, 1] = sh["oy"]
+                f[:, 2] = sh["cpm_state"]
+            f[:, 3] = self._sectors.tilt_deg
+            self._records[int(seed)] = rec
+        return rec
 
     def _build_tables(self, groups, radio: LayerRadio):
         """Tabulate ln(path gain) (and the vertical pattern) over ln(d2D**2), float64 -> float32."""
@@ -551,7 +575,7 @@ def _lookup(lay: PreparedLayer, name, k, f):
     return v
 
 
-def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
+def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed, rec):
     """Per pixel-site ``(ln(path gain) [+ eirp when uniform], theta, c A_V)``, shadow fading included.
 
     ``theta`` is None when A_V is per pixel-site (tilt and vertical beamwidth uniform, or the
@@ -562,8 +586,8 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     sh = lay.shadow_terms(seed) if (lay.shadowed or lay.los_field) else None
     ox = oy = None
     if sh is not None:
-        ox, oy = sh["ox"].take(lead), sh["oy"].take(lead)
-    draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed) if sampled else None
+        ox, oy = rec[..., 0], rec[..., 1]
+    draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed, rec) if sampled else None
     los = None
     if lay.use_tables:
         d2 = dx * dx
@@ -588,7 +612,7 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         if lay.v_per_site:
             return ln_g, None, _lookup(lay, "a_v", k, x)
         if lay.v_by_site:
-            return ln_g, None, _vertical_att_site_c(lay, _lookup(lay, "theta", k, x), lead)
+            return ln_g, None, _vertical_att_site_c(lay, _lookup(lay, "theta", k, x), lead, rec)
         return ln_g, _lookup(lay, "theta", k, x), None
     u = draw
     if lay.los_field and draw is not None:
@@ -616,24 +640,24 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
     if lay.v_per_site:
         return ln_g, None, _vertical_att_c(theta, lay.tilt, lay.c_v, lay.sla)
     if lay.v_by_site:
-        return ln_g, None, _vertical_att_site_c(lay, theta, lead)
+        return ln_g, None, _vertical_att_site_c(lay, theta, lead, rec)
     return ln_g, theta, None
 
 
-def _vertical_att_site_c(lay: PreparedLayer, theta, lead):
+def _vertical_att_site_c(lay: PreparedLayer, theta, lead, rec):
     """:func:`_vertical_att_c` per pixel-site with the tilt and beamwidth of the site's first sector
     (the same for all its sectors, ``lay.v_by_site``): the values the per-pair evaluation gives."""
-    return _vertical_att_c(theta, lay.tilt if np.ndim(lay.tilt) == 0 else lay.tilt.take(lead),
-                           lay.c_v if np.ndim(lay.c_v) == 0 else lay.c_v.take(lead), lay.sla)
+    c_v = lay.c_v if np.ndim(lay.c_v) == 0 else lay.c_v.take(lead)
+    return _vertical_att_c(theta, lay.tilt if np.ndim(lay.tilt) == 0 else rec[..., 3], c_v, lay.sla)
 
 
-def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed):
+def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed, rec):
     """The draw of the sampled LOS state per pixel-site: with ``los_consistent`` the site's
     standard normal LOS-state field (TR 38.901 §7.6.3.3; LOS iff below ``Phi^-1(Pr_LOS)``),
     else an independent uniform hash (LOS iff below ``Pr_LOS``)."""
     if not lay.los_field:
         return los_uniform(pid, lay.site_id.take(lead), seed)
-    cpm = sh["cpm_state"] if np.ndim(sh["cpm_state"]) == 0 else sh["cpm_state"].take(lead)
+    cpm = sh["cpm_state"] if np.ndim(sh["cpm_state"]) == 0 else rec[..., 2]
     return shadowing.field_at(sh["z"], ox, oy, dx, dy, cpm, shadowing.LOS_SHIFT_CELLS)
 
 
@@ -647,9 +671,10 @@ def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
     if not all_sites:
         lead = np.where(has_site, lead, 0)
     # ---- per pixel-site: geometry, path gain (+ vertical pattern)
-    dx = np.subtract(px, lay.x_m.take(lead), out=np.empty(lead.shape, np.float32), casting="same_kind")
-    dy = np.subtract(py, lay.y_m.take(lead), out=np.empty(lead.shape, np.float32), casting="same_kind")
-    ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed)
+    r64 = lay.site_record(seed).take(lead, axis=0)          # [k, n, 4]
+    dx = np.subtract(px, r64[..., 0], out=np.empty(lead.shape, np.float32), casting="same_kind")
+    dy = np.subtract(py, r64[..., 1], out=np.empty(lead.shape, np.float32), casting="same_kind")
+    ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed, r64[..., 2:].view(np.float32))
     bearing = np.arctan2(dx, dy, out=dx)
     np.degrees(bearing, out=bearing)
     # ---- per pixel-sector: horizontal pattern, received power (mW, float32)
