@@ -515,9 +515,10 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
         m = min(int(top_m), max(k * s - 1, 1))
         top = (np.full((n_pix, m), -1, np.int32), np.zeros((n_pix, m), np.float32), np.empty(n_pix, np.float64))
     step = max(1, int(chunk_pairs) // max(k * s, 1))
+    may_pad = _may_pad(cand)
     for c0 in range(0, n_pix, step):
         c1 = min(c0 + step, n_pix)
-        _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed,
+        _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed, may_pad,
                s_mw[c0:c1], i_mw[c0:c1], best[c0:c1],
                None if top is None else tuple(t[c0:c1] for t in top))
     return _finish(s_mw, i_mw, best, lay, lay.radio, top, pix_id, seed,
@@ -661,7 +662,12 @@ def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed, rec):
     return shadowing.field_at(sh["z"], ox, oy, dx, dy, cpm, shadowing.LOS_SHIFT_CELLS)
 
 
-def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
+def _may_pad(cand) -> bool:
+    """Whether a candidate array holds any -1 pad (one pass over the block instead of a mask per chunk)."""
+    return bool(cand.size) and bool(cand.min() < 0)
+
+
+def _pair_power(px, py, pid, g, lay: PreparedLayer, seed, may_pad: bool = True):
     """Received power over the carrier, mW float32 ``[k, s, n]``, of candidate sectors ``g``
     (``[k, s, n]`` intp, -1 pads get 0 mW); also whether every site slot is filled."""
     s = g.shape[1]
@@ -699,20 +705,20 @@ def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
     if np.ndim(lay.eirp_c) != 0:
         t += lay.eirp_c.take(g, out=u)
     np.exp(t, out=t)
-    if s > 1 or not all_sites:
+    if may_pad and (s > 1 or not all_sites):
         pads = g < 0
         if pads.any():
             t[pads] = 0.0
     return t, all_sites
 
 
-def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, s_out, i_out, best_out, top_out):
+def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, best_out, top_out):
     n = px.shape[0]
     k, s = cand.shape[1], cand.shape[2]
     # candidate-major layout [k, s, n]: every inner loop runs over contiguous pixels
     g = np.empty((k, s, n), dtype=np.intp)
     g[...] = cand.transpose(1, 2, 0)
-    t, all_sites = _pair_power(px, py, pid, g, lay, seed)
+    t, all_sites = _pair_power(px, py, pid, g, lay, seed, may_pad)
     p = t.reshape(k * s, n)
     # ---- reductions per pixel
     cols = np.arange(n)
