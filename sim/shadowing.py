@@ -319,7 +319,10 @@ def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) ->
     (``cpm_state``, §7.6.3.3), and ``sigma_SF ln(10)/10`` (``sig_los_c``; ``sig_los_far_c``
     beyond the RMa breakpoint, ``d_bp2`` its square; ``sig_nlos_c``; TR 38.901 Table 7.4.1-1
     via :func:`sim.propagation.shadow_fading_std_db`); ``far``: some sector is RMa, whose LOS
-    sigma depends on the distance.
+    sigma depends on the distance; ``cpm_state3`` and ``sig_state3`` (``[3 n_sectors]``): the
+    cells per metre and sigma of link state 0 (NLOS), 1 (LOS) and 2 (LOS beyond the RMa
+    breakpoint) one after the other, ``n_sectors`` their stride (:func:`shadow_fading_c`
+    gathers each once per pixel-site).
     """
     t = dict(z=unit_field(seed))
     t["ox"], t["oy"] = site_offsets(sectors.site_id, seed)
