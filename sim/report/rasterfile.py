@@ -104,7 +104,8 @@ class LandRasterWriter:
     def __init__(self, path, grid: Grid, land_flat, nodata, band_description: str, units: str, *,
                  dtype="float32", resampling: str | None = None, preview_max_px: int = 2048,
                  scale: float | None = None):
-        self.path = Path(path)
+        self.to_file = path is not None      # None: the preview alone (a map with no GeoTIFF)
+        self.path = Path(path) if self.to_file else Path("preview")
         self.grid = grid
         self.land_flat = np.asarray(land_flat)
         self.n_land = int(self.land_flat.size)
@@ -118,13 +119,13 @@ class LandRasterWriter:
                                                          self.land_flat[-1] >= self.rows * self.cols)):
             raise InputError(self.path, "land_flat", f"expected flat indices of the grid's {self.rows} x "
                                                      f"{self.cols} pixels")
-        if not self.path.parent.is_dir():
+        if self.to_file and not self.path.parent.is_dir():
             raise InputError(self.path, None, "the destination folder does not exist")
         self._fill = nodata if nodata is not None else (np.nan if self.dtype.kind == "f" else 0)
         f = preview_factor(grid.shape, preview_max_px)
         self.preview_grid = Grid(grid.crs, grid.x0_m, grid.y0_m, grid.res_m * f,
                                  (-(-self.rows // f), -(-self.cols // f)))
-        self.preview = np.full(self.preview_grid.shape, np.nan, dtype=np.float64)
+        self.preview = None      # made at the first write, in the values' float dtype (float32 at least)
         self._f = f
         self._prow, self._pcol = _sample_map(self.rows, f), _sample_map(self.cols, f)
         self._block_px = BLOCK_ROWS * self.cols
@@ -134,6 +135,9 @@ class LandRasterWriter:
         self._last = -1      # the flat index of the last land pixel given
         self._ds = None
         self._closed = False
+        self._tmp = None
+        if not self.to_file:
+            return
         try:
             fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.stream-", suffix=".tif", dir=self.path.parent)
             os.close(fd)
@@ -165,6 +169,9 @@ class LandRasterWriter:
         if flat.size and (flat[0] <= self._last or (flat.size > 1 and (np.diff(flat) <= 0).any())):
             raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
         self._sample(flat, vals)
+        self._next = stop
+        if not self.to_file:
+            return
         out = self._cast(vals)
         i, n = 0, flat.size
         while i < n:
@@ -187,6 +194,9 @@ class LandRasterWriter:
         try:
             if self._next != self.n_land:
                 raise InputError(self.path, "values", f"closed after {self._next} of {self.n_land} land pixels")
+            if not self.to_file:
+                self._closed = True
+                return self._final_preview()
             self._flush_to(-(-self.rows // BLOCK_ROWS))
             with self._gdal_errors():
                 self._ds.close()
@@ -213,7 +223,7 @@ class LandRasterWriter:
         except BaseException:
             _remove(src)
             raise
-        return self.preview
+        return self._final_preview()
 
     def abort(self) -> None:
         """Drop the raster: its temporary files are removed; nothing is written at ``path``."""
@@ -223,7 +233,8 @@ class LandRasterWriter:
             with contextlib.suppress(Exception):
                 self._ds.close()
             self._ds = None
-        _remove(self._tmp)
+        if self._tmp is not None:
+            _remove(self._tmp)
 
     def __enter__(self):
         return self
@@ -273,8 +284,15 @@ class LandRasterWriter:
             return (np.asarray(vals, np.float64) * self._scale).astype(self.dtype)
         return vals.astype(self.dtype, copy=False)
 
+    def _final_preview(self) -> np.ndarray:
+        if self.preview is None:
+            self.preview = np.full(self.preview_grid.shape, np.nan, dtype=np.float32)
+        return self.preview
+
     def _sample(self, flat: np.ndarray, vals: np.ndarray) -> None:
         """Put the chunk's pixels that the preview samples into it (pre-``scale`` values)."""
+        if self.preview is None:
+            self.preview = np.full(self.preview_grid.shape, np.nan, dtype=np.result_type(vals.dtype, np.float32))
         if self._f == 1:
             self.preview.ravel()[flat] = vals
             return
