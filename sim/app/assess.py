@@ -208,8 +208,9 @@ def fibre_inputs_by_district(sc: Scenario, codes, households, census_households:
             "ten_g_port_share": port}
 
 
-def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
-    """The fibre criteria of ``[broadband]`` and ``[district_inputs]``; the district FTTH result and rasters.
+def assess_fibre(sc: Scenario, districts, rasters, a: Assessment, store):
+    """The fibre criteria of ``[broadband]`` and ``[district_inputs]``; the district FTTH result, and the name
+    in ``store`` of the gigabit-capable (10G-PON) households per land pixel (float32, for the raster).
 
     Inputs per district: :func:`fibre_inputs_by_district`.
     """
@@ -225,9 +226,10 @@ def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
     by_d, city = I.fibre_indicators(fibre, hh, districts["population"].to_numpy(float))
     for k in by_d:
         a.put(k, (by_d[k], city[k]))
-    fibre_px = fibre_rasters(rasters.households_land, rasters.district_land.astype(np.int64), fibre.fibre_households,
-                             fibre.ten_g_households, order=bb.upgrade_order)
-    return fibre, fibre_px
+    ten_g = fibre_rasters(rasters.households_land, rasters.district_land.astype(np.int64), fibre.fibre_households,
+                          fibre.ten_g_households, order=bb.upgrade_order).ten_g_pon_households
+    store.write("fibre/ten_g_pon_households", 0, ten_g.astype(np.float32))
+    return fibre, "fibre/ten_g_pon_households"
 
 
 def assess_pon(sc: Scenario, fibre, a: Assessment) -> list[dict]:
