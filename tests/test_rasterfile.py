@@ -221,3 +221,20 @@ def test_an_exception_in_the_block_aborts(tmp_path):
     with pytest.raises(InputError, match=r"rsrp\.tif: resampling: unknown resampling 'bilinearish'"):
         LandRasterWriter(p, GRID, land, np.nan, "x", "dBm", resampling="bilinearish")
     assert _only_old_file_left(tmp_path, p)
+
+
+def test_no_path_makes_the_preview_alone(tmp_path, monkeypatch):
+    """path None (a map without its GeoTIFF): the same preview, no file, no temporary file, nothing recorded."""
+    monkeypatch.chdir(tmp_path)
+    land = _land()
+    values = _float_values(land.size)
+    ref = _stream(tmp_path / "ref.tif", land, values, _chunks(land.size, 3000), preview_max_px=128)
+    (tmp_path / "ref.tif").unlink()
+    w = LandRasterWriter(None, GRID, land, np.nan, "x", "m", preview_max_px=128)
+    for start, stop in _chunks(land.size, 3000):
+        w.write(start, stop, values[start:stop])
+    np.testing.assert_array_equal(w.close(), ref.preview)
+    assert list(tmp_path.iterdir()) == []
+    w = LandRasterWriter(None, GRID, land, np.nan, "x", "m")
+    with pytest.raises(InputError, match=r"preview: values: closed after 0 of"):
+        w.close()

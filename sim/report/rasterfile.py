@@ -14,9 +14,9 @@ options, tags, pixels and overviews: the same bytes), written atomically and rec
 A decimated preview for the maps is sampled on the way.
 
 Memory: one block of ``BLOCK_ROWS x n_cols`` pixels, the preview (at most ``preview_max_px`` squared,
-float64) and GDAL's working set (its block cache, up to ``GDAL_CACHEMAX``, default 5 % of the RAM, holds the
-overviews and the COG's tiles as they are made: a process that sets ``GDAL_CACHEMAX=64`` bounds it there,
-36 MiB of growth at 10 m, same bytes).
+float32 for float32 values) and GDAL's working set (its block cache, up to ``GDAL_CACHEMAX``, default 5 %
+of the RAM, holds the overviews and the COG's tiles as they are made: a process that sets
+``GDAL_CACHEMAX=64`` bounds it there, 36 MiB of growth at 10 m, same bytes).
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ class LandRasterWriter:
 
     Parameters
     ----------
-    path : str or Path
+    path : str or Path or None
         The GeoTIFF to write (its folder must exist). Nothing is there until :meth:`close` succeeds.
+        ``None``: no file, the preview alone (a map with no GeoTIFF).
     grid : sim.grid.Grid
         CRS, transform and shape.
     land_flat : ndarray of int
@@ -97,7 +98,8 @@ class LandRasterWriter:
     copy runs in a writer thread; the preview is ready when :meth:`close` returns.
 
     The preview: ``f`` = :func:`preview_factor`; ``preview[i, j]`` is the (pre-``scale``) value of pixel
-    ``(min(i*f + f//2, rows-1), min(j*f + f//2, cols-1))``, NaN off land, float64. With ``f == 1`` it is
+    ``(min(i*f + f//2, rows-1), min(j*f + f//2, cols-1))``, NaN off land, in the values' dtype promoted to a
+    float (float32 at least). With ``f == 1`` it is
     ``sim.grid.scatter_to_raster(grid, land_flat, values)``, value for value.
     """
 
@@ -170,6 +172,8 @@ class LandRasterWriter:
             raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
         self._sample(flat, vals)
         self._next = stop
+        if flat.size:
+            self._last = int(flat[-1])
         if not self.to_file:
             return
         out = self._cast(vals)
@@ -181,9 +185,6 @@ class LandRasterWriter:
             if j < n:   # the chunk goes on past this block of rows
                 self._flush_to(int(flat[j]) // self._block_px)
             i = j
-        self._next = stop
-        if flat.size:
-            self._last = int(flat[-1])
 
     def close(self) -> np.ndarray:
         """Write the COG at ``path`` (atomically, recorded as a run output); return :attr:`preview`.
