@@ -109,15 +109,15 @@ def assess_speed_test(sc: Scenario, rasters, store, n_districts: int, a: Assessm
     sums = I.SpeedTestSums(n_districts)
     name = "speedtest_mean_bps"
     store.create(name, np.float32)
-    for again in (False, True):
-        for s0, s1 in store.chunks():
-            vals = [store.read(f"{r}/rate_busy_outdoor_bps", s0, s1) for r in rans]
-            pop = rasters.population_at(s0, s1)
-            d = rasters.district_at(s0, s1).astype(np.int64)
-            for r, v in zip(rans, vals):
-                (sums.add_again if again else sums.add)(v, pop * weights[r], d)
-            if not again:
-                store.write(name, s0, I.mixture_mean(vals, [weights[r] for r in rans]))
+    # network by network, then chunk by chunk: the sums add the tests in the same order whatever the chunks
+    for add in (sums.add, sums.add_again):
+        for r in rans:
+            for s0, s1 in store.chunks():
+                add(store.read(f"{r}/rate_busy_outdoor_bps", s0, s1), rasters.population_at(s0, s1) * weights[r],
+                    rasters.district_at(s0, s1).astype(np.int64))
+    for s0, s1 in store.chunks():
+        store.write(name, s0, I.mixture_mean([store.read(f"{r}/rate_busy_outdoor_bps", s0, s1) for r in rans],
+                                             [weights[r] for r in rans]))
     by_d, city = sums.result()
     for k in by_d:
         a.put(f"speedtest_{k}_mbps", (by_d[k], city[k]))
