@@ -722,7 +722,10 @@ def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, b
     p = t.reshape(k * s, n)
     # ---- reductions per pixel
     cols = np.arange(n)
-    row = np.argmax(p, axis=0)
+    # pixel-major copy: argmax along the contiguous axis (what argmax(p, axis=0) copies to anyway),
+    # reused by the top-m selection
+    pt = np.ascontiguousarray(p.T)
+    row = np.argmax(pt, axis=1)
     sig = p[row, cols]
     g2 = g.reshape(k * s, n)
     best = g2[row, cols]
@@ -744,7 +747,7 @@ def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, b
     i_out[...] = tot
     best_out[...] = best
     if top_out is not None:
-        _top_m(p, row, cols, g2, lay, tot, top_out)
+        _top_m(pt, row, cols, g2, lay, tot, top_out)
 
 
 def _vertical_att_c(theta, tilt, c_v, sla):
@@ -758,12 +761,12 @@ def _vertical_att_c(theta, tilt, c_v, sla):
     return y
 
 
-def _top_m(p, row, cols, g2, lay, tot, top_out):
+def _top_m(pt, row, cols, g2, lay, tot, top_out):
+    """The ``m`` strongest interferers of each pixel from ``pt`` (``[n, k*s]``, pixel-major; overwritten)."""
     top_sec, top_mw, resid = top_out
     m = top_sec.shape[1]
-    ks, n = p.shape
-    nq = np.ascontiguousarray(p.T)           # [n, k*s], negated in place: the m largest are the m smallest
-    np.negative(nq, out=nq)
+    n, ks = pt.shape
+    nq = np.negative(pt, out=pt)             # [n, k*s]: the m largest are the m smallest of -p
     nq[cols, row] = -0.0                     # the serving sector is no interferer
     part = np.argpartition(nq, m - 1, axis=1)[:, :m] if m < ks else np.argsort(nq, axis=1, kind="stable")[:, :m]
     # gathers on flat indices (what take_along_axis does, without its index arrays)
