@@ -182,7 +182,7 @@ class PreparedLayer:
         self.use_tables = (len(groups) <= TABLE_MAX_GROUPS) if tables is None else bool(tables)
         self.tables = {}
         if self.use_tables:
-            self.combo_off = _uniform_or_array((combo * TABLE_N).astype(np.intp))
+            self.combo_off = _uniform_or_array((combo * TABLE_N).astype(np.int32))
             self._build_tables(groups, radio)
 
     def shadow_terms(self, seed: int) -> dict:
@@ -600,12 +600,14 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed, rec):
         np.minimum(x, _X_MAX, out=x)
         kf = np.floor(x)
         x -= kf
-        k = kf.astype(np.intp)
+        k = kf.astype(np.int32)            # int32 arithmetic is SIMD; take converts once
         if np.ndim(lay.combo_off):
             k += lay.combo_off.take(lead)
         if sampled:
             los = draw < _lookup(lay, "z_los" if lay.los_field else "p_los", k, x)
-            ln_g = _lookup(lay, "gain_state", k + los * lay.state_off, x)
+            k_state = np.multiply(los, np.int32(lay.state_off))
+            k_state += k
+            ln_g = _lookup(lay, "gain_state", k_state, x)
         else:
             ln_g = _lookup(lay, "gain", k, x)
         if lay.shadowed:

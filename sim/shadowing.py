@@ -257,8 +257,8 @@ def field_at(table, ox, oy, dx_m, dy_m, cells_per_m, shift_cells: int = 0):
     gx += ox
     gy = dy_m * cells_per_m
     gy += oy
-    ix = gx.astype(np.intp)            # truncation: the floor of a positive position (see site_offsets)
-    iy = gy.astype(np.intp)            # (intp: the index type of take, which would convert any other)
+    ix = gx.astype(np.int32)           # truncation: the floor of a positive position (see site_offsets)
+    iy = gy.astype(np.int32)
     if shift_cells:
         ix += shift_cells
         iy += shift_cells
