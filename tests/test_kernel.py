@@ -286,3 +286,13 @@ def test_tilt_per_sector_is_evaluated_per_pair():
     sec, radio, px, py, pid, load = _mixed_scene()
     sec = dataclasses.replace(sec, tilt_deg=sec.tilt_deg + np.arange(sec.n_sectors, dtype=np.float32) % 3)
     assert not prepare_layer(sec, radio, load).v_by_site
+
+
+def test_bearing_in_degrees_is_np_degrees_bit_for_bit():
+    # the kernel multiplies by np.degrees' own float32 factor (numpy's npy_rad2degf: x * (180f / pi_f));
+    # a numpy that computed degrees otherwise would change the bearings, and this test says so
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-math.pi, math.pi, 200_000),
+                        [0.0, -0.0, 1e-38, -1e-38, math.pi, -math.pi, 1e30, np.inf, -np.inf]]).astype(np.float32)
+    with np.errstate(over="ignore"):
+        assert (x * kernel._RAD2DEG).tobytes() == np.degrees(x).tobytes()
