@@ -15,6 +15,7 @@ Usage::
         terms = st.map(coverage_tile, [(a, b) for a, b in tiles], keep=True)   # list of Kept, in order
         for i, part in st.map(load_of_tile, [(k, load) for k in terms]):       # (index, result) as completed
             ...
+        st.release(terms)          # no later map needs them: their spill files (futures) go now
 
 ``map`` without ``keep`` yields ``(index into args_list, result)`` pairs in completion order:
 a consumer that needs results independent of the number of workers stores them by index or
@@ -38,6 +39,7 @@ exception.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -45,7 +47,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,9 @@ __all__ = ["EXECUTORS", "ENGINES", "Kept", "LocalEngine", "default_workers", "ch
 EXECUTORS = ("processes", "serial")
 ENGINES = ("local", "dask")
 _SOURCE = "engine"
+IN_FLIGHT_PER_WORKER = 2
+"""Tasks of a map submitted per worker process at a time (one running, one queued): results are read as
+they finish and never pile up in this process."""
 
 
 @dataclass(frozen=True)
@@ -245,12 +250,26 @@ class _LocalStage:
                     progress(i + 1, total)
                 yield i, out
             return
-        futures = {self._pool.submit(_task, fn, args, path): i for i, (args, path) in enumerate(zip(args_list, paths))}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            out = fut.result()
-            if progress is not None:
-                progress(done, total)
-            yield futures[fut], out
+        # at most IN_FLIGHT_PER_WORKER tasks per worker submitted at a time: a finished future holds its result
+        # until dropped, so submitting every tile at once would gather all of a map's results (the whole grid)
+        todo = iter(enumerate(zip(args_list, paths)))
+        pending: dict = {}
+        done = 0
+        while True:
+            for i, (args, path) in itertools.islice(todo, max(0, IN_FLIGHT_PER_WORKER * self.n_workers - len(pending))):
+                pending[self._pool.submit(_task, fn, args, path)] = i
+            if not pending:
+                return
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                i = pending.pop(fut)
+                out = fut.result()
+                del fut
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                yield i, out
+                del out
 
     def fetch(self, kept: Kept):
         """The value behind a :class:`Kept` (read back into this process)."""
