@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_kernel.py            # full (about 2 minutes on 2 cores)
     .venv/bin/python benchmarks/bench_kernel.py --quick    # small sizes, a few seconds
+    .venv/bin/python benchmarks/bench_kernel.py --tiles-only [--tile-res-m 25] [--compare-with DIR]
 
 Sections (setup outside the timed regions, fixed seeds):
 
@@ -9,6 +10,12 @@ Sections (setup outside the timed regions, fixed seeds):
 2. one block of 65,536 pixels among 52,000 three-sector sites: the kernel alone, with the
    neighbour search per pixel, per 100 m tile, and against a block-level candidate list;
 3. scaling: two city sizes x two site counts at K = 32 (cost follows pixels x K, not sites);
+5. per-tile cost on the shipped scenario: ``sim.coverage.coverage_tile`` on one tile of 65,536
+   land pixels in the middle of Shanghai (configs/shanghai-2021.toml at ``--tile-res-m``, its
+   sites and radio: sampled consistent LOS, shadow fading, random O2I, top-8 terms), per layer;
+   with ``--compare-with DIR`` (a checkout of another commit) that checkout's ``sim`` is imported
+   as a second package and timed interleaved in the same process, with its outputs checked bit
+   for bit against this one's;
 0. the whole city (run first, for its peak RSS): Shanghai's 25 m grid (shipped geodata) with 52,000 three-sector sites
    placed with probability proportional to the census population, one carrier, K = 32,
    ``compute_coverage`` in worker processes: wall time and peak RSS.
@@ -240,13 +247,91 @@ def bench_radio_options(quick):
         _row((name, f"{times[name]:.3f}", f"{times[name] / base:.2f}x"), w)
 
 
+def _other_sim(src: Path):
+    """Import ``src/sim`` as the package ``sim_other`` (a copy in a temporary folder).
+
+    Its relative imports stay inside the copy; its few absolute ``sim.*`` imports (error types)
+    resolve to this checkout's, which does not change what the kernel computes.
+    """
+    import importlib
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_kernel_"))
+    shutil.copytree(Path(src) / "sim", tmp / "sim_other")
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("sim_other.coverage")
+
+
+def _same_bits(a, b) -> bool:
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "interference":
+            if (x is None) != (y is None):
+                return False
+            if x is not None and not all(np.asarray(getattr(x, g)).tobytes() == np.asarray(getattr(y, g)).tobytes()
+                                         for g in ("signal_mw", "top_sector", "top_mw", "residual_mw")):
+                return False
+        elif np.asarray(x).tobytes() != np.asarray(y).tobytes():
+            return False
+    return True
+
+
+def bench_tiles(res_m, rounds, compare_with=None):
+    from sim import coverage
+    from sim.app.run import layer_inputs, read_inputs
+    from sim.app.stages import StageTimer
+    from sim.config import load_scenario, with_overrides
+
+    n_tile = 65_536
+    print(f"\n5. per-tile cost: coverage_tile on {n_tile:,} land pixels of Shanghai at {res_m:g} m "
+          f"(configs/shanghai-2021.toml), best and median of {rounds} rounds, CPU seconds")
+    sc = with_overrides(load_scenario(ROOT / "configs" / "shanghai-2021.toml"), resolution_m=res_m)
+    inp = read_inputs(sc, StageTimer())
+    layers = layer_inputs(sc, inp.rasters, inp.sectors)
+    other = _other_sim(compare_with) if compare_with else None
+    w = (12, 12, 12, 14, 14, 10, 10)
+    _row(("layer", "this best", "this median", "other best", "other median", "ratio", "same bits"), w)
+    for lid, sh in layers.items():
+        a = sh["rasters"].n_land // 2
+        runs = {"this": (coverage.coverage_tile, sh)}
+        if other is not None:
+            idx = sh["index"]
+            osh = other.coverage_inputs(sh["rasters"], sh["sectors"], sh["radio"], idx.k_sites, sh["load"],
+                                        seed=sh["seed"], top_m=sh["top_m"])
+            runs["other"] = (other.coverage_tile, osh)
+        outs = {k: fn(s, a, a + n_tile)[2] for k, (fn, s) in runs.items()}   # warm-up (field, tables)
+        times = {k: [] for k in runs}
+        for _ in range(rounds):           # interleaved: a shared machine's load hits both alike
+            for k, (fn, s) in runs.items():
+                t0 = time.process_time()
+                fn(s, a, a + n_tile)
+                times[k].append(time.process_time() - t0)
+        best = {k: min(v) for k, v in times.items()}
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        if other is None:
+            _row((lid, f"{best['this']:.3f}", f"{med['this']:.3f}", "", "", "", ""), w)
+        else:
+            _row((lid, f"{best['this']:.3f}", f"{med['this']:.3f}", f"{best['other']:.3f}", f"{med['other']:.3f}",
+                  f"{med['other'] / med['this']:.2f}x", str(_same_bits(outs["this"], outs["other"]))), w)
+    print("  (ratio: other median / this median; CPU time of this process, so other processes' load counts less)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     ap.add_argument("--skip-city", action="store_true", help="leave out the whole-city run")
     ap.add_argument("--city-only", action="store_true", help="only the whole-city run")
+    ap.add_argument("--tiles-only", action="store_true", help="only the per-tile cost on the shipped scenario")
+    ap.add_argument("--tile-res-m", type=float, default=25.0, help="grid resolution of the per-tile section, m")
+    ap.add_argument("--tile-rounds", type=int, default=7, help="rounds of the per-tile section")
+    ap.add_argument("--compare-with", type=Path, default=None,
+                    help="a checkout of another commit: time its coverage_tile too, interleaved, and compare bits")
     args = ap.parse_args(argv)
     print(f"numpy {np.__version__}, {os.cpu_count()} CPUs{' (quick)' if args.quick else ''}")
+    if args.tiles_only:
+        bench_tiles(args.tile_res_m, args.tile_rounds, args.compare_with)
+        return 0
     if not args.skip_city:  # first, so that its peak RSS is not that of the sections below
         bench_city(args.quick)
     if args.city_only:
@@ -255,6 +340,7 @@ def main(argv=None):
     bench_block(args.quick, ref_rate)
     bench_scaling(args.quick)
     bench_radio_options(args.quick)
+    bench_tiles(100.0 if args.quick else args.tile_res_m, 3 if args.quick else args.tile_rounds, args.compare_with)
     return 0
 
 

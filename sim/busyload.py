@@ -339,8 +339,8 @@ class TileLoad:
         (:class:`~sim.results.TileTerms` ``.kept``).
     blocks : list of (start, stop)
         The tiles' land-pixel ranges, in the order of ``sources``.
-    arrival_rate_per_s : ndarray [n_land]
-        The layer's flow arrival rate per land pixel.
+    arrival_rate_per_s : ndarray [n_land], or list of ndarray
+        The layer's flow arrival rate per land pixel, or each tile's (in the order of ``blocks``).
     n_cells : int
     params : dict
         :func:`layer_params`.
@@ -353,13 +353,19 @@ class TileLoad:
     def __init__(self, stage, sources, blocks, arrival_rate_per_s, n_cells: int, params: dict):
         params = dict(params, n_cells=int(n_cells))
         self.stage, self.blocks, self.params, self.n_cells = stage, list(blocks), params, int(n_cells)
-        lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
-        self.states = stage.map(tile_state, [(src, lam[a:b], params) for src, (a, b) in zip(sources, self.blocks)],
-                                keep=True)
+        if isinstance(arrival_rate_per_s, list):
+            lams = [np.asarray(v, dtype=np.float64) for v in arrival_rate_per_s]
+        else:
+            lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
+            lams = [lam[a:b] for a, b in self.blocks]
+        if len(lams) != len(self.blocks) or any(v.size != b - a for v, (a, b) in zip(lams, self.blocks)):
+            raise InputError("TileLoad", "arrival_rate_per_s", "expected one arrival rate per pixel of each tile")
+        self.states = stage.map(tile_state, [(src, v, params) for src, v in zip(sources, lams)], keep=True)
+        del lams
         self.uniq = [None] * len(self.states)
         for i, u in stage.map(tile_sectors, [(k,) for k in self.states]):
             self.uniq[i] = np.asarray(u, dtype=np.intp)
-        self.n_land = int(lam.size)
+        self.n_land = int(self.blocks[-1][1]) if self.blocks else 0
 
     def _act(self, load) -> np.ndarray:
         load = np.asarray(load, dtype=np.float64)
@@ -381,14 +387,19 @@ class TileLoad:
 
     def rates(self, load):
         """``(rate_indoor_bps, rate_outdoor_bps)`` float32 [n_land] at ``load`` (NaN: no server)."""
-        act = self._act(load)
         r_in = np.full(self.n_land, np.nan, dtype=np.float32)
         r_out = np.full(self.n_land, np.nan, dtype=np.float32)
+        for s, a, b in self.iter_rates(load):
+            r_in[s:s + a.size], r_out[s:s + b.size] = a, b
+        return r_in, r_out
+
+    def iter_rates(self, load):
+        """``(start, rate_indoor_bps, rate_outdoor_bps)`` of each tile at ``load``, as the tiles finish (the
+        streaming form of :meth:`rates`: write them where they belong)."""
+        act = self._act(load)
         args = [(k, _local_activity(act[u]), self.params) for k, u in zip(self.states, self.uniq)]
         for i, (a, b) in self.stage.map(tile_rates, args):
-            s, e = self.blocks[i]
-            r_in[s:e], r_out[s:e] = a, b
-        return r_in, r_out
+            yield self.blocks[i][0], a, b
 
 
 def tile_sources(cov, block_size: int):

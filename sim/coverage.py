@@ -46,6 +46,7 @@ from . import kernel
 from .engine import EXECUTORS, LocalEngine, check_workers
 from .errors import InputError
 from .grid import CityRasters, Grid, iter_blocks
+from .pixelstore import bincount_onto
 from .results import CoverageLayers, InterferenceTerms, LayerRadio, SectorArrays, TileTerms
 
 __all__ = [
@@ -327,7 +328,7 @@ def _tile_outputs(shared: dict, kept):
     return start, stop, dataclasses.replace(b, interference=None)
 
 
-def coverage_on_stage(st, key, inputs: dict, block_size: int = 65536, progress=None) -> CoverageLayers:
+def coverage_on_stage(st, key, inputs: dict, block_size: int = 65536, progress=None, store=None) -> CoverageLayers:
     """Coverage of one layer on an open engine stage, its tiles kept there with their interference terms.
 
     The stage's ``shared`` maps ``key`` to ``inputs`` (:func:`coverage_inputs` with
@@ -336,6 +337,10 @@ def coverage_on_stage(st, key, inputs: dict, block_size: int = 65536, progress=N
     ``interference`` is a :class:`~sim.results.TileTerms` of the kept tiles (for
     :mod:`sim.busyload`), valid while the stage is open. The same arrays as
     :func:`compute_coverage` whatever the block size or engine.
+
+    With ``store`` (a :class:`~sim.pixelstore.PixelStore`) the per-pixel outputs go to the
+    store as the tiles arrive, as arrays ``"<key>/<field>"`` (:func:`stored_coverage`), and
+    never all sit in this process: the result's per-pixel fields map the store's files.
     """
     n_land = inputs["rasters"].n_land
     blocks = _blocks(n_land, block_size)
@@ -345,7 +350,10 @@ def coverage_on_stage(st, key, inputs: dict, block_size: int = 65536, progress=N
             progress(min(n_land, done * int(block_size)), n_land)
 
     kept = st.map(coverage_layer_tile, [(key, a, b) for a, b in blocks], keep=True, progress=prog)
-    out = _gather(st.map(_tile_outputs, [(k,) for k in kept]), inputs, False, None)
+    if store is not None:
+        out = _store_tiles(st.map(_tile_outputs, [(k,) for k in kept]), inputs, store, key)
+    else:
+        out = _gather(st.map(_tile_outputs, [(k,) for k in kept]), inputs, False, None)
     terms = TileTerms(blocks=tuple(blocks), kept=tuple(kept), n_land=n_land,
                       noise_mw=kernel.noise_mw(inputs["radio"]))
     return dataclasses.replace(out, interference=terms)
@@ -391,8 +399,45 @@ def _gather(results, inputs: dict, with_terms: bool, progress) -> CoverageLayers
                           interference=interference, **out)
 
 
-def serving_distance_m(rasters: CityRasters, sectors: SectorArrays, best_sector) -> np.ndarray:
+PIXEL_FIELDS = ("rsrp_dbm", "best_sector", "sinr_db", "se_bps_hz", "rate_outdoor_bps", "rate_indoor_bps",
+                "rsrp_indoor_dbm", "sinr_indoor_db", "los_prob_serving")
+"""Per-pixel fields of a :class:`~sim.results.CoverageLayers` (``best_sector`` int32, the rest float32)."""
+
+
+def _store_tiles(results, inputs: dict, store, key) -> CoverageLayers:
+    """Tile results ``(index, (start, stop, BlockCoverage))`` into ``store`` (any order), then the layer."""
+    for name in PIXEL_FIELDS:
+        store.create(f"{key}/{name}", np.int32 if name == "best_sector" else np.float32)
+    for _, (start, _stop, b) in results:
+        for name in PIXEL_FIELDS:
+            store.write(f"{key}/{name}", start, getattr(b, name))
+    return stored_coverage(store, key, inputs)
+
+
+def stored_coverage(store, key, inputs: dict) -> CoverageLayers:
+    """The layer whose per-pixel fields are the store's arrays ``"<key>/<field>"`` (mapped read-only), with its
+    per-sector sums reduced chunk by chunk (the bits of whole-array sums: :func:`sim.pixelstore.bincount_onto`)."""
+    rasters, index, sectors, radio = inputs["rasters"], inputs["index"], inputs["sectors"], inputs["radio"]
+    n_sec = sectors.n_sectors
+    pixels, pop, hh = np.zeros(n_sec), np.zeros(n_sec), np.zeros(n_sec)
+    for a, b in store.chunks():
+        best = store.read(f"{key}/best_sector", a, b)
+        served = best >= 0
+        owner = best[served]
+        pixels = bincount_onto(pixels, owner)
+        pop = bincount_onto(pop, owner, rasters.population_at(a, b)[served])
+        hh = bincount_onto(hh, owner, rasters.households_at(a, b)[served])
+    pixels = pixels.astype(np.int64)
+    fields = {name: store.array(f"{key}/{name}") for name in PIXEL_FIELDS}
+    return CoverageLayers(layer_id=radio.layer_id, sector_pixels=pixels,
+                          sector_area_km2=pixels * rasters.grid.pixel_area_km2, sector_population=pop,
+                          sector_households=hh, load=inputs["load"], k_sites=index.k_sites, **fields)
+
+
+def serving_distance_m(rasters: CityRasters, sectors: SectorArrays, best_sector, start: int = 0) -> np.ndarray:
     """Horizontal distance (m, float32) from each land pixel centre to its serving site; NaN: no server.
+
+    ``best_sector`` is that of land pixels ``start:start + len(best_sector)`` (default: all of them).
 
     The best-server map: a map coloured by serving site is unreadable citywide (tens of
     thousands of classes), the distance to the serving site shows cell size and where
@@ -400,7 +445,7 @@ def serving_distance_m(rasters: CityRasters, sectors: SectorArrays, best_sector)
     """
     best = np.asarray(best_sector)
     ok = best >= 0
-    x, y = rasters.grid.centres_m(rasters.land_flat)
+    x, y = rasters.grid.centres_m(rasters.land_flat[start:start + best.size])
     idx = np.where(ok, best, 0)
     d = np.hypot(x - np.asarray(sectors.x_m, np.float64)[idx], y - np.asarray(sectors.y_m, np.float64)[idx])
     return np.where(ok, d, np.nan).astype(np.float32)

@@ -312,3 +312,13 @@ class _DaskStage:
     def fetch(self, kept: Kept):
         """The value behind a :class:`~sim.engine.Kept` (gathered into this process)."""
         return kept.ref.result()
+
+    def release(self, kept) -> None:
+        """Drop kept results no later map needs before the stage ends: the client lets go of their futures and
+        the workers free them once no pending task depends on them (not a cancel: that would cancel the tasks
+        computed from them too)."""
+        drop = {k.key for k in kept}
+        self._futures = [None if f is not None and f.key in drop else f for f in self._futures]
+        for k in kept:
+            if k.ref is not None:
+                k.ref.release()

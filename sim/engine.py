@@ -37,6 +37,7 @@ exception.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -254,3 +255,9 @@ class _LocalStage:
     def fetch(self, kept: Kept):
         """The value behind a :class:`Kept` (read back into this process)."""
         return _load_kept(kept)
+
+    def release(self, kept) -> None:
+        """Drop kept results no later map needs (their spill files) before the stage ends."""
+        for k in kept:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(k.key)

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_RES_M",
     "grid_for_bounds",
     "estimate_memory_bytes",
+    "estimate_disk_bytes",
     "default_memory_limit_bytes",
     "build_city_rasters",
     "iter_blocks",
@@ -36,15 +37,18 @@ __all__ = [
 MIN_RES_M = 10.0
 MAX_RES_M = 2000.0
 
-# bytes per pixel of the grid's own rasters: district index int16 + population and
-# households float64 + the rasterizer's temporary int16
-_GRID_BYTES_PER_PIXEL = 2 + 8 + 8 + 2
-# bytes per land pixel and coverage layer of the kernel's outputs (rsrp, sinr, se, two
-# rates, indoor rsrp and sinr as float32, best sector int32) plus the land index int64
-_LAYER_BYTES_PER_LAND_PIXEL = 8 * 4
-_LAND_INDEX_BYTES = 8
+# bytes per pixel of the grid's own rasters: district index int16 + the rasterizer's temporary int16
+_GRID_BYTES_PER_PIXEL = 2 + 2
+# bytes per land pixel held in memory by a streamed run: the land index int64, population and households
+# float64 (CityRasters, land pixels only), one layer's flow arrival rates float64 while its busy-hour
+# tiles start, the fibre rasters (gigabit households float64 and their ordering int64)
+_LAND_INDEX_BYTES = 8 + 8 + 8 + 8 + 16
+# bytes per land pixel and coverage layer of the kernel's outputs (rsrp, sinr, se, two rates, indoor rsrp
+# and sinr, LOS probability as float32, best sector int32): in the run's pixel store on disk
+_LAYER_BYTES_PER_LAND_PIXEL = 9 * 4
 # busy hour: per land pixel and layer, the kernel's interference terms (sim.results.InterferenceTerms:
-# signal and residual float64, then per kept interferer an int32 sector and a float32 power)
+# signal and residual float64, then per kept interferer an int32 sector and a float32 power): kept by the
+# engine (spilled to disk locally) until the layer's busy hour has read them
 _TERMS_BYTES_PER_LAND_PIXEL = 16
 _TERMS_BYTES_PER_INTERFERER = 8
 
@@ -119,7 +123,10 @@ class CityRasters:
     """The grid with its district-index, population and household rasters.
 
     ``population`` and ``households`` are per pixel (persons, homes); their sums over a
-    district's pixels equal that district's census totals (to float rounding).
+    district's pixels equal that district's census totals (to float rounding). Each is either
+    a 2-D raster of the grid or, as :func:`build_city_rasters` makes them, flat over the land
+    pixels only (``land_flat`` order: 8 bytes a land pixel rather than a grid pixel);
+    :attr:`population_land` and :meth:`population_grid` give either form.
     """
 
     grid: Grid
@@ -139,11 +146,43 @@ class CityRasters:
 
     @property
     def population_land(self) -> np.ndarray:
-        return self.population.ravel()[self.land_flat]
+        return self.population_at()
 
     @property
     def households_land(self) -> np.ndarray:
-        return self.households.ravel()[self.land_flat]
+        return self.households_at()
+
+    def _land(self, values, start, stop) -> np.ndarray:
+        if values.ndim == 1:
+            return values[start:stop]
+        return values.ravel()[self.land_flat[start:stop]]
+
+    def population_grid(self) -> np.ndarray:
+        """Residents per pixel as a 2-D raster of the grid (0 off land)."""
+        return self._grid(self.population)
+
+    def households_grid(self) -> np.ndarray:
+        """Households per pixel as a 2-D raster of the grid (0 off land)."""
+        return self._grid(self.households)
+
+    def _grid(self, values) -> np.ndarray:
+        if values.ndim == 2:
+            return values
+        out = np.zeros(self.grid.shape, dtype=values.dtype)
+        out.ravel()[self.land_flat] = values
+        return out
+
+    def district_at(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:attr:`district_land` of land pixels ``start:stop`` only."""
+        return self.district_idx.ravel()[self.land_flat[start:stop]]
+
+    def population_at(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:attr:`population_land` of land pixels ``start:stop`` only."""
+        return self._land(self.population, start, stop)
+
+    def households_at(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:attr:`households_land` of land pixels ``start:stop`` only."""
+        return self._land(self.households, start, stop)
 
     def land_centres_m(self, start: int = 0, stop: int | None = None):
         """Centres (x_m, y_m) of land pixels ``start:stop``."""
@@ -167,18 +206,25 @@ def grid_for_bounds(bounds_m, res_m: float, crs: str) -> Grid:
     return Grid(crs=crs, x0_m=x0, y0_m=y0, res_m=float(res_m), shape=(n_rows, n_cols))
 
 
-def estimate_memory_bytes(grid: Grid, land_fraction: float = 0.6, n_layers: int = 1, top_m: int = 0) -> int:
-    """Estimated bytes of the grid's rasters plus ``n_layers`` coverage layers.
+def estimate_memory_bytes(grid: Grid, land_fraction: float = 0.6) -> int:
+    """Estimated bytes a run holds in memory for the grid: its rasters and per land pixel what a
+    streamed run keeps whole (the layers' per-pixel results live on disk: :func:`estimate_disk_bytes`).
 
     ``land_fraction`` is the share of the bounding box that is land (Shanghai's
-    polygons fill about 49 % of their bounding box; 0.6 leaves a margin). ``top_m`` > 0
-    adds each layer's busy-hour interference terms (``compute_coverage(top_m=...)``).
+    polygons fill about 49 % of their bounding box; 0.6 leaves a margin).
     """
     n_land = grid.n_pixels * land_fraction
-    per_layer = _LAYER_BYTES_PER_LAND_PIXEL
+    return int(grid.n_pixels * _GRID_BYTES_PER_PIXEL + n_land * _LAND_INDEX_BYTES)
+
+
+def estimate_disk_bytes(grid: Grid, land_fraction: float = 0.6, n_layers: int = 1, top_m: int = 0) -> int:
+    """Estimated scratch disk of ``n_layers`` coverage layers at most: their per-pixel outputs (the run's
+    pixel store) and, with ``top_m`` > 0, each layer's kept tiles with the busy hour's interference terms."""
+    n_land = grid.n_pixels * land_fraction
+    per_layer = 2 * _LAYER_BYTES_PER_LAND_PIXEL
     if top_m > 0:
         per_layer += _TERMS_BYTES_PER_LAND_PIXEL + int(top_m) * _TERMS_BYTES_PER_INTERFERER
-    return int(grid.n_pixels * _GRID_BYTES_PER_PIXEL + n_land * (_LAND_INDEX_BYTES + n_layers * per_layer))
+    return int(n_land * n_layers * per_layer)
 
 
 def _check_res(res_m) -> float:
@@ -196,8 +242,6 @@ def build_city_rasters(
     res_m: float,
     *,
     max_memory_bytes: int | None = None,
-    n_layers: int = 1,
-    top_m: int = 0,
 ) -> CityRasters:
     """Rasterize the districts and spread the census over their pixels.
 
@@ -209,9 +253,8 @@ def build_city_rasters(
     res_m : float
         Pixel size, 10 m to 2 km.
     max_memory_bytes : int, optional
-        Refuse (``InputError`` with the estimate) when the estimated rasters of the grid
-        and ``n_layers`` coverage layers (with ``top_m`` interference terms each, for the
-        busy hour) exceed this. Default: half the physical memory.
+        Refuse (``InputError`` with the estimate) when the estimated memory of the grid
+        (:func:`estimate_memory_bytes`) exceeds this. Default: half the physical memory.
 
     Notes
     -----
@@ -226,7 +269,7 @@ def build_city_rasters(
 
     res = _check_res(res_m)
     grid = grid_for_bounds(districts.total_bounds, res, crs=str(districts.crs.to_string()))
-    need = estimate_memory_bytes(grid, n_layers=n_layers, top_m=top_m)
+    need = estimate_memory_bytes(grid)
     limit = _default_memory_limit() if max_memory_bytes is None else int(max_memory_bytes)
     if need > limit:
         raise InputError(
@@ -254,11 +297,9 @@ def build_city_rasters(
     counts = np.bincount(flat[land_flat], minlength=n)
     pop_per_px = np.asarray(districts["population"], dtype=np.float64) / counts
     hh_per_px = np.asarray(districts["households"], dtype=np.float64) / counts
-    population = np.zeros(grid.shape, dtype=np.float64)
-    households = np.zeros(grid.shape, dtype=np.float64)
     d_land = flat[land_flat]
-    population.ravel()[land_flat] = pop_per_px[d_land]
-    households.ravel()[land_flat] = hh_per_px[d_land]
+    population = pop_per_px[d_land]       # flat over the land pixels (CityRasters)
+    households = hh_per_px[d_land]
     return CityRasters(
         grid=grid,
         district_idx=district_idx,

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .errors import InputError
+from .pixelstore import bincount_onto
 
 __all__ = [
     "ratio_by_district",
@@ -33,6 +34,8 @@ __all__ = [
     "weighted_share_by_district_pct",
     "area_share_by_district_pct",
     "physical_indicators",
+    "physical_sums",
+    "shares_from_sums",
     "key_place_reached",
     "key_place_reach_pct",
     "key_place_pixels",
@@ -45,6 +48,10 @@ __all__ = [
     "SPEED_TEST_QUANTILES",
     "weighted_quantiles",
     "speed_test_indicators",
+    "speed_test_samples",
+    "speed_test_from_samples",
+    "SpeedTestSums",
+    "value_bin",
     "mixture_mean",
 ]
 
@@ -200,30 +207,57 @@ def physical_indicators(
         ``pop_cov_5g_indoor_pct``, ``area_cov_5g_indoor_pct``,
         ``pop_5g_1gbps_unloaded_pct``, ``pop_5g_100mbps_busy_pct``, ``pop_5g_1gbps_busy_pct``.
     """
-    by_d: dict[str, np.ndarray] = {}
-    city: dict[str, float] = {}
+    sums = physical_sums(None, district_idx, population, rsrp_outdoor_dbm=rsrp_outdoor_dbm,
+                         sinr_outdoor_db=sinr_outdoor_db, rsrp_indoor_dbm=rsrp_indoor_dbm,
+                         sinr_indoor_db=sinr_indoor_db,
+                         rate_unloaded_bps=rate_unloaded_bps, rate_busy_bps=rate_busy_bps, rsrp_min_dbm=rsrp_min_dbm,
+                         sinr_min_db=sinr_min_db, rate_gigabit_bps=rate_gigabit_bps,
+                         rate_busy_min_bps=rate_busy_min_bps, n_districts=n_districts)
+    return shares_from_sums(sums)
 
-    def put(key, pair):
-        by_d[key], city[key] = pair
 
+def physical_sums(sums: dict | None, district_idx, population, *, rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_indoor_dbm,
+                  sinr_indoor_db, rate_unloaded_bps, rate_busy_bps, rsrp_min_dbm: float, sinr_min_db: float,
+                  rate_gigabit_bps: float, rate_busy_min_bps: float, n_districts: int) -> dict:
+    """The running sums of :func:`physical_indicators` over one more chunk of land pixels (arguments as
+    there, for the chunk): ``key -> (numerator, denominator)`` per district, added to ``sums`` (None: none
+    yet) in pixel order (:func:`sim.pixelstore.bincount_onto`), so that chunks in land order give the bits of
+    the whole arrays; :func:`shares_from_sums` turns them into the indicators."""
+    sums = {} if sums is None else sums
+    d = _check_district_idx(district_idx, np.asarray(population).size, n_districts)
+    w = np.asarray(population, dtype=np.float64)
+
+    def add(key, mask, weight):
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != weight.shape:
+            raise InputError("indicators", "weight",
+                             f"expected mask and weight of one 1-D shape, got {m.shape} and {weight.shape}")
+        num, den = sums.get(key, (np.zeros(n_districts), np.zeros(n_districts)))
+        sums[key] = (bincount_onto(num, d, np.where(m, weight, 0.0)), bincount_onto(den, d, weight))
+
+    ones = np.ones(w.shape)
     out_cov = coverage_mask(rsrp_outdoor_dbm, sinr_outdoor_db, rsrp_min_dbm, sinr_min_db)
     in_cov = coverage_mask(rsrp_indoor_dbm, sinr_indoor_db, rsrp_min_dbm, sinr_min_db)
-    put("pop_cov_5g_outdoor_pct", weighted_share_by_district_pct(out_cov, population, district_idx, n_districts))
-    put("area_cov_5g_outdoor_pct", area_share_by_district_pct(out_cov, district_idx, n_districts))
-    put("pop_cov_5g_indoor_pct", weighted_share_by_district_pct(in_cov, population, district_idx, n_districts))
-    put("area_cov_5g_indoor_pct", area_share_by_district_pct(in_cov, district_idx, n_districts))
+    add("pop_cov_5g_outdoor_pct", out_cov, w)
+    add("area_cov_5g_outdoor_pct", out_cov, ones)
+    add("pop_cov_5g_indoor_pct", in_cov, w)
+    add("area_cov_5g_indoor_pct", in_cov, ones)
     with np.errstate(invalid="ignore"):
         if rate_unloaded_bps is not None:
-            ok = np.asarray(rate_unloaded_bps) >= rate_gigabit_bps
-            put("pop_5g_1gbps_unloaded_pct",
-                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+            add("pop_5g_1gbps_unloaded_pct", np.asarray(rate_unloaded_bps) >= rate_gigabit_bps, w)
         if rate_busy_bps is not None:
-            ok = np.asarray(rate_busy_bps) >= rate_busy_min_bps
-            put("pop_5g_100mbps_busy_pct",
-                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
-            ok = np.asarray(rate_busy_bps) >= rate_gigabit_bps
-            put("pop_5g_1gbps_busy_pct",
-                weighted_share_by_district_pct(ok, population, district_idx, n_districts))
+            add("pop_5g_100mbps_busy_pct", np.asarray(rate_busy_bps) >= rate_busy_min_bps, w)
+            add("pop_5g_1gbps_busy_pct", np.asarray(rate_busy_bps) >= rate_gigabit_bps, w)
+    return sums
+
+
+def shares_from_sums(sums: dict) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """``(values_by_district, citywide)`` in % from the ``key -> (numerator, denominator)`` of
+    :func:`physical_sums` (:func:`ratio_by_district`)."""
+    by_d: dict[str, np.ndarray] = {}
+    city: dict[str, float] = {}
+    for key, (num, den) in sums.items():
+        by_d[key], city[key] = ratio_by_district(num, den, 100.0)
     return by_d, city
 
 
@@ -426,12 +460,31 @@ def speed_test_indicators(values_by_net: Sequence, weights_by_net: Sequence, dis
     The tests of a district are a weighted sample over its pixels and the networks: the mean
     is ``sum w x / sum w``, the percentiles those of :func:`weighted_quantiles`.
     """
-    x = np.concatenate([np.asarray(v, dtype=np.float64) for v in values_by_net]) * scale
+    x = np.concatenate([np.asarray(v, dtype=np.float64) for v in values_by_net])
     w = np.concatenate([np.asarray(v, dtype=np.float64) for v in weights_by_net])
     if x.shape != w.shape:
         raise InputError("indicators", "weights_by_net", "expected one weight per value")
     n_land = np.asarray(values_by_net[0]).size if len(values_by_net) else 0
     d = np.tile(_check_district_idx(district_idx, n_land, n_districts), len(values_by_net))
+    return speed_test_from_samples(x, w, d, n_districts, quantiles, scale)
+
+
+def speed_test_samples(values, weights, district_idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tests among some pixels of one network: ``(values, weights, districts)`` where a value is
+    given (not NaN) and its weight is positive, in pixel order, float64 (the samples of
+    :func:`speed_test_from_samples`; those of a network's chunks and of the networks are concatenated)."""
+    x = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    keep = ~np.isnan(x) & (w > 0)
+    return x[keep], w[keep], np.asarray(district_idx)[keep]
+
+
+def speed_test_from_samples(x, w, d, n_districts: int, quantiles=SPEED_TEST_QUANTILES, scale: float = 1e-6):
+    """:func:`speed_test_indicators` of the tests ``x`` (values), ``w`` (weights) and ``d`` (district index),
+    flat over the networks' pixels (:func:`speed_test_samples`); pixels without a test may be left out."""
+    x = np.asarray(x, dtype=np.float64) * scale
+    w = np.asarray(w, dtype=np.float64)
+    d = _check_district_idx(d, x.size, n_districts)
     names = ["mean", *[f"p{round(100 * q)}" for q in quantiles]]
     by_d = {k: np.full(n_districts, np.nan) for k in names}
     city = {}
@@ -451,6 +504,103 @@ def speed_test_indicators(values_by_net: Sequence, weights_by_net: Sequence, dis
         for k, v in zip(names, stats(x[sel], w[sel])):
             by_d[k][i] = v
     return by_d, city
+
+
+SPEED_BIN_SHIFT = 16
+"""A speed test's value falls in bin ``float32 bits >> 16`` (65,536 bins, monotone in a value >= 0:
+about 0.8 % wide) in the first pass of :class:`SpeedTestSums`."""
+
+
+def value_bin(values) -> np.ndarray:
+    """The :data:`SPEED_BIN_SHIFT` bin of each value (>= 0, as float32): its IEEE 754 bits shifted (-0 is 0)."""
+    v = np.asarray(values, dtype=np.float32) + np.float32(0.0)
+    return (v.view(np.uint32) >> SPEED_BIN_SHIFT).astype(np.intp)
+
+
+class SpeedTestSums:
+    """:func:`speed_test_indicators` over chunks of pixels, in two passes, with memory of neither the pixels
+    nor the tests.
+
+    Pass 1 (:meth:`add`, each network's chunks in land order): per district the sums of ``w`` and ``w x``
+    (the mean) and the weight in each :func:`value_bin` (a histogram, per district and citywide), all
+    added in pixel order (:func:`sim.pixelstore.bincount_onto`), so the same whatever the chunks. The
+    histogram tells in which bin each percentile lies and the weight below that bin. Pass 2
+    (:meth:`add_again`, the same chunks) keeps the tests in those bins only; :meth:`result` sorts them
+    and finds each percentile as :func:`weighted_quantiles` does (the smallest value whose cumulative
+    weight reaches ``q W``), the cumulative weight starting from the weight below the bin. The mean is
+    ``sum w x / sum w`` added in pixel order.
+    """
+
+    def __init__(self, n_districts: int, quantiles=SPEED_TEST_QUANTILES, scale: float = 1e-6):
+        self.n_d, self.q, self.scale = int(n_districts), np.asarray(quantiles, dtype=np.float64), float(scale)
+        n_bins = 1 << (32 - SPEED_BIN_SHIFT)
+        self.n_bins = n_bins
+        self.num, self.den = np.zeros(self.n_d + 1), np.zeros(self.n_d + 1)   # districts, then the city
+        self.hist = np.zeros((self.n_d + 1) * n_bins)
+        self.wanted = None
+        self.kept: list = []
+
+    def _samples(self, values, weights, district_idx):
+        x, w, d = speed_test_samples(values, weights, district_idx)
+        return x, w, _check_district_idx(d, x.size, self.n_d)
+
+    def add(self, values, weights, district_idx) -> None:
+        """Pass 1: one network's tests at some pixels (arguments as :func:`speed_test_samples`)."""
+        x, w, d = self._samples(values, weights, district_idx)
+        xs = x * self.scale
+        city = np.full(d.size, self.n_d)
+        for scope in (d, city):
+            self.num = bincount_onto(self.num, scope, xs * w)
+            self.den = bincount_onto(self.den, scope, w)
+            self.hist = bincount_onto(self.hist, scope * self.n_bins + value_bin(x), w)
+
+    def _targets(self):
+        """Per scope (districts, then the city) and quantile: ``(bin, weight below it, q W)``."""
+        cum = np.cumsum(self.hist.reshape(self.n_d + 1, self.n_bins), axis=1)
+        out = {}
+        for s in range(self.n_d + 1):
+            total = cum[s, -1]
+            if not total > 0:
+                continue
+            for j, q in enumerate(self.q):
+                target = q * total
+                b = min(int(np.searchsorted(cum[s], target, side="left")), self.n_bins - 1)
+                out[(s, j)] = (b, cum[s, b - 1] if b > 0 else 0.0, target)
+        return out
+
+    def add_again(self, values, weights, district_idx) -> None:
+        """Pass 2: the same tests again, in the same order; those in a percentile's bin are kept."""
+        if self.wanted is None:
+            self.wanted = self._targets()
+            self._keys = np.unique([s * self.n_bins + b for (s, _), (b, _, _) in self.wanted.items()])
+        x, w, d = self._samples(values, weights, district_idx)
+        key = value_bin(x)
+        for scope in (d, np.full(d.size, self.n_d)):
+            k = scope * self.n_bins + key
+            keep = np.isin(k, self._keys)
+            self.kept.append((k[keep], x[keep], w[keep]))
+
+    def result(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """``(by_district, citywide)`` as :func:`speed_test_indicators` returns them."""
+        names = ["mean", *[f"p{round(100 * q)}" for q in self.q]]
+        vals = np.full((self.n_d + 1, len(names)), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals[:, 0] = np.where(self.den > 0, self.num / np.where(self.den > 0, self.den, 1.0), np.nan)
+        wanted = self.wanted if self.wanted is not None else self._targets()
+        k = np.concatenate([p[0] for p in self.kept]) if self.kept else np.zeros(0, np.intp)
+        x = np.concatenate([p[1] for p in self.kept]) if self.kept else np.zeros(0)
+        w = np.concatenate([p[2] for p in self.kept]) if self.kept else np.zeros(0)
+        for (s, j), (b, before, target) in wanted.items():
+            sel = k == s * self.n_bins + b
+            if not sel.any():
+                continue
+            order = np.argsort(x[sel], kind="stable")
+            xs = x[sel][order]
+            cw = np.cumsum(np.concatenate([[before], w[sel][order]]))[1:]
+            vals[s, 1 + j] = xs[min(int(np.searchsorted(cw, target, side="left")), xs.size - 1)] * self.scale
+        by_d = {n: vals[:self.n_d, i].copy() for i, n in enumerate(names)}
+        city = {n: float(vals[self.n_d, i]) for i, n in enumerate(names)}
+        return by_d, city
 
 
 def mixture_mean(values_by_net: Sequence, weights: Sequence[float]) -> np.ndarray:

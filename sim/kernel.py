@@ -153,6 +153,8 @@ class PreparedLayer:
         self.tilt = _uniform_or_array(sectors.tilt_deg)
         self.c_v = _uniform_or_array(_F32(12.0) / (sectors.hpbw_v_deg * sectors.hpbw_v_deg))
         self.v_per_site = np.ndim(self.tilt) == 0 and np.ndim(self.c_v) == 0
+        # tilt and vertical beamwidth shared by the sectors of each site: A_V once per pixel-site
+        self.v_by_site = self.v_per_site or _same_per_site(sectors.site_id, sectors.tilt_deg, self.c_v)
         self.sla = _F32(radio.sla_v_db)
         self.a_max_c = _F32(radio.a_max_db) * _C
         self.h_bs = _uniform_or_array(sectors.h_bs_m)
@@ -171,6 +173,7 @@ class PreparedLayer:
         self.los_field = radio.los_mode == "sampled" and bool(radio.los_consistent)
         self._sectors = sectors
         self._shadow = {}
+        self._records = {}
         # (scenario, h_BS) groups; h_BS is float32, exact in float64 next to 1e4 * code
         key = sectors.scenario.astype(np.float64) * 1e4 + sectors.h_bs_m.astype(np.float64)
         keys, combo = np.unique(key, return_inverse=True)
@@ -188,6 +191,29 @@ class PreparedLayer:
         if t is None:
             t = self._shadow[int(seed)] = shadowing.site_field_constants(self._sectors, self.radio, int(seed))
         return t
+
+    def site_record(self, seed: int) -> np.ndarray:
+        """Per-sector constants gathered together once per pixel-site, ``[n_sectors, 4]`` float64 (cached per seed).
+
+        Columns 0 and 1: ``x_m``, ``y_m``; columns 2-3 hold four float32 (``.view(np.float32)``):
+        the site's field offsets ``ox``, ``oy`` (:func:`sim.shadowing.site_offsets`), the LOS-state
+        field's cells per metre and the tilt, each 0 where the kernel does not read it. One gather of
+        32-byte records costs about as much as one gather of a float32 column.
+        """
+        rec = self._records.get(int(seed))
+        if rec is None:
+            rec = np.zeros((self.x_m.size, 4), dtype=np.float64)
+            rec[:, 0] = self.x_m
+            rec[:, 1] = self.y_m
+            f = rec[:, 2:].view(np.float32)
+            if self.shadowed or self.los_field:
+                sh = self.shadow_terms(seed)
+                f[:, 0] = sh["ox"]
+                f[:, 1] = sh["oy"]
+                f[:, 2] = sh["cpm_state"]
+            f[:, 3] = self._sectors.tilt_deg
+            self._records[int(seed)] = rec
+        return rec
 
     def _build_tables(self, groups, radio: LayerRadio):
         """Tabulate ln(path gain) (and the vertical pattern) over ln(d2D**2), float64 -> float32."""
@@ -229,6 +255,8 @@ class PreparedLayer:
             t = np.concatenate(vals)
             slope = np.diff(t, append=t[-1])
             self.tables[name] = (t.astype(np.float32), slope.astype(np.float32))
+        # node value and slope side by side (real, imag): one gather per lookup
+        self.packed = {name: (t + 1j * sl).astype(np.complex64) for name, (t, sl) in self.tables.items()}
 
 
 def prepare_layer(sectors: SectorArrays, radio: LayerRadio, load, *, tables=None) -> PreparedLayer:
@@ -240,6 +268,13 @@ def prepare_layer(sectors: SectorArrays, radio: LayerRadio, load, *, tables=None
     :func:`coverage_block`, Notes.
     """
     return PreparedLayer(sectors, radio, load, tables)
+
+
+def _same_per_site(site_id, *arrays) -> bool:
+    """Whether every array (per sector, or a numpy scalar) has one value per site."""
+    _, first, inverse = np.unique(site_id, return_index=True, return_inverse=True)
+    lead = first[inverse]
+    return all(np.ndim(a) == 0 or bool(np.all(a == a[lead])) for a in arrays)
 
 
 def _uniform_or_array(a):
@@ -480,9 +515,10 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
         m = min(int(top_m), max(k * s - 1, 1))
         top = (np.full((n_pix, m), -1, np.int32), np.zeros((n_pix, m), np.float32), np.empty(n_pix, np.float64))
     step = max(1, int(chunk_pairs) // max(k * s, 1))
+    may_pad = _may_pad(cand)
     for c0 in range(0, n_pix, step):
         c1 = min(c0 + step, n_pix)
-        _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed,
+        _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed, may_pad,
                s_mw[c0:c1], i_mw[c0:c1], best[c0:c1],
                None if top is None else tuple(t[c0:c1] for t in top))
     return _finish(s_mw, i_mw, best, lay, lay.radio, top, pix_id, seed,
@@ -533,30 +569,31 @@ def sector_power_mw(pix_x_m, pix_y_m, pix_id, cand, prepared: PreparedLayer, see
 
 
 def _lookup(lay: PreparedLayer, name, k, f):
-    tab, slope = lay.tables[name]
-    v = tab.take(k)
-    v += f * slope.take(k)
+    """``tab[k] + f slope[k]`` (float32) from the packed table ``name``."""
+    c = lay.packed[name].take(k)
+    v = np.multiply(f, c.imag)
+    v += c.real
     return v
 
 
-def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
+def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed, rec):
     """Per pixel-site ``(ln(path gain) [+ eirp when uniform], theta, c A_V)``, shadow fading included.
 
-    ``theta`` is None when A_V is per site (uniform tilt and vertical beamwidth), else
-    ``c A_V`` is None and the caller evaluates A_V per pair.
+    ``theta`` is None when A_V is per pixel-site (tilt and vertical beamwidth uniform, or the
+    same for the sectors of each site), else ``c A_V`` is None and the caller evaluates A_V per pair.
     """
     radio = lay.radio
     sampled = radio.los_mode == "sampled"
     sh = lay.shadow_terms(seed) if (lay.shadowed or lay.los_field) else None
     ox = oy = None
     if sh is not None:
-        ox, oy = sh["ox"].take(lead), sh["oy"].take(lead)
-    draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed) if sampled else None
+        ox, oy = rec[..., 0], rec[..., 1]
+    draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed, rec) if sampled else None
     los = None
     if lay.use_tables:
-        x = dx * dx
-        x += dy * dy
-        np.maximum(x, _F32(0.25), out=x)
+        d2 = dx * dx
+        d2 += dy * dy
+        x = np.maximum(d2, _F32(0.25))
         np.log(x, out=x)
         x -= _F32(TABLE_LN_D2_MIN)
         x *= _F32(1.0 / TABLE_STEP)
@@ -572,9 +609,11 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         else:
             ln_g = _lookup(lay, "gain", k, x)
         if lay.shadowed:
-            ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los)
+            ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los, d2)
         if lay.v_per_site:
             return ln_g, None, _lookup(lay, "a_v", k, x)
+        if lay.v_by_site:
+            return ln_g, None, _vertical_att_site_c(lay, _lookup(lay, "theta", k, x), lead, rec)
         return ln_g, _lookup(lay, "theta", k, x), None
     u = draw
     if lay.los_field and draw is not None:
@@ -601,20 +640,34 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed):
         ln_g += lay.eirp_c
     if lay.v_per_site:
         return ln_g, None, _vertical_att_c(theta, lay.tilt, lay.c_v, lay.sla)
+    if lay.v_by_site:
+        return ln_g, None, _vertical_att_site_c(lay, theta, lead, rec)
     return ln_g, theta, None
 
 
-def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed):
+def _vertical_att_site_c(lay: PreparedLayer, theta, lead, rec):
+    """:func:`_vertical_att_c` per pixel-site with the tilt and beamwidth of the site's first sector
+    (the same for all its sectors, ``lay.v_by_site``): the values the per-pair evaluation gives."""
+    c_v = lay.c_v if np.ndim(lay.c_v) == 0 else lay.c_v.take(lead)
+    return _vertical_att_c(theta, lay.tilt if np.ndim(lay.tilt) == 0 else rec[..., 3], c_v, lay.sla)
+
+
+def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed, rec):
     """The draw of the sampled LOS state per pixel-site: with ``los_consistent`` the site's
     standard normal LOS-state field (TR 38.901 §7.6.3.3; LOS iff below ``Phi^-1(Pr_LOS)``),
     else an independent uniform hash (LOS iff below ``Pr_LOS``)."""
     if not lay.los_field:
         return los_uniform(pid, lay.site_id.take(lead), seed)
-    cpm = sh["cpm_state"] if np.ndim(sh["cpm_state"]) == 0 else sh["cpm_state"].take(lead)
+    cpm = sh["cpm_state"] if np.ndim(sh["cpm_state"]) == 0 else rec[..., 2]
     return shadowing.field_at(sh["z"], ox, oy, dx, dy, cpm, shadowing.LOS_SHIFT_CELLS)
 
 
-def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
+def _may_pad(cand) -> bool:
+    """Whether a candidate array holds any -1 pad (one pass over the block instead of a mask per chunk)."""
+    return bool(cand.size) and bool(cand.min() < 0)
+
+
+def _pair_power(px, py, pid, g, lay: PreparedLayer, seed, may_pad: bool = True):
     """Received power over the carrier, mW float32 ``[k, s, n]``, of candidate sectors ``g``
     (``[k, s, n]`` intp, -1 pads get 0 mW); also whether every site slot is filled."""
     s = g.shape[1]
@@ -624,9 +677,10 @@ def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
     if not all_sites:
         lead = np.where(has_site, lead, 0)
     # ---- per pixel-site: geometry, path gain (+ vertical pattern)
-    dx = np.subtract(px, lay.x_m.take(lead)).astype(np.float32)
-    dy = np.subtract(py, lay.y_m.take(lead)).astype(np.float32)
-    ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed)
+    r64 = lay.site_record(seed).take(lead, axis=0)          # [k, n, 4]
+    dx = np.subtract(px, r64[..., 0], out=np.empty(lead.shape, np.float32), casting="same_kind")
+    dy = np.subtract(py, r64[..., 1], out=np.empty(lead.shape, np.float32), casting="same_kind")
+    ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed, r64[..., 2:].view(np.float32))
     bearing = np.arctan2(dx, dy, out=dx)
     np.degrees(bearing, out=bearing)
     # ---- per pixel-sector: horizontal pattern, received power (mW, float32)
@@ -651,20 +705,20 @@ def _pair_power(px, py, pid, g, lay: PreparedLayer, seed):
     if np.ndim(lay.eirp_c) != 0:
         t += lay.eirp_c.take(g, out=u)
     np.exp(t, out=t)
-    if s > 1 or not all_sites:
+    if may_pad and (s > 1 or not all_sites):
         pads = g < 0
         if pads.any():
             t[pads] = 0.0
     return t, all_sites
 
 
-def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, s_out, i_out, best_out, top_out):
+def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, best_out, top_out):
     n = px.shape[0]
     k, s = cand.shape[1], cand.shape[2]
     # candidate-major layout [k, s, n]: every inner loop runs over contiguous pixels
     g = np.empty((k, s, n), dtype=np.intp)
     g[...] = cand.transpose(1, 2, 0)
-    t, all_sites = _pair_power(px, py, pid, g, lay, seed)
+    t, all_sites = _pair_power(px, py, pid, g, lay, seed, may_pad)
     p = t.reshape(k * s, n)
     # ---- reductions per pixel
     cols = np.arange(n)
@@ -707,14 +761,23 @@ def _vertical_att_c(theta, tilt, c_v, sla):
 def _top_m(p, row, cols, g2, lay, tot, top_out):
     top_sec, top_mw, resid = top_out
     m = top_sec.shape[1]
-    q = np.ascontiguousarray(p.T)            # [n, k*s]
-    q[cols, row] = 0.0                       # the serving sector is no interferer
-    part = np.argpartition(-q, m - 1, axis=1)[:, :m] if m < q.shape[1] else np.argsort(-q, axis=1, kind="stable")[:, :m]
-    vals = np.take_along_axis(q, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    part = np.take_along_axis(part, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    sec = np.take_along_axis(np.ascontiguousarray(g2.T), part, axis=1).astype(np.int32)
+    ks, n = p.shape
+    nq = np.ascontiguousarray(p.T)           # [n, k*s], negated in place: the m largest are the m smallest
+    np.negative(nq, out=nq)
+    nq[cols, row] = -0.0                     # the serving sector is no interferer
+    part = np.argpartition(nq, m - 1, axis=1)[:, :m] if m < ks else np.argsort(nq, axis=1, kind="stable")[:, :m]
+    # gathers on flat indices (what take_along_axis does, without its index arrays)
+    part = part + (cols * ks)[:, None]       # into nq.ravel(), [n, m]
+    nv = nq.take(part)
+    order = np.argsort(nv, axis=1, kind="stable")
+    order += (cols * m)[:, None]
+    part = part.take(order)
+    vals = nv.take(order)
+    np.negative(vals, out=vals)
+    part -= (cols * ks)[:, None]             # candidate row of each term
+    part *= n
+    part += cols[:, None]
+    sec = g2.take(part).astype(np.int32)     # g2 [k*s, n] C-contiguous
     sec[vals <= 0.0] = -1
     vals[vals <= 0.0] = 0.0
     top_sec[...] = sec

@@ -257,8 +257,8 @@ def field_at(table, ox, oy, dx_m, dy_m, cells_per_m, shift_cells: int = 0):
     gx += ox
     gy = dy_m * cells_per_m
     gy += oy
-    ix = gx.astype(np.int32)           # truncation: the floor of a positive position (see site_offsets)
-    iy = gy.astype(np.int32)
+    ix = gx.astype(np.intp)            # truncation: the floor of a positive position (see site_offsets)
+    iy = gy.astype(np.intp)            # (intp: the index type of take, which would convert any other)
     if shift_cells:
         ix += shift_cells
         iy += shift_cells
@@ -319,7 +319,10 @@ def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) ->
     (``cpm_state``, §7.6.3.3), and ``sigma_SF ln(10)/10`` (``sig_los_c``; ``sig_los_far_c``
     beyond the RMa breakpoint, ``d_bp2`` its square; ``sig_nlos_c``; TR 38.901 Table 7.4.1-1
     via :func:`sim.propagation.shadow_fading_std_db`); ``far``: some sector is RMa, whose LOS
-    sigma depends on the distance.
+    sigma depends on the distance; ``cpm_state3`` and ``sig_state3`` (``[3 n_sectors]``): the
+    cells per metre and sigma of link state 0 (NLOS), 1 (LOS) and 2 (LOS beyond the RMa
+    breakpoint) one after the other, ``n_sectors`` their stride (:func:`shadow_fading_c`
+    gathers each once per pixel-site).
     """
     t = dict(z=unit_field(seed))
     t["ox"], t["oy"] = site_offsets(sectors.site_id, seed)
@@ -342,10 +345,15 @@ def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) ->
     d_bp = propagation.breakpoint_distance_m("rma", 100.0, sectors.h_bs_m.astype(np.float64), radio.h_ut_m,
                                              radio.fc_ghz)
     t["d_bp2"] = _uniform(np.where(rma, d_bp * d_bp, np.inf).astype(np.float32))
+    # per link state (0 NLOS, 1 LOS, 2 LOS beyond the RMa breakpoint) and sector: one gather per quantity
+    n = sectors.n_sectors
+    t["n_sectors"] = n
+    t["cpm_state3"] = np.concatenate([np.broadcast_to(t[k], n) for k in ("cpm_nlos", "cpm_los", "cpm_los")])
+    t["sig_state3"] = np.concatenate([np.broadcast_to(t[k], n) for k in ("sig_nlos_c", "sig_los_c", "sig_los_far_c")])
     return t
 
 
-def shadow_fading_c(sh, lead, ox, oy, dx, dy, los):
+def shadow_fading_c(sh, lead, ox, oy, dx, dy, los, d2=None):
     """Shadow fading ``X_SF * ln(10) / 10`` per pixel-site (added to the path loss), float32.
 
     ``X_SF = sigma_SF z`` with ``z`` the site's unit field (:func:`field_at`) at the state's
@@ -353,19 +361,25 @@ def shadow_fading_c(sh, lead, ox, oy, dx, dy, los):
     each pixel-site (``[k, n]``); ``ox``, ``oy``: its site's offsets (``sh["ox"].take(lead)``);
     ``dx``, ``dy``: UE minus site, m (float32); ``los``: the
     LOS state, bool, or None for the NLOS sigma and distance (TR 38.901 Table 7.4.1-1 and
-    Table 7.5-6).
+    Table 7.5-6); ``d2``: ``dx * dx + dy * dy`` if the caller has it.
     """
     if los is None:
         cpm = _take(sh["cpm_nlos"], lead)
         sig = _take(sh["sig_nlos_c"], lead)
     else:
-        cpm = np.where(los, _take(sh["cpm_los"], lead), _take(sh["cpm_nlos"], lead))
-        sig_l = _take(sh["sig_los_c"], lead)
-        if sh["far"]:       # RMa LOS: 4 dB up to the breakpoint, 6 dB beyond (Table 7.4.1-1)
-            d2 = dx * dx
-            d2 += dy * dy
-            sig_l = np.where(d2 > _take(sh["d_bp2"], lead), _take(sh["sig_los_far_c"], lead), sig_l)
-        sig = np.where(los, sig_l, _take(sh["sig_nlos_c"], lead))
+        # link state 0 NLOS, 1 LOS, 2 RMa LOS beyond the breakpoint (4 dB up to it, 6 dB beyond: Table 7.4.1-1)
+        state = los.astype(np.intp)
+        if sh["far"]:
+            if d2 is None:
+                d2 = dx * dx
+                d2 += dy * dy
+            beyond = np.greater(d2, _take(sh["d_bp2"], lead))
+            beyond &= los
+            state += beyond
+        state *= sh["n_sectors"]
+        state += lead
+        cpm = sh["cpm_state3"].take(state)
+        sig = sh["sig_state3"].take(state)
     v = field_at(sh["z"], ox, oy, dx, dy, cpm)
     return np.multiply(v, sig, dtype=np.float32)
 

@@ -51,6 +51,8 @@ __all__ = [
     "CellFixedPoint",
     "fixed_point_cells",
     "mixed_peak_rate_bps",
+    "served_arrival_rate_per_s",
+    "cell_throughput_from_sums_bps",
     "BusyHourLayer",
     "busy_hour_layer",
     "busy_hour_from_cells",
@@ -577,16 +579,31 @@ def busy_hour_from_cells(fp: CellFixedPoint, rate_indoor_bps, rate_outdoor_bps, 
     return _layer_result(full, lam, users, r_in, r_out, serving, s, es, n)
 
 
+def served_arrival_rate_per_s(arrival_rate_per_s, rate_indoor_bps, rate_outdoor_bps, indoor_share: float):
+    """Per pixel, the flows per second its cell serves: ``lambda (s [r_in > 0] + (1 - s) [r_out > 0])``
+    (classes in outage left out; NaN rates count as outage), float64."""
+    s = float(indoor_share)
+    lam = np.asarray(arrival_rate_per_s, dtype=np.float64)
+    return lam * (s * (_inverse_rate(rate_indoor_bps) > 0) + (1.0 - s) * (_inverse_rate(rate_outdoor_bps) > 0))
+
+
+def cell_throughput_from_sums_bps(cell_arrival_rate_per_s, implied_load, mean_flow_bits: float) -> np.ndarray:
+    """Per cell, ``Lambda E[S] (1 - rho) / rho`` (:func:`cell_throughput_bps` from the cell's sums):
+    0 when overloaded, NaN without demand."""
+    cell_lam = np.asarray(cell_arrival_rate_per_s, dtype=np.float64)
+    rho = np.asarray(implied_load, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = np.where(rho >= 1.0, 0.0, cell_lam * mean_flow_bits * (1.0 - rho) / rho)
+    return np.where(cell_lam > 0, gamma, np.nan)
+
+
 def _layer_result(fp: FixedPointResult, lam, users, r_in, r_out, serving, s: float, es: float, n: int):
     rho = fp.implied_load
-    inv_in, inv_out = _inverse_rate(r_in), _inverse_rate(r_out)
     has = serving >= 0
     cell = serving[has]
-    served_lam = lam * (s * (inv_in > 0) + (1.0 - s) * (inv_out > 0))
+    served_lam = served_arrival_rate_per_s(lam, r_in, r_out, s)
     cell_lam = np.bincount(cell, weights=served_lam[has], minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gamma = np.where(rho >= 1.0, 0.0, cell_lam * es * (1.0 - rho) / rho)
-    gamma = np.where(cell_lam > 0, gamma, np.nan)
+    gamma = cell_throughput_from_sums_bps(cell_lam, rho, es)
     return BusyHourLayer(
         fixed_point=fp,
         arrival_rate_per_s=lam,

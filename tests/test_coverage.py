@@ -183,7 +183,7 @@ def test_per_sector_aggregates_and_progress():
     assert calls[-1] == (r.n_land, r.n_land) and len(calls) == -(-r.n_land // 500)
     assert out.sector_pixels.sum() == np.sum(out.best_sector >= 0) == r.n_land
     np.testing.assert_allclose(out.sector_area_km2, out.sector_pixels * 0.0025)
-    assert out.sector_population.sum() == pytest.approx(r.population.sum())
+    assert out.sector_population.sum() == pytest.approx(r.population_grid().sum())
     assert out.sector_households.sum() == pytest.approx(r.households.sum())
     np.testing.assert_array_equal(out.sector_pixels, np.bincount(out.best_sector, minlength=sec.n_sectors))
 

@@ -56,6 +56,19 @@ def test_kept_results_feed_later_maps_and_are_removed_with_the_stage(executor):
     assert not any(os.path.exists(p) for p in paths)
 
 
+def test_released_results_leave_the_disk_before_the_stage_ends():
+    """A stage holding every tile of every layer until it ends would need the disk of all of them (at 10 m
+    tens of GB); released results are gone at once and the others stay readable."""
+    tiles = [(0, 30), (30, 70), (70, 100)]
+    with LocalEngine(1, "serial").stage({"base": np.arange(100.0)}) as st:
+        kept = st.map(_tile, tiles, keep=True)
+        st.release(kept[:2])
+        assert [os.path.exists(k.key) for k in kept] == [False, False, True]
+        np.testing.assert_array_equal(st.fetch(kept[2]), np.arange(70.0, 100.0) * 2.0)
+        with pytest.raises(FileNotFoundError):
+            st.fetch(kept[0])
+
+
 def test_a_failing_task_raises_in_the_caller_and_leaves_no_worker():
     import multiprocessing
 

@@ -22,7 +22,7 @@ def test_district_sums_equal_census_at_three_resolutions(districts, res_m):
     # every district has pixels, outside pixels carry nothing
     assert (r.pixels_per_district(n) > 0).all()
     outside = r.district_idx < 0
-    assert r.population[outside].sum() == 0.0
+    assert r.population_grid()[outside].sum() == 0.0
 
 
 def test_land_area_close_to_polygon_area(districts):
@@ -60,7 +60,7 @@ def test_scatter_round_trip(districts):
     r = build_city_rasters(districts, 2000.0)
     raster = scatter_to_raster(r.grid, r.land_flat, r.population_land, fill=np.nan)
     assert np.isnan(raster[r.district_idx < 0]).all()
-    np.testing.assert_array_equal(raster[r.district_idx >= 0], r.population[r.district_idx >= 0])
+    np.testing.assert_array_equal(raster[r.district_idx >= 0], r.population_grid()[r.district_idx >= 0])
 
 
 @pytest.mark.parametrize("res_m", [0.0, -100.0, 5.0, 5000.0])
@@ -78,15 +78,23 @@ def test_refuses_grid_that_does_not_fit(districts):
 
 def test_shanghai_25m_estimate_under_1gb(districts):
     g = grid_for_bounds(districts.total_bounds, 25.0, districts.crs.to_string())
-    # rasters of the grid itself (district index, population, households)
-    assert estimate_memory_bytes(g, n_layers=0) < 0.7 * 2**30
+    # the grid itself (district index) and what a streamed run keeps per land pixel (index, population ...)
+    assert estimate_memory_bytes(g) < 2**30
 
 
-def test_estimate_counts_the_busy_hour_interference_terms(districts):
-    """Per land pixel and layer: 8 float32/int32 outputs (32 B); with top-M terms two float64
-    (signal, residual) and M (int32 sector, float32 power) pairs: 16 + 8 M bytes more."""
+def test_shanghai_10m_fits_half_of_a_24_gib_machine(districts):
+    """The layers' per-pixel results are on disk (the run's pixel store), so 10 m needs memory for the grid only."""
+    g = grid_for_bounds(districts.total_bounds, 10.0, districts.crs.to_string())
+    assert estimate_memory_bytes(g) < 6 * 2**30
+
+
+def test_disk_estimate_counts_the_busy_hour_interference_terms(districts):
+    """Per land pixel and layer: 9 float32/int32 outputs (36 B, in the store and in the kept tiles); with
+    top-M terms two float64 (signal, residual) and M (int32 sector, float32 power) pairs: 16 + 8 M bytes more."""
+    from sim.grid import estimate_disk_bytes
+
     g = grid_for_bounds(districts.total_bounds, 25.0, districts.crs.to_string())
     n_land = g.n_pixels * 0.6
-    base = estimate_memory_bytes(g, n_layers=3)
-    busy = estimate_memory_bytes(g, n_layers=3, top_m=8)
+    base = estimate_disk_bytes(g, n_layers=3)
+    busy = estimate_disk_bytes(g, n_layers=3, top_m=8)
     assert busy - base == pytest.approx(n_land * 3 * (16 + 8 * 8), abs=2)

@@ -43,14 +43,15 @@ ALLOWED: dict[str, set[str]] = {
     "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "shadowing", "results"},
     "busyload": BASE | {"kernel", "linkfield", "linkmodel", "results"},
     "engine": BASE,
+    "pixelstore": BASE,
     "dask_engine": BASE | {"engine"},   # optional (.[dask]); imported only when a run asks for the Dask engine
-    "coverage": BASE | {"grid", "kernel", "results", "engine"},
+    "coverage": BASE | {"grid", "kernel", "results", "engine", "pixelstore"},
     # load, fibre, indicators, criteria
     "queueing": BASE,
     "traffic": BASE | {"queueing"},
     "cellsim": BASE | {"queueing"},
     "broadband": BASE | {"queueing"},
-    "indicators": BASE,
+    "indicators": BASE | {"pixelstore"},
     "criteria": BASE,
     "planning": BASE | {"grid", "sites", "placement", "coverage", "kernel", "results", "propagation"},
     # the answer: maps are drawn, report writes
@@ -63,6 +64,7 @@ ALLOWED: dict[str, set[str]] = {
     "report.files": BASE | {"grid"},
     "report.runfolder": BASE | {"grid", "criteria", "report.files"},
     "report.tables": BASE,
+    "report.rasterfile": BASE | {"grid", "report.files"},
     "report.render": BASE | {"criteria", "geodata", "report.files", "report.runfolder", "report.tables"},
     # the commands
     "app": set(),
@@ -70,12 +72,12 @@ ALLOWED: dict[str, set[str]] = {
     "app.inputs": BASE | {"config", "geodata", "grid", "results", "sites", "sitefiles", "placement", "linkmodel",
                           "linkfield"},
     "app.busyhour": BASE | {"config", "traffic", "broadband", "indicators", "kernel", "busyload", "cellsim",
-                            "engine", "report", "app.inputs", "app.stages"},
+                            "engine", "report", "pixelstore", "results", "app.inputs", "app.stages"},
     "app.assess": BASE | {"config", "criteria", "indicators", "broadband", "geodata", "app.busyhour", "app.inputs"},
-    "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "app.assess",
+    "app.outputs": BASE | {"config", "maps", "report", "coverage", "criteria", "grid", "pixelstore", "app.assess",
                            "app.busyhour"},
-    "app.run": BASE | {"config", "coverage", "engine", "grid", "report", "app.assess", "app.outputs", "app.busyhour",
-                       "app.inputs", "app.stages", "dask_engine"},
+    "app.run": BASE | {"config", "coverage", "engine", "grid", "pixelstore", "report", "app.assess", "app.outputs",
+                       "app.busyhour", "app.inputs", "app.stages", "dask_engine"},
     "app.plan": BASE | {"config", "maps", "planning", "report", "sites", "linkfield", "app.inputs", "app.outputs",
                         "app.stages"},
     "app.compare": BASE | {"maps", "report"},
@@ -94,7 +96,7 @@ READERS = {"config", "compose", "geodata", "sitefiles", "report.runfolder"}
 """The only modules that read files."""
 
 WRITERS_PREFIX = "report"
-SCRATCH = {"engine", "dask_engine"}
+SCRATCH = {"engine", "dask_engine", "pixelstore"}
 """Engines spill kept tile results to a temporary folder of their own (removed when the stage ends):
 the only files they read are those they wrote; no user file passes through them."""
 """Only the report package writes files."""

@@ -44,7 +44,7 @@ def scene():
     """Huangpu at 100 m, 3 density-placed n78 sites, candidates every 150 m."""
     sc = load_scenario(TINY)
     districts = R.load_region(sc)
-    rasters = R.build_rasters(sc, districts, n_layers=1)
+    rasters = R.build_rasters(sc, districts)
     op, car = next((o, c) for lid, o, c in sc.layers() if lid == LAYER)
     spec = S.CarrierSpec(layer=LAYER, band=car.band, ptx_dbm=car.ptx_dbm, g_max_dbi=car.antenna.g_max_dbi,
                          hpbw_h_deg=car.antenna.hpbw_h_deg, hpbw_v_deg=car.antenna.hpbw_v_deg,

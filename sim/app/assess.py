@@ -9,6 +9,7 @@ reached, the fibre criteria of ``[broadband]`` and the PON busy hour, the 5G use
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -59,40 +60,68 @@ class Assessment:
         self.by_district[key], self.citywide[key] = pair
 
 
-def assess_radio(sc: Scenario, rasters, coverage, rate_busy_by_ran, n_districts: int, a: Assessment) -> None:
-    """Coverage and rate indicators of every radio network's best layer, mobile-share weighted."""
+def assess_radio(sc: Scenario, rasters, store, n_districts: int, a: Assessment, busy: bool = True) -> None:
+    """Coverage and rate indicators of every radio network's best layer, mobile-share weighted.
+
+    Chunk by chunk over ``store`` (:class:`~sim.pixelstore.PixelStore`: each layer's coverage
+    ``"<layer>/<field>"`` and, with ``busy``, each network's ``"<ran>/rate_busy_bps"``): each network's
+    best-layer values go to the store (``"<ran>/best/<field>"``; ``a.best_by_ran`` maps them) and the
+    indicators' sums run over the chunks in land order (:func:`sim.indicators.physical_sums`).
+    """
     cr = sc.criteria
     weights = I.ran_weights(mobile_share_by_ran(sc))
-    d_land = rasters.district_land.astype(np.int64)
     for ran in sc.ran_ids:
-        best = I.best_layer_values([coverage[lid] for lid, op, _ in sc.layers() if op.id == ran])
-        a.best_by_ran[ran] = best
-        b, c = I.physical_indicators(
-            d_land, rasters.population_land, rsrp_outdoor_dbm=best["rsrp_dbm"], sinr_outdoor_db=best["sinr_db"],
-            rsrp_indoor_dbm=best["rsrp_indoor_dbm"], sinr_indoor_db=best["sinr_indoor_db"],
-            rate_unloaded_bps=best["rate_indoor_bps"],
-            rate_busy_bps=None if rate_busy_by_ran is None else rate_busy_by_ran[ran],
-            rsrp_min_dbm=cr.rsrp_min_dbm, sinr_min_db=cr.sinr_min_db, rate_gigabit_bps=cr.gigabit_rate_bps,
-            rate_busy_min_bps=cr.busy_rate_bps, n_districts=n_districts)
+        lids = [lid for lid, op, _ in sc.layers() if op.id == ran]
+        sums = None
+        for name in I.BEST_LAYER_FIELDS:
+            store.create(f"{ran}/best/{name}", np.float32)
+        for s0, s1 in store.chunks():
+            best = I.best_layer_values([SimpleNamespace(**{name: store.read(f"{lid}/{name}", s0, s1)
+                                                           for name in I.BEST_LAYER_FIELDS}) for lid in lids])
+            for name, v in best.items():
+                store.write(f"{ran}/best/{name}", s0, v)
+            sums = I.physical_sums(
+                sums, rasters.district_at(s0, s1).astype(np.int64), rasters.population_at(s0, s1),
+                rsrp_outdoor_dbm=best["rsrp_dbm"], sinr_outdoor_db=best["sinr_db"],
+                rsrp_indoor_dbm=best["rsrp_indoor_dbm"], sinr_indoor_db=best["sinr_indoor_db"],
+                rate_unloaded_bps=best["rate_indoor_bps"],
+                rate_busy_bps=store.read(f"{ran}/rate_busy_bps", s0, s1) if busy else None,
+                rsrp_min_dbm=cr.rsrp_min_dbm, sinr_min_db=cr.sinr_min_db, rate_gigabit_bps=cr.gigabit_rate_bps,
+                rate_busy_min_bps=cr.busy_rate_bps, n_districts=n_districts)
+        a.best_by_ran[ran] = {name: store.array(f"{ran}/best/{name}") for name in I.BEST_LAYER_FIELDS}
+        b, c = I.shares_from_sums(sums or {})
         I.add_weighted(a.by_district, a.citywide, weights[ran], b, c)
 
 
-def assess_speed_test(sc: Scenario, rasters, outdoor_rate_by_ran, n_districts: int, a: Assessment):
+def assess_speed_test(sc: Scenario, rasters, store, n_districts: int, a: Assessment) -> str:
     """The speed-test indicator: one outdoor flow in the busy hour, as crowd-sourced tests measure.
 
     Per district and citywide, the mean and the 10th/50th/90th percentiles (Mbit/s) of the
     outdoor busy-hour flow throughput at the solved loads, over the residents and the networks
     (each weighted by its operators' mobile share); land no 5G layer serves runs no 5G test.
-    Returns the per-pixel mean over the networks (bit/s, float32 [n_land]) for the raster.
+    Read chunk by chunk from ``store`` (each network's ``"<ran>/rate_busy_outdoor_bps"``), twice: the
+    percentiles from a histogram, then the tests in their bins (:class:`sim.indicators.SpeedTestSums`).
+    Writes the per-pixel mean over the
+    networks (bit/s, float32) for the raster; returns its name in the store.
     """
     weights = I.ran_weights(mobile_share_by_ran(sc))
-    rans = list(outdoor_rate_by_ran)
-    vals = [outdoor_rate_by_ran[r] for r in rans]
-    by_d, city = I.speed_test_indicators(vals, [rasters.population_land * weights[r] for r in rans],
-                                         rasters.district_land.astype(np.int64), n_districts)
+    rans = list(sc.ran_ids)
+    sums = I.SpeedTestSums(n_districts)
+    name = "speedtest_mean_bps"
+    store.create(name, np.float32)
+    for again in (False, True):
+        for s0, s1 in store.chunks():
+            vals = [store.read(f"{r}/rate_busy_outdoor_bps", s0, s1) for r in rans]
+            pop = rasters.population_at(s0, s1)
+            d = rasters.district_at(s0, s1).astype(np.int64)
+            for r, v in zip(rans, vals):
+                (sums.add_again if again else sums.add)(v, pop * weights[r], d)
+            if not again:
+                store.write(name, s0, I.mixture_mean(vals, [weights[r] for r in rans]))
+    by_d, city = sums.result()
     for k in by_d:
         a.put(f"speedtest_{k}_mbps", (by_d[k], city[k]))
-    return I.mixture_mean(vals, [weights[r] for r in rans])
+    return name
 
 
 def assess_sites(sc: Scenario, sites, districts, a: Assessment) -> None:

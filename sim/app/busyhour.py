@@ -10,6 +10,7 @@ and returns a :class:`BusyHour`;
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,8 @@ from ..broadband import GIGABIT_TIER_BPS, pon_busy_hour_table
 from ..config import Scenario
 from ..engine import LocalEngine
 from ..indicators import ratio_by_district
+from ..pixelstore import PixelStore, bincount_onto
+from ..results import TileTerms
 from .inputs import fiveg_user_share_by_district, layer_radio
 from .stages import noop_progress
 
@@ -64,6 +67,7 @@ class BusyHour:
     cells: pd.DataFrame = field(repr=False)
     layer_summary: dict
     outdoor_rate_by_ran: dict = field(default_factory=dict, repr=False)
+    store: object = field(default=None, repr=False)   # the PixelStore the per-pixel arrays map
 
 
 def _layer_summary(n_cells: int, fp) -> dict:
@@ -89,7 +93,7 @@ def _cell_table(lid: str, t, bh, spread: dict, codes) -> pd.DataFrame:
 
 
 def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, progress=None, *,
-                    engine=None, stage=None) -> BusyHour:
+                    engine=None, stage=None, store=None) -> BusyHour:
     """The 5G busy hour of every layer: demand, load <-> interference fixed point, throughput.
 
     ``coverage``: each layer's :class:`~sim.results.CoverageLayers` with top-M interference
@@ -101,60 +105,176 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
     (:func:`sim.coverage.coverage_on_stage`), or, for whole-grid terms, on a stage of
     ``engine`` (default a :class:`~sim.engine.LocalEngine` of ``radio.workers``) over tiles of
     ``radio.block_size`` pixels. Loads, rates and figures do not depend on the tiles or workers.
+
+    Per-pixel results stream through ``store`` (a :class:`~sim.pixelstore.PixelStore`; the one
+    the coverage wrote its layers to, or a new one): the demand, the rates of the last pass and
+    the throughputs are written there tile by tile and reduced chunk by chunk, never held whole;
+    the result's per-pixel arrays map the store's files.
     """
     with contextlib.ExitStack() as stack:
         if stage is None:
             eng = engine if engine is not None else LocalEngine(sc.radio.workers or None)
             stage = stack.enter_context(eng.stage({}))
-        return _solve(sc, rasters, coverage, sites, ran_share, codes, progress or noop_progress, stage)
+        if store is None:
+            store = PixelStore(rasters.n_land)
+        for lid, cov in coverage.items():
+            for name in ("rate_indoor_bps", "best_sector"):
+                if f"{lid}/{name}" not in store:
+                    store.write(f"{lid}/{name}", 0, getattr(cov, name))
+        return _solve(sc, rasters, coverage, sites, ran_share, codes, progress or noop_progress, stage, store)
 
 
-def _layer_busy_hour(sc: Scenario, stage, cov, radio, users, n_cells: int):
-    """One layer's fixed point over tiles, then the last pass of its rates and its figures."""
+def _demand(sc: Scenario, rasters, store, ran: str, lids: list, share: float, fiveg_d) -> None:
+    """Busy-hour users of network ``ran`` per pixel on the layer carrying them (``"<layer>/users"``, float64,
+    0 elsewhere) and the index of that layer (``"<ran>/layer"``, int8, -1: none), chunk by chunk."""
+    tr = sc.traffic
+    for lid in lids:
+        store.create(f"{lid}/users", np.float64)
+    store.create(f"{ran}/layer", np.int8)
+    for a, b in store.chunks():
+        users = T.users_per_pixel(rasters.population_at(a, b), share, fiveg_d[rasters.district_at(a, b)],
+                                  tr.busy_hour_active_share, tr.mobile_penetration)
+        masks = T.users_layer_masks([store.read(f"{lid}/rate_indoor_bps", a, b) for lid in lids])
+        which = np.full(b - a, -1, dtype=np.int8)
+        for i, (lid, m) in enumerate(zip(lids, masks)):
+            store.write(f"{lid}/users", a, np.where(m, users, 0.0))
+            which[m] = i
+        store.write(f"{ran}/layer", a, which)
+
+
+def _layer_busy_hour(sc: Scenario, stage, cov, radio, lid: str, store, n_cells: int):
+    """One layer's fixed point over tiles, the last pass of its rates (to ``store``) and its figures."""
     tr = sc.traffic
     es = tr.mean_flow_mb * 8e6
-    lam = T.flow_arrival_rate_per_s(users, tr.flows_per_active_user_per_h)
     params = busyload.layer_params(radio, sc.radio.default_load, sc.radio.indoor_share, es,
                                    cov.interference.noise_mw)
     sources, blocks = busyload.tile_sources(cov, sc.radio.block_size)
-    tl = busyload.TileLoad(stage, sources, blocks, lam, n_cells, params)
+    lams = [T.flow_arrival_rate_per_s(store.read(f"{lid}/users", a, b), tr.flows_per_active_user_per_h)
+            for a, b in blocks]
+    tl = busyload.TileLoad(stage, sources, blocks, lams, n_cells, params)
+    del lams
+    if isinstance(cov.interference, TileTerms):
+        stage.release(cov.interference.kept)     # the states hold what the iterations need of the tiles
     fp = T.fixed_point_cells(tl.offered_load, n_cells, tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
                              damping=BUSY_DAMPING)
-    r_in, r_out = tl.rates(fp.load)
-    return T.busy_hour_from_cells(fp, r_in, r_out, cov.best_sector, users, tr.flows_per_active_user_per_h, es,
-                                  n_cells, indoor_share=sc.radio.indoor_share)
+    for name in ("rate_busy_indoor_bps", "rate_busy_outdoor_bps"):
+        store.create(f"{lid}/{name}", np.float32)
+    for start, r_in, r_out in tl.iter_rates(fp.load):
+        store.write(f"{lid}/rate_busy_indoor_bps", start, r_in)
+        store.write(f"{lid}/rate_busy_outdoor_bps", start, r_out)
+    stage.release(tl.states)
+    return _layer_result(sc, fp, lid, store, n_cells)
 
 
-def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog, stage) -> BusyHour:
+def _layer_result(sc: Scenario, fp, lid: str, store, n: int):
+    """:func:`sim.traffic.busy_hour_from_cells` chunk by chunk over ``store``: the per-cell sums (the bits of
+    whole-array sums, :func:`sim.pixelstore.bincount_onto`) and the per-pixel arrays written to the store."""
     tr = sc.traffic
+    s = float(sc.radio.indoor_share)
+    rho = fp.implied_load
+    cell_lam, cell_users = np.zeros(n), np.zeros(n)
+    names = ("peak_rate_bps", "throughput_bps", "throughput_indoor_bps", "throughput_outdoor_bps")
+    for name in names:
+        store.create(f"{lid}/{name}", np.float32)
+    store.create(f"{lid}/arrival_rate_per_s", np.float64)
+    for a, b in store.chunks():
+        r_in = store.read(f"{lid}/rate_busy_indoor_bps", a, b)
+        r_out = store.read(f"{lid}/rate_busy_outdoor_bps", a, b)
+        serving = store.read(f"{lid}/best_sector", a, b)
+        users = store.read(f"{lid}/users", a, b)
+        lam = T.flow_arrival_rate_per_s(users, tr.flows_per_active_user_per_h)
+        store.write(f"{lid}/arrival_rate_per_s", a, lam)
+        has = serving >= 0
+        cell = serving[has]
+        cell_lam = bincount_onto(cell_lam, cell, T.served_arrival_rate_per_s(lam, r_in, r_out, s)[has])
+        cell_users = bincount_onto(cell_users, cell, users[has])
+        peak = T.mixed_peak_rate_bps(r_in, r_out, s).astype(np.float32)
+        for name, v in zip(names, (peak, T.busy_hour_throughput_bps(peak, serving, rho),
+                                   T.busy_hour_throughput_bps(r_in, serving, rho),
+                                   T.busy_hour_throughput_bps(r_out, serving, rho))):
+            store.write(f"{lid}/{name}", a, v)
+    full = T.FixedPointResult(load=fp.load, implied_load=fp.implied_load, saturated=fp.saturated,
+                              peak_rate_bps=store.array(f"{lid}/peak_rate_bps"),
+                              serving_cell=store.array(f"{lid}/best_sector"),
+                              throughput_bps=store.array(f"{lid}/throughput_bps"), iterations=fp.iterations,
+                              max_change=fp.max_change, converged=fp.converged, change_history=fp.change_history,
+                              mean_load_history=fp.mean_load_history)
+    return T.BusyHourLayer(
+        fixed_point=full, arrival_rate_per_s=store.array(f"{lid}/arrival_rate_per_s"),
+        rate_indoor_bps=store.array(f"{lid}/rate_busy_indoor_bps"),
+        rate_outdoor_bps=store.array(f"{lid}/rate_busy_outdoor_bps"),
+        throughput_indoor_bps=store.array(f"{lid}/throughput_indoor_bps"),
+        throughput_outdoor_bps=store.array(f"{lid}/throughput_outdoor_bps"),
+        cell_users=cell_users, cell_arrival_rate_per_s=cell_lam,
+        cell_throughput_bps=T.cell_throughput_from_sums_bps(cell_lam, rho, tr.mean_flow_mb * 8e6))
+
+
+FLOW_STATS_BUDGET_BYTES = 512 * 2 ** 20
+"""Most bytes of served flow classes :func:`_cell_flow_stats` gathers at once (about 40 bytes each, sorted):
+more are taken in parts of whole cells (a cell's figures depend only on its own classes)."""
+
+
+def _cell_flow_stats(sc: Scenario, lid: str, store, n_cells: int) -> dict:
+    """:func:`sim.traffic.cell_flow_stats` of a layer from ``store``: the served pixels with demand gathered
+    chunk by chunk in land order (the same classes in the same order, so the same bits), in parts of cells."""
+    n_served = 0
+    for a, b in store.chunks():
+        n_served += int(np.count_nonzero(store.read(f"{lid}/users", a, b) > 0))
+    parts = max(1, -(-2 * n_served * 40 // FLOW_STATS_BUDGET_BYTES))
+    out = None
+    for p in range(parts):
+        cols = {k: [] for k in ("cell", "lam", "in", "out")}
+        for a, b in store.chunks():
+            serving = store.read(f"{lid}/best_sector", a, b)
+            lam = store.read(f"{lid}/arrival_rate_per_s", a, b)
+            keep = (serving >= 0) & (lam > 0) & (serving % parts == p)
+            cols["cell"].append(serving[keep])
+            cols["lam"].append(lam[keep])
+            cols["in"].append(store.read(f"{lid}/throughput_indoor_bps", a, b)[keep])
+            cols["out"].append(store.read(f"{lid}/throughput_outdoor_bps", a, b)[keep])
+        got = T.cell_flow_stats(*(np.concatenate(cols[k]) for k in ("cell", "lam", "in", "out")),
+                                sc.radio.indoor_share, n_cells,
+                                (sc.criteria.busy_rate_bps, sc.criteria.gigabit_rate_bps))
+        mine = np.arange(n_cells) % parts == p
+        out = got if out is None else {k: np.where(mine, got[k], out[k]) for k in out}
+    return out
+
+
+def _by_ran(store, ran: str, lids: list) -> None:
+    """Each network's busy-hour rasters: indoor throughput on the users' layer (0 where no layer serves) and
+    the outdoor one (NaN there), ``"<ran>/rate_busy_bps"`` and ``"<ran>/rate_busy_outdoor_bps"``."""
+    for a, b in store.chunks():
+        which = store.read(f"{ran}/layer", a, b)
+        rate = np.zeros(b - a, dtype=np.float32)
+        out = np.full(b - a, np.nan, dtype=np.float32)
+        for i, lid in enumerate(lids):
+            m = which == i
+            rate[m] = store.read(f"{lid}/throughput_indoor_bps", a, b)[m]
+            out[m] = store.read(f"{lid}/throughput_outdoor_bps", a, b)[m]
+        store.write(f"{ran}/rate_busy_bps", a, rate)
+        store.write(f"{ran}/rate_busy_outdoor_bps", a, out)
+
+
+def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog, stage, store) -> BusyHour:
     layers, rate_by_ran, cells, summ, out_by_ran = {}, {}, [], {}, {}
-    # each district's 5G user share ([district_inputs], else the citywide input) on its pixels
-    fiveg_px = fiveg_user_share_by_district(sc, codes)[rasters.district_land.astype(np.int64)]
+    # each district's 5G user share ([district_inputs], else the citywide input)
+    fiveg_d = fiveg_user_share_by_district(sc, codes)
     for ran in sc.ran_ids:
         lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
-        users = T.users_per_pixel(rasters.population_land, ran_share[ran], fiveg_px,
-                                  tr.busy_hour_active_share, tr.mobile_penetration)
-        assign = dict(zip([lid for lid, _ in lids],
-                          T.users_layer_masks([coverage[lid].rate_indoor_bps for lid, _ in lids])))
-        rate = np.zeros(rasters.n_land, dtype=np.float32)  # land no layer serves: 0 bit/s (NaN is off land)
-        out_by_ran[ran] = np.full(rasters.n_land, np.nan, dtype=np.float32)
+        _demand(sc, rasters, store, ran, [lid for lid, _ in lids], ran_share[ran], fiveg_d)
         for lid, carrier in lids:
             prog(f"busy hour {lid}")
             t = sites.for_layer(lid)
-            bh = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier),
-                                  np.where(assign[lid], users, 0.0), t.n_sectors)
+            bh = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier), lid, store, t.n_sectors)
             layers[lid] = bh
-            rate[assign[lid]] = bh.throughput_indoor_bps[assign[lid]]
-            out_by_ran[ran][assign[lid]] = bh.throughput_outdoor_bps[assign[lid]]
             summ[lid] = _layer_summary(t.n_sectors, bh.fixed_point)
-            spread = T.cell_flow_stats(bh.fixed_point.serving_cell, bh.arrival_rate_per_s, bh.throughput_indoor_bps,
-                                       bh.throughput_outdoor_bps, sc.radio.indoor_share, t.n_sectors,
-                                       (sc.criteria.busy_rate_bps, sc.criteria.gigabit_rate_bps))
-            cells.append(_cell_table(lid, t, bh, spread, codes))
-        rate_by_ran[ran] = rate
+            cells.append(_cell_table(lid, t, bh, _cell_flow_stats(sc, lid, store, t.n_sectors), codes))
+        _by_ran(store, ran, [lid for lid, _ in lids])
+        rate_by_ran[ran] = store.array(f"{ran}/rate_busy_bps")
+        out_by_ran[ran] = store.array(f"{ran}/rate_busy_outdoor_bps")
     table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
     return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells=table, layer_summary=summ,
-                    outdoor_rate_by_ran=out_by_ran)
+                    outdoor_rate_by_ran=out_by_ran, store=store)
 
 
 MAX_SIMPY_FLOWS = 1_000_000
@@ -173,7 +293,31 @@ def _bounded_horizon(kw: dict, arrivals_per_s: float) -> dict:
     return dict(kw, horizon_s=horizon, warmup_s=0.1 * horizon)
 
 
-def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
+def _sampled_layers(layers: dict, owner, picks, store) -> dict:
+    """The layers reduced to the pixels of the sampled cells (read chunk by chunk from ``store``, land order
+    kept): what :func:`sim.traffic.cell_flow_classes` reads of them, without mapping whole arrays."""
+    by_layer: dict = {}
+    for i in picks:
+        by_layer.setdefault(owner[i][0], set()).add(int(owner[i][1]))
+    out = dict(layers)
+    for lid, cells in by_layer.items():
+        wanted = np.array(sorted(cells))
+        cols = {k: [] for k in ("best_sector", "arrival_rate_per_s", "rate_busy_indoor_bps", "rate_busy_outdoor_bps")}
+        for a, b in store.chunks():
+            serving = store.read(f"{lid}/best_sector", a, b)
+            keep = np.isin(serving, wanted)
+            for k in cols:
+                cols[k].append(serving[keep] if k == "best_sector" else store.read(f"{lid}/{k}", a, b)[keep])
+        got = {k: np.concatenate(v) for k, v in cols.items()}
+        bh = layers[lid]
+        out[lid] = dataclasses.replace(
+            bh, fixed_point=dataclasses.replace(bh.fixed_point, serving_cell=got["best_sector"]),
+            arrival_rate_per_s=got["arrival_rate_per_s"], rate_indoor_bps=got["rate_busy_indoor_bps"],
+            rate_outdoor_bps=got["rate_busy_outdoor_bps"])
+    return out
+
+
+def simpy_check(sc: Scenario, layers, store=None) -> tuple[list[dict], list[dict]]:
     """simpy against the analytic PS result for ``traffic.simpy_cells`` cells, and one cell's day.
 
     Cells: :func:`sim.cellsim.sample_cells` over all layers (evenly spaced ranks of load
@@ -182,7 +326,8 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     ``traffic.horizon_s`` (ASSUMPTION: the first 10 % is warm-up); its ``E[S]/E[T]`` with the
     95 % CI is compared with :func:`sim.traffic.cell_throughput_bps`. The day: the median
     sampled cell over ``traffic.daily_profile`` (:func:`sim.cellsim.simulate_cell_day`).
-    Streams: ``SeedSequence(seed).spawn(3)[1]`` for the cells, ``[2]`` for the day.
+    Streams: ``SeedSequence(seed).spawn(3)[1]`` for the cells, ``[2]`` for the day. With ``store`` (the
+    :class:`~sim.pixelstore.PixelStore` of the layers) only the sampled cells' pixels are read.
     """
     tr = sc.traffic
     lids = list(layers)
@@ -192,6 +337,8 @@ def simpy_check(sc: Scenario, layers) -> tuple[list[dict], list[dict]]:
     lam = np.concatenate([layers[lid].cell_arrival_rate_per_s for lid in lids])
     owner = [(lid, c) for lid in lids for c in range(layers[lid].fixed_point.load.size)]
     picks = C.sample_cells(load, lam, int(tr.simpy_cells))
+    if store is not None:
+        layers = _sampled_layers(layers, owner, picks, store)
     es = tr.mean_flow_mb * 8e6
     kw = dict(horizon_s=tr.horizon_s, warmup_s=0.1 * tr.horizon_s, n_replications=tr.replications,
               distribution=tr.size_distribution, sigma=tr.lognormal_sigma, shape=tr.pareto_shape)

@@ -82,8 +82,13 @@ outputs that list sites), measured on a 200,000-row CSV file (benchmarks/bench_r
 about 8.4 kB per row; rounded up."""
 
 OUTPUT_BYTES_PER_PIXEL = 64
-"""Peak memory per grid pixel of the largest output (a map: the raster as float64, its RGBA image
-and matplotlib's resampled copy; a GeoTIFF with its overviews needs less)."""
+"""Peak memory per pixel of the largest output drawn whole: a map of at most
+``app.outputs.PREVIEW_MAX_PX`` pixels a side (the raster as float64, its RGBA image and matplotlib's
+resampled copy); the GeoTIFFs are written window by window (:mod:`sim.report.rasterfile`)."""
+
+STREAM_BYTES_PER_COLUMN = 20 * 256 * 4 * 2
+"""Memory per grid column of the GeoTIFFs written at once (about 20 rasters, each a block of 256 rows of
+float32 buffered, and GDAL's copy of it)."""
 
 
 KERNEL_BYTES_PER_PAIR = 16
@@ -106,11 +111,11 @@ def memory_need_bytes(sc: Scenario, grid, n_site_rows: int = 0, districts=None) 
     placed = site_counts(sc, districts) if districts is not None else dict(sc.deployment.sites or {})
     parts = {
         "libraries": PROCESS_BASE_BYTES,
-        "rasters": estimate_memory_bytes(grid, n_layers=len(sc.layers()),
-                                         top_m=BUSY_TOP_M if sc.traffic is not None else 0),
+        "rasters": estimate_memory_bytes(grid),
         "sites": int(n_site_rows + sum(placed.values())
                      + sum((sc.deployment.small_cells or {}).values())) * SITE_ROW_BYTES,
-        "largest output": int(grid.n_pixels * OUTPUT_BYTES_PER_PIXEL),
+        "largest output": int(min(grid.n_pixels, 2048 ** 2) * OUTPUT_BYTES_PER_PIXEL
+                              + grid.shape[1] * STREAM_BYTES_PER_COLUMN),
         "kernel blocks": int(_workers(sc) * min(sc.radio.block_size, grid.n_pixels) * sc.radio.k_sites
                              * sc.deployment.n_sectors * KERNEL_BYTES_PER_PAIR),
     }
@@ -229,20 +234,11 @@ def region_info(sc: Scenario, districts) -> dict:
             "n_districts_file": int(districts.attrs.get("n_districts_file", len(districts))), "sources": sources}
 
 
-def build_rasters(sc: Scenario, districts, n_layers: int | None = None):
-    """The city rasters at ``region.resolution_m``, refused when the memory estimate exceeds the limit.
-
-    The estimate counts ``n_layers`` coverage layers (default: every layer of the scenario)
-    and, with a busy hour, its top-M interference terms.
-    """
+def build_rasters(sc: Scenario, districts):
+    """The city rasters at ``region.resolution_m``, refused when the memory estimate exceeds the limit
+    (:func:`sim.grid.estimate_memory_bytes`: the layers' per-pixel results stream through disk)."""
     limit = int(sc.region.max_memory_gb * 2**30) if sc.region.max_memory_gb > 0 else None
-    return build_city_rasters(
-        districts,
-        sc.region.resolution_m,
-        max_memory_bytes=limit,
-        n_layers=len(sc.layers()) if n_layers is None else n_layers,
-        top_m=BUSY_TOP_M if sc.traffic is not None and n_layers is None else 0,
-    )
+    return build_city_rasters(districts, sc.region.resolution_m, max_memory_bytes=limit)
 
 
 def grid_summary_rows(districts, rasters) -> list[dict]:

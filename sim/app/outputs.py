@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import textwrap
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,15 +21,16 @@ from .. import maps
 from ..config import Scenario
 from ..coverage import serving_distance_m
 from ..criteria import INDICATORS
-from ..grid import scatter_to_raster
+from ..pixelstore import bincount_onto, chunks
 from ..report import files, render, runfolder
+from ..report.rasterfile import LandRasterWriter
 from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
            "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
-           "write_coverage_outputs", "write_busy_outputs", "write_overview_maps", "criteria_panels",
-           "benchmark_panels", "write_holes_and_places", "fitted_limits", "build_summary",
+           "pixel_outputs", "write_pixel_outputs", "write_busy_tables", "hole_shares_pct", "write_overview_maps",
+           "criteria_panels", "benchmark_panels", "fitted_limits", "PREVIEW_MAX_PX", "build_summary",
            "write_summary_and_reports", "headline", "WRITER_THREADS", "writing_outputs"]
 
 WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -158,100 +160,234 @@ def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> N
         files.write_gpkg(run_dir / "key_places.gpkg", kp.to_crs(GPKG_CRS), "key_places")
 
 
-def write_coverage_outputs(sc: Scenario, run_dir: Path, rasters, districts, coverage, sectors, title: str) -> dict:
-    """Per layer: the GeoTIFFs of :data:`COVERAGE_RASTERS`, their maps and the best-server map; the report's images."""
-    images = {}
-    for lid, cov in coverage.items():
-        for name, label, unit, vmin, vmax, cmap in COVERAGE_RASTERS:
-            arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, getattr(cov, name).astype(np.float32))
-            if sc.output.geotiff:
-                stem, values, tif_unit = geotiff_of(f"{lid}_{name}", arr2d, unit)
-                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, f"{lid} {label}", tif_unit)
-            if sc.output.maps and name != "rate_indoor_bps":
-                scale = ""
-                if vmin is None:
-                    vmin, vmax = fitted_limits(arr2d)
-                    scale = f"; scale {vmin:g} to {vmax:g}, the 2nd-98th percentile of land pixels"
-                fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {lid} {label}",
-                                      cbar_label=f"{label} ({unit}{scale})", cmap=cmap, vmin=vmin, vmax=vmax,
-                                      inset_codes=_inset(sc))
-                _png(sc, fig, run_dir / f"map_{lid}_{name}.png", images, f"{lid} {label}")
+@dataclass
+class _Raster:
+    """One per-pixel output streamed from the run's pixel store: its GeoTIFF and, through the preview, its map.
+
+    ``values(start, stop)`` gives land pixels ``start:stop`` (in the raster's unit: bit/s for rates, written
+    in Mbit/s as :func:`geotiff_of` says); ``tif`` False: a map only (e.g. the best-server distance)."""
+
+    name: str
+    values: object
+    label: str
+    unit: str
+    tif: bool = True
+    dtype: str = "float32"
+
+
+def _stream_rasters(sc: Scenario, run_dir: Path, rasters, jobs: list, progress=None) -> dict:
+    """Every raster of ``jobs`` in one pass over the land pixels in chunks, each GeoTIFF written window by
+    window (:class:`sim.report.rasterfile.LandRasterWriter`); returns name -> ``(grid, preview)``, the
+    decimated 2-D view the maps are drawn from (the whole raster when it is at most
+    :data:`PREVIEW_MAX_PX` a side)."""
+    writers = {}
+    try:
+        for job in jobs:
+            path = None
+            stem, unit = job.name, job.unit
+            if job.tif and sc.output.geotiff:
+                stem, _, unit = geotiff_of(job.name, np.zeros(0, np.float32), job.unit)
+                path = run_dir / f"{stem}.tif"
+            writers[job.name] = LandRasterWriter(path, rasters.grid, rasters.land_flat, np.nan,
+                                                 job.label, unit, dtype=job.dtype, preview_max_px=PREVIEW_MAX_PX,
+                                                 scale=1e-6 if job.name.endswith("_bps") else None)
+        spans = chunks(rasters.n_land)
+        for i, (a, b) in enumerate(spans):
+            for job in jobs:
+                writers[job.name].write(a, b, job.values(a, b))
+            if progress is not None:
+                progress(i + 1, len(spans))
+        out = {}
+        for job in jobs:
+            w = writers.pop(job.name)
+            out[job.name] = _Shown(w.preview_grid, w.close())
+        return out
+    finally:
+        for w in writers.values():
+            w.abort()
+
+
+@dataclass
+class _Shown:
+    """A raster's preview: ``grid``, ``values`` in float32; unpacked as ``(grid, float64 view)``, what the maps
+    got of the whole raster (``scatter_to_raster``'s dtype), converted when a map is drawn."""
+
+    grid: object
+    values: np.ndarray
+
+    def __iter__(self):
+        return iter((self.grid, np.asarray(self.values, dtype=np.float64)))
+
+
+PREVIEW_MAX_PX = 2048
+"""Largest side of the decimated view a raster map is drawn from (the maps show at most
+:data:`sim.maps.MAX_PX` pixels a side): the whole raster at 100 m, every 3rd pixel at 25 m."""
+
+
+def _reader(store, key: str):
+    """``values(start, stop)`` of the store's array ``key``."""
+    return lambda a, b: store.read(key, a, b)
+
+
+def _holes(cr, store, ran: str):
+    """``values(start, stop)``: the coverage-hole class (:data:`HOLE_CLASSES`) of network ``ran``'s best layer."""
+    def values(a, b):
+        rsrp = store.read(f"{ran}/best/rsrp_indoor_dbm", a, b)
+        sinr = store.read(f"{ran}/best/sinr_indoor_db", a, b)
+        with np.errstate(invalid="ignore"):
+            cls = np.where(~np.isfinite(rsrp), 3, np.where(rsrp < cr.rsrp_min_dbm, 2,
+                                                           np.where(sinr < cr.sinr_min_db, 1, 0)))
+        return cls.astype(np.float32)
+    return values
+
+
+def _serving_distance(rasters, sectors, store, lid: str):
+    def values(a, b):
+        return serving_distance_m(rasters, sectors, store.read(f"{lid}/best_sector", a, b), start=a)
+    return values
+
+
+def pixel_outputs(sc: Scenario, rasters, sectors: dict, store, busy: BusyHour | None, fibre_px, speed: bool,
+                  ran_ids) -> list:
+    """The per-pixel outputs of a run, in the order of their maps: per layer its :data:`COVERAGE_RASTERS`
+    and best-server distance; the speed test; per layer and per network the busy-hour throughput; the
+    gigabit fibre households; per network the indoor coverage holes."""
+    jobs = []
+    for lid in sectors:
+        for name, label, unit, *_ in COVERAGE_RASTERS:
+            jobs.append(_Raster(f"{lid}_{name}", _reader(store, f"{lid}/{name}"), f"{lid} {label}", unit))
         if sc.output.maps:
-            dist = scatter_to_raster(rasters.grid, rasters.land_flat,
-                                     serving_distance_m(rasters, sectors[lid], cov.best_sector))
-            fig = maps.raster_map(rasters.grid, dist, districts, title=f"{title}: {lid} best server",
-                                  cbar_label="Distance to the serving site", cmap="YlOrRd",
-                                  classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS,
+            jobs.append(_Raster(f"{lid}_serving_distance", _serving_distance(rasters, sectors[lid], store, lid),
+                                f"{lid} best server", "m", tif=False))
+    if speed:
+        jobs.append(_Raster("speedtest_mean_bps", _reader(store, "speedtest_mean_bps"), SPEED_LABEL, "bit/s"))
+    if busy is not None:
+        for lid in busy.layers:
+            jobs.append(_Raster(f"{lid}_rate_busy_bps", _reader(store, f"{lid}/throughput_indoor_bps"),
+                                f"{lid} downlink flow throughput, indoor, busy hour", "bit/s"))
+        for ran in busy.rate_by_ran:
+            jobs.append(_Raster(f"{ran}_rate_busy_bps", _reader(store, f"{ran}/rate_busy_bps"),
+                                f"{ran} downlink flow throughput, indoor, busy hour (users' layer)", "bit/s"))
+    if fibre_px is not None:
+        ten_g = fibre_px.ten_g_pon_households
+        jobs.append(_Raster("fibre_gigabit_households", lambda a, b: ten_g[a:b].astype(np.float32),
+                            "households passed by 10G-PON (gigabit-capable)", "households"))
+    cr = sc.criteria
+    for ran in ran_ids:
+        jobs.append(_Raster(f"{ran}_coverage_holes_indoor", _holes(cr, store, ran),
+                            f"{ran} coverage holes, indoor: 0 covered, 1 SINR < {cr.sinr_min_db:g} dB, "
+                            f"2 SS-RSRP < {cr.rsrp_min_dbm:g} dBm, 3 no server", "class"))
+    return jobs
+
+
+SPEED_LABEL = "speedtest mean: 5G speed test, one outdoor flow in the busy hour, mean over the networks (mobile shares)"
+
+
+def write_pixel_outputs(sc: Scenario, run_dir: Path, rasters, districts, sectors: dict, store, busy, fibre_px,
+                        speed: bool, a: Assessment, title: str, progress=None) -> dict:
+    """Every GeoTIFF of a run streamed from ``store`` (:func:`pixel_outputs`, :func:`_stream_rasters`), then the
+    maps drawn from their previews, in the order of the report; returns the report's images."""
+    jobs = pixel_outputs(sc, rasters, sectors, store, busy, fibre_px, speed, list(a.best_by_ran))
+    shown = _stream_rasters(sc, run_dir, rasters, jobs, progress)
+    images: dict = {}
+    if not sc.output.maps:
+        return images
+    for lid in sectors:
+        for name, label, unit, vmin, vmax, cmap in COVERAGE_RASTERS:
+            if name == "rate_indoor_bps":
+                continue
+            grid, arr2d = shown[f"{lid}_{name}"]
+            scale = ""
+            if vmin is None:
+                vmin, vmax = fitted_limits(arr2d)
+                scale = f"; scale {vmin:g} to {vmax:g}, the 2nd-98th percentile of land pixels"
+            fig = maps.raster_map(grid, arr2d, districts, title=f"{title}: {lid} {label}",
+                                  cbar_label=f"{label} ({unit}{scale})", cmap=cmap, vmin=vmin, vmax=vmax,
                                   inset_codes=_inset(sc))
-            _png(sc, fig, run_dir / f"map_{lid}_serving_distance.png", images,
-                 f"{lid} best server: distance to the serving site")
-    return images
-
-
-def _busy_rasters(busy: BusyHour) -> dict:
-    """Name -> (per-land-pixel throughput, label) of every busy-hour raster: per layer, then per network."""
-    out = {f"{lid}_rate_busy_bps": (bh.throughput_indoor_bps, f"{lid} downlink flow throughput, indoor, busy hour")
-           for lid, bh in busy.layers.items()}
-    out.update({f"{ran}_rate_busy_bps": (r, f"{ran} downlink flow throughput, indoor, busy hour (users' layer)")
-                for ran, r in busy.rate_by_ran.items()})
-    return out
-
-
-def _write_speed_test(sc: Scenario, run_dir: Path, rasters, districts, speed_px, title: str, images: dict) -> None:
-    """``speedtest_mean_mbps.tif`` and ``map_speedtest.png``: the mean speed test per pixel over the networks."""
-    arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(speed_px, dtype=np.float32))
-    label = "speedtest mean: 5G speed test, one outdoor flow in the busy hour, mean over the networks (mobile shares)"
-    if sc.output.geotiff:
-        stem, vals, unit = geotiff_of("speedtest_mean_bps", arr2d, "bit/s")
-        files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, vals, np.nan, label, unit)
-    if sc.output.maps:
-        fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts, title=f"{title}: 5G speed test, busy hour",
+            _png(sc, fig, run_dir / f"map_{lid}_{name}.png", images, f"{lid} {label}")
+        grid, dist = shown[f"{lid}_serving_distance"]
+        fig = maps.raster_map(grid, dist, districts, title=f"{title}: {lid} best server",
+                              cbar_label="Distance to the serving site", cmap="YlOrRd",
+                              classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS,
+                              inset_codes=_inset(sc))
+        _png(sc, fig, run_dir / f"map_{lid}_serving_distance.png", images,
+             f"{lid} best server: distance to the serving site")
+    if speed:
+        grid, arr2d = shown["speedtest_mean_bps"]
+        fig = maps.raster_map(grid, arr2d / 1e6, districts, title=f"{title}: 5G speed test, busy hour",
                               cbar_label="Speed test: outdoor flow throughput (Mbit/s)", cmap="plasma",
                               classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS), inset_codes=_inset(sc))
         _png(sc, fig, run_dir / "map_speedtest.png", images,
              "5G speed test: one outdoor flow in the busy hour (the expected measurement, Mbit/s)")
+    if busy is not None:
+        for ran in busy.rate_by_ran:
+            grid, arr2d = shown[f"{ran}_rate_busy_bps"]
+            fig = maps.raster_map(grid, arr2d / 1e6, districts, title=f"{title}: {ran} busy-hour throughput",
+                                  cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
+                                  classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS),
+                                  inset_codes=_inset(sc))
+            _png(sc, fig, run_dir / f"map_{ran}_rate_busy.png", images,
+                 f"{ran} busy-hour flow throughput, indoor (Mbit/s)")
+    if fibre_px is not None:
+        grid, arr2d = shown["fibre_gigabit_households"]
+        fig = maps.raster_map(grid, arr2d, districts, title=f"{title}: gigabit-capable fibre households",
+                              cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0,
+                              inset_codes=_inset(sc))
+        _png(sc, fig, run_dir / "map_fibre_gigabit_households.png", images,
+             "Gigabit-capable (10G-PON) fibre households per pixel")
+    images.update(_holes_maps(sc, run_dir, rasters, districts, store, shown, a, title))
+    return images
 
 
-def write_busy_outputs(sc: Scenario, run_dir: Path, rasters, districts, busy: BusyHour | None, simpy_rows, day_rows,
-                       pon_rows, fibre_px, title: str, speed_px=None) -> dict:
-    """Busy-hour and fibre outputs: CSVs, GeoTIFFs, maps; returns the report's new images."""
+def hole_shares_pct(sc: Scenario, rasters, store, ran: str) -> list[float]:
+    """Residents in each class of :data:`HOLE_CLASSES` of network ``ran``, % (chunk by chunk over ``store``)."""
+    values = _holes(sc.criteria, store, ran)
+    per = np.zeros(len(HOLE_CLASSES))
+    for a, b in chunks(rasters.n_land):
+        pop = rasters.population_at(a, b)
+        pop = np.where(np.isfinite(pop), pop, 0.0)
+        per = bincount_onto(per, values(a, b).astype(np.intp), pop)
+    return [100.0 * v / max(per.sum(), 1.0) for v in per]
+
+
+def _holes_maps(sc: Scenario, run_dir: Path, rasters, districts, store, shown: dict, a: Assessment,
+                title: str) -> dict:
+    """Per network the indoor coverage-holes map; the key-places map. Returns the report's images.
+
+    A pixel is a hole where the network's best layer fails ``criteria.rsrp_min_dbm`` or
+    ``criteria.sinr_min_db`` indoors (classes :data:`HOLE_CLASSES`).
+    """
     images = {}
-    if speed_px is not None:
-        _write_speed_test(sc, run_dir, rasters, districts, speed_px, title, images)
+    cr = sc.criteria
+    for ran in a.best_by_ran:
+        grid, arr2d = shown[f"{ran}_coverage_holes_indoor"]
+        shares = hole_shares_pct(sc, rasters, store, ran)
+        labels = [f"{n} ({p:.1f} % of residents)" for n, p in zip(HOLE_CLASSES, shares)]
+        fig = maps.raster_map(grid, arr2d, districts, title=f"{title}: {ran} coverage holes, indoor",
+                              cbar_label=f"Indoor, SS-RSRP >= {cr.rsrp_min_dbm:g} dBm and SINR >= "
+                                         f"{cr.sinr_min_db:g} dB", cmap=ListedColormap(HOLE_COLOURS),
+                              classes=(-0.5, 0.5, 1.5, 2.5, 3.5), class_labels=labels, inset_codes=_inset(sc))
+        _png(sc, fig, run_dir / f"map_{ran}_coverage_holes.png", images,
+             f"{ran}: where indoor 5G coverage fails (coverage holes)")
+    if a.places is not None and len(a.places) and a.reached:
+        n = np.sum([np.asarray(r, dtype=bool) for r in a.reached.values()], axis=0)
+        fig = maps.key_places_map(districts, a.places.geometry.x.to_numpy(), a.places.geometry.y.to_numpy(),
+                                  a.places["name_en"].to_numpy(), n, len(a.reached),
+                                  title=f"{title}: key places reached indoors", inset_codes=_inset(sc))
+        _png(sc, fig, run_dir / "map_key_places.png", images, "Key places reached by 5G indoors (labelled)")
+    return images
+
+
+def write_busy_tables(run_dir: Path, busy: BusyHour | None, simpy_rows, day_rows, pon_rows) -> None:
+    """``cells.csv``, ``simpy_cells.csv``, ``simpy_day.csv`` and ``pon_busy_hour.csv`` (those a run has)."""
     if busy is not None:
         files.write_csv(run_dir / "cells.csv", busy.cells)
         if simpy_rows:
             files.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
         if day_rows:
             files.write_csv(run_dir / "simpy_day.csv", day_rows)
-        for name, (arr, label) in _busy_rasters(busy).items():
-            arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, np.asarray(arr, dtype=np.float32))
-            if sc.output.geotiff:
-                stem, values, tif_unit = geotiff_of(name, arr2d, "bit/s")
-                files.write_geotiff(run_dir / f"{stem}.tif", rasters.grid, values, np.nan, label, tif_unit)
-            ran = name.split("_")[0]
-            if sc.output.maps and ran in busy.rate_by_ran:
-                fig = maps.raster_map(rasters.grid, arr2d / 1e6, districts,
-                                      title=f"{title}: {ran} busy-hour throughput",
-                                      cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
-                                      classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS),
-                                      inset_codes=_inset(sc))
-                _png(sc, fig, run_dir / f"map_{ran}_rate_busy.png", images,
-                     f"{ran} busy-hour flow throughput, indoor (Mbit/s)")
     if pon_rows:
         files.write_csv(run_dir / "pon_busy_hour.csv", pon_rows)
-    if fibre_px is not None:
-        arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, fibre_px.ten_g_pon_households.astype(np.float32))
-        if sc.output.geotiff:
-            files.write_geotiff(run_dir / "fibre_gigabit_households.tif", rasters.grid, arr2d, np.nan,
-                                 "households passed by 10G-PON (gigabit-capable)", "households")
-        if sc.output.maps:
-            fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: gigabit-capable fibre households",
-                                  cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0,
-                                  inset_codes=_inset(sc))
-            _png(sc, fig, run_dir / "map_fibre_gigabit_households.png", images,
-                 "Gigabit-capable (10G-PON) fibre households per pixel")
-    return images
 
 
 def criteria_panels(table) -> dict:
@@ -282,45 +418,6 @@ def benchmark_panels(table) -> list[str]:
         if any(label.startswith(INDICATORS[k].label) for k in keys if k in INDICATORS):
             out.append(title)
     return out
-
-
-def write_holes_and_places(sc: Scenario, run_dir: Path, rasters, districts, a: Assessment, title: str) -> dict:
-    """Per network the indoor coverage-holes GeoTIFF and map; the key-places map. Returns the report's images.
-
-    A pixel is a hole where the network's best layer fails ``criteria.rsrp_min_dbm`` or
-    ``criteria.sinr_min_db`` indoors (classes :data:`HOLE_CLASSES`).
-    """
-    images = {}
-    cr = sc.criteria
-    land = np.isfinite(rasters.population_land)
-    for ran, best in a.best_by_ran.items():
-        rsrp, sinr = best["rsrp_indoor_dbm"], best["sinr_indoor_db"]
-        with np.errstate(invalid="ignore"):
-            cls = np.where(~np.isfinite(rsrp), 3, np.where(rsrp < cr.rsrp_min_dbm, 2,
-                                                           np.where(sinr < cr.sinr_min_db, 1, 0)))
-        arr2d = scatter_to_raster(rasters.grid, rasters.land_flat, cls.astype(np.float32))
-        label = (f"{ran} coverage holes, indoor: 0 covered, 1 SINR < {cr.sinr_min_db:g} dB, "
-                 f"2 SS-RSRP < {cr.rsrp_min_dbm:g} dBm, 3 no server")
-        if sc.output.geotiff:
-            files.write_geotiff(run_dir / f"{ran}_coverage_holes_indoor.tif", rasters.grid, arr2d, np.nan, label,
-                                "class")
-        if sc.output.maps:
-            pop = np.where(land, rasters.population_land, 0.0)
-            shares = [100.0 * pop[cls == k].sum() / max(pop.sum(), 1.0) for k in range(4)]
-            labels = [f"{n} ({p:.1f} % of residents)" for n, p in zip(HOLE_CLASSES, shares)]
-            fig = maps.raster_map(rasters.grid, arr2d, districts, title=f"{title}: {ran} coverage holes, indoor",
-                                  cbar_label=f"Indoor, SS-RSRP >= {cr.rsrp_min_dbm:g} dBm and SINR >= "
-                                             f"{cr.sinr_min_db:g} dB", cmap=ListedColormap(HOLE_COLOURS),
-                                  classes=(-0.5, 0.5, 1.5, 2.5, 3.5), class_labels=labels, inset_codes=_inset(sc))
-            _png(sc, fig, run_dir / f"map_{ran}_coverage_holes.png", images,
-                 f"{ran}: where indoor 5G coverage fails (coverage holes)")
-    if sc.output.maps and a.places is not None and len(a.places) and a.reached:
-        n = np.sum([np.asarray(r, dtype=bool) for r in a.reached.values()], axis=0)
-        fig = maps.key_places_map(districts, a.places.geometry.x.to_numpy(), a.places.geometry.y.to_numpy(),
-                                  a.places["name_en"].to_numpy(), n, len(a.reached),
-                                  title=f"{title}: key places reached indoors", inset_codes=_inset(sc))
-        _png(sc, fig, run_dir / "map_key_places.png", images, "Key places reached by 5G indoors (labelled)")
-    return images
 
 
 def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict) -> dict:

@@ -246,7 +246,7 @@ def plan_scenario(sc: Scenario, *, target=None, budget=None, out_dir=None, force
     codes = list(districts["code"])
     plan_idx = _planned_districts(sc, codes)
     with timer.stage("building the grid"):
-        rasters = build_rasters(sc, districts, n_layers=1)
+        rasters = build_rasters(sc, districts)
     rng = np.random.default_rng(np.random.SeedSequence(sc.scenario.seed))
     with timer.stage("placing sites"):
         existing, cand, table = _site_tables(sc, districts, rasters, codes, plan_idx, lid, op, rng)

@@ -21,6 +21,7 @@ from ..config import Scenario
 from ..coverage import compute_coverage, coverage_inputs, coverage_on_stage
 from ..engine import LocalEngine
 from ..grid import scatter_to_raster
+from ..pixelstore import PixelStore
 from ..report.files import grid_transform
 from . import assess as A
 from . import outputs as O
@@ -82,14 +83,15 @@ def engine_info(engine) -> dict:
 
 
 def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=None, *, stage=None,
-                   inputs=None, engine=None) -> dict:
+                   inputs=None, engine=None, store=None) -> dict:
     """Coverage of every layer at the reference load (with top-M interference terms for a busy hour).
 
     With ``stage`` (an open engine stage whose shared inputs are ``inputs``, from
     :func:`layer_inputs`) each layer's tiles stay on the stage with their interference terms
     (:func:`sim.coverage.coverage_on_stage`) for :func:`sim.app.busyhour.solve_busy_hour` on
-    the same stage; else each layer runs on its own stage of ``engine`` (default a local engine of
-    ``workers``) with whole-grid terms.
+    the same stage, and with ``store`` (a :class:`~sim.pixelstore.PixelStore`) its per-pixel outputs
+    go there rather than into this process; else each layer runs on its own stage of ``engine``
+    (default a local engine of ``workers``) with whole-grid terms.
     """
     n_workers = run_workers(sc, workers)
     coverage = {}
@@ -97,7 +99,7 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
         with timer.stage(f"coverage {lid}"):
             prog = functools.partial(timer.progress, f"coverage {lid}")
             if stage is not None:
-                coverage[lid] = coverage_on_stage(stage, lid, inputs[lid], sc.radio.block_size, prog)
+                coverage[lid] = coverage_on_stage(stage, lid, inputs[lid], sc.radio.block_size, prog, store=store)
                 continue
             coverage[lid] = compute_coverage(
                 rasters, sectors[lid], layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
@@ -107,11 +109,11 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
     return coverage
 
 
-def layer_inputs(sc: Scenario, rasters, sectors) -> dict:
+def layer_inputs(sc: Scenario, rasters, sectors, top_m: int = BUSY_TOP_M) -> dict:
     """Layer id -> the shared inputs of its coverage tiles (:func:`sim.coverage.coverage_inputs`), with
     the busy hour's top-M terms: the ``shared`` of a stage running :func:`compute_layers` and the busy hour."""
     return {lid: coverage_inputs(rasters, sectors[lid], layer_radio(sc, lid, carrier), sc.radio.k_sites,
-                                 sc.radio.default_load, seed=sc.scenario.seed, top_m=BUSY_TOP_M)
+                                 sc.radio.default_load, seed=sc.scenario.seed, top_m=top_m)
             for lid, _, carrier in sc.layers()}
 
 
@@ -172,6 +174,7 @@ class Simulation:
     timer: StageTimer = field(repr=False)
     speed_px: object = field(default=None, repr=False)
     compute: dict | None = field(default=None, repr=False)   # the engine that ran it (engine_info)
+    store: PixelStore | None = field(default=None, repr=False)   # where the per-pixel arrays live (on disk)
 
     # ---- in memory
     @property
@@ -267,25 +270,26 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=
     rasters, districts, codes = inp.rasters, inp.districts, inp.codes
     sites = inp.plan.table
     busy, simpy_rows, day_rows = None, [], []
-    if sc.traffic is None:
-        coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, engine=engine)
-    else:
-        # one stage for coverage and busy hour: each layer's tiles and their interference terms stay
-        # on the engine (spilled / on the workers) and the fixed point runs there tile by tile
-        if engine is None:
-            engine = LocalEngine(run_workers(sc, workers))
-        shared = layer_inputs(sc, rasters, inp.sectors)
-        with engine.stage(shared) as st:
-            coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, stage=st, inputs=shared)
+    if engine is None:
+        engine = LocalEngine(run_workers(sc, workers))
+    # one stage for coverage and busy hour: each layer's tiles and their interference terms stay on the
+    # engine (spilled / on the workers) and the fixed point runs there tile by tile; the per-pixel arrays
+    # go to the run's pixel store on disk, and every later stage reads them chunk by chunk
+    shared = layer_inputs(sc, rasters, inp.sectors, BUSY_TOP_M if sc.traffic is not None else 0)
+    store = PixelStore(rasters.n_land)
+    with engine.stage(shared) as st:
+        coverage = compute_layers(sc, rasters, inp.sectors, timer, workers, stage=st, inputs=shared, store=store)
+        if sc.traffic is not None:
             with timer.stage("busy hour"):
                 busy = solve_busy_hour(sc, rasters, coverage, sites, A.mobile_share_by_ran(sc), codes, prog,
-                                       stage=st)
-        coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
+                                       stage=st, store=store)
+    coverage = {lid: dataclasses.replace(c, interference=None) for lid, c in coverage.items()}
+    if busy is not None:
         with timer.stage("simpy check"):
-            simpy_rows, day_rows = simpy_check(sc, busy.layers)
+            simpy_rows, day_rows = simpy_check(sc, busy.layers, store)
     a = A.Assessment()
-    A.assess_radio(sc, rasters, coverage, None if busy is None else busy.rate_by_ran, len(codes), a)
-    speed_px = None if busy is None else A.assess_speed_test(sc, rasters, busy.outdoor_rate_by_ran, len(codes), a)
+    A.assess_radio(sc, rasters, store, len(codes), a, busy=busy is not None)
+    speed_px = None if busy is None else store.array(A.assess_speed_test(sc, rasters, store, len(codes), a))
     A.assess_sites(sc, sites, districts, a)
     A.assess_key_places(sc, rasters, codes, a)
     fibre_px, pon_rows = None, []
@@ -297,14 +301,14 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=
     A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))
     return Simulation(scenario=sc, inputs=inp, coverage=coverage, busy=busy, simpy_rows=simpy_rows,
                       day_rows=day_rows, pon_rows=pon_rows, fibre_px=fibre_px, assessment=a, timer=timer,
-                      speed_px=speed_px, compute=None if engine is None else engine_info(engine))
+                      speed_px=speed_px, compute=engine_info(engine), store=store)
 
 
 def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
     """Every file of the run folder from a :class:`Simulation` (stage "writing outputs", counted in steps)."""
     sc, inp, a, timer = sim.scenario, sim.inputs, sim.assessment, sim.timer
     title = f"{sc.scenario.name} ({sc.scenario.year})"
-    n_steps = 4 + len(sim.coverage) + (1 if sc.output.maps else 0)
+    n_steps = 4 + (1 if sc.output.maps else 0)
     step = [0]
 
     def done():
@@ -314,18 +318,11 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
     with timer.stage("writing outputs"), O.writing_outputs():
         timer.progress("writing outputs", 0, n_steps)
         O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)
+        O.write_busy_tables(run_dir, sim.busy, sim.simpy_rows, sim.day_rows, sim.pon_rows)
         done()
-        images = {}
-        for lid, cov in sim.coverage.items():
-            images.update(O.write_coverage_outputs(sc, run_dir, inp.rasters, inp.districts, {lid: cov},
-                                                   {lid: inp.sectors[lid]}, title))
-            done()
-        if sim.busy is not None or sc.broadband is not None:
-            images.update(O.write_busy_outputs(sc, run_dir, inp.rasters, inp.districts, sim.busy, sim.simpy_rows,
-                                               sim.day_rows, sim.pon_rows, sim.fibre_px, title,
-                                               speed_px=sim.speed_px))
+        images = O.write_pixel_outputs(sc, run_dir, inp.rasters, inp.districts, inp.sectors, sim.store, sim.busy,
+                                       sim.fibre_px, sim.speed_px is not None, a, title)
         done()
-        images.update(O.write_holes_and_places(sc, run_dir, inp.rasters, inp.districts, a, title))
         done()
         if sc.output.maps:
             images = O.write_overview_maps(sc, run_dir, inp.districts, inp.plan.table, a.table, title, images)

@@ -53,6 +53,11 @@ __all__ = [
     "background_writes",
     "grid_transform",
     "write_geotiff",
+    "geotiff_dtype",
+    "geotiff_resampling",
+    "cog_options",
+    "describe_geotiff_band",
+    "submit_write",
     "write_gpkg",
     "write_gpkg_layers",
     "versions",
@@ -666,7 +671,6 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
     BIGTIFF when needed. Inside :func:`background_writes` the file is written in a writer thread.
     """
     import rasterio
-    from rasterio.enums import Resampling
     from rasterio.shutil import copy as copy_dataset
 
     path = Path(path)
@@ -674,23 +678,11 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
     shape = tuple(int(n) for n in grid.shape)
     if arr.shape != shape:
         raise InputError(path, "array2d", f"expected shape {shape} (the grid), got {arr.shape}")
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8)
-    is_float = np.issubdtype(arr.dtype, np.floating)
-    if resampling is None:
-        resampling = "average" if is_float else "nearest"
-    if resampling not in Resampling.__members__:
-        raise InputError(path, "resampling", f"unknown resampling {resampling!r}")
+    arr = arr.astype(geotiff_dtype(arr.dtype), copy=False)
+    resampling = geotiff_resampling(path, arr.dtype, resampling)
     profile = {
         "driver": "MEM", "height": shape[0], "width": shape[1], "count": 1,
         "dtype": arr.dtype.name, "crs": grid.crs, "transform": grid_transform(grid), "nodata": nodata,
-    }
-    cog_options = {
-        "COMPRESS": "DEFLATE", "LEVEL": DEFLATE_LEVEL, "PREDICTOR": "YES", "BLOCKSIZE": 256,
-        "OVERVIEWS": "AUTO", "OVERVIEW_COUNT": len(OVERVIEW_FACTORS), "RESAMPLING": resampling.upper(),
-        "BIGTIFF": "IF_SAFER",
     }
     if _WRITERS and arr is array2d:
         arr = arr.copy()   # written later in a writer thread: the caller may reuse its array
@@ -699,14 +691,53 @@ def write_geotiff(path, grid, array2d, nodata, band_description: str, units: str
         with atomic_path(path) as tmp:
             with rasterio.open("in-memory", "w", **profile) as mem:
                 mem.write(arr, 1)
-                mem.set_band_description(1, str(band_description))
-                mem.set_band_unit(1, str(units))
-                mem.update_tags(1, units=str(units))
-                mem.update_tags(overview_resampling=resampling)
-                copy_dataset(mem, tmp, driver="COG", **cog_options)
+                describe_geotiff_band(mem, band_description, units, resampling)
+                copy_dataset(mem, tmp, driver="COG", **cog_options(resampling))
 
     _submit(write)
     return path
+
+
+def geotiff_dtype(dtype) -> np.dtype:
+    """The dtype a GeoTIFF band of ``dtype`` values is written in: float64 as float32, bool as uint8."""
+    dtype = np.dtype(dtype)
+    return {np.dtype(np.float64): np.dtype(np.float32), np.dtype(np.bool_): np.dtype(np.uint8)}.get(dtype, dtype)
+
+
+def geotiff_resampling(path, dtype, resampling: str | None) -> str:
+    """The overview resampling of a GeoTIFF band: ``resampling``, by default ``average`` for floats
+    and ``nearest`` for integers (class rasters); :class:`InputError` naming ``path`` if GDAL lacks it."""
+    from rasterio.enums import Resampling
+
+    if resampling is None:
+        resampling = "average" if np.issubdtype(np.dtype(dtype), np.floating) else "nearest"
+    if resampling not in Resampling.__members__:
+        raise InputError(path, "resampling", f"unknown resampling {resampling!r}")
+    return resampling
+
+
+def cog_options(resampling: str) -> dict:
+    """Creation options of GDAL's COG driver for every GeoTIFF of a run (see :func:`write_geotiff`)."""
+    return {
+        "COMPRESS": "DEFLATE", "LEVEL": DEFLATE_LEVEL, "PREDICTOR": "YES", "BLOCKSIZE": 256,
+        "OVERVIEWS": "AUTO", "OVERVIEW_COUNT": len(OVERVIEW_FACTORS), "RESAMPLING": resampling.upper(),
+        "BIGTIFF": "IF_SAFER",
+    }
+
+
+def describe_geotiff_band(ds, band_description: str, units: str, resampling: str) -> None:
+    """Band 1's description and unit (the ``units`` tag too) and the ``overview_resampling`` tag of an open
+    rasterio dataset ``ds``: what :func:`sim.report.files.write_geotiff` records (the COG copy keeps them)."""
+    ds.set_band_description(1, str(band_description))
+    ds.set_band_unit(1, str(units))
+    ds.update_tags(1, units=str(units))
+    ds.update_tags(overview_resampling=resampling)
+
+
+def submit_write(job) -> None:
+    """Run ``job`` (a closure writing one file with :func:`atomic_path`) now, or inside
+    :func:`background_writes` in a writer thread (called from the main thread)."""
+    _submit(job)
 
 
 def write_gpkg_layers(path, layers: Mapping[str, Any]) -> Path:
