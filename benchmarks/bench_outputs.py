@@ -122,8 +122,8 @@ def _base_times(rev: str, args, out: Path) -> dict:
         try:
             res = Path(tmp) / "base.json"
             config = Path(args.config).resolve()
-            with contextlib.suppress(ValueError):   # the base revision's copy of the config (its schema)
-                config = tree / config.relative_to(ROOT)
+            with contextlib.suppress(ValueError):   # the base revision's copy of the config (its schema), named
+                config = config.relative_to(ROOT)   # as in the current tree (summary.json records the name)
             subprocess.run([sys.executable, str(Path(__file__).resolve()), "--code", str(tree), "--config",
                             str(config), "--resolution-m", str(args.resolution_m),
                             "--run-dir", str(out), "--json", str(res)], cwd=tree, check=True)
@@ -134,7 +134,7 @@ def _base_times(rev: str, args, out: Path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "configs/shanghai-2025.toml"))
+    ap.add_argument("--config", default="configs/shanghai-2025.toml", help="run from the repository root")
     ap.add_argument("--resolution-m", type=float, default=100.0)
     ap.add_argument("--base", help="git revision to measure first, back to back (e.g. main)")
     ap.add_argument("--out", type=Path, help="keep the run folders here: DIR/now, DIR/base (default: not kept)")

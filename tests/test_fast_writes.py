@@ -138,3 +138,14 @@ def test_gpkg_arrow_write_is_the_row_by_row_layer(tmp_path, monkeypatch):
         ga, gb = (gpd.read_file(p, layer=name) for p in (fast, slow))
         assert ga.drop(columns="geometry").equals(gb.drop(columns="geometry"))
         assert list(ga.geometry.to_wkb()) == list(gb.geometry.to_wkb())
+
+
+def test_write_csv_in_a_writer_thread_writes_the_frame_as_handed_over(tmp_path):
+    """Inside background_writes the CSV is written by a writer thread, from the frame as it was handed over."""
+    df = pd.DataFrame({"cell": np.arange(5000), "load": np.random.default_rng(1).random(5000)})
+    expected = _pandas_csv(df)
+    with files.background_writes(2):
+        p = files.write_csv(tmp_path / "cells.csv", df)
+        df["load"] = 0.0   # the caller's frame changes after the hand-off
+        rows = files.write_csv(tmp_path / "rows.csv", [{"a": 1, "b": "x"}])
+    assert p.read_bytes() == expected and rows.read_bytes() == b"a,b\n1,x\n"

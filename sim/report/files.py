@@ -363,12 +363,12 @@ def _submit(job) -> None:
 
 @contextlib.contextmanager
 def background_writes(threads: int = 2, max_pending: int | None = None):
-    """Within the block, :func:`write_geotiff` and :func:`write_png` (and :func:`write_png_rgba`) return
-    once their data is in hand and write the file in one of ``threads`` writer threads.
+    """Within the block, :func:`write_geotiff`, :func:`write_png` (and :func:`write_png_rgba`) and :func:`write_csv`
+    return once their data is in hand and write the file in one of ``threads`` writer threads.
 
-    GDAL (compression, overviews) and Pillow (palette, zlib) release the GIL, so the files are written
-    while the main thread draws the next map. Each file is still written atomically and is the same,
-    byte for byte, whatever ``threads`` (each job writes one file on its own). At most ``max_pending``
+    GDAL (compression, overviews), Pillow (palette, zlib) and Arrow (a CSV's columns) release the GIL, so
+    the files are written while the main thread draws the next map. Each file is still written atomically
+    and is the same, byte for byte, whatever ``threads`` (each job writes one file on its own). At most ``max_pending``
     jobs (default ``threads + 1``: one waits while each thread writes) are running or waiting, each holding
     its array (a 2-D raster, a map's pixels); a writer called then waits for a slot. The block ends when every
     file is written, raising the first writer error; an error (or an interrupt) in the block cancels the
@@ -459,18 +459,25 @@ def write_csv(path, table) -> Path:
 
     The bytes are those of ``DataFrame.to_csv(index=False, lineterminator="\\n")``; a frame whose columns
     are all numbers, booleans or plain strings is formatted from its column arrays by Arrow
-    (:func:`csv_bytes`, several times faster on ``cells.csv``), any other by pandas.
+    (:func:`csv_bytes`, several times faster on ``cells.csv``), any other by pandas. Inside
+    :func:`background_writes` the file is written in a writer thread (from a copy of a caller's frame).
     """
     path = Path(path)
     df = as_frame(table)
-    data = csv_bytes(df)
-    with atomic_path(path) as tmp:
-        if data is not None:
-            with open(tmp, "wb") as f:
-                f.write(data)
-        else:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                df.to_csv(f, index=False, lineterminator="\n")
+    if _WRITERS and df is table:
+        df = df.copy()   # written later in a writer thread: the caller may change its frame
+
+    def write():
+        data = csv_bytes(df)
+        with atomic_path(path) as tmp:
+            if data is not None:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+            else:
+                with open(tmp, "w", encoding="utf-8", newline="") as f:
+                    df.to_csv(f, index=False, lineterminator="\n")
+
+    _submit(write)
     return path
 
 
