@@ -437,10 +437,29 @@ def _allocate(h: np.ndarray, d: np.ndarray, target: np.ndarray, order: str, sort
             frac = np.where(tot > 0, np.minimum(target / tot, 1.0), 0.0)
         out[valid] = h[valid] * frac[d[valid]]
         return out
-    idx, d_s, h_s, starts, counts = sort_cache
-    cs_excl = np.cumsum(h_s) - h_s  # households in denser pixels, cumulated over all districts
-    before = cs_excl - np.repeat(cs_excl[starts], counts)  # ... within the pixel's district
-    out[idx] = np.clip(target[d_s] - before, 0.0, h_s)
+    for dist, idx, h_s, running in sort_cache:
+        # households in denser pixels, cumulated over all districts (the sequential sum carried from the
+        # districts before: the bits of one cumsum over every district), then within the pixel's district
+        cs_excl = np.cumsum(np.concatenate([[running], h_s]))[1:] - h_s
+        before = cs_excl - cs_excl[0]
+        out[idx] = np.clip(target[dist] - before, 0.0, h_s)
+    return out
+
+
+def _densest_order(h: np.ndarray, d: np.ndarray, n: int):
+    """Per district with households, in district order: ``(district, its pixels densest first (ties by pixel
+    index), their households, the households of the districts before added one by one)``. District by
+    district, so the sort's memory is that of the largest district, not of the grid."""
+    out = []
+    running = 0.0
+    for dist in range(n):
+        idx = np.flatnonzero((d == dist) & (h > 0))
+        if not idx.size:
+            continue
+        idx = idx[np.lexsort((idx, -h[idx]))]
+        h_s = h[idx]
+        out.append((dist, idx, h_s, running))
+        running = float(np.cumsum(np.concatenate([[running], h_s]))[-1])
     return out
 
 
@@ -486,24 +505,16 @@ def fibre_rasters(households, district, fibre_households, ten_g_households, orde
     if d.size and (d.min() < -1 or d.max() >= n):
         raise InputError(_SOURCE, "district", f"expected indices in [-1, {n - 1}], got {d.min()}..{d.max()}")
 
-    cache = None
-    if order == "densest":
-        idx = np.flatnonzero((d >= 0) & (h > 0))
-        srt = np.lexsort((idx, -h[idx], d[idx]))  # district, then densest first, then pixel index
-        idx = idx[srt]
-        d_s, h_s = d[idx], h[idx]
-        starts = np.r_[0, np.flatnonzero(np.diff(d_s)) + 1] if idx.size else np.zeros(0, dtype=np.int64)
-        counts = np.diff(np.r_[starts, idx.size])
-        cache = (idx, d_s, h_s, starts, counts)
+    cache = _densest_order(h, d, n) if order == "densest" else None
     fibre = _allocate(h, d, fib, order, cache)
     ten_g = np.minimum(_allocate(h, d, teng, order, cache), fibre)
     dtype = np.result_type(hr.dtype, np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(h > 0, ten_g / np.where(h > 0, h, 1.0), np.nan)
     return FibreRasters(
-        fibre_households=fibre.reshape(hr.shape).astype(dtype),
-        ten_g_pon_households=ten_g.reshape(hr.shape).astype(dtype),
-        gigabit_capable_share=share.reshape(hr.shape).astype(dtype),
+        fibre_households=fibre.reshape(hr.shape).astype(dtype, copy=False),
+        ten_g_pon_households=ten_g.reshape(hr.shape).astype(dtype, copy=False),
+        gigabit_capable_share=share.reshape(hr.shape).astype(dtype, copy=False),
     )
 
 

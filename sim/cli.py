@@ -358,6 +358,10 @@ def console_main() -> None:
     sys.exit(code)
 
 
+GDAL_CACHEMAX_MB = 256
+"""GDAL's block cache of a command, MiB (``GDAL_CACHEMAX`` unless the environment sets it)."""
+
+
 def main(argv=None) -> int:
     """Entry point of ``gigacity`` and ``python -m sim``; returns the exit code.
 
@@ -367,6 +371,9 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    # GDAL's block cache (default 5 % of the RAM) holds the GeoTIFF blocks being written: capped, as the rasters
+    # stream window by window (sim.report.rasterfile); read when GDAL first caches a block. The user's value wins.
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHEMAX_MB))
     if args.quiet:
         level = logging.ERROR
     elif args.log_level:

@@ -209,8 +209,32 @@ def test_an_exception_in_the_block_aborts(tmp_path):
         with LandRasterWriter(p, GRID, land, np.nan, "x", "dBm") as w:
             w.write(0, 100, values[:100])
     assert _only_old_file_left(tmp_path, p)
+    shuffled = land.copy()
+    shuffled[[10, 11]] = shuffled[[11, 10]]
+    with pytest.raises(InputError, match=r"rsrp\.tif: land_flat: expected increasing flat indices \(land pixels 11:"):
+        with LandRasterWriter(p, GRID, shuffled, np.nan, "x", "dBm") as w:
+            w.write(0, 11, values[:11])   # 10 and 11 swapped: the next chunk starts below the last pixel
+            w.write(11, 30, values[11:30])
+    assert _only_old_file_left(tmp_path, p)
     with pytest.raises(InputError, match=r"nowhere.*rsrp\.tif: the destination folder does not exist"):
         LandRasterWriter(tmp_path / "nowhere" / "rsrp.tif", GRID, land, np.nan, "x", "dBm")
     with pytest.raises(InputError, match=r"rsrp\.tif: resampling: unknown resampling 'bilinearish'"):
         LandRasterWriter(p, GRID, land, np.nan, "x", "dBm", resampling="bilinearish")
     assert _only_old_file_left(tmp_path, p)
+
+
+def test_no_path_makes_the_preview_alone(tmp_path, monkeypatch):
+    """path None (a map without its GeoTIFF): the same preview, no file, no temporary file, nothing recorded."""
+    monkeypatch.chdir(tmp_path)
+    land = _land()
+    values = _float_values(land.size)
+    ref = _stream(tmp_path / "ref.tif", land, values, _chunks(land.size, 3000), preview_max_px=128)
+    (tmp_path / "ref.tif").unlink()
+    w = LandRasterWriter(None, GRID, land, np.nan, "x", "m", preview_max_px=128)
+    for start, stop in _chunks(land.size, 3000):
+        w.write(start, stop, values[start:stop])
+    np.testing.assert_array_equal(w.close(), ref.preview)
+    assert list(tmp_path.iterdir()) == []
+    w = LandRasterWriter(None, GRID, land, np.nan, "x", "m")
+    with pytest.raises(InputError, match=r"preview: values: closed after 0 of"):
+        w.close()

@@ -109,15 +109,15 @@ def assess_speed_test(sc: Scenario, rasters, store, n_districts: int, a: Assessm
     sums = I.SpeedTestSums(n_districts)
     name = "speedtest_mean_bps"
     store.create(name, np.float32)
-    for again in (False, True):
-        for s0, s1 in store.chunks():
-            vals = [store.read(f"{r}/rate_busy_outdoor_bps", s0, s1) for r in rans]
-            pop = rasters.population_at(s0, s1)
-            d = rasters.district_at(s0, s1).astype(np.int64)
-            for r, v in zip(rans, vals):
-                (sums.add_again if again else sums.add)(v, pop * weights[r], d)
-            if not again:
-                store.write(name, s0, I.mixture_mean(vals, [weights[r] for r in rans]))
+    # network by network, then chunk by chunk: the sums add the tests in the same order whatever the chunks
+    for add in (sums.add, sums.add_again):
+        for r in rans:
+            for s0, s1 in store.chunks():
+                add(store.read(f"{r}/rate_busy_outdoor_bps", s0, s1), rasters.population_at(s0, s1) * weights[r],
+                    rasters.district_at(s0, s1).astype(np.int64))
+    for s0, s1 in store.chunks():
+        store.write(name, s0, I.mixture_mean([store.read(f"{r}/rate_busy_outdoor_bps", s0, s1) for r in rans],
+                                             [weights[r] for r in rans]))
     by_d, city = sums.result()
     for k in by_d:
         a.put(f"speedtest_{k}_mbps", (by_d[k], city[k]))
@@ -208,8 +208,9 @@ def fibre_inputs_by_district(sc: Scenario, codes, households, census_households:
             "ten_g_port_share": port}
 
 
-def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
-    """The fibre criteria of ``[broadband]`` and ``[district_inputs]``; the district FTTH result and rasters.
+def assess_fibre(sc: Scenario, districts, rasters, a: Assessment, store):
+    """The fibre criteria of ``[broadband]`` and ``[district_inputs]``; the district FTTH result, and the name
+    in ``store`` of the gigabit-capable (10G-PON) households per land pixel (float32, for the raster).
 
     Inputs per district: :func:`fibre_inputs_by_district`.
     """
@@ -225,9 +226,10 @@ def assess_fibre(sc: Scenario, districts, rasters, a: Assessment):
     by_d, city = I.fibre_indicators(fibre, hh, districts["population"].to_numpy(float))
     for k in by_d:
         a.put(k, (by_d[k], city[k]))
-    fibre_px = fibre_rasters(rasters.households_land, rasters.district_land.astype(np.int64), fibre.fibre_households,
-                             fibre.ten_g_households, order=bb.upgrade_order)
-    return fibre, fibre_px
+    ten_g = fibre_rasters(rasters.households_land, rasters.district_land.astype(np.int64), fibre.fibre_households,
+                          fibre.ten_g_households, order=bb.upgrade_order).ten_g_pon_households
+    store.write("fibre/ten_g_pon_households", 0, ten_g.astype(np.float32))
+    return fibre, "fibre/ten_g_pon_households"
 
 
 def assess_pon(sc: Scenario, fibre, a: Assessment) -> list[dict]:

@@ -268,9 +268,8 @@ def pixel_outputs(sc: Scenario, rasters, sectors: dict, store, busy: BusyHour | 
         for ran in busy.rate_by_ran:
             jobs.append(_Raster(f"{ran}_rate_busy_bps", _reader(store, f"{ran}/rate_busy_bps"),
                                 f"{ran} downlink flow throughput, indoor, busy hour (users' layer)", "bit/s"))
-    if fibre_px is not None:
-        ten_g = fibre_px.ten_g_pon_households
-        jobs.append(_Raster("fibre_gigabit_households", lambda a, b: ten_g[a:b].astype(np.float32),
+    if fibre_px is not None:   # its name in the store (app.assess.assess_fibre)
+        jobs.append(_Raster("fibre_gigabit_households", _reader(store, fibre_px),
                             "households passed by 10G-PON (gigabit-capable)", "households"))
     cr = sc.criteria
     for ran in ran_ids:

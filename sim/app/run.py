@@ -295,7 +295,7 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=
     fibre_px, pon_rows = None, []
     if sc.broadband is not None:
         with timer.stage("fibre to the home"):
-            fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a)
+            fibre, fibre_px = A.assess_fibre(sc, districts, rasters, a, store)
         with timer.stage("PON busy hour"):
             pon_rows = A.assess_pon(sc, fibre, a)
     A.assess_criteria(sc, codes, a, districts["population"].to_numpy(float))

@@ -6,12 +6,17 @@ chunk, so that no whole-grid 2-D array is ever held: full rows are buffered and 
 blocks of :data:`BLOCK_ROWS` rows into a temporary tiled GTiff (uncompressed: :data:`TEMP_COMPRESS`)
 next to the destination; :meth:`LandRasterWriter.close` then makes the COG from that file with
 GDAL's COG driver (https://gdal.org/drivers/raster/cog.html), which reads it block by block and
-builds the overviews from it. The COG is the one :func:`sim.report.files.write_geotiff` writes of
-the scattered array (same creation options, tags and pixels), written atomically and recorded as a
-run output. A decimated preview for the maps is sampled on the way.
+builds the overviews from it. The source is read with ``GTIFF_DIRECT_IO`` (thread-local GDAL option;
+https://gdal.org/drivers/raster/gtiff.html), past GDAL's block cache: measured on a 13040 x 11040 float32
+raster (Shanghai at 10 m) the copy's peak RSS growth is 219 MiB instead of 775 MiB, same bytes.
+The COG is the one :func:`sim.report.files.write_geotiff` writes of the scattered array (same creation
+options, tags, pixels and overviews: the same bytes), written atomically and recorded as a run output.
+A decimated preview for the maps is sampled on the way.
 
 Memory: one block of ``BLOCK_ROWS x n_cols`` pixels, the preview (at most ``preview_max_px`` squared,
-float64) and GDAL's working set (its block cache, the COG driver's overview pass).
+float32 for float32 values) and GDAL's working set (its block cache, up to ``GDAL_CACHEMAX``, default 5 %
+of the RAM, holds the overviews and the COG's tiles as they are made: a process that sets
+``GDAL_CACHEMAX=64`` bounds it there, 36 MiB of growth at 10 m, same bytes).
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ BLOCK_ROWS = 256
 tiles and GDAL's block cache holds no half-written (dirty) tiles."""
 
 TEMP_COMPRESS = None
-"""Compression of the temporary GTiff (``None``: uncompressed). Measured on 5216 x 4416 float32 pixels:
-uncompressed 0.2 s to write and 99 MB, DEFLATE level 1 1.1 s and 80 MB (``benchmarks/bench_rasterfile.py``);
-the disk is not the limit, the CPU is."""
+"""Compression of the temporary GTiff (``None``: uncompressed; else a GDAL name, ``"deflate"``). Measured by
+``benchmarks/bench_rasterfile.py`` on 5216 x 4416 pixels (Shanghai at 25 m), half land, random float32:
+uncompressed, the windows take 0.9 s and the COG copy 5.7 s (93 MB on disk a while); DEFLATE, 7.3 s and 8.6 s
+(the copy decompresses it again). The disk is not the limit, the CPU is."""
 
 
 def preview_factor(shape, preview_max_px: int) -> int:
@@ -61,8 +67,9 @@ class LandRasterWriter:
 
     Parameters
     ----------
-    path : str or Path
+    path : str or Path or None
         The GeoTIFF to write (its folder must exist). Nothing is there until :meth:`close` succeeds.
+        ``None``: no file, the preview alone (a map with no GeoTIFF).
     grid : sim.grid.Grid
         CRS, transform and shape.
     land_flat : ndarray of int
@@ -91,7 +98,8 @@ class LandRasterWriter:
     copy runs in a writer thread; the preview is ready when :meth:`close` returns.
 
     The preview: ``f`` = :func:`preview_factor`; ``preview[i, j]`` is the (pre-``scale``) value of pixel
-    ``(min(i*f + f//2, rows-1), min(j*f + f//2, cols-1))``, NaN off land, float64. With ``f == 1`` it is
+    ``(min(i*f + f//2, rows-1), min(j*f + f//2, cols-1))``, NaN off land, in the values' dtype promoted to a
+    float (float32 at least). With ``f == 1`` it is
     ``sim.grid.scatter_to_raster(grid, land_flat, values)``, value for value.
     """
 
@@ -126,6 +134,7 @@ class LandRasterWriter:
         self._buf = np.full(self._block_px, self._fill, dtype=self.dtype)
         self._block = 0      # the block of rows being filled
         self._next = 0       # the next land pixel expected
+        self._last = -1      # the flat index of the last land pixel given
         self._ds = None
         self._closed = False
         self._tmp = None
@@ -138,7 +147,8 @@ class LandRasterWriter:
             raise InputError(self.path, None, f"cannot write {self.path.name} ({exc.strerror or exc})") from None
         self._tmp = Path(name)
         try:
-            self._ds = self._open_temp()
+            with self._gdal_errors():
+                self._ds = self._open_temp()
         except BaseException:
             self.abort()
             raise
@@ -158,8 +168,12 @@ class LandRasterWriter:
             raise InputError(self.path, "values", f"expected {stop - start} values (land pixels {start}:{stop}), "
                                                   f"got shape {vals.shape}")
         flat = self.land_flat[start:stop]
+        if flat.size and (flat[0] <= self._last or (flat.size > 1 and (np.diff(flat) <= 0).any())):
+            raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
         self._sample(flat, vals)
         self._next = stop
+        if flat.size:
+            self._last = int(flat[-1])
         if not self.to_file:
             return
         out = self._cast(vals)
@@ -171,7 +185,6 @@ class LandRasterWriter:
             if j < n:   # the chunk goes on past this block of rows
                 self._flush_to(int(flat[j]) // self._block_px)
             i = j
-        self._next = stop
 
     def close(self) -> np.ndarray:
         """Write the COG at ``path`` (atomically, recorded as a run output); return :attr:`preview`.
@@ -186,7 +199,8 @@ class LandRasterWriter:
                 self._closed = True
                 return self._final_preview()
             self._flush_to(-(-self.rows // BLOCK_ROWS))
-            self._ds.close()
+            with self._gdal_errors():
+                self._ds.close()
             self._ds = None
         except BaseException:
             self.abort()
@@ -196,10 +210,11 @@ class LandRasterWriter:
         src, path, options = self._tmp, self.path, files.cog_options(self.resampling)
 
         def copy():
+            import rasterio
             from rasterio.shutil import copy as copy_dataset
 
             try:
-                with files.atomic_path(path) as tmp:
+                with files.atomic_path(path) as tmp, rasterio.Env(GTIFF_DIRECT_IO="YES"):
                     copy_dataset(src, tmp, driver="COG", **options)
             finally:
                 _remove(src)
@@ -248,6 +263,17 @@ class LandRasterWriter:
         files.describe_geotiff_band(ds, self.band_description, self.units, self.resampling)
         return ds
 
+    @contextlib.contextmanager
+    def _gdal_errors(self):
+        """GDAL's errors on the temporary file (a full disk) as one line naming the file."""
+        try:
+            yield
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] != "rasterio" and not isinstance(exc, OSError):
+                raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise InputError(self.path, None, f"cannot write {self.path.name} ({reason})") from None
+
     def _check_open(self) -> None:
         if self._closed:
             raise InputError(self.path, None, "the raster writer is closed (or aborted)")
@@ -283,14 +309,9 @@ class LandRasterWriter:
         while self._block < block:
             r0 = self._block * BLOCK_ROWS
             n = min(BLOCK_ROWS, self.rows - r0)
-            try:
+            with self._gdal_errors():
                 self._ds.write(self._buf[: n * self.cols].reshape(n, self.cols), 1,
                                window=Window(0, r0, self.cols, n))
-            except Exception as exc:   # a full disk: one line naming the file
-                if type(exc).__module__.split(".")[0] != "rasterio":
-                    raise
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                raise InputError(self.path, None, f"cannot write {self.path.name} ({reason})") from None
             self._buf.fill(self._fill)
             self._block += 1
 
