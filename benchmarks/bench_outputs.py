@@ -9,12 +9,14 @@
 Simulates the scenario once in memory (:func:`sim.app.run.simulate`), then times
 :func:`sim.app.run.write_run_folder`, the writers wrapped to add up their wall seconds per file:
 
-* ``cells.csv`` and the other CSVs (``files.write_csv``);
+* ``cells.csv`` and the other CSVs (``files.write_csv``; inside the stage a hand-off to a writer thread);
 * ``sites.gpkg`` and the other GeoPackages (``files.write_gpkg_layers``), and the site tables they
   are built from (``write_tables`` less its writes: ``SiteTable.to_geodataframe`` and friends);
 * the map figures (``sim.maps``: building or swapping a frame's artists), their drawing by Agg and
   hand-off to a writer thread (``files.write_png``), the GeoTIFF hand-offs (``files.write_geotiff``),
   and the wait for the writer threads at the end of the stage;
+* ``rest``: the stage less all of the above (the rasters streamed from the pixel store, the
+  arrays of the maps);
 * ``report.html``, ``report.md`` and the JSON files.
 
 With ``--base REV`` the same is first measured with the code of ``REV`` (a temporary ``git worktree``,
@@ -110,7 +112,23 @@ def measure(config: str, resolution_m: float, out: Path) -> dict:
     whole = sum(times.get(k, 0.0) for k in GROUPS if k not in ("rest", "writing outputs (stage)", "report.html",
                                                                 "report.md + JSON"))
     times["rest"] = stage - whole
-    return {"times": times, "simulate_s": simulate_s, "run_s": total, "shape": list(sim.grid.shape)}
+    out = {"times": times, "simulate_s": simulate_s, "run_s": total, "shape": list(sim.grid.shape)}
+    cells = getattr(sim.busy, "cells", None)
+    if cells is not None and hasattr(files_module(), "csv_bytes"):   # the formatting alone, in this process
+        t = time.perf_counter()
+        ref = cells.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        out["cells_pandas_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        fast = files_module().csv_bytes(cells)
+        out["cells_arrow_s"] = time.perf_counter() - t
+        out["cells_same"] = fast == ref
+    return out
+
+
+def files_module():
+    from sim.report import files
+
+    return files
 
 
 def _base_times(rev: str, args, out: Path) -> dict:
@@ -164,6 +182,10 @@ def main(argv=None) -> int:
             b, n = base["times"].get(g, 0.0), now["times"].get(g, 0.0)
             line += f" {b:14.2f} {(b / n if n > 0.005 else float('nan')):9.2f}"
         print(line)
+    if "cells_arrow_s" in now:
+        print(f"cells.csv formatted in this process: pandas to_csv {now['cells_pandas_s']:.2f} s, "
+              f"files.csv_bytes {now['cells_arrow_s']:.2f} s, "
+              f"{'the same bytes' if now['cells_same'] else 'DIFFERENT BYTES'}")
     return 0
 
 
