@@ -128,6 +128,7 @@ def test_site_tables_as_the_straightforward_way(moved_sector):
 def test_gpkg_arrow_write_is_the_row_by_row_layer(tmp_path, monkeypatch):
     t = _table(np.random.default_rng(3), 200)
     layers = {"sites": t.masts_to_geodataframe(None, "EPSG:4326"), "sectors": t.to_geodataframe("EPSG:4326")}
+    assert files._arrow_writes()   # pyarrow is a dependency and pyogrio's GDAL takes Arrow (>= 3.8)
     fast = files.write_gpkg_layers(tmp_path / "fast.gpkg", layers)
     monkeypatch.setattr(files, "_arrow_writes", lambda: False)
     slow = files.write_gpkg_layers(tmp_path / "slow.gpkg", layers)

@@ -765,15 +765,17 @@ def write_gpkg_layers(path, layers: Mapping[str, Any]) -> Path:
 
 
 def _arrow_writes() -> bool:
-    """Whether pyogrio can hand GDAL whole Arrow columns (pyarrow installed, GDAL >= 3.8): several times faster on
-    a 400,000-row layer than feature by feature, and the same layer (fields, types, values, geometries)."""
+    """Whether pyogrio can hand GDAL whole Arrow columns (pyarrow installed, pyogrio >= 0.8, GDAL >= 3.8): several
+    times faster on a 400,000-row layer than feature by feature, and the same layer (fields, types, values,
+    geometries)."""
     import pyogrio
 
     try:
         import pyarrow  # noqa: F401
     except ImportError:   # pragma: no cover - pyarrow is a dependency
         return False
-    return tuple(pyogrio.__gdal_version__) >= (3, 8, 0)
+    version = tuple(int(v) for v in re.findall(r"\d+", pyogrio.__version__)[:2])
+    return version >= (0, 8) and tuple(pyogrio.__gdal_version__) >= (3, 8, 0)
 
 
 def write_gpkg(path, gdf, layer: str) -> Path:
