@@ -68,6 +68,9 @@ CHUNK_PAIRS = 1 << 16
 
 _C = np.float32(math.log(10.0) / 10.0)  # ln(10) / 10: exp(_C * x_db) = 10 ** (x_db / 10)
 _F32 = np.float32
+_RAD2DEG = np.degrees(np.float32(1.0))
+"""The float32 factor of ``np.degrees`` (``180f / pi_f``, numpy's ``npy_rad2degf``): multiplying by it gives
+np.degrees' bits, with a vectorised multiply instead of numpy's element-by-element degrees loop."""
 _SOURCE = "coverage_block"
 
 
@@ -182,7 +185,7 @@ class PreparedLayer:
         self.use_tables = (len(groups) <= TABLE_MAX_GROUPS) if tables is None else bool(tables)
         self.tables = {}
         if self.use_tables:
-            self.combo_off = _uniform_or_array((combo * TABLE_N).astype(np.intp))
+            self.combo_off = _uniform_or_array((combo * TABLE_N).astype(np.int32))
             self._build_tables(groups, radio)
 
     def shadow_terms(self, seed: int) -> dict:
@@ -275,6 +278,22 @@ def _same_per_site(site_id, *arrays) -> bool:
     _, first, inverse = np.unique(site_id, return_index=True, return_inverse=True)
     lead = first[inverse]
     return all(np.ndim(a) == 0 or bool(np.all(a == a[lead])) for a in arrays)
+
+
+_FILLED: dict = {}
+
+
+def _filled(c, shape) -> np.ndarray:
+    """A read-only float32 array of ``shape`` filled with ``c`` (cached): numpy's minimum and maximum
+    against a scalar take a strided loop about three times slower than against an array."""
+    n = math.prod(shape)
+    key = float(c)
+    a = _FILLED.get(key)
+    if a is None or a.size < n:
+        a = np.full(max(n, CHUNK_PAIRS), c, dtype=np.float32)
+        a.flags.writeable = False
+        _FILLED[key] = a
+    return a[:n].reshape(shape)
 
 
 def _uniform_or_array(a):
@@ -593,19 +612,21 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed, rec):
     if lay.use_tables:
         d2 = dx * dx
         d2 += dy * dy
-        x = np.maximum(d2, _F32(0.25))
+        x = np.maximum(d2, _filled(_F32(0.25), d2.shape))
         np.log(x, out=x)
         x -= _F32(TABLE_LN_D2_MIN)
         x *= _F32(1.0 / TABLE_STEP)
-        np.minimum(x, _X_MAX, out=x)
+        np.minimum(x, _filled(_X_MAX, x.shape), out=x)
         kf = np.floor(x)
         x -= kf
-        k = kf.astype(np.intp)
+        k = kf.astype(np.int32)            # int32 arithmetic is SIMD; take converts once
         if np.ndim(lay.combo_off):
             k += lay.combo_off.take(lead)
         if sampled:
             los = draw < _lookup(lay, "z_los" if lay.los_field else "p_los", k, x)
-            ln_g = _lookup(lay, "gain_state", k + los * lay.state_off, x)
+            k_state = np.multiply(los, np.int32(lay.state_off))
+            k_state += k
+            ln_g = _lookup(lay, "gain_state", k_state, x)
         else:
             ln_g = _lookup(lay, "gain", k, x)
         if lay.shadowed:
@@ -659,7 +680,7 @@ def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed, rec):
     if not lay.los_field:
         return los_uniform(pid, lay.site_id.take(lead), seed)
     cpm = sh["cpm_state"] if np.ndim(sh["cpm_state"]) == 0 else rec[..., 2]
-    return shadowing.field_at(sh["z"], ox, oy, dx, dy, cpm, shadowing.LOS_SHIFT_CELLS)
+    return shadowing.field_at(sh["z32"], ox, oy, dx, dy, cpm, shadowing.LOS_SHIFT_CELLS)
 
 
 def _may_pad(cand) -> bool:
@@ -682,7 +703,7 @@ def _pair_power(px, py, pid, g, lay: PreparedLayer, seed, may_pad: bool = True):
     dy = np.subtract(py, r64[..., 1], out=np.empty(lead.shape, np.float32), casting="same_kind")
     ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed, r64[..., 2:].view(np.float32))
     bearing = np.arctan2(dx, dy, out=dx)
-    np.degrees(bearing, out=bearing)
+    bearing *= _RAD2DEG                          # np.degrees, bit for bit
     # ---- per pixel-sector: horizontal pattern, received power (mW, float32)
     t = lay.az.take(g)
     np.subtract(bearing[:, None, :], t, out=t)
@@ -700,7 +721,7 @@ def _pair_power(px, py, pid, g, lay: PreparedLayer, seed, may_pad: bool = True):
         th = np.broadcast_to(theta[:, None, :], g.shape)
         t += _vertical_att_c(th, lay.tilt.take(g) if np.ndim(lay.tilt) else lay.tilt,
                              lay.c_v.take(g) if np.ndim(lay.c_v) else lay.c_v, lay.sla)
-    np.minimum(t, lay.a_max_c, out=t)
+    np.minimum(t, _filled(lay.a_max_c, t.shape), out=t)
     np.subtract(ln_g[:, None, :], t, out=t)
     if np.ndim(lay.eirp_c) != 0:
         t += lay.eirp_c.take(g, out=u)
@@ -722,7 +743,10 @@ def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, b
     p = t.reshape(k * s, n)
     # ---- reductions per pixel
     cols = np.arange(n)
-    row = np.argmax(p, axis=0)
+    # pixel-major copy: argmax along the contiguous axis (what argmax(p, axis=0) copies to anyway),
+    # reused by the top-m selection
+    pt = np.ascontiguousarray(p.T)
+    row = np.argmax(pt, axis=1)
     sig = p[row, cols]
     g2 = g.reshape(k * s, n)
     best = g2[row, cols]
@@ -744,7 +768,7 @@ def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, b
     i_out[...] = tot
     best_out[...] = best
     if top_out is not None:
-        _top_m(p, row, cols, g2, lay, tot, top_out)
+        _top_m(pt, row, cols, g2, lay, tot, top_out)
 
 
 def _vertical_att_c(theta, tilt, c_v, sla):
@@ -753,17 +777,17 @@ def _vertical_att_c(theta, tilt, c_v, sla):
     y = y - tilt
     y *= y
     y *= c_v
-    np.minimum(y, sla, out=y)
+    np.minimum(y, _filled(sla, y.shape) if np.ndim(sla) == 0 else sla, out=y)
     y *= _C
     return y
 
 
-def _top_m(p, row, cols, g2, lay, tot, top_out):
+def _top_m(pt, row, cols, g2, lay, tot, top_out):
+    """The ``m`` strongest interferers of each pixel from ``pt`` (``[n, k*s]``, pixel-major; overwritten)."""
     top_sec, top_mw, resid = top_out
     m = top_sec.shape[1]
-    ks, n = p.shape
-    nq = np.ascontiguousarray(p.T)           # [n, k*s], negated in place: the m largest are the m smallest
-    np.negative(nq, out=nq)
+    n, ks = pt.shape
+    nq = np.negative(pt, out=pt)             # [n, k*s]: the m largest are the m smallest of -p
     nq[cols, row] = -0.0                     # the serving sector is no interferer
     part = np.argpartition(nq, m - 1, axis=1)[:, :m] if m < ks else np.argsort(nq, axis=1, kind="stable")[:, :m]
     # gathers on flat indices (what take_along_axis does, without its index arrays)

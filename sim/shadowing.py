@@ -257,8 +257,8 @@ def field_at(table, ox, oy, dx_m, dy_m, cells_per_m, shift_cells: int = 0):
     gx += ox
     gy = dy_m * cells_per_m
     gy += oy
-    ix = gx.astype(np.intp)            # truncation: the floor of a positive position (see site_offsets)
-    iy = gy.astype(np.intp)            # (intp: the index type of take, which would convert any other)
+    ix = gx.astype(np.int32)           # truncation: the floor of a positive position (see site_offsets)
+    iy = gy.astype(np.int32)
     if shift_cells:
         ix += shift_cells
         iy += shift_cells
@@ -313,7 +313,7 @@ def _take(a, lead):
 def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) -> dict:
     """Constants of the shadow-fading and LOS-state fields of a layer's sectors for ``seed``.
 
-    A dict: the table ``z`` (:func:`unit_field`); each sector's site offsets ``ox``,
+    A dict: the table ``z`` (:func:`unit_field`) and ``z32``, its values in float32; each sector's site offsets ``ox``,
     ``oy`` (:func:`site_offsets`); per sector - a numpy scalar when the same for all - the cells per metre of the shadow
     fading in LOS and NLOS (``cpm_los``, ``cpm_nlos``, Table 7.5-6) and of the LOS state
     (``cpm_state``, §7.6.3.3), and ``sigma_SF ln(10)/10`` (``sig_los_c``; ``sig_los_far_c``
@@ -325,6 +325,9 @@ def site_field_constants(sectors: SectorArrays, radio: LayerRadio, seed: int) ->
     gathers each once per pixel-site).
     """
     t = dict(z=unit_field(seed))
+    # the same values in float32 (1 MiB): numpy converts float16 one element at a time (about
+    # 2 ns each), a float32 gather costs about what a float16 one does
+    t["z32"] = t["z"].astype(np.float32)
     t["ox"], t["oy"] = site_offsets(sectors.site_id, seed)
     codes = range(len(SCENARIO_CODES))
     c = _C
@@ -380,7 +383,7 @@ def shadow_fading_c(sh, lead, ox, oy, dx, dy, los, d2=None):
         state += lead
         cpm = sh["cpm_state3"].take(state)
         sig = sh["sig_state3"].take(state)
-    v = field_at(sh["z"], ox, oy, dx, dy, cpm)
+    v = field_at(sh["z32"], ox, oy, dx, dy, cpm)
     return np.multiply(v, sig, dtype=np.float32)
 
 

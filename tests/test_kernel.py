@@ -241,3 +241,58 @@ def test_zero_sectors_raise():
     with pytest.raises(InputError, match="expected at least one sector in the layer, got 0"):
         coverage_block(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 1), np.int32), empty, RADIO,
                        np.zeros(0))
+
+
+def _mixed_scene():
+    """UMa and RMa sites (RMa: the distance-dependent LOS sigma), one tilt per site, every draw on."""
+    rng = np.random.default_rng(7)
+    n_sites = 24
+    rma = np.arange(n_sites) % 4 == 0
+    sec = make_sectors(rng.uniform(0, SIDE_M, n_sites), rng.uniform(0, SIDE_M, n_sites), rng=rng,
+                       scenario=np.where(rma, 2, 0), h_bs_m=np.where(rma, 35.0, 25.0),
+                       tilt_deg=rng.uniform(3.0, 12.0, n_sites))
+    radio = dataclasses.replace(RADIO, los_mode="sampled", los_consistent=True, shadow_fading=True, o2i_random=True)
+    px, py = rng.uniform(0, SIDE_M, 400), rng.uniform(0, SIDE_M, 400)
+    load = rng.uniform(0.1, 1.0, sec.n_sectors).astype(np.float32)
+    return sec, radio, px, py, np.arange(5000, 5400), load
+
+
+def _bits(b):
+    out = {f.name: np.asarray(getattr(b, f.name)).tobytes() for f in dataclasses.fields(b) if f.name != "interference"}
+    out.update({f"it.{n}": np.asarray(getattr(b.interference, n)).tobytes()
+                for n in ("signal_mw", "top_sector", "top_mw", "residual_mw")})
+    return out
+
+
+@pytest.mark.parametrize("tables", [True, False])
+def test_per_site_shortcuts_give_the_bits_of_the_per_pair_path(tables, monkeypatch):
+    # A_V once per pixel-site (tilt and vertical beamwidth shared by a site's sectors) and the pad
+    # mask skipped for a block without pads are shortcuts: the outputs must be bit for bit those of
+    # the per-pair evaluation.
+    sec, radio, px, py, pid, load = _mixed_scene()
+    cand = site_index(sec, 12).candidates(px, py)
+    prep = prepare_layer(sec, radio, load, tables=tables)
+    assert prep.v_by_site and not prep.v_per_site
+    fast = _bits(coverage_block(px, py, pid, cand, sec, radio, load, 3, top_m=6, prepared=prep))
+    slow_prep = prepare_layer(sec, radio, load, tables=tables)
+    slow_prep.v_by_site = False                                    # A_V per pixel-sector
+    monkeypatch.setattr(kernel, "_may_pad", lambda cand: True)     # the pad mask on every chunk
+    slow = _bits(coverage_block(px, py, pid, cand, sec, radio, load, 3, top_m=6, prepared=slow_prep))
+    assert fast.keys() == slow.keys()
+    assert [k for k in fast if fast[k] != slow[k]] == []
+
+
+def test_tilt_per_sector_is_evaluated_per_pair():
+    sec, radio, px, py, pid, load = _mixed_scene()
+    sec = dataclasses.replace(sec, tilt_deg=sec.tilt_deg + np.arange(sec.n_sectors, dtype=np.float32) % 3)
+    assert not prepare_layer(sec, radio, load).v_by_site
+
+
+def test_bearing_in_degrees_is_np_degrees_bit_for_bit():
+    # the kernel multiplies by np.degrees' own float32 factor (numpy's npy_rad2degf: x * (180f / pi_f));
+    # a numpy that computed degrees otherwise would change the bearings, and this test says so
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-math.pi, math.pi, 200_000),
+                        [0.0, -0.0, 1e-38, -1e-38, math.pi, -math.pi, 1e30, np.inf, -np.inf]]).astype(np.float32)
+    with np.errstate(over="ignore"):
+        assert (x * kernel._RAD2DEG).tobytes() == np.degrees(x).tobytes()

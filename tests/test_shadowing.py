@@ -240,3 +240,30 @@ def test_adding_sites_raises_indoor_coverage_of_a_sparse_district():
     pop_a, pop_b = _covered_share(a, indoor=True), _covered_share(b, indoor=True)
     assert 0.05 < pop_a < 0.9          # sparse: far from full coverage, so the test can fail
     assert pop_b > pop_a + 0.05
+
+
+def test_shadow_fading_per_state_tables_match_the_per_state_choice():
+    # TR 38.901 Table 7.4.1-1: sigma_SF of the link's state (RMa LOS: 4 dB up to d_BP, 6 dB beyond)
+    # and Table 7.5-6: its decorrelation distance; shadow_fading_c gathers both from per-state tables,
+    # which must give the values of choosing per state, bit for bit.
+    rng = np.random.default_rng(11)
+    sec = make_sectors(rng.uniform(0, 1e4, 300), rng.uniform(0, 1e4, 300), rng=rng,
+                       scenario=np.where(np.arange(300) % 3 == 0, 2, 0), h_bs_m=35.0)
+    sh = shadowing.site_field_constants(sec, RADIO, seed=5)
+    n = 50_000
+    lead = rng.integers(0, sec.n_sectors, n)
+    r, th = rng.uniform(0, 8000.0, n), rng.uniform(0, 2 * np.pi, n)
+    dx, dy = (r * np.cos(th)).astype(np.float32), (r * np.sin(th)).astype(np.float32)
+    los = rng.random(n) < 0.5
+
+    def per_sector(name):
+        return np.broadcast_to(sh[name], sec.n_sectors)[lead]
+
+    d2 = dx * dx + dy * dy
+    sig_los = np.where(d2 > per_sector("d_bp2"), per_sector("sig_los_far_c"), per_sector("sig_los_c"))
+    sig = np.where(los, sig_los, per_sector("sig_nlos_c"))
+    cpm = np.where(los, per_sector("cpm_los"), per_sector("cpm_nlos"))
+    want = np.multiply(shadowing.field_at(sh["z"], sh["ox"][lead], sh["oy"][lead], dx, dy, cpm), sig, dtype=np.float32)
+    got = shadowing.shadow_fading_c(sh, lead, sh["ox"][lead], sh["oy"][lead], dx, dy, los)
+    assert sh["far"] and (los & (d2 > per_sector("d_bp2"))).any()
+    assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
