@@ -8,10 +8,14 @@ compares the two run folders file by file:
 * GeoTIFF: pixel arrays (NaN equal to NaN), dtype, CRS, transform, nodata, band
   descriptions and tags of the file and of each band;
 * GeoPackage: every layer's attributes and geometries (WKB), CRS;
-* ``summary.json`` and ``grid_summary.json``: equal after removing ``timings_s`` and
-  ``versions`` (the only run-to-run differences);
-* ``report.html``: equal after removing the run-time line (``timings``), the only part
-  that differs between two runs of the same code.
+* GeoPackage layer declarations too (``pyogrio.read_info``: field names and types, geometry
+  type, feature count, CRS);
+* ``summary.json`` and ``grid_summary.json``: equal after removing ``timings_s``,
+  ``versions`` and ``scenario.created_utc`` (the only run-to-run differences);
+* the run folder's marker ``.gigacity-run``: the same scenario and list of outputs;
+* ``report.md`` and ``report.html``: equal after removing the run-time line (``timings``) and
+  the run's time stamp ("run 2026-11-30 20:09 UTC"), the only parts that differ between two
+  runs of the same code.
 
 Usage::
 
@@ -46,6 +50,7 @@ SCENARIOS = {
 }
 RUN_TO_RUN_KEYS = ("timings_s", "versions")
 _TIMINGS_HTML = re.compile(r"<dd>reading geodata [^<]*</dd>")
+_RUN_STAMP = re.compile(r"run \d{4}-\d\d-\d\d \d\d:\d\d UTC")
 
 
 def compare_json(a: Path, b: Path) -> str | None:
@@ -53,6 +58,8 @@ def compare_json(a: Path, b: Path) -> str | None:
     for j in (ja, jb):
         for k in RUN_TO_RUN_KEYS:
             j.pop(k, None)
+        if isinstance(j.get("scenario"), dict):
+            j["scenario"].pop("created_utc", None)
     if ja == jb:
         return None
     keys = sorted(k for k in set(ja) | set(jb) if ja.get(k) != jb.get(k))
@@ -92,6 +99,10 @@ def compare_gpkg(a: Path, b: Path) -> str | None:
     if la != lb:
         return f"layers {la} != {lb}"
     for layer in la:
+        ia, ib = pyogrio.read_info(a, layer=layer), pyogrio.read_info(b, layer=layer)
+        for what in ("fields", "dtypes", "geometry_type", "features", "crs"):
+            if not np.array_equal(np.asarray(ia[what]), np.asarray(ib[what])):
+                return f"{layer}: {what} {ia[what]} != {ib[what]}"
         ga, gb = gpd.read_file(a, layer=layer), gpd.read_file(b, layer=layer)
         if list(ga.columns) != list(gb.columns):
             return f"{layer}: columns {list(ga.columns)} != {list(gb.columns)}"
@@ -105,19 +116,23 @@ def compare_gpkg(a: Path, b: Path) -> str | None:
 
 
 def compare_html(a: Path, b: Path) -> str | None:
-    ta, tb = (_TIMINGS_HTML.sub("", p.read_text(encoding="utf-8")) for p in (a, b))
-    return None if ta == tb else "differs outside the run-time line"
+    ta, tb = (_RUN_STAMP.sub("", _TIMINGS_HTML.sub("", p.read_text(encoding="utf-8"))) for p in (a, b))
+    return None if ta == tb else "differs outside the run-time line and time stamp"
 
 
 def compare_file(a: Path, b: Path) -> str | None:
     """None when ``a`` and ``b`` hold the same output, else a short reason."""
     if a.name in ("summary.json", "grid_summary.json", "plan_summary.json"):
         return compare_json(a, b)
+    if a.name == ".gigacity-run":   # the run folder's marker: the same list of outputs (pid, start time aside)
+        ma, mb = (json.loads(p.read_text(encoding="utf-8")) for p in (a, b))
+        return None if ma.get("outputs") == mb.get("outputs") and ma.get("scenario") == mb.get("scenario") \
+            else "lists other outputs"
     if a.suffix == ".tif":
         return compare_geotiff(a, b)
     if a.suffix == ".gpkg":
         return compare_gpkg(a, b)
-    if a.suffix == ".html":
+    if a.suffix in (".html", ".md"):
         return compare_html(a, b)
     return None if a.read_bytes() == b.read_bytes() else "bytes differ"
 

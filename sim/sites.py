@@ -241,12 +241,15 @@ class SiteTable:
         return SiteTable(**cols)
 
     def to_geodataframe(self, crs: str = GRID_CRS, grid_crs: str = GRID_CRS):
-        """A GeoDataFrame of points (one per row) with every column as an attribute."""
+        """A GeoDataFrame of points (one per row) with every column as an attribute.
+
+        The points of a site's rows share its position: each distinct position is projected once
+        (the same coordinates, bit for bit, as projecting every row).
+        """
         import geopandas as gpd
 
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        gdf = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(self.x_m, self.y_m), crs=grid_crs)
-        return gdf if crs == grid_crs else gdf.to_crs(crs)
+        return gpd.GeoDataFrame(data, geometry=_points(self.x_m, self.y_m, crs, grid_crs, self.site_id), crs=crs)
 
     def mast_columns(self, district_codes=None) -> dict[str, np.ndarray]:
         """One row per physical site (mast), in ``site_id`` order.
@@ -256,17 +259,14 @@ class SiteTable:
         ``h_bs_m``, ``scenario`` (TR 38.901 class of the mast: uma / umi / rma),
         ``site_class`` ("small cell" for ``source == "small-cell"``, else "macro"),
         ``source``, ``n_sectors`` (distinct sector numbers), ``n_carriers`` (distinct
-        layers), ``layers``, ``x_m``, ``y_m``, ``lon_deg``, ``lat_deg``.
+        layers), ``layers`` (their names, sorted, comma-separated), ``x_m``, ``y_m``, ``lon_deg``, ``lat_deg``.
         """
         ids, first, inverse = np.unique(self.site_id, return_index=True, return_inverse=True)
         inverse = inverse.ravel().astype(np.int64)
-        pairs = np.unique(inverse * (MAX_SECTORS + 1) + self.sector.astype(np.int64))
+        pairs = np.sort(inverse * (MAX_SECTORS + 1) + self.sector.astype(np.int64))
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if pairs.size else pairs   # np.unique, by sorting
         n_sec = np.bincount(pairs // (MAX_SECTORS + 1), minlength=ids.size).astype(np.int64)
-        layer_names, layer_idx = np.unique(self.layer, return_inverse=True)
-        lpairs = np.unique(inverse * layer_names.size + layer_idx.ravel())
-        lay: list[list[str]] = [[] for _ in range(ids.size)]
-        for p in lpairs.tolist():
-            lay[p // layer_names.size].append(str(layer_names[p % layer_names.size]))
+        n_carriers, layers = _layer_sets(self.layer, inverse, ids.size)
         d = self.district_idx[first].astype(np.int64)
         if district_codes is None:
             code = d.astype(str)
@@ -276,19 +276,17 @@ class SiteTable:
         return {"site_id": ids.astype(np.int64), "network": self.ran[first], "district_code": code,
                 "h_bs_m": self.h_bs_m[first], "scenario": self.scenario[first],
                 "site_class": np.where(self.source[first] == "small-cell", "small cell", "macro"),
-                "source": self.source[first], "n_sectors": n_sec,
-                "n_carriers": np.array([len(x) for x in lay], dtype=np.int64),
-                "layers": np.array([",".join(x) for x in lay], dtype=object),
+                "source": self.source[first], "n_sectors": n_sec, "n_carriers": n_carriers, "layers": layers,
                 "x_m": self.x_m[first], "y_m": self.y_m[first], "lon_deg": self.lon_deg[first],
                 "lat_deg": self.lat_deg[first]}
 
-    def masts_to_geodataframe(self, district_codes=None, crs: str = GRID_CRS, grid_crs: str = GRID_CRS):
-        """A GeoDataFrame of :meth:`mast_columns`, one point per mast."""
+    def masts_to_geodataframe(self, district_codes=None, crs: str = GRID_CRS, grid_crs: str = GRID_CRS, *,
+                              columns: dict | None = None):
+        """A GeoDataFrame of :meth:`mast_columns` (or of ``columns``, its result in hand), one point per mast."""
         import geopandas as gpd
 
-        cols = self.mast_columns(district_codes)
-        gdf = gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(cols["x_m"], cols["y_m"]), crs=grid_crs)
-        return gdf if crs == grid_crs else gdf.to_crs(crs)
+        cols = self.mast_columns(district_codes) if columns is None else columns
+        return gpd.GeoDataFrame(cols, geometry=_points(cols["x_m"], cols["y_m"], crs, grid_crs), crs=crs)
 
     def sites_per_district(self, n_districts: int, ran: str | None = None) -> np.ndarray:
         """Physical sites per district, int64 ``[n_districts]`` (sites outside are not counted).
@@ -307,6 +305,41 @@ class SiteTable:
         ids, first = np.unique(self.site_id[mask], return_index=True)
         return np.bincount(self.district_idx[mask][first].astype(np.intp), minlength=n_districts).astype(np.int64)
 
+
+
+def _layer_sets(layer: np.ndarray, inverse: np.ndarray, n_sites: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per site (``inverse``: each row's site), the number of distinct layers and their sorted names joined by ","."""
+    import pandas as pd
+
+    codes, names = pd.factorize(np.asarray(layer), sort=True)   # names sorted: codes are the sorted ranks
+    names = [str(n) for n in names]
+    if len(names) > 62:   # a set of layers as one int64 bit mask per site
+        raise InputError("SiteTable.mast_columns", "layer", f"expected at most 62 layers, got {len(names)}")
+    bits = np.zeros(n_sites, dtype=np.int64)
+    np.bitwise_or.at(bits, inverse, np.left_shift(np.int64(1), codes.astype(np.int64)))
+    sets, which = np.unique(bits, return_inverse=True)
+    members = [[n for k, n in enumerate(names) if int(m) >> k & 1] for m in sets.tolist()]
+    n_carriers = np.array([len(m) for m in members], dtype=np.int64)[which.ravel()]
+    joined = np.array([",".join(m) for m in members] + [""], dtype=object)[:-1]
+    return n_carriers, joined[which.ravel()]
+
+
+def _points(x_m, y_m, crs: str, grid_crs: str, group=None):
+    """Points at ``x_m, y_m`` (``grid_crs``) in ``crs`` (a GeometryArray); rows of one ``group`` (a site id) at one
+    position are projected once. The coordinates are those of ``GeoSeries.to_crs`` point by point."""
+    import geopandas as gpd
+
+    x_m, y_m = np.asarray(x_m, np.float64), np.asarray(y_m, np.float64)
+    if group is not None and x_m.size:
+        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        if np.array_equal(x_m[first][inverse], x_m) and np.array_equal(y_m[first][inverse], y_m):
+            return _points(x_m[first], y_m[first], crs, grid_crs).take(inverse)
+    if crs != grid_crs:   # the transformer GeoSeries.to_crs uses, on the coordinates it would take
+        from pyproj import Transformer
+
+        x_m, y_m = Transformer.from_crs(grid_crs, crs, always_xy=True).transform(x_m, y_m)
+    return gpd.points_from_xy(x_m, y_m, crs=crs)
 
 
 # --------------------------------------------------------------------------------------

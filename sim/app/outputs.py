@@ -142,11 +142,11 @@ def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> N
     files.write_csv(run_dir / "criteria.csv", a.table)
     codes = [str(c) for c in districts["code"]]
     grid_crs = districts.crs.to_string()
+    masts = sites.mast_columns(codes)
     sectors = sites.to_geodataframe(GPKG_CRS, grid_crs=grid_crs)
-    sectors.insert(0, "district_code", sites.mast_columns(codes)["district_code"][
-        np.searchsorted(np.unique(sites.site_id), sites.site_id)])
-    files.write_gpkg_layers(run_dir / "sites.gpkg", {"sites": sites.masts_to_geodataframe(codes, GPKG_CRS, grid_crs),
-                                                     "sectors": sectors})
+    sectors.insert(0, "district_code", masts["district_code"][np.searchsorted(masts["site_id"], sites.site_id)])
+    files.write_gpkg_layers(run_dir / "sites.gpkg", {
+        "sites": sites.masts_to_geodataframe(codes, GPKG_CRS, grid_crs, columns=masts), "sectors": sectors})
     dgdf = districts.copy()
     for k, v in a.by_district.items():
         dgdf[k] = np.asarray(v, dtype=float)

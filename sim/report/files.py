@@ -45,6 +45,7 @@ __all__ = [
     "as_frame",
     "write_json",
     "write_csv",
+    "csv_bytes",
     "write_toml",
     "write_png",
     "figure_rgba",
@@ -362,12 +363,12 @@ def _submit(job) -> None:
 
 @contextlib.contextmanager
 def background_writes(threads: int = 2, max_pending: int | None = None):
-    """Within the block, :func:`write_geotiff` and :func:`write_png` (and :func:`write_png_rgba`) return
-    once their data is in hand and write the file in one of ``threads`` writer threads.
+    """Within the block, :func:`write_geotiff`, :func:`write_png` (and :func:`write_png_rgba`) and :func:`write_csv`
+    return once their data is in hand and write the file in one of ``threads`` writer threads.
 
-    GDAL (compression, overviews) and Pillow (palette, zlib) release the GIL, so the files are written
-    while the main thread draws the next map. Each file is still written atomically and is the same,
-    byte for byte, whatever ``threads`` (each job writes one file on its own). At most ``max_pending``
+    GDAL (compression, overviews), Pillow (palette, zlib) and Arrow (a CSV's columns) release the GIL, so
+    the files are written while the main thread draws the next map. Each file is still written atomically
+    and is the same, byte for byte, whatever ``threads`` (each job writes one file on its own). At most ``max_pending``
     jobs (default ``threads + 1``: one waits while each thread writes) are running or waiting, each holding
     its array (a 2-D raster, a map's pixels); a writer called then waits for a slot. The block ends when every
     file is written, raising the first writer error; an error (or an interrupt) in the block cancels the
@@ -454,13 +455,121 @@ def as_frame(table) -> pd.DataFrame:
 
 
 def write_csv(path, table) -> Path:
-    """Write a DataFrame, or rows (dataclasses or dicts), as UTF-8 CSV without index."""
+    """Write a DataFrame, or rows (dataclasses or dicts), as UTF-8 CSV without index.
+
+    The bytes are those of ``DataFrame.to_csv(index=False, lineterminator="\\n")``; a frame whose columns
+    are all numbers, booleans or plain strings is formatted from its column arrays by Arrow
+    (:func:`csv_bytes`, several times faster on ``cells.csv``), any other by pandas. Inside
+    :func:`background_writes` the file is written in a writer thread (from a copy of a caller's frame).
+    """
     path = Path(path)
     df = as_frame(table)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            df.to_csv(f, index=False, lineterminator="\n")
+    if _WRITERS and df is table:
+        df = df.copy()   # written later in a writer thread: the caller may change its frame
+
+    def write():
+        data = csv_bytes(df)
+        with atomic_path(path) as tmp:
+            if data is not None:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+            else:
+                with open(tmp, "w", encoding="utf-8", newline="") as f:
+                    df.to_csv(f, index=False, lineterminator="\n")
+
+    _submit(write)
     return path
+
+
+_CSV_SPECIAL = re.compile(r'[,"\r\n]')
+"""Characters that make pandas' csv writer (QUOTE_MINIMAL) quote a field: such frames are left to pandas."""
+
+
+def _large(text: str):
+    import pyarrow as pa
+
+    return pa.scalar(text, pa.large_string())
+
+
+def _csv_float_strings(values: np.ndarray):
+    """float64 ``values`` as Arrow strings, each as Python's ``repr`` (what pandas writes), NaN as "".
+
+    Arrow's shortest round-trip digits are Python's; they differ in form only where Python writes an
+    exponent (|x| < 1e-4, |x| >= 1e16), where Arrow chooses one, and for whole numbers ("1" for "1.0"):
+    those are mended here, the few exponents by ``repr`` itself.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = pc.cast(pa.array(values), pa.large_string())
+    ax = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        python_repr = ((ax < 1e-4) & (values != 0)) | (ax >= 1e16) | np.asarray(pc.match_substring(out, "e"))
+        whole = ~python_repr & (values == np.floor(values))
+    if whole.any():
+        out = pc.if_else(pa.array(whole), pc.binary_join_element_wise(out, _large(".0"), _large("")), out)
+    nan = np.isnan(values)
+    if python_repr.any() or nan.any():
+        text = np.asarray(out.to_pylist(), dtype=object) if python_repr.any() else None
+        if text is not None:
+            text[python_repr] = [repr(v) for v in values[python_repr].tolist()]
+            text[nan] = ""
+            out = pa.array(text, type=pa.large_string())
+        else:
+            out = pc.if_else(pa.array(nan), _large(""), out)
+    return out
+
+
+def _csv_column(series: pd.Series):
+    """One column as the Arrow strings pandas would write, or None when it is left to pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dtype = series.dtype
+    values = series.to_numpy()
+    if dtype == np.float64:
+        return _csv_float_strings(values)
+    if dtype == np.bool_:
+        return pa.array(np.where(values, "True", "False"), type=pa.large_string())
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return pc.cast(pa.array(values), pa.large_string())
+    if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype):
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            return None
+        text = pa.array(values, type=pa.large_string(), from_pandas=True)   # NaN and None: null
+        if pc.any(pc.match_substring_regex(text, _CSV_SPECIAL.pattern)).as_py():
+            return None
+        return pc.fill_null(text, _large(""))
+    return None
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes | None:
+    """The UTF-8 bytes of ``df.to_csv(index=False, lineterminator="\\n")``, formatted column by column with
+    Arrow, or None where this does not apply (pyarrow missing, fewer than 2 columns or no row, a column
+    of another dtype, a name or string value pandas would quote): then the caller lets pandas write it.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:   # pragma: no cover - pyarrow is a dependency
+        return None
+    names = [str(c) for c in df.columns]
+    if (df.shape[1] < 2 or len(df) == 0 or not all(isinstance(c, str) for c in df.columns)
+            or any(_CSV_SPECIAL.search(n) for n in names)):
+        return None
+    cols = []
+    for i in range(df.shape[1]):
+        col = _csv_column(df.iloc[:, i])
+        if col is None:
+            return None
+        cols.append(col)
+    lines = pc.binary_join_element_wise(*cols, _large(","))
+    lines = pc.binary_join_element_wise(lines, _large("\n"), _large(""))
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
+    body = memoryview(lines.buffers()[2])[int(offsets[0]):int(offsets[-1])]
+    return (",".join(names) + "\n").encode("utf-8") + bytes(body)
 
 
 # ----------------------------------------------------------------------------- PNG
@@ -648,10 +757,25 @@ def write_gpkg_layers(path, layers: Mapping[str, Any]) -> Path:
     for name, gdf in layers.items():
         if getattr(gdf, "crs", None) is None:
             raise InputError(path, name, "expected a GeoDataFrame with a CRS")
+    arrow = {"use_arrow": True} if _arrow_writes() else {}
     with atomic_path(path) as tmp:
         for name, gdf in layers.items():
-            pyogrio.write_dataframe(gdf, tmp, layer=str(name), driver="GPKG")
+            pyogrio.write_dataframe(gdf, tmp, layer=str(name), driver="GPKG", **arrow)
     return path
+
+
+def _arrow_writes() -> bool:
+    """Whether pyogrio can hand GDAL whole Arrow columns (pyarrow installed, pyogrio >= 0.8, GDAL >= 3.8): several
+    times faster on a 400,000-row layer than feature by feature, and the same layer (fields, types, values,
+    geometries)."""
+    import pyogrio
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:   # pragma: no cover - pyarrow is a dependency
+        return False
+    version = tuple(int(v) for v in re.findall(r"\d+", pyogrio.__version__)[:2])
+    return version >= (0, 8) and tuple(pyogrio.__gdal_version__) >= (3, 8, 0)
 
 
 def write_gpkg(path, gdf, layer: str) -> Path:
