@@ -493,7 +493,7 @@ def fibre_rasters(households, district, fibre_households, ten_g_households, orde
         raise InputError(_SOURCE, "district", f"expected integer district indices, got dtype {dr.dtype}")
     if order not in ("densest", "uniform"):
         raise InputError(_SOURCE, "order", f"expected 'densest' or 'uniform', got {order!r}")
-    h = np.nan_to_num(hr.astype(np.float64).ravel(), nan=0.0)
+    h = np.nan_to_num(np.asarray(hr, dtype=np.float64).ravel(), nan=0.0)   # one copy (float64 in: not two)
     if np.any(~np.isfinite(h) | (h < 0)):
         raise InputError(_SOURCE, "households", "expected finite values >= 0 (NaN: no data) per pixel")
     fib = _district_values("fibre_households", fibre_households)
@@ -501,16 +501,17 @@ def fibre_rasters(households, district, fibre_households, ten_g_households, orde
     teng = _district_values("ten_g_households", ten_g_households, n)
     if np.any(teng > fib * (1 + 1e-9) + 1e-9):
         raise InputError(_SOURCE, "ten_g_households", "expected at most fibre_households in every district")
-    d = dr.ravel().astype(np.int64)
+    d = dr.ravel()   # in its own integer type (int16 from the grid): the comparisons need no int64 copy
     if d.size and (d.min() < -1 or d.max() >= n):
         raise InputError(_SOURCE, "district", f"expected indices in [-1, {n - 1}], got {d.min()}..{d.max()}")
 
     cache = _densest_order(h, d, n) if order == "densest" else None
     fibre = _allocate(h, d, fib, order, cache)
-    ten_g = np.minimum(_allocate(h, d, teng, order, cache), fibre)
+    ten_g = _allocate(h, d, teng, order, cache)
+    np.minimum(ten_g, fibre, out=ten_g)
     dtype = np.result_type(hr.dtype, np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(h > 0, ten_g / np.where(h > 0, h, 1.0), np.nan)
+    share = np.full(h.shape, np.nan)
+    np.divide(ten_g, h, out=share, where=h > 0)
     return FibreRasters(
         fibre_households=fibre.reshape(hr.shape).astype(dtype, copy=False),
         ten_g_pon_households=ten_g.reshape(hr.shape).astype(dtype, copy=False),

@@ -226,7 +226,7 @@ def assess_fibre(sc: Scenario, districts, rasters, a: Assessment, store):
     by_d, city = I.fibre_indicators(fibre, hh, districts["population"].to_numpy(float))
     for k in by_d:
         a.put(k, (by_d[k], city[k]))
-    ten_g = fibre_rasters(rasters.households_land, rasters.district_land.astype(np.int64), fibre.fibre_households,
+    ten_g = fibre_rasters(rasters.households_land, rasters.district_land, fibre.fibre_households,
                           fibre.ten_g_households, order=bb.upgrade_order).ten_g_pon_households
     store.write("fibre/ten_g_pon_households", 0, ten_g.astype(np.float32))
     return fibre, "fibre/ten_g_pon_households"
