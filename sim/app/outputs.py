@@ -286,6 +286,8 @@ def write_pixel_outputs(sc: Scenario, run_dir: Path, rasters, districts, sectors
                         speed: bool, a: Assessment, title: str, progress=None) -> dict:
     """Every GeoTIFF of a run streamed from ``store`` (:func:`pixel_outputs`, :func:`_stream_rasters`), then the
     maps drawn from their previews, in the order of the report; returns the report's images."""
+    if not (sc.output.geotiff or sc.output.maps):
+        return {}
     jobs = pixel_outputs(sc, rasters, sectors, store, busy, fibre_px, speed, list(a.best_by_ran))
     shown = _stream_rasters(sc, run_dir, rasters, jobs, progress)
     images: dict = {}
