@@ -90,12 +90,12 @@ GPKG_CRS = "EPSG:4326"
 source geodata use); the rasters stay on the metric grid (EPSG:32651)."""
 
 
-def geotiff_of(name: str, arr, unit: str):
-    """File stem, values and unit tag of a raster's GeoTIFF: rates (``*_bps``, bit/s) are written in
-    Mbit/s (``*_mbps.tif``, unit ``Mbit/s``) so GIS legends read 1000 rather than 1e9."""
+def geotiff_of(name: str, unit: str) -> tuple[str, str, float | None]:
+    """File stem, unit tag and value scale of a raster's GeoTIFF: rates (``*_bps``, bit/s) are written in
+    Mbit/s (``*_mbps.tif``, unit ``Mbit/s``, values divided by 1e6) so GIS legends read 1000 rather than 1e9."""
     if name.endswith("_bps"):
-        return name[:-4] + "_mbps", (np.asarray(arr, np.float64) / 1e6).astype(np.float32), "Mbit/s"
-    return name, arr, unit
+        return name[:-4] + "_mbps", "Mbit/s", 1e-6
+    return name, unit, None
 
 
 def create_run_dir(sc: Scenario, out_dir, force: bool, label: str = "") -> Path:
@@ -183,14 +183,10 @@ def _stream_rasters(sc: Scenario, run_dir: Path, rasters, jobs: list, progress=N
     writers = {}
     try:
         for job in jobs:
-            path = None
-            stem, unit = job.name, job.unit
-            if job.tif and sc.output.geotiff:
-                stem, _, unit = geotiff_of(job.name, np.zeros(0, np.float32), job.unit)
-                path = run_dir / f"{stem}.tif"
-            writers[job.name] = LandRasterWriter(path, rasters.grid, rasters.land_flat, np.nan,
-                                                 job.label, unit, dtype=job.dtype, preview_max_px=PREVIEW_MAX_PX,
-                                                 scale=1e-6 if job.name.endswith("_bps") else None)
+            stem, unit, scale = geotiff_of(job.name, job.unit)
+            path = run_dir / f"{stem}.tif" if job.tif and sc.output.geotiff else None
+            writers[job.name] = LandRasterWriter(path, rasters.grid, rasters.land_flat, np.nan, job.label, unit,
+                                                 dtype=job.dtype, preview_max_px=PREVIEW_MAX_PX, scale=scale)
         spans = chunks(rasters.n_land)
         for i, (a, b) in enumerate(spans):
             for job in jobs:
