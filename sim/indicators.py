@@ -49,7 +49,6 @@ __all__ = [
     "weighted_quantiles",
     "speed_test_indicators",
     "speed_test_samples",
-    "speed_test_from_samples",
     "SpeedTestSums",
     "value_bin",
     "mixture_mean",
@@ -466,25 +465,7 @@ def speed_test_indicators(values_by_net: Sequence, weights_by_net: Sequence, dis
         raise InputError("indicators", "weights_by_net", "expected one weight per value")
     n_land = np.asarray(values_by_net[0]).size if len(values_by_net) else 0
     d = np.tile(_check_district_idx(district_idx, n_land, n_districts), len(values_by_net))
-    return speed_test_from_samples(x, w, d, n_districts, quantiles, scale)
-
-
-def speed_test_samples(values, weights, district_idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The tests among some pixels of one network: ``(values, weights, districts)`` where a value is
-    given (not NaN) and its weight is positive, in pixel order, float64 (the samples of
-    :func:`speed_test_from_samples`; those of a network's chunks and of the networks are concatenated)."""
-    x = np.asarray(values, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    keep = ~np.isnan(x) & (w > 0)
-    return x[keep], w[keep], np.asarray(district_idx)[keep]
-
-
-def speed_test_from_samples(x, w, d, n_districts: int, quantiles=SPEED_TEST_QUANTILES, scale: float = 1e-6):
-    """:func:`speed_test_indicators` of the tests ``x`` (values), ``w`` (weights) and ``d`` (district index),
-    flat over the networks' pixels (:func:`speed_test_samples`); pixels without a test may be left out."""
-    x = np.asarray(x, dtype=np.float64) * scale
-    w = np.asarray(w, dtype=np.float64)
-    d = _check_district_idx(d, x.size, n_districts)
+    x = x * scale
     names = ["mean", *[f"p{round(100 * q)}" for q in quantiles]]
     by_d = {k: np.full(n_districts, np.nan) for k in names}
     city = {}
@@ -504,6 +485,16 @@ def speed_test_from_samples(x, w, d, n_districts: int, quantiles=SPEED_TEST_QUAN
         for k, v in zip(names, stats(x[sel], w[sel])):
             by_d[k][i] = v
     return by_d, city
+
+
+def speed_test_samples(values, weights, district_idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tests among some pixels of one network: ``(values, weights, districts)`` where a value is
+    given (not NaN) and its weight is positive, in pixel order, float64 (the samples of
+    :class:`SpeedTestSums`)."""
+    x = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    keep = ~np.isnan(x) & (w > 0)
+    return x[keep], w[keep], np.asarray(district_idx)[keep]
 
 
 SPEED_BIN_SHIFT = 16

@@ -55,7 +55,6 @@ __all__ = [
     "cell_throughput_from_sums_bps",
     "BusyHourLayer",
     "busy_hour_layer",
-    "busy_hour_from_cells",
     "cell_flow_classes",
     "cell_flow_stats",
 ]
@@ -555,28 +554,6 @@ def busy_hour_layer(
 
     fp = fixed_point_load(peak_for_load, lam, es, n, tol=tol, max_iter=max_iter, damping=damping)
     return _layer_result(fp, lam, users, last["in"], last["out"], serving, s, es, n)
-
-
-def busy_hour_from_cells(fp: CellFixedPoint, rate_indoor_bps, rate_outdoor_bps, serving_cell, active_users,
-                         flows_per_user_per_h: float, mean_flow_bits: float, n_cells: int, *,
-                         indoor_share: float) -> BusyHourLayer:
-    """The :class:`BusyHourLayer` of a fixed point solved on the loads alone (:func:`fixed_point_cells`)
-    and the rates of its last load: the same figures as :func:`busy_hour_layer` (arguments as there;
-    ``fixed_point.peak_rate_bps`` and ``throughput_bps`` float32)."""
-    users = _nonneg_array("active_users", active_users).astype(np.float64)
-    lam = flow_arrival_rate_per_s(users, flows_per_user_per_h)
-    s = float(_share("indoor_share", indoor_share))
-    n = _n_cells(n_cells)
-    serving = _serving(serving_cell, lam.size, n)
-    es = positive_number("mean_flow_bits", mean_flow_bits, source=_SOURCE)
-    r_in, r_out = np.asarray(rate_indoor_bps), np.asarray(rate_outdoor_bps)
-    peak = mixed_peak_rate_bps(r_in, r_out, s).astype(np.float32)
-    thr = busy_hour_throughput_bps(peak, serving, fp.implied_load)
-    full = FixedPointResult(load=fp.load, implied_load=fp.implied_load, saturated=fp.saturated, peak_rate_bps=peak,
-                            serving_cell=serving, throughput_bps=thr,
-                            iterations=fp.iterations, max_change=fp.max_change, converged=fp.converged,
-                            change_history=fp.change_history, mean_load_history=fp.mean_load_history)
-    return _layer_result(full, lam, users, r_in, r_out, serving, s, es, n)
 
 
 def served_arrival_rate_per_s(arrival_rate_per_s, rate_indoor_bps, rate_outdoor_bps, indoor_share: float):

@@ -89,27 +89,6 @@ def test_indicators_over_chunks_are_those_of_the_whole_arrays():
         assert city[k] == whole_c[k], k
 
 
-def test_speed_test_from_chunk_samples_is_that_of_the_whole_arrays():
-    rng = np.random.default_rng(5)
-    n = 20_000
-    nets = [rng.lognormal(19, 1, n).astype(np.float32) for _ in range(2)]
-    nets[0][rng.random(n) < 0.1] = np.nan
-    pop = rng.lognormal(2, 1.5, n)
-    pop[rng.random(n) < 0.05] = 0.0
-    d = rng.integers(0, 4, n)
-    shares = (0.6, 0.4)
-    whole = I.speed_test_indicators(nets, [pop * s for s in shares], d, 4)
-    parts = {i: [] for i in range(2)}
-    for a, b in chunks(n, 3333):
-        for i in range(2):
-            parts[i].append(I.speed_test_samples(nets[i][a:b], pop[a:b] * shares[i], d[a:b]))
-    x, w, dd = (np.concatenate([p[k] for i in range(2) for p in parts[i]]) for k in range(3))
-    got = I.speed_test_from_samples(x, w, dd, 4)
-    for k in whole[0]:
-        assert np.array_equal(got[0][k], whole[0][k], equal_nan=True), k
-        assert got[1][k] == whole[1][k], k
-
-
 @pytest.mark.slow
 def test_a_run_is_the_same_whatever_the_chunks(monkeypatch):
     """configs/tiny.toml simulated with the store's reductions in chunks of 997 pixels (and tiles of a fifth of

@@ -167,7 +167,8 @@ def _layer_busy_hour(sc: Scenario, stage, cov, radio, lid: str, store, n_cells: 
 
 
 def _layer_result(sc: Scenario, fp, lid: str, store, n: int):
-    """:func:`sim.traffic.busy_hour_from_cells` chunk by chunk over ``store``: the per-cell sums (the bits of
+    """A layer's :class:`sim.traffic.BusyHourLayer` at the fixed point ``fp`` (loads alone,
+    :func:`sim.traffic.fixed_point_cells`), chunk by chunk over ``store``: the per-cell sums (the bits of
     whole-array sums, :func:`sim.pixelstore.bincount_onto`) and the per-pixel arrays written to the store."""
     tr = sc.traffic
     s = float(sc.radio.indoor_share)
