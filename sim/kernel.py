@@ -743,10 +743,13 @@ def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, b
     p = t.reshape(k * s, n)
     # ---- reductions per pixel
     cols = np.arange(n)
-    # pixel-major copy: argmax along the contiguous axis (what argmax(p, axis=0) copies to anyway),
-    # reused by the top-m selection
-    pt = np.ascontiguousarray(p.T)
-    row = np.argmax(pt, axis=1)
+    ranked = None
+    if top_out is None:
+        # pixel-major copy: argmax along the contiguous axis (what argmax(p, axis=0) copies to anyway)
+        row = np.argmax(np.ascontiguousarray(p.T), axis=1)
+    else:
+        ranked = _ranked(p, top_out[0].shape[1])
+        row = ranked[0]
     sig = p[row, cols]
     g2 = g.reshape(k * s, n)
     best = g2[row, cols]
@@ -768,7 +771,7 @@ def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, b
     i_out[...] = tot
     best_out[...] = best
     if top_out is not None:
-        _top_m(pt, row, cols, g2, lay, tot, top_out)
+        _top_m(ranked[1], ranked[2], cols, g2, lay, tot, top_out)
 
 
 def _vertical_att_c(theta, tilt, c_v, sla):
@@ -782,32 +785,55 @@ def _vertical_att_c(theta, tilt, c_v, sla):
     return y
 
 
-def _top_m(pt, row, cols, g2, lay, tot, top_out):
-    """The ``m`` strongest interferers of each pixel from ``pt`` (``[n, k*s]``, pixel-major; overwritten)."""
+_LOW32 = np.uint64(0xFFFFFFFF)
+_REV: dict = {}
+
+
+def _ranked(p, m: int):
+    """``(row, rows, vals)``: per pixel the row of ``p`` (``[k*s, n]`` float32 >= 0) with the largest power
+    (the serving candidate: the first of equal maxima, as ``np.argmax``), and the rows ``[n, <= m]`` and powers
+    of the next ``m`` strongest, in decreasing power (ties: the earlier row first).
+
+    Each pair is ranked by an exact unsigned key, the power's float32 bits (monotone for non-negative floats)
+    above ``k*s - 1 - row``: distinct keys, so the selection (``np.partition`` then a sort of the few kept) has
+    one answer whatever the CPU or the partition algorithm.
+    """
+    ks, n = p.shape
+    rev = _REV.get(ks)
+    if rev is None:
+        rev = _REV[ks] = np.arange(ks - 1, -1, -1, dtype=np.uint64)
+    key = np.empty((n, ks), dtype=np.uint64)
+    key[...] = p.view(np.uint32).T
+    key <<= np.uint64(32)
+    key |= rev
+    kk = min(m + 1, ks)
+    if kk < ks:
+        key = np.partition(key, ks - kk, axis=1)[:, ks - kk:]
+    key = np.sort(key, axis=1)[:, ::-1]
+    rows = (np.uint64(ks - 1) - (key & _LOW32)).astype(np.intp)
+    vals = (key >> np.uint64(32)).astype(np.uint32).view(np.float32)
+    return rows[:, 0], rows[:, 1:], vals[:, 1:]
+
+
+def _top_m(rows, vals, cols, g2, lay, tot, top_out):
+    """The ``m`` strongest interferers of each pixel (rows and powers from :func:`_ranked`) as sector indices,
+    powers and the residual interference (``tot`` less the load-weighted terms)."""
     top_sec, top_mw, resid = top_out
-    m = top_sec.shape[1]
-    n, ks = pt.shape
-    nq = np.negative(pt, out=pt)             # [n, k*s]: the m largest are the m smallest of -p
-    nq[cols, row] = -0.0                     # the serving sector is no interferer
-    part = np.argpartition(nq, m - 1, axis=1)[:, :m] if m < ks else np.argsort(nq, axis=1, kind="stable")[:, :m]
-    # gathers on flat indices (what take_along_axis does, without its index arrays)
-    part = part + (cols * ks)[:, None]       # into nq.ravel(), [n, m]
-    nv = nq.take(part)
-    order = np.argsort(nv, axis=1, kind="stable")
-    order += (cols * m)[:, None]
-    part = part.take(order)
-    vals = nv.take(order)
-    np.negative(vals, out=vals)
-    part -= (cols * ks)[:, None]             # candidate row of each term
-    part *= n
-    part += cols[:, None]
-    sec = g2.take(part).astype(np.int32)     # g2 [k*s, n] C-contiguous
-    sec[vals <= 0.0] = -1
-    vals[vals <= 0.0] = 0.0
+    n, m = top_sec.shape
+    got = rows.shape[1]
+    sec = np.full((n, m), -1, dtype=np.int32)
+    mw = np.zeros((n, m), dtype=np.float32)
+    if got:
+        rows = rows * n
+        rows += cols[:, None]
+        sec[:, :got] = g2.take(rows)     # g2 [k*s, n] C-contiguous
+        mw[:, :got] = vals
+    sec[mw <= 0.0] = -1
+    mw[mw <= 0.0] = 0.0
     top_sec[...] = sec
-    top_mw[...] = vals
+    top_mw[...] = mw
     loads = lay.load64.take(np.where(sec >= 0, sec, 0))
-    r = tot - np.add.reduce(loads * vals, axis=1)
+    r = tot - np.add.reduce(loads * mw, axis=1)
     np.maximum(r, 0.0, out=r)
     resid[...] = r
 

@@ -195,6 +195,30 @@ def test_sinr_for_load_reproduces_a_fresh_run():
     np.testing.assert_allclose(sinr_for_load(b3.interference, load), b.sinr_db, atol=MAX_ERR_FIXED_POINT_DB, rtol=0)
 
 
+def test_top_interferers_are_the_strongest_with_ties_to_the_earlier_candidate():
+    """The top-M terms are the M strongest candidates after the serving one, strongest first, and equal
+    powers rank by candidate order: a fixed answer, whatever the CPU. Equal powers are common: two back
+    lobes of one site both clipped at A_max (TR 38.901 Table 7.3-1) receive the same power."""
+    sec, px, py, pid, load = _scene(n_pix=400, seed=4)
+    cand = site_index(sec, 6).candidates(px, py)
+    prep = prepare_layer(sec, RADIO, load)
+    m = 5
+    b = coverage_block(px, py, pid, cand, sec, RADIO, load, top_m=m, prepared=prep)
+    p = kernel.sector_power_mw(px, py, pid, cand, prep)           # [k, s, n]
+    ks = p.shape[0] * p.shape[1]
+    p = p.reshape(ks, -1).T                                       # [n, k*s]
+    flat = cand.reshape(cand.shape[0], -1)
+    n_ties = 0
+    for i in range(p.shape[0]):
+        order = sorted(range(ks), key=lambda j: (-float(p[i, j]), j))   # strongest first, then candidate order
+        n_ties += len(set(p[i].tolist())) < ks
+        assert flat[i, order[0]] == b.best_sector[i]
+        want = [int(flat[i, j]) if p[i, j] > 0 else -1 for j in order[1:m + 1]]
+        assert b.interference.top_sector[i].tolist() == want
+        np.testing.assert_array_equal(b.interference.top_mw[i], np.maximum(p[i, order[1:m + 1]], 0))
+    assert n_ties > 0     # the scene has equal powers for the rule to decide
+
+
 def test_los_uniform_is_a_stable_uniform():
     pid = np.arange(200_000)
     u = los_uniform(pid, 7, 42)
