@@ -306,6 +306,85 @@ def adaptive_layer_se_bps_hz(sinr_db, n_rx, max_layers=None, sinr_max_db=None, m
     return best_l, best_se
 
 
+class _Stairs:
+    """``#{u <= x}`` for sorted distinct thresholds ``u`` (the rank of :func:`numpy.searchsorted` with
+    ``side="right"``), exact, by a uniform bin table instead of a binary search per value.
+
+    The bins of width ``h`` cover ``[u_0 - 2h, u_k + 2h)`` (``u_k`` the largest threshold below
+    :data:`_STAIRS_FAR`); values below fall in the first bin, values up to :data:`_STAIRS_FAR` in the
+    last, values beyond are searched (no SINR comes near: those are the ceiling's never-reached ranks). Each bin,
+    widened by :data:`_STAIRS_MARGIN` bins on both sides (more than the rounding of the bin index
+    computed in the values' dtype), holds at most one threshold ``t``; a value ``x`` of bin ``b`` then
+    has ``base[b] + (x >= t[b])`` thresholds at or below it. ``h`` halves from 1/16 dB until that
+    holds; :attr:`ok` is False when it never does (then callers search). NaN gets ``len(u) + 1``.
+    """
+
+    def __init__(self, u, dtype):
+        dt = np.dtype(dtype)
+        u = np.unique(np.asarray(u, dtype=dt)).astype(np.float64)
+        self.n = u.size
+        self.ok = False
+        near = u[u < _STAIRS_FAR]
+        if near.size == 0:
+            return
+        h = 1.0 / 16.0
+        while h >= 2.0 ** -12 and not self.ok:
+            lo = float(np.floor(near[0] / h) * h) - 2.0 * h
+            nb = int(np.ceil((near[-1] - lo) / h)) + 3
+            edges = lo + h * np.arange(nb + 1, dtype=np.float64)
+            first = np.searchsorted(u, edges[:-1] - _STAIRS_MARGIN * h, side="left")   # u below the widened bin
+            last = np.searchsorted(u, edges[1:] + _STAIRS_MARGIN * h, side="right")
+            last[-1] = near.size            # the last bin runs to _STAIRS_FAR (values beyond: searched)
+            first[0] = 0
+            if np.all(last - first <= 1) and first[0] == 0 and last[0] == 0:
+                self.ok = True
+                self.lo, self.inv_h, self.n_bins = dt.type(lo), dt.type(1.0 / h), nb
+                self.base = first.astype(np.int32)
+                t = np.full(nb, np.inf)
+                one = last > first
+                t[one] = u[first[one]]
+                self.t = t.astype(dt)
+            h *= 0.5
+        # one value per rank, in the thresholds' dtype: below u_0 (rank 0), then each u_i (rank i + 1), NaN
+        below = np.nextafter(dt.type(u[0]), dt.type(-np.inf))
+        self.reps = np.concatenate([[below], u.astype(dt), [np.nan]]).astype(dt)
+
+    def rank(self, x) -> np.ndarray:
+        """``#{u <= x}`` per value of ``x`` (int32; NaN: ``len(u) + 1``)."""
+        y = np.subtract(x, self.lo)
+        y *= self.inv_h
+        np.fmax(y, 0, out=y)                  # NaN -> 0 (set apart below)
+        np.minimum(y, self.n_bins - 1, out=y)
+        b = y.astype(np.int32)
+        r = self.base.take(b)
+        r += np.greater_equal(x, self.t.take(b))
+        far = np.greater_equal(x, _STAIRS_FAR)
+        if far.any():
+            r[far] = np.searchsorted(self.reps[1:-1], x[far], side="right")
+        np.copyto(r, np.int32(self.n + 1), where=np.isnan(x))
+        return r
+
+
+_STAIRS_FAR = 1e6      # thresholds at or above: the _NEVER_DB of a ceiling, shifted per rank
+_STAIRS_MARGIN = 0.25  # bins; the bin index of a float32 SINR below 100 dB is off by less than 0.01 bin
+_STAIRS_CACHE: dict = {}
+
+
+def _adaptive_stairs(classes, sinr_max_db, dtype):
+    """The :class:`_Stairs` of the CQI thresholds of every rank of every class's receive antennas (as
+    :func:`_cqi_layer_ses` shifts them, in ``dtype``): the rates of :func:`device_mix_rate_bps` with
+    ``rank_model="adaptive"`` are constant between them. Cached."""
+    ns = tuple(sorted({int(c[2]) for c in classes}))
+    key = (np.dtype(dtype).str, ns, None if sinr_max_db is None else float(sinr_max_db))
+    st = _STAIRS_CACHE.get(key)
+    if st is None:
+        thr = [(_shifted_thresholds(sinr_max_db) - 10.0 * np.log10((n - L + 1) / L)).astype(dtype)
+               for n in ns for L in range(1, n + 1)]
+        st = _STAIRS_CACHE[key] = _Stairs(np.concatenate(thr), dtype)
+        st.tables = {}
+    return st
+
+
 def device_mix_rate_bps(sinr_db, classes, scs_khz, dl_share, overhead=NR_OVERHEAD_FR1_DL, method="cqi",
                         sinr_max_db=None, los_prob=None, thresholds_db=MIMO_RANK_THRESHOLDS_DB,
                         los_thresholds_db=None, rank_model="thresholds", los_max_layers=None):
@@ -358,6 +437,10 @@ def device_mix_rate_bps(sinr_db, classes, scs_khz, dl_share, overhead=NR_OVERHEA
     if rank_model == "thresholds":
         eff = effective_sinr_db(sinr, sinr_max_db)
         se = spectral_efficiency_bps_hz(eff, method=method)
+    if rank_model == "adaptive" and method == "cqi" and sinr.size >= _TABULATE_MIN:
+        st = _adaptive_stairs(classes, sinr_max_db, sinr.dtype)
+        if st.ok:
+            return _tabulated_rate(st, sinr, p, classes, scs, share, oh, sinr_max_db, los_max_layers)
     cache = {}
     out = None
     for c_share, c_prb, c_layers in classes:
@@ -376,6 +459,55 @@ def device_mix_rate_bps(sinr_db, classes, scs_khz, dl_share, overhead=NR_OVERHEA
         part = cache[n] * w
         out = part if out is None else out + part
     return out * se if rank_model == "thresholds" else out
+
+
+_TABULATE_MIN = 4096
+"""Values from which :func:`device_mix_rate_bps` looks the adaptive CQI rates up by rank of the SINR
+among the thresholds (:class:`_Stairs`) rather than evaluating every rank (the same bits)."""
+
+
+def _tabulated_rate(st: _Stairs, sinr, p, classes, scs, share, oh, sinr_max_db, los_max_layers):
+    """:func:`device_mix_rate_bps` (adaptive ranks, CQI) from tables over the SINR's rank among the thresholds.
+
+    The tables are that function's own values at one SINR per rank (``st.reps``), so each pixel gets the
+    bits the direct evaluation gives it: the per-class efficiencies (and their LOS-limited twins) are
+    looked up and mixed with the LOS probability in the same float operations, in the same order.
+    """
+    dt = sinr.dtype.type
+    r = st.rank(sinr)
+    los_n = int(los_max_layers) if p is not None and los_max_layers else 0
+    key = (tuple(tuple(c) for c in classes), scs, share, oh, los_n if p is not None else -1)
+    tabs = st.tables.get(key)
+    if tabs is None:
+        tabs = {}
+        for _, _, c_layers in classes:
+            n = int(c_layers)
+            if n in tabs:
+                continue
+            keep = [los_n] if p is not None and los_n and los_n < n else None
+            s_n = adaptive_layer_se_bps_hz(st.reps, n, None, sinr_max_db, "cqi", _keep=keep)[1]
+            tabs[n] = (s_n, None if keep is None else keep[1] - s_n)
+        if p is None:     # no LOS mix: the whole class sum is a function of the rank
+            out = None
+            for c_share, c_prb, c_layers in classes:
+                w = dt(float(c_share) * re_rate_hz(int(c_prb), scs) * share * (1.0 - oh))
+                part = tabs[int(c_layers)][0] * w
+                out = part if out is None else out + part
+            tabs = {"sum": out}
+        st.tables[key] = tabs
+    if p is None:
+        return tabs["sum"].take(r)
+    cache = {}
+    out = None
+    for c_share, c_prb, c_layers in classes:
+        n = int(c_layers)
+        if n not in cache:
+            s_tab, d_tab = tabs[n]
+            cache[n] = s_tab.take(r) if d_tab is None else s_tab.take(r) + p * d_tab.take(r)
+        w = dt(float(c_share) * re_rate_hz(int(c_prb), scs) * share * (1.0 - oh))
+        part = cache[n] * w
+        out = part if out is None else out + part
+    return out
 
 
 def layer_rate_bps(sinr_db, radio, los_prob=None):

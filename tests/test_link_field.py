@@ -182,3 +182,50 @@ def test_adaptive_rank_fast_path_equals_the_direct_evaluation():
                 for L in range(1, top + 1)])
             np.testing.assert_array_equal(se[:-1], direct[:, :-1].max(axis=0))
             assert np.isnan(se[-1]) and layers[-1] == 0
+
+
+def _adversarial_sinr(thresholds, dtype, rng):
+    """Random SINRs, every threshold and its neighbouring floats, extremes and NaN."""
+    t = np.asarray(thresholds, dtype=dtype)
+    near = [t, np.nextafter(t, dtype(-np.inf)), np.nextafter(t, dtype(np.inf)),
+            np.nextafter(np.nextafter(t, dtype(np.inf)), dtype(np.inf))]
+    extremes = np.array([-np.inf, np.inf, -1e30, 1e30, -200.0, 200.0, 0.0, -0.0, 1e9, np.nan], dtype=dtype)
+    return np.concatenate([rng.uniform(-40, 90, 50_000).astype(dtype), *near, extremes])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_staircase_rank_is_the_binary_search(dtype):
+    """linkfield._Stairs.rank (a bin table) counts the thresholds at or below each value as
+    np.searchsorted(side="right") does, at every threshold and the floats next to it."""
+    rng = np.random.default_rng(11)
+    for c in (28.0, None):
+        st = linkfield._adaptive_stairs([(0.5, 273, 4), (0.5, 106, 2)], c, dtype)
+        assert st.ok
+        u = np.unique(st.reps[:-1][1:])
+        x = _adversarial_sinr(u[u < 1e6], dtype, rng)
+        want = np.searchsorted(u, x, side="right").astype(np.int64)
+        want[np.isnan(x)] = u.size + 1
+        np.testing.assert_array_equal(st.rank(x), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tabulated_adaptive_rates_have_the_bits_of_the_direct_evaluation(dtype, monkeypatch):
+    """device_mix_rate_bps looks rates up by the SINR's rank among the thresholds: the same bits as
+    evaluating every rank, indoors (no LOS mix) and outdoors (LOS-limited rank mixed by Pr_LOS)."""
+    rng = np.random.default_rng(12)
+    kw = dict(scs_khz=30, dl_share=0.75, overhead=linkmodel.NR_OVERHEAD_FR1_DL, rank_model="adaptive")
+    for classes in ([(1.0, 273, 4)], [(0.7, 273, 4), (0.3, 106, 2)]):
+        for c in (28.0, None):
+            st = linkfield._adaptive_stairs(classes, c, dtype)
+            u = np.unique(st.reps[1:-1])
+            sinr = _adversarial_sinr(u[u < 1e6], dtype, rng)
+            p = rng.uniform(0, 1, sinr.size).astype(dtype)
+            p[::7] = np.nan
+            for los in (None, p):
+                monkeypatch.setattr(linkfield, "_TABULATE_MIN", 1)
+                fast = linkfield.device_mix_rate_bps(sinr, classes, sinr_max_db=c, los_prob=los, los_max_layers=2, **kw)
+                monkeypatch.setattr(linkfield, "_TABULATE_MIN", 10 ** 12)
+                direct = linkfield.device_mix_rate_bps(sinr, classes, sinr_max_db=c, los_prob=los, los_max_layers=2,
+                                                       **kw)
+                assert fast.dtype == direct.dtype == dtype
+                np.testing.assert_array_equal(fast.view(np.uint8), direct.view(np.uint8))
