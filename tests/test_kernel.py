@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from reference_loop import make_sectors, reference_coverage
 
-from sim import kernel, linkmodel, propagation
+from sim import kernel, linkmodel, pairpower, propagation
 from sim.busyload import sinr_for_load
 from sim.coverage import site_index
 from sim.errors import InputError
@@ -300,7 +300,7 @@ def test_per_site_shortcuts_give_the_bits_of_the_per_pair_path(tables, monkeypat
     fast = _bits(coverage_block(px, py, pid, cand, sec, radio, load, 3, top_m=6, prepared=prep))
     slow_prep = prepare_layer(sec, radio, load, tables=tables)
     slow_prep.v_by_site = False                                    # A_V per pixel-sector
-    monkeypatch.setattr(kernel, "_may_pad", lambda cand: True)     # the pad mask on every chunk
+    monkeypatch.setattr(pairpower, "may_pad", lambda cand: True)     # the pad mask on every chunk
     slow = _bits(coverage_block(px, py, pid, cand, sec, radio, load, 3, top_m=6, prepared=slow_prep))
     assert fast.keys() == slow.keys()
     assert [k for k in fast if fast[k] != slow[k]] == []
@@ -319,4 +319,4 @@ def test_bearing_in_degrees_is_np_degrees_bit_for_bit():
     x = np.concatenate([rng.uniform(-math.pi, math.pi, 200_000),
                         [0.0, -0.0, 1e-38, -1e-38, math.pi, -math.pi, 1e30, np.inf, -np.inf]]).astype(np.float32)
     with np.errstate(over="ignore"):
-        assert (x * kernel._RAD2DEG).tobytes() == np.degrees(x).tobytes()
+        assert (x * pairpower._RAD2DEG).tobytes() == np.degrees(x).tobytes()

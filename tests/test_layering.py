@@ -40,7 +40,8 @@ ALLOWED: dict[str, set[str]] = {
     "linkmodel": BASE,
     "linkfield": BASE | {"linkmodel"},
     "shadowing": BASE | {"propagation", "results"},
-    "kernel": BASE | {"propagation", "antenna", "linkmodel", "linkfield", "shadowing", "results"},
+    "pairpower": BASE | {"propagation", "antenna", "linkmodel", "shadowing", "results"},
+    "kernel": BASE | {"pairpower", "propagation", "linkmodel", "linkfield", "shadowing", "results"},
     "busyload": BASE | {"kernel", "linkfield", "linkmodel", "results"},
     "engine": BASE,
     "pixelstore": BASE,
@@ -88,7 +89,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "shadowing", "kernel",
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "shadowing", "pairpower",
+              "kernel",
               "busyload", "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
