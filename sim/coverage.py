@@ -58,6 +58,9 @@ __all__ = [
     "coverage_inputs",
     "coverage_layer_tile",
     "coverage_on_stage",
+    "coverage_group_on_stage",
+    "coverage_group_tile",
+    "layer_groups",
     "EXECUTORS",
     "TILE_M",
     "MIN_TILE_PX",
@@ -350,11 +353,81 @@ def coverage_on_stage(st, key, inputs: dict, block_size: int = 65536, progress=N
             progress(min(n_land, done * int(block_size)), n_land)
 
     kept = st.map(coverage_layer_tile, [(key, a, b) for a, b in blocks], keep=True, progress=prog)
+    return _layer_from_kept(st, kept, blocks, inputs, key, store)
+
+
+def layer_groups(inputs: dict) -> list:
+    """The layers of a stage's ``inputs`` (key -> :func:`coverage_inputs`) in groups whose tiles run together
+    (:func:`coverage_group_on_stage`): the same rasters, candidate sites (search tiles, K, sites' sectors) and
+    :meth:`~sim.pairpower.PreparedLayer.geometry_key` - carriers on the same sites. Groups and their layers keep
+    the order of ``inputs``; a layer alone is a group of one."""
+    groups: list = []
+    sig_of: dict = {}
+    for key, inp in inputs.items():
+        geo = inp["prepared"].geometry_key(inp["seed"])
+        sig = None
+        if geo is not None:
+            idx = inp["index"]
+            sig = (id(inp["rasters"]), geo, inp["seed"], inp["tile_px"], idx.k_sites, idx.site_sectors.shape,
+                   idx.site_sectors.tobytes(), idx.site_x_m.tobytes(), idx.site_y_m.tobytes())
+        if sig is not None and sig in sig_of:
+            groups[sig_of[sig]].append(key)
+            continue
+        if sig is not None:
+            sig_of[sig] = len(groups)
+        groups.append([key])
+    return groups
+
+
+def coverage_group_tile(shared: dict, keys, start: int, stop: int):
+    """The tile ``start:stop`` of the layers ``keys`` of one :func:`layer_groups` group (an engine task): the
+    candidates searched once, the carrier-independent per pixel-site terms shared (:func:`sim.kernel.coverage_blocks`);
+    a tuple of :func:`coverage_tile` results, one per layer, with their bits."""
+    first = shared[keys[0]]
+    r: CityRasters = first["rasters"]
+    flat = r.land_flat[start:stop]
+    x, y = r.grid.centres_m(flat)
+    cand = first["index"].tile_candidates(r.grid, flat, first["tile_px"])
+    outs = kernel.coverage_blocks(x, y, flat, cand, [shared[k]["prepared"] for k in keys], first["seed"],
+                                  top_m=first["top_m"])
+    return tuple((start, stop, out) for out in outs)
+
+
+def _part(shared: dict, kept, i: int):
+    """Layer ``i`` of a kept :func:`coverage_group_tile` result (an engine task, kept in its turn)."""
+    return kept[i]
+
+
+def coverage_group_on_stage(st, keys, inputs: dict, block_size: int = 65536, progress=None, store=None) -> dict:
+    """:func:`coverage_on_stage` of the layers ``keys`` of one :func:`layer_groups` group, their tiles computed
+    together (:func:`coverage_group_tile`) and then kept layer by layer; key -> :class:`CoverageLayers`, each with
+    the arrays :func:`coverage_on_stage` gives it."""
+    if len(keys) == 1:
+        return {keys[0]: coverage_on_stage(st, keys[0], inputs[keys[0]], block_size, progress, store)}
+    n_land = inputs[keys[0]]["rasters"].n_land
+    blocks = _blocks(n_land, block_size)
+
+    def prog(done, total):
+        if progress is not None:
+            progress(min(n_land, done * int(block_size)), n_land)
+
+    kept = st.map(coverage_group_tile, [(tuple(keys), a, b) for a, b in blocks], keep=True, progress=prog)
+    out = {}
+    for i, key in enumerate(keys):
+        mine = st.map(_part, [(k, i) for k in kept], keep=True)
+        out[key] = _layer_from_kept(st, mine, blocks, inputs[key], key, store)
+    st.release(kept)
+    return out
+
+
+def _layer_from_kept(st, kept, blocks, inputs: dict, key, store) -> CoverageLayers:
+    """A layer from its kept tiles: the per-pixel outputs gathered (to ``store`` when given), the tiles kept on
+    the stage as the result's :class:`~sim.results.TileTerms`."""
     if store is not None:
         out = _store_tiles(st.map(_tile_outputs, [(k,) for k in kept]), inputs, store, key)
     else:
         out = _gather(st.map(_tile_outputs, [(k,) for k in kept]), inputs, False, None)
-    terms = TileTerms(blocks=tuple(blocks), kept=tuple(kept), n_land=n_land,
+    terms = TileTerms(blocks=tuple(blocks), kept=tuple(kept), n_land=inputs["rasters"].n_land,
                       noise_mw=kernel.noise_mw(inputs["radio"]))
     return dataclasses.replace(out, interference=terms)
 

@@ -62,6 +62,7 @@ __all__ = [
     "prepare_layer",
     "validate_layer",
     "coverage_block",
+    "coverage_blocks",
     "sector_power_mw",
     "activity",
     "serving_los_probability",
@@ -223,32 +224,58 @@ def coverage_block(pix_x_m, pix_y_m, pix_id, cand, sectors: SectorArrays, radio:
     if cand.ndim == 2:
         cand = cand[:, :, None]
     lay = prepared if prepared is not None else PreparedLayer(sectors, radio, load, tables)
+    return coverage_blocks(pix_x_m, pix_y_m, pix_id, cand, [lay], seed, top_m=top_m, chunk_pairs=chunk_pairs)[0]
+
+
+def coverage_blocks(pix_x_m, pix_y_m, pix_id, cand, prepared: list, seed: int = 0, *, top_m: int = 0,
+                    chunk_pairs: int = CHUNK_PAIRS) -> list:
+    """:func:`coverage_block` of several layers over the same pixels and candidates, one per item of ``prepared``
+    (each a :func:`prepare_layer`; inputs not re-checked), in that order.
+
+    Layers with the same :meth:`~sim.pairpower.PreparedLayer.geometry_key` (carriers on the same sites: the
+    same positions, seed and carrier-independent tables) share the per pixel-site work that does not depend
+    on the carrier - distance, bearing, LOS state, shadow-fading field - chunk by chunk
+    (:func:`sim.pairpower.pair_power`, ``memo``). Each layer's result has the bits of its own
+    :func:`coverage_block`.
+    """
+    pix_x_m = np.asarray(pix_x_m, dtype=np.float64)
+    pix_y_m = np.asarray(pix_y_m, dtype=np.float64)
+    pix_id = np.asarray(pix_id, dtype=np.int64)
+    cand = np.asarray(cand)
+    if cand.ndim == 2:
+        cand = cand[:, :, None]
     n_pix, k, s = cand.shape
-    s_mw = np.empty(n_pix, dtype=np.float64)
-    i_mw = np.empty(n_pix, dtype=np.float64)
-    best = np.empty(n_pix, dtype=np.int32)
-    top = None
-    if top_m > 0:
-        m = min(int(top_m), max(k * s - 1, 1))
-        top = (np.full((n_pix, m), -1, np.int32), np.zeros((n_pix, m), np.float32), np.empty(n_pix, np.float64))
+    keys = [lay.geometry_key(seed) for lay in prepared]
+    outs = []
+    for _ in prepared:
+        top = None
+        if top_m > 0:
+            m = min(int(top_m), max(k * s - 1, 1))
+            top = (np.full((n_pix, m), -1, np.int32), np.zeros((n_pix, m), np.float32), np.empty(n_pix, np.float64))
+        outs.append((np.empty(n_pix, dtype=np.float64), np.empty(n_pix, dtype=np.float64),
+                     np.empty(n_pix, dtype=np.int32), top))
     step = max(1, int(chunk_pairs) // max(k * s, 1))
     may_pad = pairpower.may_pad(cand)
     for c0 in range(0, n_pix, step):
         c1 = min(c0 + step, n_pix)
-        _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], cand[c0:c1], lay, seed, may_pad,
-               s_mw[c0:c1], i_mw[c0:c1], best[c0:c1],
-               None if top is None else tuple(t[c0:c1] for t in top))
-    return _finish(s_mw, i_mw, best, lay, lay.radio, top, pix_id, seed,
-                   serving_los_probability(pix_x_m, pix_y_m, best, lay))
+        # candidate-major layout [k, s, n]: every inner loop runs over contiguous pixels
+        g = np.empty((k, s, c1 - c0), dtype=np.intp)
+        g[...] = cand[c0:c1].transpose(1, 2, 0)
+        memos: dict = {}
+        for lay, key, (s_mw, i_mw, best, top) in zip(prepared, keys, outs):
+            memo = None if key is None else memos.setdefault(key, {})
+            _chunk(pix_x_m[c0:c1], pix_y_m[c0:c1], pix_id[c0:c1], g, lay, seed, may_pad,
+                   s_mw[c0:c1], i_mw[c0:c1], best[c0:c1],
+                   None if top is None else tuple(t[c0:c1] for t in top), memo)
+    return [_finish(s_mw, i_mw, best, lay, lay.radio, top, pix_id, seed,
+                    serving_los_probability(pix_x_m, pix_y_m, best, lay))
+            for lay, (s_mw, i_mw, best, top) in zip(prepared, outs)]
 
 
-def _chunk(px, py, pid, cand, lay: PreparedLayer, seed, may_pad, s_out, i_out, best_out, top_out):
+def _chunk(px, py, pid, g, lay: PreparedLayer, seed, may_pad, s_out, i_out, best_out, top_out, memo=None):
     n = px.shape[0]
-    k, s = cand.shape[1], cand.shape[2]
-    # candidate-major layout [k, s, n]: every inner loop runs over contiguous pixels
-    g = np.empty((k, s, n), dtype=np.intp)
-    g[...] = cand.transpose(1, 2, 0)
-    t, all_sites = pairpower.pair_power(px, py, pid, g, lay, seed, may_pad)
+    k, s = g.shape[0], g.shape[1]
+    t, all_sites = pairpower.pair_power(px, py, pid, g, lay, seed, may_pad, memo)
     p = t.reshape(k * s, n)
     # ---- reductions per pixel
     cols = np.arange(n)

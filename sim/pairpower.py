@@ -12,6 +12,7 @@ Pure numpy, no I/O; the dtype policy is :mod:`sim.kernel`'s (float32 per pair, f
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -155,6 +156,7 @@ class PreparedLayer:
         self._sectors = sectors
         self._shadow = {}
         self._records = {}
+        self._geometry_keys = {}
         # (scenario, h_BS) groups; h_BS is float32, exact in float64 next to 1e4 * code
         key = sectors.scenario.astype(np.float64) * 1e4 + sectors.h_bs_m.astype(np.float64)
         keys, combo = np.unique(key, return_inverse=True)
@@ -172,6 +174,34 @@ class PreparedLayer:
         if t is None:
             t = self._shadow[int(seed)] = shadowing.site_field_constants(self._sectors, self.radio, int(seed))
         return t
+
+    def geometry_key(self, seed: int):
+        """A digest of what the carrier-independent per pixel-site terms read (cached per seed), or None without
+        tables: the sites (positions, ids, field offsets), the seed, the LOS and zenith tables, the shadow-fading
+        decorrelation distances. Layers with equal keys (co-sited carriers) share those terms in
+        :func:`pair_power` (``memo``); path gain, sigma, tilt and the pattern stay each layer's own."""
+        if not self.use_tables:
+            return None
+        key = self._geometry_keys.get(int(seed))
+        if key is None:
+            h = hashlib.blake2b(digest_size=16)
+            rec = self.site_record(seed).copy()
+            rec[:, 2:].view(np.float32)[:, 3] = 0.0            # the tilt is the layer's own
+            h.update(repr((self.radio.los_mode, self.los_field, self.shadowed, float(self.radio.h_ut_m), TABLE_N,
+                           TABLE_STEP, getattr(self, "state_off", None), int(seed))).encode())
+            for a in (rec, np.asarray(self.site_id), np.asarray(self.combo_off)):
+                h.update(a.tobytes())
+            for name in ("z_los", "p_los", "theta"):
+                if name in self.packed:
+                    h.update(name.encode())
+                    h.update(self.packed[name].tobytes())
+            if self.shadowed or self.los_field:
+                sh = self.shadow_terms(seed)
+                h.update(repr(sh["n_sectors"]).encode())
+                for name in ("cpm_state3", "cpm_nlos", "cpm_state", "ox", "oy"):
+                    h.update(np.asarray(sh[name]).tobytes())
+            key = self._geometry_keys[int(seed)] = h.digest()
+        return key
 
     def site_record(self, seed: int) -> np.ndarray:
         """Per-sector constants gathered together once per pixel-site, ``[n_sectors, 4]`` float64 (cached per seed).
@@ -405,47 +435,41 @@ def _lookup(lay: PreparedLayer, name, k, f):
     return v
 
 
-def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed, rec):
+def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed, rec, tilt, memo=None):
     """Per pixel-site ``(ln(path gain) [+ eirp when uniform], theta, c A_V)``, shadow fading included.
 
     ``theta`` is None when A_V is per pixel-site (tilt and vertical beamwidth uniform, or the
     same for the sectors of each site), else ``c A_V`` is None and the caller evaluates A_V per pair.
+    ``tilt``: each pixel-site's tilt (or the layer's one tilt). ``memo`` (tables only): what
+    :func:`_site_geometry` found for a layer of the same :meth:`PreparedLayer.geometry_key`, reused.
     """
     radio = lay.radio
     sampled = radio.los_mode == "sampled"
     sh = lay.shadow_terms(seed) if (lay.shadowed or lay.los_field) else None
+    if lay.use_tables:
+        geo = None if memo is None else memo.get("geo")
+        if geo is None:
+            geo = _site_geometry(lay, sh, lead, dx, dy, pid, seed, rec)
+            if memo is not None:
+                memo["geo"] = geo
+        k, x = geo["k"], geo["x"]
+        ln_g = _lookup(lay, "gain_state", geo["k_state"], x) if sampled else _lookup(lay, "gain", k, x)
+        if lay.shadowed:
+            idx = shadowing.shadow_sigma_index(sh, lead, geo["los"], d2=geo["d2"])
+            ln_g -= np.multiply(geo["sf"], shadowing.shadow_sigma_c(sh, lead, idx), dtype=np.float32)
+        if lay.v_per_site:
+            return ln_g, None, _lookup(lay, "a_v", k, x)
+        theta = geo.get("theta")
+        if theta is None:
+            theta = geo["theta"] = _lookup(lay, "theta", k, x)
+        if lay.v_by_site:
+            return ln_g, None, _vertical_att_site_c(lay, theta, lead, tilt)
+        return ln_g, theta, None
     ox = oy = None
     if sh is not None:
         ox, oy = rec[..., 0], rec[..., 1]
     draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed, rec) if sampled else None
     los = None
-    if lay.use_tables:
-        d2 = dx * dx
-        d2 += dy * dy
-        x = np.maximum(d2, _filled(_F32(0.25), d2.shape))
-        np.log(x, out=x)
-        x -= _F32(TABLE_LN_D2_MIN)
-        x *= _F32(1.0 / TABLE_STEP)
-        np.minimum(x, _filled(_X_MAX, x.shape), out=x)
-        kf = np.floor(x)
-        x -= kf
-        k = kf.astype(np.int32)            # int32 arithmetic is SIMD; take converts once
-        if np.ndim(lay.combo_off):
-            k += lay.combo_off.take(lead)
-        if sampled:
-            los = draw < _lookup(lay, "z_los" if lay.los_field else "p_los", k, x)
-            k_state = np.multiply(los, np.int32(lay.state_off))
-            k_state += k
-            ln_g = _lookup(lay, "gain_state", k_state, x)
-        else:
-            ln_g = _lookup(lay, "gain", k, x)
-        if lay.shadowed:
-            ln_g -= shadowing.shadow_fading_c(sh, lead, ox, oy, dx, dy, los, d2)
-        if lay.v_per_site:
-            return ln_g, None, _lookup(lay, "a_v", k, x)
-        if lay.v_by_site:
-            return ln_g, None, _vertical_att_site_c(lay, _lookup(lay, "theta", k, x), lead, rec)
-        return ln_g, _lookup(lay, "theta", k, x), None
     u = draw
     if lay.los_field and draw is not None:
         u = shadowing.uniform_from_normal(draw)
@@ -472,15 +496,46 @@ def _site_terms(lay: PreparedLayer, lead, dx, dy, pid, seed, rec):
     if lay.v_per_site:
         return ln_g, None, _vertical_att_c(theta, lay.tilt, lay.c_v, lay.sla)
     if lay.v_by_site:
-        return ln_g, None, _vertical_att_site_c(lay, theta, lead, rec)
+        return ln_g, None, _vertical_att_site_c(lay, theta, lead, tilt)
     return ln_g, theta, None
 
 
-def _vertical_att_site_c(lay: PreparedLayer, theta, lead, rec):
+def _site_geometry(lay: PreparedLayer, sh, lead, dx, dy, pid, seed, rec) -> dict:
+    """The per pixel-site terms of the table path that depend on the sites and the UE only, not on the carrier:
+    the table node ``k`` and fraction ``x`` of ln(d2D**2) (and ``d2``), the LOS state (and ``k_state``, its row in
+    the state tables) and the shadow-fading field value (:func:`sim.shadowing.shadow_field`; its sigma, which the
+    carrier may change through the RMa breakpoint, is each layer's)."""
+    ox = oy = None
+    if sh is not None:
+        ox, oy = rec[..., 0], rec[..., 1]
+    sampled = lay.radio.los_mode == "sampled"
+    draw = _los_draw(lay, sh, lead, ox, oy, dx, dy, pid, seed, rec) if sampled else None
+    d2 = dx * dx
+    d2 += dy * dy
+    x = np.maximum(d2, _filled(_F32(0.25), d2.shape))
+    np.log(x, out=x)
+    x -= _F32(TABLE_LN_D2_MIN)
+    x *= _F32(1.0 / TABLE_STEP)
+    np.minimum(x, _filled(_X_MAX, x.shape), out=x)
+    kf = np.floor(x)
+    x -= kf
+    k = kf.astype(np.int32)            # int32 arithmetic is SIMD; take converts once
+    if np.ndim(lay.combo_off):
+        k += lay.combo_off.take(lead)
+    los = k_state = None
+    if sampled:
+        los = draw < _lookup(lay, "z_los" if lay.los_field else "p_los", k, x)
+        k_state = np.multiply(los, np.int32(lay.state_off))
+        k_state += k
+    sf = shadowing.shadow_field(sh, lead, ox, oy, dx, dy, los) if lay.shadowed else None
+    return dict(k=k, x=x, d2=d2, los=los, k_state=k_state, sf=sf)
+
+
+def _vertical_att_site_c(lay: PreparedLayer, theta, lead, tilt):
     """:func:`_vertical_att_c` per pixel-site with the tilt and beamwidth of the site's first sector
     (the same for all its sectors, ``lay.v_by_site``): the values the per-pair evaluation gives."""
     c_v = lay.c_v if np.ndim(lay.c_v) == 0 else lay.c_v.take(lead)
-    return _vertical_att_c(theta, lay.tilt if np.ndim(lay.tilt) == 0 else rec[..., 3], c_v, lay.sla)
+    return _vertical_att_c(theta, tilt, c_v, lay.sla)
 
 
 def _los_draw(lay: PreparedLayer, sh, lead, ox, oy, dx, dy, pid, seed, rec):
@@ -498,22 +553,38 @@ def may_pad(cand) -> bool:
     return bool(cand.size) and bool(cand.min() < 0)
 
 
-def pair_power(px, py, pid, g, lay: PreparedLayer, seed, may_pad: bool = True):
+def pair_power(px, py, pid, g, lay: PreparedLayer, seed, may_pad: bool = True, memo=None):
     """Received power over the carrier, mW float32 ``[k, s, n]``, of candidate sectors ``g``
-    (``[k, s, n]`` intp, -1 pads get 0 mW); also whether every site slot is filled."""
+    (``[k, s, n]`` intp, -1 pads get 0 mW); also whether every site slot is filled.
+
+    ``memo`` (a dict, empty for the first layer): layers of one :meth:`PreparedLayer.geometry_key` (the
+    same sites, seed and tables of the carrier-independent terms) evaluated on the same ``g`` one after
+    the other share the geometry, the bearing, the LOS state and the shadow-fading field through it;
+    each layer's powers keep the bits of its own evaluation.
+    """
     s = g.shape[1]
-    lead = g[:, 0, :]
-    has_site = lead >= 0
-    all_sites = bool(has_site.all())
-    if not all_sites:
-        lead = np.where(has_site, lead, 0)
-    # ---- per pixel-site: geometry, path gain (+ vertical pattern)
-    r64 = lay.site_record(seed).take(lead, axis=0)          # [k, n, 4]
-    dx = np.subtract(px, r64[..., 0], out=np.empty(lead.shape, np.float32), casting="same_kind")
-    dy = np.subtract(py, r64[..., 1], out=np.empty(lead.shape, np.float32), casting="same_kind")
-    ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed, r64[..., 2:].view(np.float32))
-    bearing = np.arctan2(dx, dy, out=dx)
-    bearing *= _RAD2DEG                          # np.degrees, bit for bit
+    base = None if memo is None else memo.get("base")
+    if base is None:
+        lead = g[:, 0, :]
+        has_site = lead >= 0
+        all_sites = bool(has_site.all())
+        if not all_sites:
+            lead = np.where(has_site, lead, 0)
+        # ---- per pixel-site: geometry, path gain (+ vertical pattern)
+        r64 = lay.site_record(seed).take(lead, axis=0)          # [k, n, 4]
+        rec = r64[..., 2:].view(np.float32)
+        tilt = lay.tilt if np.ndim(lay.tilt) == 0 else rec[..., 3]
+        dx = np.subtract(px, r64[..., 0], out=np.empty(lead.shape, np.float32), casting="same_kind")
+        dy = np.subtract(py, r64[..., 1], out=np.empty(lead.shape, np.float32), casting="same_kind")
+        ln_g, theta, a_v = _site_terms(lay, lead, dx, dy, pid, seed, rec, tilt, memo)
+        bearing = np.arctan2(dx, dy, out=dx)
+        bearing *= _RAD2DEG                          # np.degrees, bit for bit
+        if memo is not None:
+            memo["base"] = (lead, all_sites, rec, bearing)
+    else:
+        lead, all_sites, rec, bearing = base
+        tilt = lay.tilt if np.ndim(lay.tilt) == 0 else lay.tilt.take(lead)
+        ln_g, theta, a_v = _site_terms(lay, lead, None, None, pid, seed, rec, tilt, memo)
     # ---- per pixel-sector: horizontal pattern, received power (mW, float32)
     t = lay.az.take(g)
     np.subtract(bearing[:, None, :], t, out=t)

@@ -63,6 +63,9 @@ __all__ = [
     "o2i_draws",
     "site_field_constants",
     "shadow_fading_c",
+    "shadow_field",
+    "shadow_sigma_index",
+    "shadow_sigma_c",
     "o2i_loss_pixel_db",
 ]
 
@@ -366,25 +369,46 @@ def shadow_fading_c(sh, lead, ox, oy, dx, dy, los, d2=None):
     LOS state, bool, or None for the NLOS sigma and distance (TR 38.901 Table 7.4.1-1 and
     Table 7.5-6); ``d2``: ``dx * dx + dy * dy`` if the caller has it.
     """
+    v = shadow_field(sh, lead, ox, oy, dx, dy, los)
+    return np.multiply(v, shadow_sigma_c(sh, lead, shadow_sigma_index(sh, lead, los, dx, dy, d2)), dtype=np.float32)
+
+
+def shadow_field(sh, lead, ox, oy, dx, dy, los):
+    """The unit field value ``z`` of :func:`shadow_fading_c` per pixel-site, float32: read at the decorrelation
+    distance of the link's state (LOS or NLOS; an RMa link beyond the breakpoint keeps the LOS distance, Table
+    7.5-6). It does not depend on the carrier when the sites, the seed and the decorrelation distances agree."""
     if los is None:
         cpm = _take(sh["cpm_nlos"], lead)
-        sig = _take(sh["sig_nlos_c"], lead)
     else:
-        # link state 0 NLOS, 1 LOS, 2 RMa LOS beyond the breakpoint (4 dB up to it, 6 dB beyond: Table 7.4.1-1)
         state = los.astype(np.intp)
-        if sh["far"]:
-            if d2 is None:
-                d2 = dx * dx
-                d2 += dy * dy
-            beyond = np.greater(d2, _take(sh["d_bp2"], lead))
-            beyond &= los
-            state += beyond
         state *= sh["n_sectors"]
         state += lead
-        cpm = sh["cpm_state3"].take(state)
-        sig = sh["sig_state3"].take(state)
-    v = field_at(sh["z32"], ox, oy, dx, dy, cpm)
-    return np.multiply(v, sig, dtype=np.float32)
+        cpm = sh["cpm_state3"].take(state)     # rows 1 and 2 (LOS, RMa LOS beyond d_BP) hold the same distance
+    return field_at(sh["z32"], ox, oy, dx, dy, cpm)
+
+
+def shadow_sigma_index(sh, lead, los, dx=None, dy=None, d2=None):
+    """The row of each pixel-site's sigma in ``sh["sig_state3"]`` (link state times ``n_sectors`` plus ``lead``:
+    state 0 NLOS, 1 LOS, 2 RMa LOS beyond the breakpoint, 4 dB up to it and 6 dB beyond, Table 7.4.1-1), or None
+    for ``los`` None (the NLOS sigma). ``d2``: ``dx * dx + dy * dy`` if the caller has it."""
+    if los is None:
+        return None
+    state = los.astype(np.intp)
+    if sh["far"]:
+        if d2 is None:
+            d2 = dx * dx
+            d2 += dy * dy
+        beyond = np.greater(d2, _take(sh["d_bp2"], lead))
+        beyond &= los
+        state += beyond
+    state *= sh["n_sectors"]
+    state += lead
+    return state
+
+
+def shadow_sigma_c(sh, lead, idx):
+    """``sigma_SF ln(10) / 10`` per pixel-site for the row :func:`shadow_sigma_index` gives."""
+    return _take(sh["sig_nlos_c"], lead) if idx is None else sh["sig_state3"].take(idx)
 
 
 def o2i_loss_pixel_db(radio: LayerRadio, pix_id, seed: int) -> np.ndarray:

@@ -267,3 +267,65 @@ def test_shadow_fading_per_state_tables_match_the_per_state_choice():
     got = shadowing.shadow_fading_c(sh, lead, sh["ox"][lead], sh["oy"][lead], dx, dy, los)
     assert sh["far"] and (los & (d2 > per_sector("d_bp2"))).any()
     assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+
+
+def _co_sited_layers(scenario_per_site, rng):
+    """Two carriers on the same sites (3.5 and 0.7 GHz, other tilts and powers), sampled consistent LOS,
+    shadow fading and random O2I on: what :func:`sim.kernel.coverage_blocks` may share, and what it may not."""
+    n = scenario_per_site.size
+    x, y = rng.uniform(0, 8000, n), rng.uniform(0, 8000, n)
+    tilt = rng.uniform(3.0, 10.0, n)
+    a = make_sectors(x, y, rng=np.random.default_rng(5), tilt_deg=tilt, scenario=scenario_per_site,
+                     h_bs_m=np.where(scenario_per_site == SCENARIO_CODES.index("rma"), 35.0, 25.0))
+    b = dataclasses.replace(a, tilt_deg=(a.tilt_deg + 2.0).astype(np.float32),
+                            ptx_dbm=(a.ptx_dbm + 3.0).astype(np.float32))
+    ra = dataclasses.replace(RADIO, los_mode="sampled", **ALL_ON)
+    rb = dataclasses.replace(ra, layer_id="n28", fc_ghz=0.7, bw_hz=20e6, scs_khz=15)
+    return (a, ra), (b, rb)
+
+
+@pytest.mark.parametrize("scenarios", ["uma", "uma+rma"])
+def test_co_sited_carriers_share_site_terms_with_the_bits_of_separate_runs(scenarios):
+    """coverage_blocks evaluates the carrier-independent per pixel-site terms (distance, bearing, LOS state
+    from the §7.6.3.3 field, shadow-fading field of Table 7.5-6) once for carriers on the same sites; each
+    carrier keeps its path gain, sigma (the RMa breakpoint of Table 7.4.1-1 moves with the frequency), tilt and
+    power, and every output has the bits of its own coverage_block."""
+    from sim.kernel import coverage_blocks
+
+    rng = np.random.default_rng(8)
+    codes = [SCENARIO_CODES.index(s) for s in scenarios.split("+")]
+    layers = _co_sited_layers(np.array(codes)[rng.integers(0, len(codes), 60)], rng)
+    px, py = rng.uniform(0, 8000, 3000), rng.uniform(0, 8000, 3000)
+    pid = np.arange(3000) + 77
+    cand = site_index(layers[0][0], 12).candidates(px, py)
+    load = rng.uniform(0.1, 0.9, layers[0][0].n_sectors).astype(np.float32)
+    preps = [prepare_layer(sec, radio, load) for sec, radio in layers]
+    assert preps[0].geometry_key(4) == preps[1].geometry_key(4) != preps[0].geometry_key(5)
+    fused = coverage_blocks(px, py, pid, cand, preps, 4, top_m=5, chunk_pairs=2000)
+    for (sec, radio), prep, got in zip(layers, preps, fused):
+        alone = coverage_block(px, py, pid, cand, sec, radio, load, 4, top_m=5, prepared=prep, chunk_pairs=2000)
+        for f in dataclasses.fields(alone):
+            if f.name == "interference":
+                for g in ("signal_mw", "top_sector", "top_mw", "residual_mw"):
+                    assert np.asarray(getattr(got.interference, g)).tobytes() == \
+                        np.asarray(getattr(alone.interference, g)).tobytes(), g
+            else:
+                assert np.asarray(getattr(got, f.name)).tobytes() == np.asarray(getattr(alone, f.name)).tobytes(), \
+                    f.name
+    # the carriers differ: sharing did not copy one carrier's powers into the other
+    assert not np.array_equal(fused[0].rsrp_dbm, fused[1].rsrp_dbm)
+
+
+def test_layer_groups_join_carriers_on_the_same_sites_only():
+    from sim.coverage import coverage_inputs, layer_groups
+
+    rng = np.random.default_rng(9)
+    (a, ra), (b, rb) = _co_sited_layers(np.zeros(40, dtype=np.int8), rng)
+    other = make_sectors(rng.uniform(0, 8000, 40), rng.uniform(0, 8000, 40), rng=rng)
+    rasters = make_rasters(20, 20, 400.0)
+    inputs = {"a": coverage_inputs(rasters, a, ra, 8, 0.5, seed=3, top_m=4),
+              "c": coverage_inputs(rasters, other, ra, 8, 0.5, seed=3, top_m=4),
+              "b": coverage_inputs(rasters, b, rb, 8, 0.5, seed=3, top_m=4),
+              "b7": coverage_inputs(rasters, b, rb, 8, 0.5, seed=7, top_m=4),
+              "b6": coverage_inputs(rasters, b, rb, 6, 0.5, seed=3, top_m=4)}
+    assert layer_groups(inputs) == [["a", "b"], ["c"], ["b7"], ["b6"]]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Scenario
-from ..coverage import compute_coverage, coverage_inputs, coverage_on_stage
+from ..coverage import compute_coverage, coverage_group_on_stage, coverage_inputs, layer_groups
 from ..engine import LocalEngine
 from ..grid import scatter_to_raster
 from ..pixelstore import PixelStore
@@ -95,12 +95,18 @@ def compute_layers(sc: Scenario, rasters, sectors, timer: StageTimer, workers=No
     """
     n_workers = run_workers(sc, workers)
     coverage = {}
+    if stage is not None:
+        # carriers on the same sites run their tiles together: the per pixel-site geometry, LOS state and
+        # shadow fading are computed once (sim.coverage.layer_groups; each layer keeps its bits)
+        for keys in layer_groups(inputs):
+            name = "coverage " + " + ".join(keys)
+            with timer.stage(name):
+                prog = functools.partial(timer.progress, name)
+                coverage.update(coverage_group_on_stage(stage, keys, inputs, sc.radio.block_size, prog, store=store))
+        return {lid: coverage[lid] for lid, _, _ in sc.layers()}
     for lid, _, carrier in sc.layers():
         with timer.stage(f"coverage {lid}"):
             prog = functools.partial(timer.progress, f"coverage {lid}")
-            if stage is not None:
-                coverage[lid] = coverage_on_stage(stage, lid, inputs[lid], sc.radio.block_size, prog, store=store)
-                continue
             coverage[lid] = compute_coverage(
                 rasters, sectors[lid], layer_radio(sc, lid, carrier), k_sites=sc.radio.k_sites,
                 load=sc.radio.default_load, block_size=sc.radio.block_size, workers=n_workers,
