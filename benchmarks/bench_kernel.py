@@ -15,7 +15,8 @@ Sections (setup outside the timed regions, fixed seeds):
    sites and radio: sampled consistent LOS, shadow fading, random O2I, top-8 terms), per layer;
    with ``--compare-with DIR`` (a checkout of another commit) that checkout's ``sim`` is imported
    as a second package and timed interleaved in the same process, with its outputs checked bit
-   for bit against this one's;
+   for bit against this one's; then each group of carriers on the same sites
+   (``sim.coverage.layer_groups``) as one ``coverage_group_tile`` against its layers' tiles one by one;
 0. the whole city (run first, for its peak RSS): Shanghai's 25 m grid (shipped geodata) with 52,000 three-sector sites
    placed with probability proportional to the census population, one carrier, K = 32,
    ``compute_coverage`` in worker processes: wall time and peak RSS.
@@ -315,6 +316,33 @@ def bench_tiles(res_m, rounds, compare_with=None):
             _row((lid, f"{best['this']:.3f}", f"{med['this']:.3f}", f"{best['other']:.3f}", f"{med['other']:.3f}",
                   f"{med['other'] / med['this']:.2f}x", str(_same_bits(outs["this"], outs["other"]))), w)
     print("  (ratio: other median / this median; CPU time of this process, so other processes' load counts less)")
+    _bench_groups(layers, rounds)
+
+
+def _bench_groups(layers, rounds):
+    """Carriers on the same sites: one :func:`sim.coverage.coverage_group_tile` against their tiles one by one."""
+    from sim import coverage
+
+    n_tile = 65_536
+    for keys in coverage.layer_groups(layers):
+        if len(keys) < 2:
+            continue
+        a = layers[keys[0]]["rasters"].n_land // 2
+        alone = [coverage.coverage_tile(layers[k], a, a + n_tile)[2] for k in keys]
+        together = [b for _, _, b in coverage.coverage_group_tile(layers, tuple(keys), a, a + n_tile)]
+        times = {"one by one": [], "together": []}
+        for _ in range(rounds):
+            t0 = time.process_time()
+            for k in keys:
+                coverage.coverage_tile(layers[k], a, a + n_tile)
+            times["one by one"].append(time.process_time() - t0)
+            t0 = time.process_time()
+            coverage.coverage_group_tile(layers, tuple(keys), a, a + n_tile)
+            times["together"].append(time.process_time() - t0)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        same = all(_same_bits(x, y) for x, y in zip(alone, together))
+        print(f"  co-sited {' + '.join(keys)}: one by one {med['one by one']:.3f} s, together {med['together']:.3f} s "
+              f"(medians of {rounds}), {med['one by one'] / med['together']:.2f}x, same bits {same}")
 
 
 def main(argv=None):

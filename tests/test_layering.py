@@ -89,9 +89,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Module -> the sim modules it may import (docs/architecture.md, "Rooms")."""
 
-NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "shadowing", "pairpower",
-              "kernel",
-              "busyload", "indicators"}
+NUMPY_ONLY = {"units", "errors", "results", "propagation", "antenna", "linkmodel", "linkfield", "shadowing",
+              "pairpower", "kernel", "busyload", "indicators"}
 """The physics, the kernel and the indicator arithmetic: numpy and the standard library only."""
 
 READERS = {"config", "compose", "geodata", "sitefiles", "report.runfolder"}
