@@ -426,6 +426,12 @@ class TileLoad:
         self._parts = [None] * n          # per tile: (hi, lo) int64 [len(uniq)] at _act_prev
         self.passes: list[tuple[int, int, int, int]] = []
 
+    def forget(self) -> None:
+        """Drop the previous call's activities and integers: the next :meth:`offered_load` evaluates every
+        tile whole (a new fixed point from other loads)."""
+        self._act_prev = None
+        self._parts = [None] * len(self.states)
+
     def _act(self, load) -> np.ndarray:
         load = np.asarray(load, dtype=np.float64)
         if load.shape != (self.n_cells,) or not np.all((load >= 0.0) & (load <= 1.0)):
