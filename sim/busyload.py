@@ -239,17 +239,26 @@ def tile_state(shared, src, arrival_rate_per_s, params: dict) -> dict:
     zero = _local_activity(np.full(uniq.size, params["min_load"], dtype=np.float32))
     r0_in, r0_out = _rates(st, zero, params, slice(None))
     st["floor_in"], st["floor_out"] = rate_floor_bps(r0_in, radio), rate_floor_bps(r0_out, radio)
+    # the offered load at zero load (every activity min_load), where fixed points start: the rates of _rates
+    # there (floors applied as it applies them), so the first iteration needs no evaluation
+    n_act = st["n_active"]
+    r_in = np.maximum(r0_in[:n_act], st["floor_in"][:n_act])
+    r_out = np.maximum(r0_out[:n_act], st["floor_out"][:n_act])
+    hi, lo = _parts_of_rates(st, r_in, r_out, params, slice(0, n_act))
+    cell = st["serving"][:n_act]
+    st["parts_at_min_load"] = (_sum_by_cell(cell, hi, uniq.size), _sum_by_cell(cell, lo, uniq.size))
     return st
 
 
 def tile_sectors(shared, state: dict):
     """What the parent needs to know of a tile's state (an engine task): its sectors ``uniq``, which of
     them interfere at a pixel with demand (bool [len(uniq)]: only their activities change the tile's
-    offered load, :meth:`TileLoad.offered_load`), and its pixels with demand ``n_active``."""
+    offered load, :meth:`TileLoad.offered_load`), its pixels with demand ``n_active``, and its
+    :func:`tile_offered_load` ``(hi, lo)`` with every activity at ``min_load`` (zero load)."""
     n_u = state["uniq"].size
     watch = np.zeros(n_u + 1, dtype=bool)
     watch[state["top"][:state["n_active"]].ravel()] = True
-    return state["uniq"], watch[:n_u], state["n_active"]
+    return state["uniq"], watch[:n_u], state["n_active"], state["parts_at_min_load"]
 
 
 def _local_activity(act_of_uniq) -> np.ndarray:
@@ -306,6 +315,11 @@ def _pixel_parts(st: dict, act, params: dict, idx):
     ``idx`` (a slice or indices) at local activities ``act``: ``round(w 2**LOAD_FRACTION_BITS)`` of
     :func:`tile_offered_load`, a function of each pixel's own terms alone (elementwise)."""
     r_in, r_out = _rates(st, act, params, idx)
+    return _parts_of_rates(st, r_in, r_out, params, idx)
+
+
+def _parts_of_rates(st: dict, r_in, r_out, params: dict, idx):
+    """:func:`_pixel_parts` from the active pixels' rates (float32, floors applied)."""
     s = params["indoor_share"]
     w = st["lam_es"][idx].astype(np.float64) * (s * _inverse(r_in) + (1.0 - s) * _inverse(r_out))
     np.minimum(w, MAX_PIXEL_LOAD, out=w)
@@ -418,19 +432,24 @@ class TileLoad:
         self.states = stage.map(tile_state, [(src, v, params) for src, v in zip(sources, lams)], keep=True)
         del lams
         n = len(self.states)
-        self.uniq, self._watch, self._n_active = [None] * n, [None] * n, [0] * n
-        for i, (u, watch, n_act) in stage.map(tile_sectors, [(k,) for k in self.states]):
+        self.uniq, self._watch, self._n_active, self._parts0 = [None] * n, [None] * n, [0] * n, [None] * n
+        for i, (u, watch, n_act, parts) in stage.map(tile_sectors, [(k,) for k in self.states]):
             self.uniq[i], self._watch[i], self._n_active[i] = np.asarray(u, dtype=np.intp), watch, int(n_act)
+            self._parts0[i] = parts
         self.n_land = int(self.blocks[-1][1]) if self.blocks else 0
-        self._act_prev = None             # float32 [n_cells]: the activities of the previous call
-        self._parts = [None] * n          # per tile: (hi, lo) int64 [len(uniq)] at _act_prev
         self.passes: list[tuple[int, int, int, int]] = []
+        self.forget()
 
     def forget(self) -> None:
-        """Drop the previous call's activities and integers: the next :meth:`offered_load` evaluates every
-        tile whole (a new fixed point from other loads)."""
-        self._act_prev = None
-        self._parts = [None] * len(self.states)
+        """Start over: incremental, from the tiles' integers with every activity at ``min_load`` (zero load,
+        computed with the states: a fixed point from zero load needs no evaluation at its first
+        iteration); else the next :meth:`offered_load` evaluates every tile whole."""
+        if self.incremental:
+            self._act_prev = np.full(self.n_cells, self.params["min_load"], dtype=np.float32)
+            self._parts = list(self._parts0)
+        else:
+            self._act_prev = None         # float32 [n_cells]: the activities of the previous call
+            self._parts = [None] * len(self.states)   # per tile: (hi, lo) int64 [len(uniq)] at _act_prev
 
     def _act(self, load) -> np.ndarray:
         load = np.asarray(load, dtype=np.float64)
@@ -441,10 +460,10 @@ class TileLoad:
     def offered_load(self, load) -> np.ndarray:
         """``sum_p lambda_p E[S] / r_mix,p`` per cell (float64 [n_cells]) with interference at ``load``.
 
-        Incremental (after the first call): a tile none of whose sectors interfering at its pixels with
-        demand changed activity (float32) since the previous call gets no task (its integers stand); the
-        others update their integers (:func:`tile_offered_load` with ``prev``). The sums are of
-        integers, so the loads have the bits of a whole evaluation.
+        Incremental (from the tiles' integers at zero load, then the previous call's): a tile none of whose
+        sectors interfering at its pixels with demand changed activity (float32) since then gets no task
+        (its integers stand); the others update their integers (:func:`tile_offered_load` with
+        ``prev``). The sums are of integers, so the loads have the bits of a whole evaluation.
         """
         act = self._act(load)
         prev = self._act_prev if self.incremental else None
