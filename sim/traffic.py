@@ -647,8 +647,8 @@ def cell_flow_stats(serving_cell, arrival_rate_per_s, throughput_indoor_bps, thr
     del parts
     total = np.bincount(cell2, weights=w, minlength=n_cells)
     out: dict[str, np.ndarray] = {}
-    order = _order_by_cell_then_value(cell2, tp)
-    c_s, tp_s, w_s = cell2[order], tp[order], w[order]
+    order, c_s = _order_by_cell_then_value(cell2, tp)
+    tp_s, w_s = tp[order], w[order]
     del order
     cum = np.cumsum(w_s)
     # each cell's run in the sorted classes: the cumulative weight before it and its total, repeated over it
@@ -671,14 +671,16 @@ def cell_flow_stats(serving_cell, arrival_rate_per_s, throughput_indoor_bps, thr
 
 
 def _order_by_cell_then_value(cell, value) -> np.ndarray:
-    """``np.lexsort((value, cell))`` (``cell`` int >= 0, ``value`` finite): the stable order by cell, then by
-    value. For float32 values as two sorts of packed 64-bit integers (``key << 32 | position``, unique, so
-    any sort is stable): by value (its bits mapped to an order-preserving uint32, -0 as +0), then by
-    cell, a few times faster than ``lexsort``; other dtypes use ``lexsort``."""
+    """``(order, cell[order])`` with ``order = np.lexsort((value, cell))`` (``cell`` int >= 0, ``value``
+    finite): the stable order by cell, then by value. For float32 values as two sorts of packed 64-bit
+    integers (``key << 32 | position``, unique, so any sort is stable): by value (its bits mapped to an
+    order-preserving uint32, -0 as +0), then by cell, a few times faster than ``lexsort``; other dtypes
+    use ``lexsort``."""
     cell, value = np.asarray(cell), np.asarray(value)
     n = cell.size
     if value.dtype != np.float32 or n >= 2 ** 32 or (n and int(cell.max()) >= 2 ** 32):
-        return np.lexsort((value, cell))
+        order = np.lexsort((value, cell))
+        return order, cell[order]
     bits = (value + np.float32(0.0)).view(np.uint32)          # -0.0 + 0.0 = +0.0: equal values, equal bits
     neg = bits >= np.uint32(2 ** 31)
     bits = np.where(neg, ~bits, bits | np.uint32(2 ** 31)).astype(np.uint64)
@@ -692,7 +694,7 @@ def _order_by_cell_then_value(cell, value) -> np.ndarray:
     by_cell = cell.astype(np.uint64)[o1] << np.uint64(32)
     by_cell |= pos
     by_cell.sort()
-    return o1[(by_cell & low).astype(np.intp)]
+    return o1[(by_cell & low).astype(np.intp)], (by_cell >> np.uint64(32)).astype(cell.dtype)
 
 
 def _mark_key(mark_bps: float) -> str:
