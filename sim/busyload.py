@@ -233,7 +233,8 @@ def tile_state(shared, src, arrival_rate_per_s, params: dict) -> dict:
     los = None if b.los_prob_serving is None else np.asarray(b.los_prob_serving, dtype=np.float32)[pos]
     st = dict(n=int(stop - start), n_active=int(active.sum()), pos=pos, uniq=uniq,
               serving=index.take(best),
-              top=np.ascontiguousarray(local), top_mw=np.ascontiguousarray(np.asarray(t.top_mw, np.float32)[pos]),
+              top=np.ascontiguousarray(local.T),          # [M, n]: each interferer rank's column contiguous
+              top_mw=np.ascontiguousarray(np.asarray(t.top_mw, np.float32)[pos].T),
               resid=resid.astype(np.float32), signal=np.asarray(t.signal_mw, np.float32)[pos], gain=gain, los=los,
               lam_es=(lam[pos[:int(active.sum())]] * params["mean_flow_bits"]).astype(np.float32))
     zero = _local_activity(np.full(uniq.size, params["min_load"], dtype=np.float32))
@@ -257,7 +258,7 @@ def tile_sectors(shared, state: dict):
     :func:`tile_offered_load` ``(hi, lo)`` with every activity at ``min_load`` (zero load)."""
     n_u = state["uniq"].size
     watch = np.zeros(n_u + 1, dtype=bool)
-    watch[state["top"][:state["n_active"]].ravel()] = True
+    watch[state["top"][:, :state["n_active"]].ravel()] = True
     return state["uniq"], watch[:n_u], state["n_active"], state["parts_at_min_load"]
 
 
@@ -273,13 +274,13 @@ def _rates(st: dict, act, params: dict, sl: slice):
     float32, its M terms added in a fixed order (so a pixel's value never depends on its tile).
     """
     radio = params["radio"]
-    top, mw = st["top"][sl], st["top_mw"][sl]
-    a = act.take(top[:, 0])
-    i_mw = a * mw[:, 0]
+    top, mw = st["top"][:, sl], st["top_mw"][:, sl]      # [M, n]
+    a = act.take(top[0])
+    i_mw = a * mw[0]
     a_sum = a
-    for m in range(1, top.shape[1]):
-        a = act.take(top[:, m])
-        i_mw += a * mw[:, m]
+    for m in range(1, top.shape[0]):
+        a = act.take(top[m])
+        i_mw += a * mw[m]
         a_sum = a_sum + a
     i_mw += st["resid"][sl] * (a_sum if params["default_act"] > 0 else np.float32(1.0))
     s_mw = st["signal"][sl]
@@ -299,9 +300,9 @@ def _rates(st: dict, act, params: dict, sl: slice):
 
 
 def _inverse(r) -> np.ndarray:
+    """``1 / r`` (float64) where ``r > 0``, else 0 (outage, NaN)."""
     r = r.astype(np.float64)
-    ok = r > 0
-    return np.where(ok, 1.0 / np.where(ok, r, 1.0), 0.0)
+    return np.divide(1.0, r, out=np.zeros_like(r), where=r > 0)
 
 
 DELTA_MAX_SHARE = 0.5
@@ -321,9 +322,16 @@ def _pixel_parts(st: dict, act, params: dict, idx):
 def _parts_of_rates(st: dict, r_in, r_out, params: dict, idx):
     """:func:`_pixel_parts` from the active pixels' rates (float32, floors applied)."""
     s = params["indoor_share"]
-    w = st["lam_es"][idx].astype(np.float64) * (s * _inverse(r_in) + (1.0 - s) * _inverse(r_out))
+    # w = lambda E[S] (s / r_in + (1 - s) / r_out), float64, in place (products commute exactly)
+    w = _inverse(r_in)
+    w *= s
+    w_out = _inverse(r_out)
+    w_out *= 1.0 - s
+    w += w_out
+    w *= st["lam_es"][idx]
     np.minimum(w, MAX_PIXEL_LOAD, out=w)
-    q = np.rint(np.ldexp(w, LOAD_FRACTION_BITS)).astype(np.int64)
+    np.ldexp(w, LOAD_FRACTION_BITS, out=w)
+    q = np.rint(w, out=w).astype(np.int64)
     return q >> _SPLIT_BITS, q & ((1 << _SPLIT_BITS) - 1)
 
 
@@ -356,7 +364,7 @@ def tile_offered_load(shared, state: dict, act, params: dict, prev=None):
     if prev is not None:
         act_prev, hi_prev, lo_prev = prev
         changed = np.asarray(act) != np.asarray(act_prev)       # the pad slot (activity 0) never changes
-        sel = np.flatnonzero(changed.take(state["top"][:n_act]).any(axis=1))
+        sel = np.flatnonzero(changed.take(state["top"][:, :n_act]).any(axis=0))
         if sel.size <= DELTA_MAX_SHARE * n_act:
             if sel.size == 0:
                 return np.asarray(hi_prev, np.int64).copy(), np.asarray(lo_prev, np.int64).copy(), 0
