@@ -244,6 +244,33 @@ def test_incremental_offered_load_has_the_bits_of_whole_evaluations():
     assert len(set(np.concatenate(ref).tolist())) > n_cells   # the loads did change between calls
 
 
+def test_a_tile_update_re_evaluates_only_the_pixels_with_a_changed_interferer():
+    """:func:`busyload.tile_offered_load` with ``prev``: one cell's activity changed, the pixels it interferes at
+    (fewer than :data:`busyload.DELTA_MAX_SHARE` of the tile's) are re-evaluated, and the integers are those of a
+    whole evaluation; with more changed, the tile is evaluated whole."""
+    n, n_cells = 5000, 40
+    cov, lam, params, rng = _synthetic(9, n, n_cells)
+    (src,), _ = busyload.tile_sources(cov, n)
+    params = dict(params, n_cells=n_cells)
+    st = busyload.tile_state(None, src, lam, params)
+    u = st["uniq"]
+    old = np.append(rng.uniform(0.05, 1.0, u.size).astype(np.float32), np.float32(0.0))   # + the pad slot
+    hi, lo, n_old = busyload.tile_offered_load(None, st, old, params)
+    assert n_old == st["n_active"] > 0
+    for k in (1, 25):
+        new = old.copy()
+        new[rng.choice(u.size, k, replace=False)] = np.float32(0.999)   # never the pad slot (index u.size)
+        whole = busyload.tile_offered_load(None, st, new, params)
+        upd = busyload.tile_offered_load(None, st, new, params, (old, hi, lo))
+        np.testing.assert_array_equal(upd[0], whole[0])
+        np.testing.assert_array_equal(upd[1], whole[1])
+        if k == 1:
+            assert 0 < upd[2] <= busyload.DELTA_MAX_SHARE * n_old       # a delta of part of the pixels
+        else:
+            assert upd[2] == n_old                                       # too many changed: whole
+    assert busyload.tile_offered_load(None, st, old, params, (old, hi, lo))[2] == 0
+
+
 class _CountingStage:
     """An engine stage that counts the tasks of each function it maps."""
 
