@@ -681,20 +681,24 @@ def _order_by_cell_then_value(cell, value) -> np.ndarray:
     if value.dtype != np.float32 or n >= 2 ** 32 or (n and int(cell.max()) >= 2 ** 32):
         order = np.lexsort((value, cell))
         return order, cell[order]
+    # about 32 bytes per item at the peak: the packed keys are sorted in place and reused as the positions
     bits = (value + np.float32(0.0)).view(np.uint32)          # -0.0 + 0.0 = +0.0: equal values, equal bits
-    neg = bits >= np.uint32(2 ** 31)
-    bits = np.where(neg, ~bits, bits | np.uint32(2 ** 31)).astype(np.uint64)
-    pos = np.arange(n, dtype=np.uint64)
+    bits = np.where(bits >= np.uint32(2 ** 31), ~bits, bits | np.uint32(2 ** 31))
     low = np.uint64(2 ** 32 - 1)
-    by_value = bits << np.uint64(32)
-    by_value |= pos
-    by_value.sort()
-    o1 = (by_value & low).astype(np.intp)
-    del by_value, bits
-    by_cell = cell.astype(np.uint64)[o1] << np.uint64(32)
-    by_cell |= pos
+    o1 = bits.astype(np.uint64)
+    del bits
+    o1 <<= np.uint64(32)
+    o1 |= np.arange(n, dtype=np.uint64)
+    o1.sort()
+    o1 &= low
+    o1 = o1.view(np.int64)                                    # the positions by value (below 2**32)
+    by_cell = cell[o1].astype(np.uint64)
+    by_cell <<= np.uint64(32)
+    by_cell |= np.arange(n, dtype=np.uint64)
     by_cell.sort()
-    return o1[(by_cell & low).astype(np.intp)], (by_cell >> np.uint64(32)).astype(cell.dtype)
+    cells = (by_cell >> np.uint64(32)).astype(cell.dtype)
+    by_cell &= low
+    return o1[by_cell.view(np.int64)], cells
 
 
 def _mark_key(mark_bps: float) -> str:
