@@ -9,6 +9,8 @@ the floor of a served class is the lower of its zero-load rate and the CQI-1 rat
 """
 
 import dataclasses
+import functools
+import logging
 import types
 from pathlib import Path
 
@@ -93,6 +95,36 @@ def test_fixed_point_is_identical_for_any_tiles_and_workers(scene):
     assert any(bh.fixed_point.implied_load.max() > 0.1 for bh in ref.layers.values())
 
 
+def test_incremental_fixed_point_has_the_bits_of_whole_evaluations(scene, monkeypatch, caplog):
+    """The fixed point whose iterations re-evaluate only the pixels with a changed interferer gives the loads,
+    iterations, rates and cell table of one evaluating every pixel every iteration, for tiles of 1/4, 1 and 4
+    times the default and a seventh of the land, with 1 and 2 workers."""
+    whole = functools.partial(busyload.TileLoad, incremental=False)
+    with monkeypatch.context() as mp:
+        mp.setattr(busyload, "TileLoad", whole)
+        ref_cov, ref = _busy_on_stage(scene, DEFAULT_BLOCK, 1)
+    n_land = scene[2].n_land
+    caplog.set_level(logging.DEBUG, logger="gigacity.busyhour")
+    for bs, w in ((DEFAULT_BLOCK // 4, 2), (DEFAULT_BLOCK, 1), (DEFAULT_BLOCK * 4, 1), (max(n_land // 7, 1), 2)):
+        caplog.clear()
+        cov, busy = _busy_on_stage(scene, bs, w)
+        assert busy.layer_summary == ref.layer_summary, (bs, w)
+        for lid, bh in ref.layers.items():
+            other = busy.layers[lid]
+            assert other.fixed_point.iterations == bh.fixed_point.iterations
+            np.testing.assert_array_equal(other.fixed_point.implied_load, bh.fixed_point.implied_load)
+            np.testing.assert_array_equal(other.fixed_point.load, bh.fixed_point.load)
+            np.testing.assert_array_equal(other.fixed_point.change_history, bh.fixed_point.change_history)
+            for name in ("rate_indoor_bps", "rate_outdoor_bps", "throughput_indoor_bps", "throughput_outdoor_bps"):
+                np.testing.assert_array_equal(getattr(other, name), getattr(bh, name), err_msg=f"{lid} {name}")
+        assert busy.cells.equals(ref.cells), (bs, w)
+        # not vacuous: the first iteration (zero load) came with the states, later ones re-evaluated part
+        shares = [float(r.getMessage().rsplit(",", 1)[1].split("%")[0]) for r in caplog.records
+                  if "iteration" in r.getMessage()]
+        assert shares and shares[0] == 0.0 and any(0.0 < x < 50.0 for x in shares), shares
+    assert max(bh.fixed_point.iterations for bh in ref.layers.values()) > 2
+
+
 def test_map_reduce_agrees_with_the_whole_grid_reference(scene):
     sc, districts, rasters, sites, sectors = scene
     cov, busy = _busy_on_stage(scene, DEFAULT_BLOCK // 4, 1)
@@ -125,13 +157,16 @@ def test_map_reduce_agrees_with_the_whole_grid_reference(scene):
                 assert bad.mean() <= MAX_FLIP_SHARE, (lid, name, int(bad.sum()))
 
 
-def test_offered_load_reduction_is_exact_whatever_the_tiles():
-    """The integer reduction gives bitwise the same loads for any split, within one quantum per pixel
-    of the float64 sum."""
-    rng = np.random.default_rng(4)
-    n, n_cells, m = 5000, 40, 4
+def _synthetic(seed=4, n=5000, n_cells=40, m=4, cells_per_tile=None):
+    """A random layer (``cov``, ``lam``, ``params``) of ``n`` pixels; with ``cells_per_tile`` the pixels of
+    each run of 1000 have their server and interferers among their own ``cells_per_tile`` cells."""
+    rng = np.random.default_rng(seed)
     best = rng.integers(-1, n_cells, n).astype(np.int32)
     top = rng.integers(-1, n_cells, (n, m)).astype(np.int32)
+    if cells_per_tile is not None:
+        base = (np.arange(n) // 1000 * cells_per_tile).astype(np.int32)
+        best = np.where(best >= 0, base + best % cells_per_tile, -1).astype(np.int32)
+        top = np.where(top >= 0, base[:, None] + top % cells_per_tile, -1).astype(np.int32)
     sig = np.where(best >= 0, 10.0 ** rng.uniform(-12, -6, n), 0.0)
     top_mw = (10.0 ** rng.uniform(-13, -7, (n, m))).astype(np.float32)
     terms = InterferenceTerms(signal_mw=sig, top_sector=top, top_mw=top_mw,
@@ -143,6 +178,15 @@ def test_offered_load_reduction_is_exact_whatever_the_tiles():
     radio = LayerRadio("n78", fc_ghz=3.5, bw_hz=100e6, scs_khz=30, noise_figure_db=9.0, max_layers=4, min_load=0.05)
     lam = rng.uniform(0, 0.05, n) * (rng.uniform(0, 1, n) < 0.8)
     params = busyload.layer_params(radio, 0.5, 0.8, 4e8, terms.noise_mw)
+    return cov, lam, params, rng
+
+
+def test_offered_load_reduction_is_exact_whatever_the_tiles():
+    """The integer reduction gives bitwise the same loads for any split, within one quantum per pixel
+    of the float64 sum."""
+    n, n_cells = 5000, 40
+    cov, lam, params, rng = _synthetic(4, n, n_cells)
+    best = cov.best_sector
     load = rng.uniform(0, 1, n_cells)
     got = []
     for bs in (n, 1000, 333, 64):
@@ -158,6 +202,107 @@ def test_offered_load_reduction_is_exact_whatever_the_tiles():
     exact = T.cell_load(best, peak, lam, 4e8, n_cells)
     np.testing.assert_allclose(got[0][0], exact, rtol=1e-12, atol=n * FIXED_POINT_QUANTUM)
     assert got[0][0].max() > 0.1
+
+
+def _load_sequence(rng, n_cells, steps=8):
+    """Cell loads as a fixed point visits them: a few cells change per step (some back to an earlier value),
+    then all of them, then none."""
+    seq = [rng.uniform(0, 1, n_cells)]
+    for k in range(steps):
+        nxt = seq[-1].copy()
+        pick = rng.choice(n_cells, size=1 + k % 3, replace=False)
+        nxt[pick] = rng.uniform(0, 1, pick.size) if k % 4 else seq[0][pick]
+        seq.append(nxt)
+    seq.append(rng.uniform(0, 1, n_cells))
+    seq.append(seq[-1].copy())
+    return seq
+
+
+def test_incremental_offered_load_has_the_bits_of_whole_evaluations():
+    """Each call of the incremental :meth:`TileLoad.offered_load` (only pixels with a changed interferer
+    re-evaluated; at zero load the integers the states came with) equals a whole evaluation bit for bit, for
+    any tiles and workers; then the rates too."""
+    n, n_cells = 5000, 40
+    cov, lam, params, rng = _synthetic(7, n, n_cells)
+    seq = [np.zeros(n_cells)] + _load_sequence(rng, n_cells)      # from zero load, as a fixed point starts
+    with LocalEngine(1).stage({}) as st:
+        full = busyload.TileLoad(st, *busyload.tile_sources(cov, 1000), lam, n_cells, params, incremental=False)
+        ref = [full.offered_load(x) for x in seq]
+        ref_rates = full.rates(seq[-1])
+    assert all(p[2] == p[3] for p in full.passes)        # the reference evaluates every pixel every time
+    for bs, w in ((n, 1), (1000, 1), (333, 2), (64, 1), (64, 2)):
+        with LocalEngine(w).stage({}) as st:
+            tl = busyload.TileLoad(st, *busyload.tile_sources(cov, bs), lam, n_cells, params)
+            for k, x in enumerate(seq):
+                np.testing.assert_array_equal(tl.offered_load(x), ref[k], err_msg=f"block {bs}, workers {w}, call {k}")
+            r_in, r_out = tl.rates(seq[-1])
+        np.testing.assert_array_equal(r_in, ref_rates[0])
+        np.testing.assert_array_equal(r_out, ref_rates[1])
+        # not vacuous: some calls re-evaluated part of the pixels (deltas), the last (no change) none
+        assert any(0 < p[2] < p[3] for p in tl.passes), (bs, tl.passes)
+        assert tl.passes[-1][:3] == tl.passes[0][:3] == (0, len(tl.states), 0)   # zero load: from the states
+    assert len(set(np.concatenate(ref).tolist())) > n_cells   # the loads did change between calls
+
+
+def test_a_tile_update_re_evaluates_only_the_pixels_with_a_changed_interferer():
+    """:func:`busyload.tile_offered_load` with ``prev``: one cell's activity changed, the pixels it interferes at
+    (fewer than :data:`busyload.DELTA_MAX_SHARE` of the tile's) are re-evaluated, and the integers are those of a
+    whole evaluation; with more changed, the tile is evaluated whole."""
+    n, n_cells = 5000, 40
+    cov, lam, params, rng = _synthetic(9, n, n_cells)
+    (src,), _ = busyload.tile_sources(cov, n)
+    params = dict(params, n_cells=n_cells)
+    st = busyload.tile_state(None, src, lam, params)
+    u = st["uniq"]
+    old = np.append(rng.uniform(0.05, 1.0, u.size).astype(np.float32), np.float32(0.0))   # + the pad slot
+    hi, lo, n_old = busyload.tile_offered_load(None, st, old, params)
+    assert n_old == st["n_active"] > 0
+    for k in (1, 25):
+        new = old.copy()
+        new[rng.choice(u.size, k, replace=False)] = np.float32(0.999)   # never the pad slot (index u.size)
+        whole = busyload.tile_offered_load(None, st, new, params)
+        upd = busyload.tile_offered_load(None, st, new, params, (old, hi, lo))
+        np.testing.assert_array_equal(upd[0], whole[0])
+        np.testing.assert_array_equal(upd[1], whole[1])
+        if k == 1:
+            assert 0 < upd[2] <= busyload.DELTA_MAX_SHARE * n_old       # a delta of part of the pixels
+        else:
+            assert upd[2] == n_old                                       # too many changed: whole
+    assert busyload.tile_offered_load(None, st, old, params, (old, hi, lo))[2] == 0
+
+
+class _CountingStage:
+    """An engine stage that counts the tasks of each function it maps."""
+
+    def __init__(self, stage):
+        self.stage, self.tasks = stage, {}
+
+    def map(self, fn, args_list, **kw):
+        args_list = list(args_list)
+        self.tasks[fn.__name__] = self.tasks.get(fn.__name__, 0) + len(args_list)
+        return self.stage.map(fn, args_list, **kw)
+
+
+def test_a_tile_without_a_changed_interferer_gets_no_task():
+    """Tiles of 1000 pixels, each with its own 8 cells: a change of one cell's load submits one task."""
+    n, n_cells = 5000, 40
+    cov, lam, params, rng = _synthetic(5, n, n_cells, cells_per_tile=8)
+    load = rng.uniform(0, 1, n_cells)
+    with LocalEngine(1).stage({}) as st:
+        full = busyload.TileLoad(st, *busyload.tile_sources(cov, 1000), lam, n_cells, params, incremental=False)
+        cst = _CountingStage(st)
+        tl = busyload.TileLoad(cst, *busyload.tile_sources(cov, 1000), lam, n_cells, params)
+        np.testing.assert_array_equal(tl.offered_load(load), full.offered_load(load))
+        assert cst.tasks["tile_offered_load"] == 5
+        np.testing.assert_array_equal(tl.offered_load(load), full.offered_load(load))
+        assert cst.tasks["tile_offered_load"] == 5                 # nothing changed: no task
+        for c in (3, 17):                                            # in tile 0, then tile 2
+            load = load.copy()
+            load[c] = 1.0 - load[c]
+            np.testing.assert_array_equal(tl.offered_load(load), full.offered_load(load))
+        assert cst.tasks["tile_offered_load"] == 7                  # one task per change
+        assert [p[0] for p in tl.passes] == [5, 0, 1, 1]
+        assert 0 < tl.passes[-1][2] < tl.passes[-1][3]
 
 
 def _adaptive_radio():

@@ -208,3 +208,28 @@ def test_cell_flow_stats_flow_weighted_over_user_classes():
     assert out["share_ge_1gbps"][0] == pytest.approx(1.5 / 4, rel=EXACT)
     for k, v in out.items():
         assert np.isnan(v[1:]).all(), k
+
+
+def test_cell_flow_stats_same_bits_from_float32_as_from_lexsort():
+    """The busy-hour rasters' float32 throughputs take a packed-integer sort; float64 ones ``np.lexsort``: the
+    same classes in the same order (ties of cell and throughput in land order, -0 equal to +0), so the same
+    bits; and at the hand-computed figures of the test above."""
+    from sim.traffic import cell_flow_stats
+
+    rng = np.random.default_rng(11)
+    n, n_cells = 20000, 37
+    serving = rng.integers(-1, n_cells, n)
+    lam = rng.uniform(0, 1, n) * (rng.uniform(0, 1, n) < 0.8)
+    levels = np.float32([0.0, -0.0, 3e6, 5e7, 1e8, 2.5e8, 1e9, 1.2e9, np.nan])
+    t_in = np.where(rng.uniform(0, 1, n) < 0.5, rng.choice(levels, n), rng.uniform(0, 2e9, n)).astype(np.float32)
+    t_out = rng.choice(levels, n)
+    fast = cell_flow_stats(serving, lam, t_in, t_out, 0.7, n_cells)
+    ref = cell_flow_stats(serving, lam, t_in.astype(np.float64), t_out.astype(np.float64), 0.7, n_cells)
+    for k in ref:
+        np.testing.assert_array_equal(fast[k], ref[k], err_msg=k)
+        np.testing.assert_array_equal(np.signbit(fast[k]), np.signbit(ref[k]), err_msg=k)   # -0 where -0 came first
+    assert np.isfinite(fast["p5_bps"]).sum() == n_cells and len(set(fast["p50_bps"].tolist())) > 3
+    out = cell_flow_stats(np.array([0, 0, 1, 2, -1]), np.array([1.0, 3.0, 2.0, 0.0, 5.0]),
+                          np.float32([50e6, 150e6, np.nan, 10e6, 1e9]), np.float32([200e6, 1.2e9, np.nan, 10e6, 1e9]),
+                          0.5, 3)
+    assert out["p5_bps"][0] == 50e6 and out["p50_bps"][0] == 150e6

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,8 @@ monotone (more load never lowers another load), so the iterates from zero load r
 least fixed point without cycling (:func:`sim.busyload.rates_for_load`); a damped step (0.5)
 took 41 iterations instead of 17 on the Shanghai 2021 n41 layer (CQI steps cascade one per
 iteration)."""
+
+log = logging.getLogger("gigacity.busyhour")
 
 PON_HORIZON_S = 3600.0
 """Simulated seconds of a PON port's busy hour (one hour: a port sees few flows, so the whole hour)."""
@@ -155,7 +158,15 @@ def _layer_busy_hour(sc: Scenario, stage, cov, radio, lid: str, store, n_cells: 
     del lams
     if isinstance(cov.interference, TileTerms):
         stage.release(cov.interference.kept)     # the states hold what the iterations need of the tiles
-    fp = T.fixed_point_cells(tl.offered_load, n_cells, tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
+
+    def offered_load(load):
+        rho = tl.offered_load(load)
+        tiles, n_tiles, pix, n_act = tl.passes[-1]
+        log.debug("busy hour %s: iteration %d, %d of %d tiles, %.1f %% of pixels", lid, len(tl.passes), tiles,
+                  n_tiles, 100.0 * pix / max(n_act, 1))
+        return rho
+
+    fp = T.fixed_point_cells(offered_load, n_cells, tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
                              damping=BUSY_DAMPING)
     for name in ("rate_busy_indoor_bps", "rate_busy_outdoor_bps"):
         store.create(f"{lid}/{name}", np.float32)
