@@ -38,6 +38,9 @@ __all__ = [
     "check_run_dir",
     "create_run_dir",
     "written_outputs",
+    "record_output",
+    "outputs_snapshot",
+    "outputs_since",
     "finish_run_dir",
     "abandon_run_dir",
     "ensure_dir",
@@ -277,6 +280,31 @@ def _record(path: Path) -> None:
                     written.append(rel)
 
 
+def record_output(path) -> None:
+    """Record ``path`` (a complete file, e.g. written by a forked process) as an output of its open run folder."""
+    _record(Path(path))
+
+
+def outputs_snapshot() -> dict:
+    """How many files each open run folder has recorded so far (for :func:`outputs_since`)."""
+    with _RECORD_LOCK:
+        return {folder: len(written) for folder, written in _RUNS.items()}
+
+
+def outputs_since(snapshot: dict) -> list[str]:
+    """The files (absolute paths) recorded in the open run folders since :func:`outputs_snapshot` gave ``snapshot``."""
+    with _RECORD_LOCK:
+        return [str(folder / rel) for folder, written in _RUNS.items() for rel in written[snapshot.get(folder, 0):]]
+
+
+def _after_fork_in_child() -> None:
+    """A forked process has none of its parent's writer threads: it writes in its own thread; the record's lock
+    may have been held by one of them at the fork."""
+    global _RECORD_LOCK
+    _RECORD_LOCK = threading.Lock()
+    _WRITERS.clear()
+
+
 def written_outputs(run_dir) -> list[str]:
     """Files this process wrote into the run folder ``run_dir`` since it was created (relative, sorted)."""
     return sorted(_RUNS.get(Path(run_dir).resolve(), []))
@@ -351,6 +379,7 @@ class _Writers:
 
 
 _WRITERS: list[_Writers] = []   # the open background_writes block of this process (at most one)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _submit(job) -> None:
