@@ -31,7 +31,7 @@ __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSE
            "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
            "pixel_outputs", "write_pixel_outputs", "write_busy_tables", "hole_shares_pct", "write_overview_maps",
            "MapJob", "stream_pixel_outputs", "overview_map_jobs", "draw_maps", "report_order", "MAP_PROCESSES",
-           "CRITERIA_MAP",
+           "CRITERIA_MAP", "map_writer", "images_of", "alongside",
            "criteria_panels", "benchmark_panels", "fitted_limits", "PREVIEW_MAX_PX", "build_summary",
            "write_summary_and_reports", "headline", "WRITER_THREADS", "writing_outputs"]
 
@@ -354,13 +354,6 @@ def stream_pixel_outputs(sc: Scenario, run_dir: Path, rasters, districts, sector
                title=f"{title}: {ran} coverage holes, indoor",
                cbar_label=f"Indoor, SS-RSRP >= {cr.rsrp_min_dbm:g} dBm and SINR >= {cr.sinr_min_db:g} dB",
                cmap=ListedColormap(HOLE_COLOURS), classes=(-0.5, 0.5, 1.5, 2.5, 3.5), class_labels=labels)
-    if a.places is not None and len(a.places) and a.reached:
-        n = np.sum([np.asarray(r, dtype=bool) for r in a.reached.values()], axis=0)
-        out.append(MapJob(run_dir / "map_key_places.png", "Key places reached by 5G indoors (labelled)",
-                          lambda: maps.key_places_map(districts, a.places.geometry.x.to_numpy(),
-                                                      a.places.geometry.y.to_numpy(), a.places["name_en"].to_numpy(),
-                                                      n, len(a.reached), title=f"{title}: key places reached indoors",
-                                                      inset_codes=inset)))
     return out
 
 
@@ -377,10 +370,7 @@ def draw_maps(sc: Scenario, jobs: list[MapJob], run_dir: Path, processes: int | 
     this one; the same files as drawn one after another in this process."""
     processes = MAP_PROCESSES if processes is None else int(processes)
 
-    def draw(job: MapJob):
-        return lambda: files.write_png(job.figure(), job.path, dpi=sc.output.dpi)
-
-    todo = [draw(job) for job in jobs]
+    todo = [map_writer(sc, job) for job in jobs]
     if processes < 2 or len(todo) < 3:
         for write in todo:
             write()
@@ -445,19 +435,30 @@ def benchmark_panels(table) -> list[str]:
     return out
 
 
-def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict) -> dict:
-    """Districts, sites, 5G BS per 10,000 and the criteria panels (:func:`overview_map_jobs`) drawn in this process
-    after the maps of ``images``; returns every image in the report's order (:func:`report_order`)."""
-    return report_order({**images, **draw_maps(sc, overview_map_jobs(sc, run_dir, districts, sites, table, title),
+def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict,
+                        a: Assessment | None = None) -> dict:
+    """The maps of :func:`overview_map_jobs` drawn in this process after the maps of ``images``; returns every image
+    in the report's order (:func:`report_order`)."""
+    return report_order({**images, **draw_maps(sc, overview_map_jobs(sc, run_dir, districts, sites, table, title, a),
                                                run_dir, processes=1)})
 
 
-def overview_map_jobs(sc: Scenario, run_dir: Path, districts, sites, table, title: str) -> list[MapJob]:
-    """The maps of districts, sites, 5G BS per 10,000 and the criteria panels (:class:`MapJob`)."""
+def overview_map_jobs(sc: Scenario, run_dir: Path, districts, sites, table, title: str,
+                      a: Assessment | None = None) -> list[MapJob]:
+    """The maps that need no raster (:class:`MapJob`): the key places reached (those of ``a``), the districts, sites,
+    5G BS per 10,000 and the criteria panels."""
     inset = _inset(sc)
+    jobs = []
+    if a is not None and a.places is not None and len(a.places) and a.reached:
+        n = np.sum([np.asarray(r, dtype=bool) for r in a.reached.values()], axis=0)
+        jobs.append(MapJob(run_dir / "map_key_places.png", "Key places reached by 5G indoors (labelled)",
+                           lambda: maps.key_places_map(districts, a.places.geometry.x.to_numpy(),
+                                                       a.places.geometry.y.to_numpy(), a.places["name_en"].to_numpy(),
+                                                       n, len(a.reached), title=f"{title}: key places reached indoors",
+                                                       inset_codes=inset)))
     masts = sites.mast_columns()
     passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()
-    jobs = [
+    jobs += [
         MapJob(run_dir / "map_districts.png", "Districts",
                lambda: maps.district_map(districts, title=f"{title}: districts", inset_codes=inset)),
         MapJob(run_dir / "map_sites.png", "5G masts (one point per mast; sectors in sites.gpkg)",
@@ -477,6 +478,31 @@ def overview_map_jobs(sc: Scenario, run_dir: Path, districts, sites, table, titl
 
 
 CRITERIA_MAP = "Districts against each One-Gbps city criterion"
+
+
+def map_writer(sc: Scenario, job: MapJob):
+    """A closure that draws ``job``'s map and writes its PNG (at ``output.dpi``)."""
+    return lambda: files.write_png(job.figure(), job.path, dpi=sc.output.dpi)
+
+
+def images_of(jobs: list[MapJob]) -> dict:
+    """The report's images (caption -> path) of ``jobs``, in their order."""
+    return {job.caption: job.path for job in jobs if job.caption is not None}
+
+
+@contextlib.contextmanager
+def alongside(writes: list, run_dir: Path, processes: int | None = None):
+    """Run ``writes`` (closures that write files) alongside the block: with ``processes`` 2 (default
+    :data:`MAP_PROCESSES`) in a forked process (:func:`sim.report.forked.forked_writes`: its errors raised when the
+    block ends), else here, before the block."""
+    processes = MAP_PROCESSES if processes is None else int(processes)
+    if processes < 2:
+        for write in writes:
+            write()
+        yield
+        return
+    with forked.forked_writes(writes, run_dir):
+        yield
 
 
 def report_order(images: dict) -> dict:
