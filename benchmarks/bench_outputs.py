@@ -1,7 +1,7 @@
 """Seconds of the "writing outputs" stage of a whole run, per file or group of files, now and at a base revision.
 
     .venv/bin/python benchmarks/bench_outputs.py [--config configs/shanghai-2025.toml] [--resolution-m 100]
-                                                [--base REV] [--out DIR]
+                                                [--base REV] [--out DIR] [--interleaved N]
 
 ``--out DIR`` keeps the run folders (``DIR/now``, ``DIR/base``) for
 ``benchmarks/check_outputs_unchanged.py --dirs DIR/base DIR/now``.
@@ -18,6 +18,12 @@ Simulates the scenario once in memory (:func:`sim.app.run.simulate`), then times
 * ``rest``: the stage less all of the above (the rasters streamed from the pixel store, the
   arrays of the maps);
 * ``report.html``, ``report.md`` and the JSON files.
+
+With ``--interleaved N`` the stage is instead timed N times per variant, the variants taking turns after one
+simulation in this process: ``as main 7132565`` (the tables and maps in this process, matplotlib's default "rgba"
+image stage, each COG copy waiting for a writer slot: the code before the outputs used both cores), ``serial``
+(``outputs.MAP_PROCESSES = 1``) and ``both cores`` (the default);
+wall and CPU seconds (this process and the forked one) and each variant's median wall over ``both cores``'.
 
 With ``--base REV`` the same is first measured with the code of ``REV`` (a temporary ``git worktree``,
 in a subprocess, back to back) and every row gets the ratio base / now. Wall seconds on a shared
@@ -125,6 +131,52 @@ def measure(config: str, resolution_m: float, out: Path) -> dict:
     return out
 
 
+VARIANTS = {"as main 7132565": (1, "rgba", True), "serial": (1, "data", False), "both cores": (None, "data", False)}
+"""Variant -> (``outputs.MAP_PROCESSES``, ``maps.rasters.IMAGE_STAGE``, COG copies waiting for a writer slot as
+before); None: the default."""
+
+
+def interleaved(config: str, resolution_m: float, out: Path, repeat: int) -> dict:
+    """Simulate once, then write the run folder ``repeat`` times per :data:`VARIANTS`, taking turns; seconds."""
+    import os
+    import statistics
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.app import outputs, run
+    from sim.config import load_scenario, with_overrides
+    from sim.maps import rasters
+    from sim.report import files
+
+    submit_write = files.submit_write
+
+    def bounded_copies(job, *, holds_arrays=True, on_cancel=None):   # as before: a COG copy waits for a slot
+        return submit_write(job, holds_arrays=True, on_cancel=on_cancel)
+
+    sc = with_overrides(load_scenario(config), resolution_m=resolution_m)
+    sim = run.simulate(sc)
+    default = outputs.MAP_PROCESSES
+    walls: dict = {k: [] for k in VARIANTS}
+    cpus: dict = {k: [] for k in VARIANTS}
+    for _ in range(repeat):
+        for name, (processes, stage, bounded) in VARIANTS.items():
+            outputs.MAP_PROCESSES, rasters.IMAGE_STAGE = (default if processes is None else processes), stage
+            files.submit_write = bounded_copies if bounded else submit_write
+            run_dir = run.O.create_run_dir(sc, out / name.replace(", ", "-").replace(" ", "-"), True)
+            c0, t = os.times(), time.perf_counter()
+            run.write_run_folder(sim, run_dir)
+            wall, c1 = time.perf_counter() - t, os.times()
+            walls[name].append(wall)
+            cpus[name].append(c1.user + c1.system + c1.children_user + c1.children_system
+                              - (c0.user + c0.system + c0.children_user + c0.children_system))
+    outputs.MAP_PROCESSES, rasters.IMAGE_STAGE, files.submit_write = default, "data", submit_write
+    ref = statistics.median(walls["both cores"])
+    return {"shape": list(sim.grid.shape), "processes": default,
+            "rows": {k: (statistics.median(walls[k]), statistics.median(cpus[k]), statistics.median(walls[k]) / ref,
+                         walls[k]) for k in VARIANTS}}
+
+
 def files_module():
     from sim.report import files
 
@@ -159,8 +211,19 @@ def main(argv=None) -> int:
     ap.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)             # the run folder to write
     ap.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)   # the source tree to import
     ap.add_argument("--json", type=Path, help=argparse.SUPPRESS)                 # write the figures there
+    ap.add_argument("--interleaved", type=int, metavar="N", help="time the variants N times each, taking turns")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(args.code))
+    if args.interleaved:
+        with tempfile.TemporaryDirectory(prefix="bench-outputs-") as tmp:
+            res = interleaved(args.config, args.resolution_m, args.out or Path(tmp), args.interleaved)
+        print(f"{Path(args.config).name} at {args.resolution_m:g} m ({res['shape'][0]} x {res['shape'][1]} pixels), "
+              f"writing outputs (write_run_folder), {args.interleaved} runs per variant taking turns, medians; "
+              f"maps on {res['processes']} processes by default")
+        print(f"{'variant':16s} {'wall s':>7s} {'CPU s':>7s} {'wall / both cores':>18s}  walls")
+        for k, (wall, cpu, ratio, walls) in res["rows"].items():
+            print(f"{k:16s} {wall:7.2f} {cpu:7.2f} {ratio:18.2f}  {' '.join(f'{w:.1f}' for w in walls)}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-outputs-") as tmp:
         keep = args.out or Path(tmp)
         keep.mkdir(parents=True, exist_ok=True)

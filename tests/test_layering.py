@@ -66,6 +66,7 @@ ALLOWED: dict[str, set[str]] = {
     "report.runfolder": BASE | {"grid", "criteria", "report.files"},
     "report.tables": BASE,
     "report.rasterfile": BASE | {"grid", "report.files"},
+    "report.forked": BASE | {"report.files"},
     "report.render": BASE | {"criteria", "geodata", "report.files", "report.runfolder", "report.tables"},
     # the commands
     "app": set(),

@@ -304,3 +304,26 @@ def test_a_map_on_a_reused_frame_is_the_map_drawn_from_scratch(grid, districts):
         fig.savefig(buf, format="svg")
         elements.append(sorted(re.findall(r"<(\w+)", buf.getvalue().decode("utf-8"))))
     assert elements[0] == elements[1] and elements[0].count("image") == 3   # map, inset, colour bar
+
+
+@pytest.mark.parametrize("side", [80, 3000])   # magnified (the test city), shrunk (a 3000 px raster shown at 2000)
+def test_raster_images_coloured_after_picking_are_the_pixels_coloured_first(districts, monkeypatch, side):
+    """IMAGE_STAGE "data" (pick the displayed pixels, then colour them) draws the pixels of matplotlib's "rgba"
+    stage (colour every value, then pick), for a continuous scale with NaN holes and for classes."""
+    from sim.maps import rasters
+
+    g = Grid("EPSG:32651", X0_M, Y0_M, 8 * SIDE_M / side, (side, side))
+    rng = np.random.default_rng(11)
+    values = rng.normal(-90.0, 10.0, (side, side)).astype(np.float32)
+    values[: side // 7] = np.nan
+    values[rng.random((side, side)) < 0.05] = np.nan
+    out = {}
+    for stage in ("rgba", "data"):
+        monkeypatch.setattr(rasters, "IMAGE_STAGE", stage)
+        out[stage] = [_rgba(maps.raster_map(g, values, districts, title="x", cbar_label="dBm", vmin=-110.0, vmax=-70.0,
+                                            inset_codes=CENTRAL)),
+                      _rgba(maps.raster_map(g, values, districts, title="x", cbar_label="dBm", cmap="plasma",
+                                            classes=(-200, -100, -90, -80, 0), inset_codes=CENTRAL))]
+    for a, b in zip(out["rgba"], out["data"]):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(out["data"][0], out["data"][1])   # the maps differ: the comparison can fail

@@ -238,3 +238,37 @@ def test_no_path_makes_the_preview_alone(tmp_path, monkeypatch):
     w = LandRasterWriter(None, GRID, land, np.nan, "x", "m")
     with pytest.raises(InputError, match=r"preview: values: closed after 0 of"):
         w.close()
+
+
+def test_cog_copies_never_wait_for_a_slot_and_a_cancelled_one_leaves_no_file(tmp_path, monkeypatch):
+    """Inside background_writes(1, max_pending=1) the COG copies of 4 closed writers are all handed over (none
+    waits for the one slot, which a PNG still holds); an error in the block then cancels the copies not started:
+    no temporary file stays, and no COG but complete ones."""
+    import threading
+
+    land = _land()
+    values = _float_values(land.size)
+    release = threading.Event()
+    real = files._palette_png
+
+    def held_palette_png(rgba, path, dpi=None):
+        if not release.wait(20):   # holds the one slot (and its thread) until the copies are handed over
+            raise TimeoutError("a COG copy waited for the slot")
+        return real(rgba, path, dpi)
+
+    monkeypatch.setattr(files, "_palette_png", held_palette_png)
+    run = files.create_run_dir(tmp_path, "bg", name="run")
+    with pytest.raises(KeyError):
+        with files.background_writes(1, max_pending=1):
+            files.write_png_rgba(run / "map.png", np.zeros((8, 8, 4), np.uint8))
+            for k in range(4):
+                _stream(run / f"r{k}.tif", land, values, _chunks(land.size, 7000))   # no wait: the slot is taken
+            release.set()
+            raise KeyError("stop")
+    names = sorted(p.name for p in run.iterdir())
+    assert [n for n in names if n.startswith(".") and n != files.RUN_MARKER] == []
+    for n in names:
+        if n.endswith(".tif"):
+            with rasterio.open(run / n) as ds:
+                assert np.isfinite(ds.read(1)).any()   # a complete COG (a copy that had started)
+    files.abandon_run_dir(run)

@@ -289,3 +289,37 @@ def test_compare_resamples_a_finer_grid_onto_a(tiny_run, tmp_path):
         compare_run_dirs(out, b, out_dir=tmp_path / "cmp")
     compare_run_dirs(out, b, out_dir=tmp_path / "cmp", force=True)
     assert _temp_files(tmp_path / "cmp") == []
+
+
+def test_maps_on_one_or_two_processes_write_the_same_run_folder(tmp_path, monkeypatch):
+    """write_run_folder with the maps drawn by this process alone (MAP_PROCESSES 1) and by it and a forked one (2):
+    the same files, byte for byte (GeoTIFFs, PNGs, CSVs, GeoPackages), and the same report and outputs list."""
+    import re
+
+    from sim.app import outputs, run
+    from sim.maps import frame
+
+    sim = run.simulate(_scenario())
+    folders = {}
+    for n in (1, 2):
+        monkeypatch.setattr(outputs, "MAP_PROCESSES", n)
+        frame.LAYOUTS.clear()   # each as a run's first maps
+        folders[n] = run.O.create_run_dir(sim.scenario, tmp_path / f"p{n}", False)
+        run.write_run_folder(sim, folders[n])
+    names = sorted(p.name for p in folders[1].iterdir())
+    assert names == sorted(p.name for p in folders[2].iterdir()) and len(names) > 40
+    run_to_run = {"summary.json", "grid_summary.json", "report.md", "report.html", ".gigacity-run"}
+    for name in names:
+        if name.endswith(".gpkg"):   # its bytes hold the time it was written: the layers are compared
+            for layer in pyogrio.list_layers(folders[1] / name)[:, 0]:
+                a, b = (pyogrio.read_dataframe(folders[n] / name, layer=layer) for n in (1, 2))
+                assert a.equals(b), (name, layer)
+        elif name not in run_to_run:
+            assert (folders[1] / name).read_bytes() == (folders[2] / name).read_bytes(), name
+    stamp = re.compile(rb"<dd>reading geodata [^<]*</dd>|run \d{4}-\d\d-\d\d \d\d:\d\d UTC|\d+\.\d+ s")
+    for name in ("report.html", "report.md"):
+        a, b = (stamp.sub(b"", (folders[n] / name).read_bytes()) for n in (1, 2))
+        assert a == b, name
+    summaries = [json.loads((folders[n] / "summary.json").read_text(encoding="utf-8")) for n in (1, 2)]
+    assert summaries[0]["outputs"] == summaries[1]["outputs"]
+    assert sum(1 for n in names if n.endswith(".png")) >= 15

@@ -22,7 +22,7 @@ from ..config import Scenario
 from ..coverage import serving_distance_m
 from ..criteria import INDICATORS
 from ..pixelstore import bincount_onto, chunks
-from ..report import files, render, runfolder
+from ..report import files, forked, render, runfolder
 from ..report.rasterfile import LandRasterWriter
 from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
@@ -30,6 +30,8 @@ from .busyhour import BusyHour, busy_hour_summary
 __all__ = ["SERVING_DISTANCE_CLASSES_M", "SERVING_DISTANCE_LABELS", "RATE_CLASSES_MBPS", "RATE_CLASS_LABELS",
            "COVERAGE_RASTERS", "geotiff_of", "create_run_dir", "check_run_dir", "abandon_run_dir", "write_tables",
            "pixel_outputs", "write_pixel_outputs", "write_busy_tables", "hole_shares_pct", "write_overview_maps",
+           "MapJob", "stream_pixel_outputs", "overview_map_jobs", "draw_maps", "report_order", "MAP_PROCESSES",
+           "CRITERIA_MAP", "map_writer", "images_of", "alongside",
            "criteria_panels", "benchmark_panels", "fitted_limits", "PREVIEW_MAX_PX", "build_summary",
            "write_summary_and_reports", "headline", "WRITER_THREADS", "writing_outputs"]
 
@@ -124,12 +126,6 @@ def check_run_dir(sc: Scenario, out_dir, force: bool) -> None:
 def _inset(sc: Scenario) -> tuple[str, ...]:
     """The districts the maps' inset zooms on: the scenario's central districts."""
     return tuple(sc.deployment.central_districts)
-
-
-def _png(sc: Scenario, fig, path: Path, images: dict, caption: str | None = None) -> None:
-    files.write_png(fig, path, dpi=sc.output.dpi)
-    if caption is not None:
-        images[caption] = path
 
 
 def write_tables(run_dir: Path, grid_rows, a: Assessment, sites, districts) -> None:
@@ -280,60 +276,110 @@ SPEED_LABEL = "speedtest mean: 5G speed test, one outdoor flow in the busy hour,
 
 def write_pixel_outputs(sc: Scenario, run_dir: Path, rasters, districts, sectors: dict, store, busy, fibre_px,
                         speed: bool, a: Assessment, title: str, progress=None) -> dict:
-    """Every GeoTIFF of a run streamed from ``store`` (:func:`pixel_outputs`, :func:`_stream_rasters`), then the
-    maps drawn from their previews, in the order of the report; returns the report's images."""
+    """Every GeoTIFF of a run streamed from ``store`` (:func:`stream_pixel_outputs`), then the maps drawn from their
+    previews in this process, in the order of the report; returns the report's images."""
+    return draw_maps(sc, stream_pixel_outputs(sc, run_dir, rasters, districts, sectors, store, busy, fibre_px, speed,
+                                              a, title, progress), run_dir, processes=1)
+
+
+@dataclass
+class MapJob:
+    """One map of a run: ``figure()`` draws it (from previews in memory: no pixel store is read), written to ``path``;
+    ``caption``: its entry in the report (None: not shown)."""
+
+    path: Path
+    caption: str | None
+    figure: object
+
+
+def stream_pixel_outputs(sc: Scenario, run_dir: Path, rasters, districts, sectors: dict, store, busy, fibre_px,
+                         speed: bool, a: Assessment, title: str, progress=None) -> list[MapJob]:
+    """Every GeoTIFF of a run streamed from ``store`` (:func:`pixel_outputs`, :func:`_stream_rasters`); returns the
+    maps to draw from their previews (:class:`MapJob`), in the order of the report."""
     if not (sc.output.geotiff or sc.output.maps):
-        return {}
+        return []
     jobs = pixel_outputs(sc, rasters, sectors, store, busy, fibre_px, speed, list(a.best_by_ran))
     shown = _stream_rasters(sc, run_dir, rasters, jobs, progress)
-    images: dict = {}
     if not sc.output.maps:
-        return images
+        return []
+    out: list[MapJob] = []
+    inset = _inset(sc)
+
+    def raster(name, path, caption, unit=None, **kw):
+        def figure():
+            grid, arr2d = shown[name]
+            values = arr2d / 1e6 if name.endswith("_bps") else arr2d
+            if unit is not None:   # a continuous scale fitted to the data: ``cbar_label`` is the quantity
+                lo, hi = fitted_limits(values)
+                scale = f"; scale {lo:g} to {hi:g}, the 2nd-98th percentile of land pixels"
+                return maps.raster_map(grid, values, districts, inset_codes=inset, vmin=lo, vmax=hi,
+                                       **{**kw, "cbar_label": f"{kw['cbar_label']} ({unit}{scale})"})
+            return maps.raster_map(grid, values, districts, inset_codes=inset, **kw)
+        out.append(MapJob(run_dir / path, caption, figure))
+
     for lid in sectors:
         for name, label, unit, vmin, vmax, cmap in COVERAGE_RASTERS:
             if name == "rate_indoor_bps":
                 continue
-            grid, arr2d = shown[f"{lid}_{name}"]
-            scale = ""
-            if vmin is None:
-                vmin, vmax = fitted_limits(arr2d)
-                scale = f"; scale {vmin:g} to {vmax:g}, the 2nd-98th percentile of land pixels"
-            fig = maps.raster_map(grid, arr2d, districts, title=f"{title}: {lid} {label}",
-                                  cbar_label=f"{label} ({unit}{scale})", cmap=cmap, vmin=vmin, vmax=vmax,
-                                  inset_codes=_inset(sc))
-            _png(sc, fig, run_dir / f"map_{lid}_{name}.png", images, f"{lid} {label}")
-        grid, dist = shown[f"{lid}_serving_distance"]
-        fig = maps.raster_map(grid, dist, districts, title=f"{title}: {lid} best server",
-                              cbar_label="Distance to the serving site", cmap="YlOrRd",
-                              classes=SERVING_DISTANCE_CLASSES_M, class_labels=SERVING_DISTANCE_LABELS,
-                              inset_codes=_inset(sc))
-        _png(sc, fig, run_dir / f"map_{lid}_serving_distance.png", images,
-             f"{lid} best server: distance to the serving site")
+            limits = {"unit": unit, "cbar_label": label} if vmin is None else {
+                "vmin": vmin, "vmax": vmax, "cbar_label": f"{label} ({unit})"}
+            raster(f"{lid}_{name}", f"map_{lid}_{name}.png", f"{lid} {label}", title=f"{title}: {lid} {label}",
+                   cmap=cmap, **limits)
+        raster(f"{lid}_serving_distance", f"map_{lid}_serving_distance.png",
+               f"{lid} best server: distance to the serving site", title=f"{title}: {lid} best server",
+               cbar_label="Distance to the serving site", cmap="YlOrRd", classes=SERVING_DISTANCE_CLASSES_M,
+               class_labels=SERVING_DISTANCE_LABELS)
     if speed:
-        grid, arr2d = shown["speedtest_mean_bps"]
-        fig = maps.raster_map(grid, arr2d / 1e6, districts, title=f"{title}: 5G speed test, busy hour",
-                              cbar_label="Speed test: outdoor flow throughput (Mbit/s)", cmap="plasma",
-                              classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS), inset_codes=_inset(sc))
-        _png(sc, fig, run_dir / "map_speedtest.png", images,
-             "5G speed test: one outdoor flow in the busy hour (the expected measurement, Mbit/s)")
+        raster("speedtest_mean_bps", "map_speedtest.png",
+               "5G speed test: one outdoor flow in the busy hour (the expected measurement, Mbit/s)",
+               title=f"{title}: 5G speed test, busy hour", cbar_label="Speed test: outdoor flow throughput (Mbit/s)",
+               cmap="plasma", classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS))
     if busy is not None:
         for ran in busy.rate_by_ran:
-            grid, arr2d = shown[f"{ran}_rate_busy_bps"]
-            fig = maps.raster_map(grid, arr2d / 1e6, districts, title=f"{title}: {ran} busy-hour throughput",
-                                  cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma",
-                                  classes=RATE_CLASSES_MBPS, class_labels=list(RATE_CLASS_LABELS),
-                                  inset_codes=_inset(sc))
-            _png(sc, fig, run_dir / f"map_{ran}_rate_busy.png", images,
-                 f"{ran} busy-hour flow throughput, indoor (Mbit/s)")
+            raster(f"{ran}_rate_busy_bps", f"map_{ran}_rate_busy.png",
+                   f"{ran} busy-hour flow throughput, indoor (Mbit/s)", title=f"{title}: {ran} busy-hour throughput",
+                   cbar_label="Flow throughput, indoor (Mbit/s)", cmap="plasma", classes=RATE_CLASSES_MBPS,
+                   class_labels=list(RATE_CLASS_LABELS))
     if fibre_px is not None:
-        grid, arr2d = shown["fibre_gigabit_households"]
-        fig = maps.raster_map(grid, arr2d, districts, title=f"{title}: gigabit-capable fibre households",
-                              cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0,
-                              inset_codes=_inset(sc))
-        _png(sc, fig, run_dir / "map_fibre_gigabit_households.png", images,
-             "Gigabit-capable (10G-PON) fibre households per pixel")
-    images.update(_holes_maps(sc, run_dir, rasters, districts, store, shown, a, title))
-    return images
+        raster("fibre_gigabit_households", "map_fibre_gigabit_households.png",
+               "Gigabit-capable (10G-PON) fibre households per pixel",
+               title=f"{title}: gigabit-capable fibre households",
+               cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0)
+    cr = sc.criteria
+    for ran in a.best_by_ran:
+        shares = hole_shares_pct(sc, rasters, store, ran)   # read here: a map job reads no pixel store
+        labels = [f"{n} ({p:.1f} % of residents)" for n, p in zip(HOLE_CLASSES, shares)]
+        raster(f"{ran}_coverage_holes_indoor", f"map_{ran}_coverage_holes.png",
+               f"{ran}: where indoor 5G coverage fails (coverage holes)",
+               title=f"{title}: {ran} coverage holes, indoor",
+               cbar_label=f"Indoor, SS-RSRP >= {cr.rsrp_min_dbm:g} dBm and SINR >= {cr.sinr_min_db:g} dB",
+               cmap=ListedColormap(HOLE_COLOURS), classes=(-0.5, 0.5, 1.5, 2.5, 3.5), class_labels=labels)
+    return out
+
+
+MAP_PROCESSES = max(1, min(2, os.cpu_count() or 1))
+"""Processes drawing a run's maps (:func:`draw_maps`): this one and, with 2, one forked
+(:func:`sim.report.forked.forked_writes`); the files are the same whatever the number."""
+
+
+def draw_maps(sc: Scenario, jobs: list[MapJob], run_dir: Path, processes: int | None = None) -> dict:
+    """Draw and write every map of ``jobs``; returns the report's images (caption -> path) in the order of ``jobs``.
+
+    With ``processes`` 2 (default :data:`MAP_PROCESSES`) the first map is drawn here (its frame and label layout, which
+    the later maps reuse: :func:`sim.maps.reused_frames`), then the others alternately by a forked process and by
+    this one; the same files as drawn one after another in this process."""
+    processes = MAP_PROCESSES if processes is None else int(processes)
+
+    todo = [map_writer(sc, job) for job in jobs]
+    if processes < 2 or len(todo) < 3:
+        for write in todo:
+            write()
+    else:
+        todo[0]()
+        with forked.forked_writes(todo[1::2], run_dir):
+            for write in todo[2::2]:
+                write()
+    return {job.caption: job.path for job in jobs if job.caption is not None}
 
 
 def hole_shares_pct(sc: Scenario, rasters, store, ran: str) -> list[float]:
@@ -345,34 +391,6 @@ def hole_shares_pct(sc: Scenario, rasters, store, ran: str) -> list[float]:
         pop = np.where(np.isfinite(pop), pop, 0.0)
         per = bincount_onto(per, values(a, b).astype(np.intp), pop)
     return [100.0 * v / max(per.sum(), 1.0) for v in per]
-
-
-def _holes_maps(sc: Scenario, run_dir: Path, rasters, districts, store, shown: dict, a: Assessment,
-                title: str) -> dict:
-    """Per network the indoor coverage-holes map; the key-places map. Returns the report's images.
-
-    A pixel is a hole where the network's best layer fails ``criteria.rsrp_min_dbm`` or
-    ``criteria.sinr_min_db`` indoors (classes :data:`HOLE_CLASSES`).
-    """
-    images = {}
-    cr = sc.criteria
-    for ran in a.best_by_ran:
-        grid, arr2d = shown[f"{ran}_coverage_holes_indoor"]
-        shares = hole_shares_pct(sc, rasters, store, ran)
-        labels = [f"{n} ({p:.1f} % of residents)" for n, p in zip(HOLE_CLASSES, shares)]
-        fig = maps.raster_map(grid, arr2d, districts, title=f"{title}: {ran} coverage holes, indoor",
-                              cbar_label=f"Indoor, SS-RSRP >= {cr.rsrp_min_dbm:g} dBm and SINR >= "
-                                         f"{cr.sinr_min_db:g} dB", cmap=ListedColormap(HOLE_COLOURS),
-                              classes=(-0.5, 0.5, 1.5, 2.5, 3.5), class_labels=labels, inset_codes=_inset(sc))
-        _png(sc, fig, run_dir / f"map_{ran}_coverage_holes.png", images,
-             f"{ran}: where indoor 5G coverage fails (coverage holes)")
-    if a.places is not None and len(a.places) and a.reached:
-        n = np.sum([np.asarray(r, dtype=bool) for r in a.reached.values()], axis=0)
-        fig = maps.key_places_map(districts, a.places.geometry.x.to_numpy(), a.places.geometry.y.to_numpy(),
-                                  a.places["name_en"].to_numpy(), n, len(a.reached),
-                                  title=f"{title}: key places reached indoors", inset_codes=_inset(sc))
-        _png(sc, fig, run_dir / "map_key_places.png", images, "Key places reached by 5G indoors (labelled)")
-    return images
 
 
 def write_busy_tables(run_dir: Path, busy: BusyHour | None, simpy_rows, day_rows, pon_rows) -> None:
@@ -417,27 +435,80 @@ def benchmark_panels(table) -> list[str]:
     return out
 
 
-def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict) -> dict:
-    """Districts, sites, 5G BS per 10,000 and the criteria panels; the criteria panels lead the report's images."""
-    fig = maps.district_map(districts, title=f"{title}: districts", inset_codes=_inset(sc))
-    _png(sc, fig, run_dir / "map_districts.png", images, "Districts")
+def write_overview_maps(sc: Scenario, run_dir: Path, districts, sites, table, title: str, images: dict,
+                        a: Assessment | None = None) -> dict:
+    """The maps of :func:`overview_map_jobs` drawn in this process after the maps of ``images``; returns every image
+    in the report's order (:func:`report_order`)."""
+    return report_order({**images, **draw_maps(sc, overview_map_jobs(sc, run_dir, districts, sites, table, title, a),
+                                               run_dir, processes=1)})
+
+
+def overview_map_jobs(sc: Scenario, run_dir: Path, districts, sites, table, title: str,
+                      a: Assessment | None = None) -> list[MapJob]:
+    """The maps that need no raster (:class:`MapJob`): the key places reached (those of ``a``), the districts, sites,
+    5G BS per 10,000 and the criteria panels."""
+    inset = _inset(sc)
+    jobs = []
+    if a is not None and a.places is not None and len(a.places) and a.reached:
+        n = np.sum([np.asarray(r, dtype=bool) for r in a.reached.values()], axis=0)
+        jobs.append(MapJob(run_dir / "map_key_places.png", "Key places reached by 5G indoors (labelled)",
+                           lambda: maps.key_places_map(districts, a.places.geometry.x.to_numpy(),
+                                                       a.places.geometry.y.to_numpy(), a.places["name_en"].to_numpy(),
+                                                       n, len(a.reached), title=f"{title}: key places reached indoors",
+                                                       inset_codes=inset)))
     masts = sites.mast_columns()
-    fig = maps.sites_map(districts, masts["x_m"], masts["y_m"], masts["network"], title=f"{title}: 5G masts",
-                         inset_codes=_inset(sc))
-    _png(sc, fig, run_dir / "map_sites.png", images, "5G masts (one point per mast; sectors in sites.gpkg)")
     passed = table[(table.scope != "citywide") & (table.key == "bs_5g_per_10k")]["passed"].to_numpy()
-    fig = maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents",
-                          inset_codes=_inset(sc))
-    _png(sc, fig, run_dir / "map_bs_per_10k.png", images, "Districts passing: 5G base stations per 10,000")
+    jobs += [
+        MapJob(run_dir / "map_districts.png", "Districts",
+               lambda: maps.district_map(districts, title=f"{title}: districts", inset_codes=inset)),
+        MapJob(run_dir / "map_sites.png", "5G masts (one point per mast; sectors in sites.gpkg)",
+               lambda: maps.sites_map(districts, masts["x_m"], masts["y_m"], masts["network"],
+                                      title=f"{title}: 5G masts", inset_codes=inset)),
+        MapJob(run_dir / "map_bs_per_10k.png", "Districts passing: 5G base stations per 10,000",
+               lambda: maps.choropleth(districts, passed, title=f"{title}: > 12 5G base stations per 10,000 residents",
+                                       inset_codes=inset)),
+    ]
     panels = criteria_panels(table)
     if panels:
-        fig = maps.criteria_panels(districts, panels, title=f"{title}: districts against each criterion",
-                                   benchmarks=benchmark_panels(table))
-        lead = {}
-        _png(sc, fig, run_dir / "map_criteria.png", lead, "Districts against each One-Gbps city criterion")
-        images = {**lead, **images}
-    # the maps that answer "where" come first: criteria, coverage holes, key places, districts
-    first = [c for c in images if c == "Districts against each One-Gbps city criterion"]
+        jobs.append(MapJob(run_dir / "map_criteria.png", CRITERIA_MAP,
+                           lambda: maps.criteria_panels(districts, panels,
+                                                        title=f"{title}: districts against each criterion",
+                                                        benchmarks=benchmark_panels(table))))
+    return jobs
+
+
+CRITERIA_MAP = "Districts against each One-Gbps city criterion"
+
+
+def map_writer(sc: Scenario, job: MapJob):
+    """A closure that draws ``job``'s map and writes its PNG (at ``output.dpi``)."""
+    return lambda: files.write_png(job.figure(), job.path, dpi=sc.output.dpi)
+
+
+def images_of(jobs: list[MapJob]) -> dict:
+    """The report's images (caption -> path) of ``jobs``, in their order."""
+    return {job.caption: job.path for job in jobs if job.caption is not None}
+
+
+@contextlib.contextmanager
+def alongside(writes: list, run_dir: Path, processes: int | None = None):
+    """Run ``writes`` (closures that write files) alongside the block: with ``processes`` 2 (default
+    :data:`MAP_PROCESSES`) in a forked process (:func:`sim.report.forked.forked_writes`: its errors raised when the
+    block ends), else here, before the block."""
+    processes = MAP_PROCESSES if processes is None else int(processes)
+    if processes < 2:
+        for write in writes:
+            write()
+        yield
+        return
+    with forked.forked_writes(writes, run_dir):
+        yield
+
+
+def report_order(images: dict) -> dict:
+    """The report's images (caption -> path) with the maps that answer "where" first: the criteria, coverage holes,
+    key places and districts maps, then the others in their order."""
+    first = [c for c in images if c == CRITERIA_MAP]
     first += [c for c in images if "coverage holes" in c] + [c for c in images if c.startswith("Key places")]
     first += [c for c in images if c == "Districts"]
     return {**{c: images[c] for c in first}, **images}

@@ -321,17 +321,22 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
         step[0] += 1
         timer.progress("writing outputs", step[0], n_steps)
 
+    # both cores (O.MAP_PROCESSES): the tables and GeoPackages written by a forked process while this one streams the
+    # GeoTIFFs, then the maps drawn by both (frames drawn once; every map after the first raster map, whose label
+    # layout the district maps reuse)
     with timer.stage("writing outputs"), O.writing_outputs():
         timer.progress("writing outputs", 0, n_steps)
-        O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)
-        O.write_busy_tables(run_dir, sim.busy, sim.simpy_rows, sim.day_rows, sim.pon_rows)
-        done()
-        images = O.write_pixel_outputs(sc, run_dir, inp.rasters, inp.districts, inp.sectors, sim.store, sim.busy,
-                                       sim.fibre_px, sim.speed_px is not None, a, title)
-        done()
-        done()
+        with O.alongside([lambda: O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)], run_dir):
+            O.write_busy_tables(run_dir, sim.busy, sim.simpy_rows, sim.day_rows, sim.pon_rows)
+            done()
+            jobs = O.stream_pixel_outputs(sc, run_dir, inp.rasters, inp.districts, inp.sectors, sim.store,
+                                          sim.busy, sim.fibre_px, sim.speed_px is not None, a, title)
+            done()
+            if sc.output.maps:
+                jobs += O.overview_map_jobs(sc, run_dir, inp.districts, inp.plan.table, a.table, title, a)
+            images = O.report_order(O.draw_maps(sc, jobs, run_dir))
+            done()
         if sc.output.maps:
-            images = O.write_overview_maps(sc, run_dir, inp.districts, inp.plan.table, a.table, title, images)
             done()
     summary = O.build_summary(sc, inp.rasters, inp.grid_rows, a, inp.plan, sim.busy, sim.simpy_rows,
                               sim.day_rows, sim.pon_rows, timer.timings_s, region_info(sc, inp.districts))

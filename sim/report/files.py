@@ -38,6 +38,9 @@ __all__ = [
     "check_run_dir",
     "create_run_dir",
     "written_outputs",
+    "record_output",
+    "outputs_snapshot",
+    "outputs_since",
     "finish_run_dir",
     "abandon_run_dir",
     "ensure_dir",
@@ -277,6 +280,29 @@ def _record(path: Path) -> None:
                     written.append(rel)
 
 
+def record_output(path) -> None:
+    """Record ``path`` (a complete file, e.g. written by a forked process) as an output of its open run folder."""
+    _record(Path(path))
+
+
+def outputs_snapshot() -> dict:
+    """How many files each open run folder has recorded so far (for :func:`outputs_since`)."""
+    with _RECORD_LOCK:
+        return {folder: len(written) for folder, written in _RUNS.items()}
+
+
+def outputs_since(snapshot: dict) -> list[str]:
+    """The files (absolute paths) recorded in the open run folders since :func:`outputs_snapshot` gave ``snapshot``."""
+    with _RECORD_LOCK:
+        return [str(folder / rel) for folder, written in _RUNS.items() for rel in written[snapshot.get(folder, 0):]]
+
+
+def _after_fork_in_child() -> None:   # no parent's writer threads here (one may have held the lock at the fork)
+    global _RECORD_LOCK
+    _RECORD_LOCK = threading.Lock()
+    _WRITERS.clear()
+
+
 def written_outputs(run_dir) -> list[str]:
     """Files this process wrote into the run folder ``run_dir`` since it was created (relative, sorted)."""
     return sorted(_RUNS.get(Path(run_dir).resolve(), []))
@@ -314,49 +340,67 @@ def ensure_dir(path) -> Path:
 
 
 class _Writers:
-    """A pool of writer threads: jobs (closures writing one file atomically) run in submission order
-    across ``threads`` threads; at most ``max_pending`` wait, so their arrays stay bounded in memory."""
+    """Pools of writer threads: jobs (closures writing one file atomically) run in submission order across
+    ``threads`` threads; at most ``max_pending`` of the jobs that hold arrays wait, so their arrays stay bounded in
+    memory. Jobs that hold no array (a COG copied from its temporary file) run in a second pool of ``threads``
+    threads, unbounded: the caller never waits for them, and they do not hold up the others."""
 
     def __init__(self, threads: int, max_pending: int):
         from concurrent.futures import ThreadPoolExecutor
 
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gigacity-writer")
+        self.unbounded = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gigacity-copier")
         self.slots = threading.BoundedSemaphore(max_pending)
         self.futures: list = []
+        self.on_cancel: dict = {}
 
-    def submit(self, job) -> None:
+    def submit(self, job, bounded: bool = True, on_cancel=None) -> None:
         self.raise_first_error(done_only=True)
-        self.slots.acquire()
-        try:
-            fut = self.pool.submit(job)
-        except BaseException:
-            self.slots.release()
-            raise
-        fut.add_done_callback(lambda _f: self.slots.release())
+        if not bounded:
+            fut = self.unbounded.submit(job)
+        else:
+            self.slots.acquire()
+            try:
+                fut = self.pool.submit(job)
+            except BaseException:
+                self.slots.release()
+                raise
+            fut.add_done_callback(lambda _f: self.slots.release())
         self.futures.append(fut)
+        if on_cancel is not None:
+            self.on_cancel[fut] = on_cancel
 
     def raise_first_error(self, done_only: bool) -> None:
         for fut in self.futures:
-            if done_only and not fut.done():
+            if (done_only and not fut.done()) or fut.cancelled():
                 continue
             exc = fut.exception()
             if exc is not None:
                 raise exc
 
     def close(self, failed: bool) -> None:
-        """Wait for every job (or, after an error in the block, for the running ones only)."""
-        self.pool.shutdown(wait=True, cancel_futures=failed)
+        """Wait for every job (or, after an error in the block, for the running ones only: a job cancelled
+        before it started runs its ``on_cancel``, e.g. removes its temporary source file)."""
+        try:
+            self.pool.shutdown(wait=True, cancel_futures=failed)
+            self.unbounded.shutdown(wait=True, cancel_futures=failed)
+        finally:
+            for fut, clean in self.on_cancel.items():
+                if fut.cancelled() or not fut.done():
+                    with contextlib.suppress(Exception):
+                        clean()
         if not failed:
             self.raise_first_error(done_only=False)
 
 
 _WRITERS: list[_Writers] = []   # the open background_writes block of this process (at most one)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _submit(job) -> None:
+def _submit(job, bounded: bool = True, on_cancel=None) -> None:
     """Run ``job`` now, or in a writer thread inside :func:`background_writes` (called from the main thread)."""
     if _WRITERS and threading.current_thread() is threading.main_thread():
-        _WRITERS[-1].submit(job)
+        _WRITERS[-1].submit(job, bounded, on_cancel)
     else:
         job()
 
@@ -370,7 +414,9 @@ def background_writes(threads: int = 2, max_pending: int | None = None):
     the files are written while the main thread draws the next map. Each file is still written atomically
     and is the same, byte for byte, whatever ``threads`` (each job writes one file on its own). At most ``max_pending``
     jobs (default ``threads + 1``: one waits while each thread writes) are running or waiting, each holding
-    its array (a 2-D raster, a map's pixels); a writer called then waits for a slot. The block ends when every
+    its array (a 2-D raster, a map's pixels); a writer called then waits for a slot. Jobs that hold no array
+    (:func:`submit_write` ``holds_arrays=False``: the COG copies of :class:`sim.report.rasterfile.LandRasterWriter`)
+    run in ``threads`` threads of their own and never wait. The block ends when every
     file is written, raising the first writer error; an error (or an interrupt) in the block cancels the
     jobs not yet started and waits for the running ones (no temporary file is left). ``threads < 1``:
     every write runs at once in the caller, as outside the block. Used from the main thread; one block
@@ -741,10 +787,14 @@ def describe_geotiff_band(ds, band_description: str, units: str, resampling: str
     ds.update_tags(overview_resampling=resampling)
 
 
-def submit_write(job) -> None:
+def submit_write(job, *, holds_arrays: bool = True, on_cancel=None) -> None:
     """Run ``job`` (a closure writing one file with :func:`atomic_path`) now, or inside
-    :func:`background_writes` in a writer thread (called from the main thread)."""
-    _submit(job)
+    :func:`background_writes` in a writer thread (called from the main thread).
+
+    ``holds_arrays`` False: a job that holds no array in memory (a COG copied from a file): it never waits for a
+    slot and runs in the writer threads of such jobs. ``on_cancel``: called if the job is cancelled before it runs
+    (an error ended the block), e.g. to remove its source file."""
+    _submit(job, holds_arrays, on_cancel)
 
 
 def write_gpkg_layers(path, layers: Mapping[str, Any]) -> Path:

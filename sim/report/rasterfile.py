@@ -219,8 +219,8 @@ class LandRasterWriter:
             finally:
                 _remove(src)
 
-        try:
-            files.submit_write(copy)
+        try:   # holds no array: the caller goes on (draws the maps) while the copies run
+            files.submit_write(copy, holds_arrays=False, on_cancel=lambda: _remove(src))
         except BaseException:
             _remove(src)
             raise

@@ -1,0 +1,185 @@
+"""Files written by a forked process (sim.report.forked); a run's maps drawn on two processes (outputs.draw_maps)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import geopandas as gpd  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from shapely.geometry import box  # noqa: E402
+
+from sim import maps  # noqa: E402
+from sim.app import outputs  # noqa: E402
+from sim.errors import ConfigError, InputError  # noqa: E402
+from sim.grid import Grid  # noqa: E402
+from sim.report import files, forked  # noqa: E402
+
+X0_M, Y0_M, SIDE_M = 340_000.0, 3_470_000.0, 2_000.0
+
+
+def _run_folder(tmp_path, name="run") -> Path:
+    return files.create_run_dir(tmp_path, "t", name=name)
+
+
+def _temps(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".tmp-" in p.name]
+
+
+def test_files_written_by_the_child_are_recorded_here(tmp_path):
+    run = _run_folder(tmp_path)
+    parent = os.getpid()
+    pids = {}
+
+    def child_job(name):
+        def job():
+            pids[name] = os.getpid()   # the child's copy of the dict: not seen here
+            files.write_json(run / name, {"pid": os.getpid()})
+        return job
+
+    with forked.forked_writes([child_job("a.json"), child_job("b.json")], run):
+        files.write_json(run / "c.json", {"pid": parent})
+    assert files.written_outputs(run) == ["a.json", "b.json", "c.json"]
+    assert pids == {}   # the jobs ran in another process ...
+    child = json.loads((run / "a.json").read_text())["pid"]
+    assert child != parent and json.loads((run / "b.json").read_text())["pid"] == child   # ... one, in order
+    files.abandon_run_dir(run)
+
+
+def test_a_child_error_is_the_same_one_line_error_and_leaves_no_temporary_file(tmp_path):
+    run = _run_folder(tmp_path)
+
+    def half_written():
+        with files.atomic_path(run / "half.png") as tmp:
+            tmp.write_bytes(b"\x89PNG half")
+            raise ConfigError("scenario.toml", "output.dpi", "expected 150 to 200, got 20")
+
+    def never():
+        files.write_json(run / "never.json", {})
+
+    with pytest.raises(ConfigError) as err:
+        with forked.forked_writes([lambda: files.write_json(run / "first.json", {}), half_written, never], run):
+            files.write_json(run / "here.json", {})
+    assert str(err.value) == "scenario.toml: output.dpi: expected 150 to 200, got 20"
+    assert (err.value.source, err.value.field) == ("scenario.toml", "output.dpi")
+    assert sorted(p.name for p in run.iterdir()) == [".gigacity-run", "first.json", "here.json"]
+    assert "first.json" in files.written_outputs(run)   # complete files of the child are the run's
+    files.abandon_run_dir(run)
+
+
+def test_a_child_killed_mid_write_is_an_error_and_its_temporary_file_goes(tmp_path):
+    run = _run_folder(tmp_path)
+
+    def killed():
+        with files.atomic_path(run / "map.png") as tmp:
+            tmp.write_bytes(b"\x89PNG half")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(InputError, match=r"stopped \(exit code -9\)"):
+        with forked.forked_writes([killed], run):
+            pass
+    assert _temps(run) == [] and not (run / "map.png").exists()
+    files.abandon_run_dir(run)
+
+
+def test_an_error_here_stops_the_child(tmp_path):
+    run = _run_folder(tmp_path)
+    started = tmp_path / "started"
+
+    def slow():
+        started.write_text("1")
+        with files.atomic_path(run / "slow.png") as tmp:
+            tmp.write_bytes(b"\x89PNG half")
+            signal.pause()   # until stopped
+
+    with pytest.raises(KeyError):
+        with forked.forked_writes([slow], run):
+            while not started.exists():
+                pass
+            raise KeyError("here")
+    assert _temps(run) == [] and not (run / "slow.png").exists()
+    files.abandon_run_dir(run)
+
+
+# ----------------------------------------------------------------------------- maps on two processes
+
+
+@pytest.fixture(scope="module")
+def districts():
+    geoms = [box(X0_M + c * SIDE_M, Y0_M - (r + 1) * SIDE_M, X0_M + (c + 1) * SIDE_M, Y0_M - r * SIDE_M)
+             for r in range(3) for c in range(3)]
+    names = [f"District {k} of the city" for k in range(9)]   # long: the labels are moved apart
+    return gpd.GeoDataFrame({"code": [f"31010{k}" for k in range(9)], "name_en": names}, geometry=geoms,
+                            crs="EPSG:32651")
+
+
+def _jobs(folder: Path, districts) -> list:
+    g = Grid("EPSG:32651", X0_M, Y0_M, 50.0, (120, 120))
+    rng = np.random.default_rng(3)
+    jobs = []
+    for k in range(5):
+        values = rng.normal(-90.0, 10.0, g.shape)
+        values[: 10 * k] = np.nan
+        kw = (dict(vmin=-110.0, vmax=-70.0) if k % 2 else
+              dict(classes=(-200, -100, -90, -80, 0), class_labels=("a", "b", "c", "d")))
+        jobs.append(outputs.MapJob(folder / f"map_{k}.png", f"map {k}",
+                                   lambda v=values, kw=kw, k=k: maps.raster_map(
+                                       g, v, districts, title=f"map {k}", cbar_label="dBm", inset_codes=("310104",),
+                                       **kw)))
+    jobs.append(outputs.MapJob(folder / "map_districts.png", "Districts",
+                               lambda: maps.district_map(districts, title="districts", inset_codes=("310104",))))
+    return jobs
+
+
+class _Output:
+    dpi = 150
+
+
+class _Scenario:
+    output = _Output()
+
+
+def test_maps_drawn_on_two_processes_are_the_maps_drawn_in_one(tmp_path, districts):
+    """draw_maps with 2 processes (a forked one) writes the files of 1 process byte for byte, records them, and
+    returns the report's images in the order of the jobs."""
+    out = {}
+    for n in (1, 2):
+        run = _run_folder(tmp_path, f"run{n}")
+        maps.frame.LAYOUTS.clear()   # each as a run's first maps: the label layout found anew
+        with outputs.writing_outputs():
+            images = outputs.draw_maps(_Scenario(), _jobs(run, districts), run, processes=n)
+        assert list(images) == [f"map {k}" for k in range(5)] + ["Districts"]
+        assert files.written_outputs(run) == sorted(p.name for p in images.values())
+        out[n] = {p.name: p.read_bytes() for p in images.values()}
+        files.abandon_run_dir(run)
+    assert out[1] == out[2]
+    assert out[1]["map_1.png"] != out[1]["map_3.png"]   # the maps differ: the comparison can fail
+
+
+def test_a_map_failing_in_the_forked_process_is_one_line_and_leaves_no_partial_file(tmp_path, districts,
+                                                                                      monkeypatch):
+    run = _run_folder(tmp_path)
+    parent = os.getpid()
+    real = files._palette_png
+
+    def no_space_in_child(rgba, path, dpi=None):
+        if os.getpid() != parent and "map_3" in path.name:
+            path.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+            raise OSError(28, "No space left on device")
+        return real(rgba, path, dpi)
+
+    monkeypatch.setattr(files, "_palette_png", no_space_in_child)
+    with pytest.raises(InputError) as err:
+        with outputs.writing_outputs():
+            outputs.draw_maps(_Scenario(), _jobs(run, districts), run, processes=2)
+    assert "\n" not in str(err.value) and str(err.value).endswith("cannot write map_3.png (No space left on device)")
+    names = sorted(p.name for p in run.iterdir())
+    assert "map_3.png" not in names and _temps(run) == []
+    files.abandon_run_dir(run)
