@@ -393,15 +393,10 @@ def coverage_group_tile(shared: dict, keys, start: int, stop: int):
     return tuple((start, stop, out) for out in outs)
 
 
-def _part(shared: dict, kept, i: int):
-    """Layer ``i`` of a kept :func:`coverage_group_tile` result (an engine task, kept in its turn)."""
-    return kept[i]
-
-
 def coverage_group_on_stage(st, keys, inputs: dict, block_size: int = 65536, progress=None, store=None) -> dict:
     """:func:`coverage_on_stage` of the layers ``keys`` of one :func:`layer_groups` group, their tiles computed
-    together (:func:`coverage_group_tile`) and then kept layer by layer; key -> :class:`CoverageLayers`, each with
-    the arrays :func:`coverage_on_stage` gives it."""
+    together (:func:`coverage_group_tile`), each task's layers kept apart (``map(..., parts=)``); key ->
+    :class:`CoverageLayers`, each with the arrays :func:`coverage_on_stage` gives it."""
     if len(keys) == 1:
         return {keys[0]: coverage_on_stage(st, keys[0], inputs[keys[0]], block_size, progress, store)}
     n_land = inputs[keys[0]]["rasters"].n_land
@@ -411,13 +406,10 @@ def coverage_group_on_stage(st, keys, inputs: dict, block_size: int = 65536, pro
         if progress is not None:
             progress(min(n_land, done * int(block_size)), n_land)
 
-    kept = st.map(coverage_group_tile, [(tuple(keys), a, b) for a, b in blocks], keep=True, progress=prog)
-    out = {}
-    for i, key in enumerate(keys):
-        mine = st.map(_part, [(k, i) for k in kept], keep=True)
-        out[key] = _layer_from_kept(st, mine, blocks, inputs[key], key, store)
-    st.release(kept)
-    return out
+    kept = st.map(coverage_group_tile, [(tuple(keys), a, b) for a, b in blocks], keep=True, progress=prog,
+                  parts=len(keys))
+    return {key: _layer_from_kept(st, [k[i] for k in kept], blocks, inputs[key], key, store)
+            for i, key in enumerate(keys)}
 
 
 def _layer_from_kept(st, kept, blocks, inputs: dict, key, store) -> CoverageLayers:

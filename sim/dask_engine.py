@@ -240,6 +240,11 @@ class DaskEngine:
         self.close()
 
 
+def _part_of(value, i: int):
+    """Part ``i`` of a kept tuple (a task on the worker that holds it)."""
+    return value[i]
+
+
 class _DaskStage:
     def __init__(self, engine: DaskEngine, shared: dict, number: int):
         self.engine = engine
@@ -274,22 +279,37 @@ class _DaskStage:
                                               key=f"{name}-{self.engine.token}-{self.number}.{m}-{i}"))
         return futures
 
-    def map(self, fn, args_list, *, keep: bool = False, progress=None):
+    def map(self, fn, args_list, *, keep: bool = False, progress=None, parts: int | None = None):
         """Run ``fn(shared, *args)`` for each ``args`` on the cluster (see :meth:`sim.engine.LocalEngine.map`)."""
-        from distributed import as_completed
 
         args_list = [tuple(a) for a in args_list]
         futures = self._submit(fn, args_list)
+        if keep and parts is not None:
+            whole = self.map_kept(futures, progress)
+            out = []
+            for w in whole:      # each part a task on the worker holding the tuple; the tuple then goes
+                out.append(tuple(Kept(f.key, f) for f in (
+                    self.client.submit(_part_of, w.ref, i, pure=False, retries=self.engine.retries,
+                                       key=f"part-{i}-{w.key}") for i in range(int(parts)))))
+            self._futures.extend(k.ref for ks in out for k in ks)
+            self.release(whole)
+            return out
         if keep:
-            self._futures.extend(futures)
-            total = len(futures)
-            for done, fut in enumerate(as_completed(futures, loop=self.client.loop), start=1):
-                if fut.status == "error":
-                    fut.result()   # raises the task's exception here
-                if progress is not None:
-                    progress(done, total)
-            return [Kept(f.key, f) for f in futures]
+            return self.map_kept(futures, progress)
         return self._results(futures, progress)
+
+    def map_kept(self, futures, progress):
+        """Wait for ``futures`` (kept on the cluster), raising a failed task's exception here; their :class:`Kept`."""
+        from distributed import as_completed
+
+        self._futures.extend(futures)
+        total = len(futures)
+        for done, fut in enumerate(as_completed(futures, loop=self.client.loop), start=1):
+            if fut.status == "error":
+                fut.result()   # raises the task's exception here
+            if progress is not None:
+                progress(done, total)
+        return [Kept(f.key, f) for f in futures]
 
     def _results(self, futures, progress):
         from distributed import as_completed

@@ -17,6 +17,9 @@ Usage::
             ...
         st.release(terms)          # no later map needs them: their spill files (futures) go now
 
+``map(fn, ..., keep=True, parts=n)`` keeps the ``n`` values of each task's tuple apart (one
+:class:`Kept` each, released one by one): a task computing several layers' tiles at once.
+
 ``map`` without ``keep`` yields ``(index into args_list, result)`` pairs in completion order:
 a consumer that needs results independent of the number of workers stores them by index or
 reduces them with an order-independent sum (integers). With ``keep=True`` it returns one
@@ -138,6 +141,13 @@ def _call(fn, shared, args, spill_path):
     out = fn(shared, *_resolve(args))
     if spill_path is None:
         return out
+    if isinstance(spill_path, tuple):   # keep=True, parts=n: each part of the result in its own file
+        if not isinstance(out, tuple) or len(out) != len(spill_path):
+            raise TypeError(f"{getattr(fn, '__name__', fn)} returned no tuple of {len(spill_path)} parts")
+        for part, path in zip(out, spill_path):
+            with open(path, "wb") as f:
+                pickle.dump(part, f, protocol=pickle.HIGHEST_PROTOCOL)
+        return None
     with open(spill_path, "wb") as f:
         pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
     return None
@@ -226,15 +236,22 @@ class _LocalStage:
         self._n_kept += 1
         return str(self._scratch / f"{self._n_kept:08d}.pkl")
 
-    def map(self, fn, args_list, *, keep: bool = False, progress=None):
+    def map(self, fn, args_list, *, keep: bool = False, progress=None, parts: int | None = None):
         """Run ``fn(shared, *args)`` for each ``args`` (see the module notes).
 
         Returns an iterator of ``(index, result)`` in completion order, or with ``keep`` the
         list of :class:`Kept` (in the order of ``args_list``). ``progress(done, total)`` is
-        called in this process after each task.
+        called in this process after each task. With ``keep`` and ``parts=n`` each task returns
+        a tuple of ``n`` values kept apart: one tuple of ``n`` :class:`Kept` per task (a part
+        is released on its own).
         """
         args_list = [tuple(a) for a in args_list]
         if keep:
+            if parts is not None:
+                paths = [tuple(self._spill_path() for _ in range(int(parts))) for _ in args_list]
+                for _ in self._run(fn, args_list, paths, progress):
+                    pass
+                return [tuple(Kept(p) for p in ps) for ps in paths]
             paths = [self._spill_path() for _ in args_list]
             for _ in self._run(fn, args_list, paths, progress):
                 pass

@@ -99,6 +99,26 @@ def test_kept_results_feed_later_maps_and_are_released_with_the_stage(engine):
         assert not any(os.path.exists(k.key) for k in kept)
 
 
+def _two_parts(shared, start, stop):
+    return shared["base"][start:stop] * 2.0, shared["base"][start:stop] + 1.0
+
+
+def test_kept_parts_feed_later_maps_on_either_engine(engine):
+    """map(keep=True, parts=2) (two layers' tiles from one task) gives each part its own handle on both
+    engines; a later map reads one part, and the parts hold the task's values."""
+    base = np.arange(100.0)
+    tiles = [(0, 30), (30, 70), (70, 100)]
+    with engine.stage({"base": base}) as st:
+        kept = st.map(_two_parts, tiles, keep=True, parts=2)
+        assert [len(k) for k in kept] == [2, 2, 2]
+        np.testing.assert_array_equal(st.fetch(kept[1][0]), base[30:70] * 2.0)
+        np.testing.assert_array_equal(st.fetch(kept[1][1]), base[30:70] + 1.0)
+        sums = dict(st.map(_tile_sum, [(k[1], 1.0) for k in kept]))
+        st.release([k[0] for k in kept])
+        np.testing.assert_array_equal(st.fetch(kept[2][1]), base[70:100] + 1.0)
+    assert [sums[i] for i in range(3)] == [float((base[a:b] + 1.0).sum()) for a, b in tiles]
+
+
 def test_a_failing_task_raises_in_the_caller(engine):
     with pytest.raises(IndexError):
         with engine.stage({"base": np.arange(2.0)}) as st:

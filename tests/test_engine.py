@@ -69,6 +69,27 @@ def test_released_results_leave_the_disk_before_the_stage_ends():
             st.fetch(kept[0])
 
 
+def _two_parts(shared, start, stop):
+    return shared["base"][start:stop] * 2.0, shared["base"][start:stop] + 1.0
+
+
+@pytest.mark.parametrize(("executor", "workers"), [("serial", 1), ("processes", 2)])
+def test_kept_parts_are_kept_and_released_apart(executor, workers):
+    """map(keep=True, parts=n): one Kept per part of each task's tuple (a task computing two layers' tiles);
+    later maps read a part alone, and releasing one part leaves the other."""
+    tiles = [(0, 30), (30, 70), (70, 100)]
+    with LocalEngine(workers, executor).stage({"base": np.arange(100.0)}) as st:
+        kept = st.map(_two_parts, tiles, keep=True, parts=2)
+        assert len(kept) == 3 and all(len(k) == 2 and all(isinstance(x, Kept) for x in k) for k in kept)
+        sums = dict(st.map(_tile_sum, [(k[1], 1.0) for k in kept]))
+        assert [sums[i] for i in range(3)] == [float(np.sum(np.arange(a, b) + 1.0)) for a, b in tiles]
+        st.release([k[0] for k in kept])
+        assert [os.path.exists(k[0].key) for k in kept] == [False] * 3
+        np.testing.assert_array_equal(st.fetch(kept[2][1]), np.arange(70.0, 100.0) + 1.0)
+        with pytest.raises(TypeError, match="2 parts"):
+            st.map(_tile, tiles, keep=True, parts=2)
+
+
 def test_a_failing_task_raises_in_the_caller_and_leaves_no_worker():
     import multiprocessing
 
