@@ -247,7 +247,8 @@ class InterferenceTerms:
     signal_mw : float64 [n_pix]
         Received power of the serving sector over the carrier, mW (0 where none).
     top_sector : int32 [n_pix, M]
-        The M strongest other candidate sectors (by received power), -1 padded.
+        The M strongest other candidate sectors (by received power, strongest first; equal powers in
+        candidate order, so the same on every CPU), -1 padded.
     top_mw : float32 [n_pix, M]
         Their received power at full load, mW (0 where padded).
     residual_mw : float64 [n_pix]
