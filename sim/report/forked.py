@@ -29,6 +29,7 @@ import pickle
 import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from sim.errors import GigacityError, InputError
@@ -53,7 +54,11 @@ def forked_writes(jobs, folder):
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(send, jobs), name="gigacity-writes", daemon=True)
-    proc.start()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns of fork() with threads alive (the writer threads): the child takes no lock they may
+        # hold (a fresh record lock, no writer threads: sim.report.files' fork hook; the maps call no GDAL)
+        warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks", DeprecationWarning)
+        proc.start()
     send.close()
     ok = False
     try:
