@@ -213,6 +213,19 @@ def test_run_writes_cells_simpy_and_fibre_outputs(tiny_run):
         assert 0.0 <= p5 <= p50 and 0.0 <= s1g <= s100 <= 1.0, c
         if c["saturated"] == "True":      # rho >= 1: no steady state, every flow gets 0
             assert p50 == 0.0 and s100 == 0.0, c
+    # cells.parquet: the same table with its column types (what the issue asks of a typed copy)
+    import pandas as pd
+
+    typed = pd.read_parquet(out / "cells.parquet")
+    text = pd.read_csv(out / "cells.csv", keep_default_na=False, na_values=[""])
+    assert list(typed.columns) == list(text.columns) and len(typed) == n_cells
+    assert typed["sector"].dtype == np.int64 and typed["saturated"].dtype == bool
+    assert typed["load"].dtype == np.float64 and pd.api.types.is_string_dtype(typed["district"])
+    for col in typed.columns:
+        if typed[col].dtype.kind == "f":
+            np.testing.assert_array_equal(typed[col].to_numpy(), text[col].to_numpy(np.float64), err_msg=col)
+        else:
+            assert typed[col].astype(str).tolist() == text[col].astype(str).tolist(), col
     sim = tiny_run.summary["busy_hour"]["simpy_cells"]
     assert 0 < len(sim) <= sc.traffic.simpy_cells
     assert all(0.0 < r["load"] <= 0.9 for r in sim)

@@ -394,9 +394,11 @@ def hole_shares_pct(sc: Scenario, rasters, store, ran: str) -> list[float]:
 
 
 def write_busy_tables(run_dir: Path, busy: BusyHour | None, simpy_rows, day_rows, pon_rows) -> None:
-    """``cells.csv``, ``simpy_cells.csv``, ``simpy_day.csv`` and ``pon_busy_hour.csv`` (those a run has)."""
+    """``cells.csv`` (and its typed copy ``cells.parquet``), ``simpy_cells.csv``, ``simpy_day.csv`` and
+    ``pon_busy_hour.csv`` (those a run has)."""
     if busy is not None:
         files.write_csv(run_dir / "cells.csv", busy.cells)
+        files.write_parquet(run_dir / "cells.parquet", busy.cells)
         if simpy_rows:
             files.write_csv(run_dir / "simpy_cells.csv", simpy_rows)
         if day_rows:
