@@ -22,10 +22,11 @@ of that interface runs it):
    the tile's offered load per cell as exact integers (fixed point ``2**-32``,
    :data:`LOAD_FRACTION_BITS`); the parent adds the tiles' integers (associative: the loads
    are the same for any tiles, workers or completion order) and takes the step
-   (:func:`sim.traffic.fixed_point_cells`); after the first iteration only the tiles where an
-   interferer of a pixel with demand changed activity get a task, and it re-evaluates only those
-   pixels, updating the tile's integers (the rates are steps of the SINR, CQI / MCS, so few loads
-   change after the first iterations; the same bits as a whole evaluation);
+   (:func:`sim.traffic.fixed_point_cells`); the integers at zero load (the first iteration) come
+   with the states, and after that only the tiles where an interferer of a pixel with demand
+   changed activity get a task, which re-evaluates only those pixels, updating the tile's integers
+   (the rates are steps of the SINR, CQI / MCS, so few loads change after the first iterations;
+   the same bits as a whole evaluation);
 3. :func:`tile_rates`, once at the end, gives every pixel's rates at the final loads.
 
 Only per-cell vectors (the activities of a tile's sectors, its per-cell sums) travel per
