@@ -50,6 +50,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +207,8 @@ class _LocalStage:
         self._pool = None
         self._before: set[int] = set()
         self._n_kept = 0
+        self._released: set[str] = set()
+        self._removers: list = []
 
     def __enter__(self):
         self._before = {p.pid for p in multiprocessing.active_children()}
@@ -226,6 +229,9 @@ class _LocalStage:
             else:
                 pool.shutdown(wait=True, cancel_futures=True)
         if self._scratch is not None:
+            for t in self._removers:
+                t.join()
+            self._removers = []
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
         return False
@@ -290,10 +296,26 @@ class _LocalStage:
 
     def fetch(self, kept: Kept):
         """The value behind a :class:`Kept` (read back into this process)."""
+        if kept.key in self._released:
+            raise FileNotFoundError(f"released: {kept.key}")
         return _load_kept(kept)
 
     def release(self, kept) -> None:
-        """Drop kept results no later map needs (their spill files) before the stage ends."""
-        for k in kept:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(k.key)
+        """Drop kept results no later map needs (their spill files) before the stage ends.
+
+        The files are removed by a thread of this process (unlinking gigabytes of cached pages took
+        seconds of the busy hour at 25 m), as a Dask cluster drops released data asynchronously; a
+        released result is no longer readable (:meth:`fetch` raises FileNotFoundError) and its file is
+        gone before the stage ends.
+        """
+        paths = [k.key for k in kept]
+        self._released.update(paths)
+
+        def remove():
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+
+        t = threading.Thread(target=remove, name="gigacity-release", daemon=True)
+        t.start()
+        self._removers.append(t)

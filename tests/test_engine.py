@@ -58,11 +58,17 @@ def test_kept_results_feed_later_maps_and_are_removed_with_the_stage(executor):
 
 def test_released_results_leave_the_disk_before_the_stage_ends():
     """A stage holding every tile of every layer until it ends would need the disk of all of them (at 10 m
-    tens of GB); released results are gone at once and the others stay readable."""
+    tens of GB); released results are unreadable at once, their files go soon after (a thread unlinks them, as
+    a Dask cluster drops released data asynchronously) and the others stay readable."""
+    import time
+
     tiles = [(0, 30), (30, 70), (70, 100)]
     with LocalEngine(1, "serial").stage({"base": np.arange(100.0)}) as st:
         kept = st.map(_tile, tiles, keep=True)
         st.release(kept[:2])
+        deadline = time.monotonic() + 10.0
+        while any(os.path.exists(k.key) for k in kept[:2]) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert [os.path.exists(k.key) for k in kept] == [False, False, True]
         np.testing.assert_array_equal(st.fetch(kept[2]), np.arange(70.0, 100.0) * 2.0)
         with pytest.raises(FileNotFoundError):
@@ -84,6 +90,9 @@ def test_kept_parts_are_kept_and_released_apart(executor, workers):
         sums = dict(st.map(_tile_sum, [(k[1], 1.0) for k in kept]))
         assert [sums[i] for i in range(3)] == [float(np.sum(np.arange(a, b) + 1.0)) for a, b in tiles]
         st.release([k[0] for k in kept])
+        with pytest.raises(FileNotFoundError):
+            st.fetch(kept[0][0])
+        st._removers[-1].join()     # the release's unlinking thread
         assert [os.path.exists(k[0].key) for k in kept] == [False] * 3
         np.testing.assert_array_equal(st.fetch(kept[2][1]), np.arange(70.0, 100.0) + 1.0)
         with pytest.raises(TypeError, match="2 parts"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -268,22 +269,31 @@ def _by_ran(store, ran: str, lids: list) -> None:
 
 
 def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog, stage, store) -> BusyHour:
-    layers, rate_by_ran, cells, summ, out_by_ran = {}, {}, [], {}, {}
+    layers, rate_by_ran, summ, out_by_ran = {}, {}, {}, {}
     # each district's 5G user share ([district_inputs], else the citywide input)
     fiveg_d = fiveg_user_share_by_district(sc, codes)
-    for ran in sc.ran_ids:
-        lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
-        _demand(sc, rasters, store, ran, [lid for lid, _ in lids], ran_share[ran], fiveg_d)
-        for lid, carrier in lids:
-            prog(f"busy hour {lid}")
-            t = sites.for_layer(lid)
-            bh = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier), lid, store, t.n_sectors)
-            layers[lid] = bh
-            summ[lid] = _layer_summary(t.n_sectors, bh.fixed_point)
-            cells.append(_cell_table(lid, t, bh, _cell_flow_stats(sc, lid, store, t.n_sectors), codes))
-        _by_ran(store, ran, [lid for lid, _ in lids])
-        rate_by_ran[ran] = store.array(f"{ran}/rate_busy_bps")
-        out_by_ran[ran] = store.array(f"{ran}/rate_busy_outdoor_bps")
+    # a layer's flow statistics (sorts in this process, numpy releases the GIL) run in a thread while the next
+    # layer's fixed point waits on the engine's workers: the same computation, the tables built in layer order
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigacity-flow-stats")
+    pending = []
+    try:
+        for ran in sc.ran_ids:
+            lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
+            _demand(sc, rasters, store, ran, [lid for lid, _ in lids], ran_share[ran], fiveg_d)
+            for lid, carrier in lids:
+                prog(f"busy hour {lid}")
+                t = sites.for_layer(lid)
+                bh = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier), lid, store,
+                                      t.n_sectors)
+                layers[lid] = bh
+                summ[lid] = _layer_summary(t.n_sectors, bh.fixed_point)
+                pending.append((lid, t, bh, pool.submit(_cell_flow_stats, sc, lid, store, t.n_sectors)))
+            _by_ran(store, ran, [lid for lid, _ in lids])
+            rate_by_ran[ran] = store.array(f"{ran}/rate_busy_bps")
+            out_by_ran[ran] = store.array(f"{ran}/rate_busy_outdoor_bps")
+        cells = [_cell_table(lid, t, bh, fut.result(), codes) for lid, t, bh, fut in pending]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
     return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells=table, layer_summary=summ,
                     outdoor_rate_by_ran=out_by_ran, store=store)
