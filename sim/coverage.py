@@ -347,12 +347,8 @@ def coverage_on_stage(st, key, inputs: dict, block_size: int = 65536, progress=N
     """
     n_land = inputs["rasters"].n_land
     blocks = _blocks(n_land, block_size)
-
-    def prog(done, total):
-        if progress is not None:
-            progress(min(n_land, done * int(block_size)), n_land)
-
-    kept = st.map(coverage_layer_tile, [(key, a, b) for a, b in blocks], keep=True, progress=prog)
+    kept = st.map(coverage_layer_tile, [(key, a, b) for a, b in blocks], keep=True,
+                  progress=_pixels_done(progress, n_land, block_size))
     return _layer_from_kept(st, kept, blocks, inputs, key, store)
 
 
@@ -368,8 +364,9 @@ def layer_groups(inputs: dict) -> list:
         sig = None
         if geo is not None:
             idx = inp["index"]
-            sig = (id(inp["rasters"]), geo, inp["seed"], inp["tile_px"], idx.k_sites, idx.site_sectors.shape,
-                   idx.site_sectors.tobytes(), idx.site_x_m.tobytes(), idx.site_y_m.tobytes())
+            # geo holds the seed and the sites' positions; the candidates also need the same search
+            sig = (id(inp["rasters"]), geo, inp["tile_px"], idx.k_sites, idx.site_sectors.shape,
+                   idx.site_sectors.tobytes())
         if sig is not None and sig in sig_of:
             groups[sig_of[sig]].append(key)
             continue
@@ -401,15 +398,17 @@ def coverage_group_on_stage(st, keys, inputs: dict, block_size: int = 65536, pro
         return {keys[0]: coverage_on_stage(st, keys[0], inputs[keys[0]], block_size, progress, store)}
     n_land = inputs[keys[0]]["rasters"].n_land
     blocks = _blocks(n_land, block_size)
-
-    def prog(done, total):
-        if progress is not None:
-            progress(min(n_land, done * int(block_size)), n_land)
-
-    kept = st.map(coverage_group_tile, [(tuple(keys), a, b) for a, b in blocks], keep=True, progress=prog,
-                  parts=len(keys))
+    kept = st.map(coverage_group_tile, [(tuple(keys), a, b) for a, b in blocks], keep=True,
+                  progress=_pixels_done(progress, n_land, block_size), parts=len(keys))
     return {key: _layer_from_kept(st, [k[i] for k in kept], blocks, inputs[key], key, store)
             for i, key in enumerate(keys)}
+
+
+def _pixels_done(progress, n_land: int, block_size):
+    """An engine map's ``progress(done_tasks, total)`` as ``progress(done_pixels, n_land)`` (None: none)."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(min(n_land, done * int(block_size)), n_land)
 
 
 def _layer_from_kept(st, kept, blocks, inputs: dict, key, store) -> CoverageLayers:

@@ -285,7 +285,7 @@ class _DaskStage:
         args_list = [tuple(a) for a in args_list]
         futures = self._submit(fn, args_list)
         if keep and parts is not None:
-            whole = self.map_kept(futures, progress)
+            whole = self._wait_kept(futures, progress)
             out = []
             for w in whole:      # each part a task on the worker holding the tuple; the tuple then goes
                 out.append(tuple(Kept(f.key, f) for f in (
@@ -295,10 +295,10 @@ class _DaskStage:
             self.release(whole)
             return out
         if keep:
-            return self.map_kept(futures, progress)
+            return self._wait_kept(futures, progress)
         return self._results(futures, progress)
 
-    def map_kept(self, futures, progress):
+    def _wait_kept(self, futures, progress):
         """Wait for ``futures`` (kept on the cluster), raising a failed task's exception here; their :class:`Kept`."""
         from distributed import as_completed
 

@@ -253,15 +253,11 @@ class _LocalStage:
         """
         args_list = [tuple(a) for a in args_list]
         if keep:
-            if parts is not None:
-                paths = [tuple(self._spill_path() for _ in range(int(parts))) for _ in args_list]
-                for _ in self._run(fn, args_list, paths, progress):
-                    pass
-                return [tuple(Kept(p) for p in ps) for ps in paths]
-            paths = [self._spill_path() for _ in args_list]
+            paths = [self._spill_path() if parts is None else tuple(self._spill_path() for _ in range(int(parts)))
+                     for _ in args_list]
             for _ in self._run(fn, args_list, paths, progress):
                 pass
-            return [Kept(p) for p in paths]
+            return [Kept(p) if parts is None else tuple(Kept(q) for q in p) for p in paths]
         return self._run(fn, args_list, [None] * len(args_list), progress)
 
     def _run(self, fn, args_list, paths, progress):

@@ -353,8 +353,9 @@ def _top_m(rows, vals, cols, g2, lay, tot, top_out):
         rows += cols[:, None]
         sec[:, :got] = g2.take(rows)     # g2 [k*s, n] C-contiguous
         mw[:, :got] = vals
-    sec[mw <= 0.0] = -1
-    mw[mw <= 0.0] = 0.0
+    empty = mw <= 0.0
+    sec[empty] = -1
+    mw[empty] = 0.0
     top_sec[...] = sec
     top_mw[...] = mw
     loads = lay.load64.take(np.where(sec >= 0, sec, 0))

@@ -324,6 +324,7 @@ class _Stairs:
         u = np.unique(np.asarray(u, dtype=dt)).astype(np.float64)
         self.n = u.size
         self.ok = False
+        self.tables: dict = {}      # rate tables over the ranks, filled by _tabulated_rate
         near = u[u < _STAIRS_FAR]
         if near.size == 0:
             return
@@ -335,8 +336,8 @@ class _Stairs:
             first = np.searchsorted(u, edges[:-1] - _STAIRS_MARGIN * h, side="left")   # u below the widened bin
             last = np.searchsorted(u, edges[1:] + _STAIRS_MARGIN * h, side="right")
             last[-1] = near.size            # the last bin runs to _STAIRS_FAR (values beyond: searched)
-            first[0] = 0
-            if np.all(last - first <= 1) and first[0] == 0 and last[0] == 0:
+            # lo lies 2 bins below u_0: the first bin (values below lo fall there too) holds no threshold
+            if np.all(last - first <= 1) and last[0] == 0:
                 self.ok = True
                 self.lo, self.inv_h, self.n_bins = dt.type(lo), dt.type(1.0 / h), nb
                 self.base = first.astype(np.int32)
@@ -381,7 +382,6 @@ def _adaptive_stairs(classes, sinr_max_db, dtype):
         thr = [(_shifted_thresholds(sinr_max_db) - 10.0 * np.log10((n - L + 1) / L)).astype(dtype)
                for n in ns for L in range(1, n + 1)]
         st = _STAIRS_CACHE[key] = _Stairs(np.concatenate(thr), dtype)
-        st.tables = {}
     return st
 
 
