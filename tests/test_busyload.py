@@ -282,6 +282,12 @@ class _CountingStage:
         self.tasks[fn.__name__] = self.tasks.get(fn.__name__, 0) + len(args_list)
         return self.stage.map(fn, args_list, **kw)
 
+    def fetch(self, kept):
+        return self.stage.fetch(kept)
+
+    def release(self, kept):
+        self.stage.release(kept)
+
 
 def test_a_tile_without_a_changed_interferer_gets_no_task():
     """Tiles of 1000 pixels, each with its own 8 cells: a change of one cell's load submits one task."""
@@ -302,6 +308,8 @@ def test_a_tile_without_a_changed_interferer_gets_no_task():
             np.testing.assert_array_equal(tl.offered_load(load), full.offered_load(load))
         assert cst.tasks["tile_offered_load"] == 7                  # one task per change
         assert [p[0] for p in tl.passes] == [5, 0, 1, 1]
+        # one task per tile built its state and what the parent needs of it: the states were not read twice
+        assert cst.tasks["tile_state_and_sectors"] == 5 and "tile_sectors" not in cst.tasks
         assert 0 < tl.passes[-1][2] < tl.passes[-1][3]
 
 
