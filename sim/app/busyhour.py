@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,7 +58,9 @@ class BusyHour:
         Each radio network's indoor busy-hour flow throughput per land pixel: that of the
         layer carrying the pixel's users (0 bit/s on land no layer serves).
     cells : pandas.DataFrame
-        The table of ``cells.csv``: one row per cell (sector-carrier) of every layer.
+        The table of ``cells.csv``: one row per cell (sector-carrier) of every layer (a property:
+        the per-cell flow statistics are finished in a thread after :func:`solve_busy_hour` returns,
+        and reading it waits for them; ``cells_future`` holds the table or its future).
     layer_summary : dict layer id -> dict
         Per-layer fixed-point figures of ``summary.json`` (cells, iterations, loads).
     outdoor_rate_by_ran : dict RAN id -> float32 [n_land]
@@ -68,10 +70,16 @@ class BusyHour:
 
     layers: dict
     rate_by_ran: dict
-    cells: pd.DataFrame = field(repr=False)
+    cells_future: object = field(repr=False)     # the cells table, or a concurrent.futures.Future of it
     layer_summary: dict
     outdoor_rate_by_ran: dict = field(default_factory=dict, repr=False)
     store: object = field(default=None, repr=False)   # the PixelStore the per-pixel arrays map
+
+    @property
+    def cells(self) -> pd.DataFrame:
+        if isinstance(self.cells_future, Future):
+            self.cells_future = self.cells_future.result()
+        return self.cells_future
 
 
 def _layer_summary(n_cells: int, fp) -> dict:
@@ -320,13 +328,24 @@ def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog,
             fut.result()
             rate_by_ran[ran] = store.array(f"{ran}/rate_busy_bps")
             out_by_ran[ran] = store.array(f"{ran}/rate_busy_outdoor_bps")
-        cells = [_cell_table(lid, t, bh, fut.result(), codes) for lid, t, bh, fut in pending]
+        # the last layer's flow statistics and the table finish in the thread while the run goes on (simpy
+        # check, assessment): the table's future is queued after every layer's statistics (one thread, in order)
+        table = pool.submit(_cells_table, pending, codes)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
         by_ran_pool.shutdown(wait=True, cancel_futures=True)
-        pool.shutdown(wait=True, cancel_futures=True)
-    table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
-    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells=table, layer_summary=summ,
+    pool.shutdown(wait=False)
+    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells_future=table, layer_summary=summ,
                     outdoor_rate_by_ran=out_by_ran, store=store)
+
+
+def _cells_table(pending, codes) -> pd.DataFrame:
+    """The table of ``cells.csv`` from ``(layer id, site table, BusyHourLayer, future of its flow statistics)``
+    of every layer, in layer order."""
+    cells = [_cell_table(lid, t, bh, fut.result(), codes) for lid, t, bh, fut in pending]
+    return pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
 
 
 MAX_SIMPY_FLOWS = 1_000_000
