@@ -305,16 +305,22 @@ def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog,
     layers, rate_by_ran, summ, out_by_ran = {}, {}, {}, {}
     # each district's 5G user share ([district_inputs], else the citywide input)
     fiveg_d = fiveg_user_share_by_district(sc, codes)
-    # a layer's flow statistics (sorts in this process, numpy releases the GIL) and a network's rasters run in
-    # threads while the next layer's fixed point waits on the engine's workers: the same computations, the tables
-    # built in layer order
+    # a layer's flow statistics (sorts in this process, numpy releases the GIL), the demand of the networks after
+    # the first and each network's rasters run in threads while a layer's fixed point waits on the engine's
+    # workers: the same computations, the tables built in layer order
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigacity-flow-stats")
     by_ran_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigacity-by-ran")
     pending, by_ran = [], []
+    ran_lids = {ran: [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran] for ran in sc.ran_ids}
     try:
-        for ran in sc.ran_ids:
-            lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
-            _demand(sc, rasters, store, ran, [lid for lid, _ in lids], ran_share[ran], fiveg_d)
+        args = [(sc, rasters, store, ran, [lid for lid, _ in lids], ran_share[ran], fiveg_d)
+                for ran, lids in ran_lids.items()]
+        later = [by_ran_pool.submit(_demand, *a) for a in args[1:]]     # while the first network's runs here
+        if args:
+            _demand(*args[0])
+        for k, (ran, lids) in enumerate(ran_lids.items()):
+            if k:
+                later[k - 1].result()
             for lid, carrier in lids:
                 prog(f"busy hour {lid}")
                 t = sites.for_layer(lid)
