@@ -10,8 +10,8 @@ whole-grid form, kept as the reference of the tiled one.
 The busy-hour fixed point over tiles
 ------------------------------------
 :class:`TileLoad` runs one layer's fixed point as a map-reduce over tiles of land pixels on an
-engine stage (:mod:`sim.engine`; only ``stage.map`` with and without ``keep`` (and ``parts``),
-``stage.fetch`` and ``stage.release``, so any engine of that interface runs it):
+engine stage (:mod:`sim.engine`; only ``stage.map`` with and without ``keep`` (and ``parts``) and
+``stage.release``, so any engine of that interface runs it):
 
 1. :func:`tile_state` (kept where it ran) reduces a coverage tile to what the iteration needs,
    float32: the served pixels (those with demand first), serving power, the top-M
@@ -271,6 +271,11 @@ def tile_state_and_sectors(shared, src, arrival_rate_per_s, params: dict):
     return st, tile_sectors(shared, st)
 
 
+def _value(shared, value):
+    """``value`` itself (an engine task): a kept result brought to the parent."""
+    return value
+
+
 def _local_activity(act_of_uniq) -> np.ndarray:
     """Activities of a tile's sectors plus the pad slot (activity 0), float32."""
     return np.append(np.asarray(act_of_uniq, dtype=np.float32), np.float32(0.0))
@@ -447,16 +452,15 @@ class TileLoad:
             lams = [lam[a:b] for a, b in self.blocks]
         if len(lams) != len(self.blocks) or any(v.size != b - a for v, (a, b) in zip(lams, self.blocks)):
             raise InputError("TileLoad", "arrival_rate_per_s", "expected one arrival rate per pixel of each tile")
-        # each task keeps its state and, apart, what the parent needs of it (fetched, then released): the states
-        # are not read back a second time for it
+        # each task keeps its state and, apart, what the parent needs of it (brought here by a map, then
+        # released): the states are not read back a second time for it
         kept = stage.map(tile_state_and_sectors, [(src, v, params) for src, v in zip(sources, lams)], keep=True,
                          parts=2)
         del lams
         self.states = [k[0] for k in kept]
         n = len(self.states)
         self.uniq, self._watch, self._n_active, self._parts0 = [None] * n, [None] * n, [0] * n, [None] * n
-        for i, (_, k) in enumerate(kept):
-            u, watch, n_act, parts = stage.fetch(k)
+        for i, (u, watch, n_act, parts) in stage.map(_value, [(k,) for _, k in kept]):
             self.uniq[i], self._watch[i], self._n_active[i] = np.asarray(u, dtype=np.intp), watch, int(n_act)
             self._parts0[i] = parts
         stage.release([k for _, k in kept])

@@ -282,9 +282,6 @@ class _CountingStage:
         self.tasks[fn.__name__] = self.tasks.get(fn.__name__, 0) + len(args_list)
         return self.stage.map(fn, args_list, **kw)
 
-    def fetch(self, kept):
-        return self.stage.fetch(kept)
-
     def release(self, kept):
         self.stage.release(kept)
 
