@@ -10,13 +10,14 @@ whole-grid form, kept as the reference of the tiled one.
 The busy-hour fixed point over tiles
 ------------------------------------
 :class:`TileLoad` runs one layer's fixed point as a map-reduce over tiles of land pixels on an
-engine stage (:mod:`sim.engine`; only ``stage.map`` with and without ``keep``, so any engine
-of that interface runs it):
+engine stage (:mod:`sim.engine`; only ``stage.map`` with and without ``keep`` (and ``parts``) and
+``stage.release``, so any engine of that interface runs it):
 
 1. :func:`tile_state` (kept where it ran) reduces a coverage tile to what the iteration needs,
    float32: the served pixels (those with demand first), serving power, the top-M
    interferers as indices into the tile's own sectors, the residual, the O2I gain, the
-   serving link's LOS probability, each class's floor, ``lambda E[S]``;
+   serving link's LOS probability, each class's floor, ``lambda E[S]``; the same task gives the
+   parent, apart (:func:`tile_state_and_sectors`), the tile's sectors and its integers at zero load;
 2. each iteration, :func:`tile_offered_load` evaluates only the tile's pixels with demand at
    the current loads (mixed indoor/outdoor peak rate, float32 SINR and rates) and returns
    the tile's offered load per cell as exact integers (fixed point ``2**-32``,
@@ -47,7 +48,7 @@ from .results import BlockCoverage, InterferenceTerms, LayerRadio, TileTerms
 
 __all__ = ["sinr_for_load", "rates_for_load", "lowest_rate_bps", "rate_floor_bps", "LOAD_FRACTION_BITS",
            "MAX_PIXEL_LOAD", "layer_params", "tile_state", "tile_sectors", "tile_offered_load", "tile_rates",
-           "load_from_parts", "TileLoad", "tile_sources", "DELTA_MAX_SHARE"]
+           "load_from_parts", "TileLoad", "tile_sources", "DELTA_MAX_SHARE", "tile_state_and_sectors"]
 
 
 def sinr_for_load(terms: InterferenceTerms, load, *, o2i_loss_db: float = 0.0):
@@ -263,6 +264,18 @@ def tile_sectors(shared, state: dict):
     return state["uniq"], watch[:n_u], state["n_active"], state["parts_at_min_load"]
 
 
+def tile_state_and_sectors(shared, src, arrival_rate_per_s, params: dict):
+    """``(state, sectors)``: a tile's :func:`tile_state` and its :func:`tile_sectors` in one task (kept in two
+    parts: the state stays with the engine, the parent fetches the small second part)."""
+    st = tile_state(shared, src, arrival_rate_per_s, params)
+    return st, tile_sectors(shared, st)
+
+
+def _value(shared, value):
+    """``value`` itself (an engine task): a kept result brought to the parent."""
+    return value
+
+
 def _local_activity(act_of_uniq) -> np.ndarray:
     """Activities of a tile's sectors plus the pad slot (activity 0), float32."""
     return np.append(np.asarray(act_of_uniq, dtype=np.float32), np.float32(0.0))
@@ -439,13 +452,18 @@ class TileLoad:
             lams = [lam[a:b] for a, b in self.blocks]
         if len(lams) != len(self.blocks) or any(v.size != b - a for v, (a, b) in zip(lams, self.blocks)):
             raise InputError("TileLoad", "arrival_rate_per_s", "expected one arrival rate per pixel of each tile")
-        self.states = stage.map(tile_state, [(src, v, params) for src, v in zip(sources, lams)], keep=True)
+        # each task keeps its state and, apart, what the parent needs of it (brought here by a map, then
+        # released): the states are not read back a second time for it
+        kept = stage.map(tile_state_and_sectors, [(src, v, params) for src, v in zip(sources, lams)], keep=True,
+                         parts=2)
         del lams
+        self.states = [k[0] for k in kept]
         n = len(self.states)
         self.uniq, self._watch, self._n_active, self._parts0 = [None] * n, [None] * n, [0] * n, [None] * n
-        for i, (u, watch, n_act, parts) in stage.map(tile_sectors, [(k,) for k in self.states]):
+        for i, (u, watch, n_act, parts) in stage.map(_value, [(k,) for _, k in kept]):
             self.uniq[i], self._watch[i], self._n_active[i] = np.asarray(u, dtype=np.intp), watch, int(n_act)
             self._parts0[i] = parts
+        stage.release([k for _, k in kept])
         self.n_land = int(self.blocks[-1][1]) if self.blocks else 0
         self.passes: list[tuple[int, int, int, int]] = []
         self.forget()

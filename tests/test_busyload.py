@@ -282,6 +282,9 @@ class _CountingStage:
         self.tasks[fn.__name__] = self.tasks.get(fn.__name__, 0) + len(args_list)
         return self.stage.map(fn, args_list, **kw)
 
+    def release(self, kept):
+        self.stage.release(kept)
+
 
 def test_a_tile_without_a_changed_interferer_gets_no_task():
     """Tiles of 1000 pixels, each with its own 8 cells: a change of one cell's load submits one task."""
@@ -302,6 +305,8 @@ def test_a_tile_without_a_changed_interferer_gets_no_task():
             np.testing.assert_array_equal(tl.offered_load(load), full.offered_load(load))
         assert cst.tasks["tile_offered_load"] == 7                  # one task per change
         assert [p[0] for p in tl.passes] == [5, 0, 1, 1]
+        # one task per tile built its state and what the parent needs of it: the states were not read twice
+        assert cst.tasks["tile_state_and_sectors"] == 5 and "tile_sectors" not in cst.tasks
         assert 0 < tl.passes[-1][2] < tl.passes[-1][3]
 
 
@@ -360,3 +365,21 @@ def test_run_indicators_are_identical_for_any_tiles_and_workers():
     for name in names:
         np.testing.assert_array_equal(other.raster(name), ref.raster(name), err_msg=name)
     assert other.busy.cells.equals(ref.busy.cells)
+
+
+def test_cell_sums_have_the_bits_of_whole_array_sums(scene):
+    """A layer's per-cell sums are built as the last pass's tiles arrive (any order, in land order once their
+    turn comes): the bits of one ``np.bincount`` over the whole arrays, for small tiles on two workers."""
+    sc, n_land = scene[0], scene[2].n_land
+    _, busy = _busy_on_stage(scene, max(n_land // 7, 1), 2)
+    for lid, bh in busy.layers.items():
+        serving = np.asarray(bh.fixed_point.serving_cell)
+        has = serving >= 0
+        n = bh.fixed_point.load.size
+        users = busy.store.read(f"{lid}/users")
+        served = T.served_arrival_rate_per_s(bh.arrival_rate_per_s, bh.rate_indoor_bps, bh.rate_outdoor_bps,
+                                             sc.radio.indoor_share)
+        np.testing.assert_array_equal(bh.cell_users, np.bincount(serving[has], weights=users[has], minlength=n))
+        np.testing.assert_array_equal(bh.cell_arrival_rate_per_s,
+                                      np.bincount(serving[has], weights=served[has], minlength=n))
+        assert bh.cell_users.max() > 0 and np.count_nonzero(bh.cell_arrival_rate_per_s) > 1

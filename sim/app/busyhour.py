@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,7 +58,9 @@ class BusyHour:
         Each radio network's indoor busy-hour flow throughput per land pixel: that of the
         layer carrying the pixel's users (0 bit/s on land no layer serves).
     cells : pandas.DataFrame
-        The table of ``cells.csv``: one row per cell (sector-carrier) of every layer.
+        The table of ``cells.csv``: one row per cell (sector-carrier) of every layer (a property:
+        the per-cell flow statistics are finished in a thread after :func:`solve_busy_hour` returns,
+        and reading it waits for them; ``cells_future`` holds the table or its future).
     layer_summary : dict layer id -> dict
         Per-layer fixed-point figures of ``summary.json`` (cells, iterations, loads).
     outdoor_rate_by_ran : dict RAN id -> float32 [n_land]
@@ -68,10 +70,16 @@ class BusyHour:
 
     layers: dict
     rate_by_ran: dict
-    cells: pd.DataFrame = field(repr=False)
+    cells_future: object = field(repr=False)     # the cells table, or a concurrent.futures.Future of it
     layer_summary: dict
     outdoor_rate_by_ran: dict = field(default_factory=dict, repr=False)
     store: object = field(default=None, repr=False)   # the PixelStore the per-pixel arrays map
+
+    @property
+    def cells(self) -> pd.DataFrame:
+        if isinstance(self.cells_future, Future):
+            self.cells_future = self.cells_future.result()
+        return self.cells_future
 
 
 def _layer_summary(n_cells: int, fp) -> dict:
@@ -130,10 +138,12 @@ def solve_busy_hour(sc: Scenario, rasters, coverage, sites, ran_share: dict, cod
 
 def _demand(sc: Scenario, rasters, store, ran: str, lids: list, share: float, fiveg_d) -> None:
     """Busy-hour users of network ``ran`` per pixel on the layer carrying them (``"<layer>/users"``, float64,
-    0 elsewhere) and the index of that layer (``"<ran>/layer"``, int8, -1: none), chunk by chunk."""
+    0 elsewhere), their flow arrival rate (``"<layer>/arrival_rate_per_s"``, float64) and the index of that layer
+    (``"<ran>/layer"``, int8, -1: none), chunk by chunk."""
     tr = sc.traffic
     for lid in lids:
         store.create(f"{lid}/users", np.float64)
+        store.create(f"{lid}/arrival_rate_per_s", np.float64)
     store.create(f"{ran}/layer", np.int8)
     for a, b in store.chunks():
         users = T.users_per_pixel(rasters.population_at(a, b), share, fiveg_d[rasters.district_at(a, b)],
@@ -141,20 +151,22 @@ def _demand(sc: Scenario, rasters, store, ran: str, lids: list, share: float, fi
         masks = T.users_layer_masks([store.read(f"{lid}/rate_indoor_bps", a, b) for lid in lids])
         which = np.full(b - a, -1, dtype=np.int8)
         for i, (lid, m) in enumerate(zip(lids, masks)):
-            store.write(f"{lid}/users", a, np.where(m, users, 0.0))
+            u = np.where(m, users, 0.0)
+            store.write(f"{lid}/users", a, u)
+            store.write(f"{lid}/arrival_rate_per_s", a, T.flow_arrival_rate_per_s(u, tr.flows_per_active_user_per_h))
             which[m] = i
         store.write(f"{ran}/layer", a, which)
 
 
 def _layer_busy_hour(sc: Scenario, stage, cov, radio, lid: str, store, n_cells: int):
-    """One layer's fixed point over tiles, the last pass of its rates (to ``store``) and its figures."""
+    """One layer's fixed point over tiles, the last pass of its rates (to ``store``) and its figures: its
+    :class:`sim.traffic.BusyHourLayer` and its pixels with users."""
     tr = sc.traffic
     es = tr.mean_flow_mb * 8e6
     params = busyload.layer_params(radio, sc.radio.default_load, sc.radio.indoor_share, es,
                                    cov.interference.noise_mw)
     sources, blocks = busyload.tile_sources(cov, sc.radio.block_size)
-    lams = [T.flow_arrival_rate_per_s(store.read(f"{lid}/users", a, b), tr.flows_per_active_user_per_h)
-            for a, b in blocks]
+    lams = [store.read(f"{lid}/arrival_rate_per_s", a, b) for a, b in blocks]
     tl = busyload.TileLoad(stage, sources, blocks, lams, n_cells, params)
     del lams
     if isinstance(cov.interference, TileTerms):
@@ -169,57 +181,78 @@ def _layer_busy_hour(sc: Scenario, stage, cov, radio, lid: str, store, n_cells: 
 
     fp = T.fixed_point_cells(offered_load, n_cells, tol=tr.fixed_point_tol, max_iter=tr.fixed_point_max_iter,
                              damping=BUSY_DAMPING)
-    for name in ("rate_busy_indoor_bps", "rate_busy_outdoor_bps"):
-        store.create(f"{lid}/{name}", np.float32)
+    out = _LayerOutputs(sc, fp, lid, store, n_cells)
     for start, r_in, r_out in tl.iter_rates(fp.load):
+        out.add(start, r_in, r_out)      # while the workers compute the next tiles' rates
+    stage.release(tl.states)
+    return out.result(), out.n_with_demand
+
+
+class _LayerOutputs:
+    """A layer's per-pixel busy-hour arrays and per-cell sums at the fixed point ``fp`` (loads alone,
+    :func:`sim.traffic.fixed_point_cells`), built tile by tile as the last pass's rates arrive
+    (:meth:`add`, any order): the per-pixel arrays (elementwise, so the same values whatever the tiles) go to
+    ``store``; the per-cell sums take the tiles in land order (the bits of whole-array sums,
+    :func:`sim.pixelstore.bincount_onto`); :meth:`result` gives the :class:`sim.traffic.BusyHourLayer`."""
+
+    NAMES = ("peak_rate_bps", "throughput_bps", "throughput_indoor_bps", "throughput_outdoor_bps")
+
+    def __init__(self, sc: Scenario, fp, lid: str, store, n: int):
+        self.sc, self.fp, self.lid, self.store, self.n = sc, fp, lid, store, int(n)
+        self.cell_lam, self.cell_users = np.zeros(self.n), np.zeros(self.n)
+        self.n_with_demand = 0          # pixels with users (for the flow statistics' parts)
+        self._next, self._ready = 0, {}   # the first pixel not yet summed; tiles waiting for their turn
+        for name in ("rate_busy_indoor_bps", "rate_busy_outdoor_bps", *self.NAMES):
+            store.create(f"{lid}/{name}", np.float32)
+
+    def add(self, start: int, r_in, r_out) -> None:
+        """The rates of land pixels ``start:start + len(r_in)`` (a tile of the last pass)."""
+        lid, store, rho, s = self.lid, self.store, self.fp.implied_load, float(self.sc.radio.indoor_share)
+        b = start + r_in.size
         store.write(f"{lid}/rate_busy_indoor_bps", start, r_in)
         store.write(f"{lid}/rate_busy_outdoor_bps", start, r_out)
-    stage.release(tl.states)
-    return _layer_result(sc, fp, lid, store, n_cells)
-
-
-def _layer_result(sc: Scenario, fp, lid: str, store, n: int):
-    """A layer's :class:`sim.traffic.BusyHourLayer` at the fixed point ``fp`` (loads alone,
-    :func:`sim.traffic.fixed_point_cells`), chunk by chunk over ``store``: the per-cell sums (the bits of
-    whole-array sums, :func:`sim.pixelstore.bincount_onto`) and the per-pixel arrays written to the store."""
-    tr = sc.traffic
-    s = float(sc.radio.indoor_share)
-    rho = fp.implied_load
-    cell_lam, cell_users = np.zeros(n), np.zeros(n)
-    names = ("peak_rate_bps", "throughput_bps", "throughput_indoor_bps", "throughput_outdoor_bps")
-    for name in names:
-        store.create(f"{lid}/{name}", np.float32)
-    store.create(f"{lid}/arrival_rate_per_s", np.float64)
-    for a, b in store.chunks():
-        r_in = store.read(f"{lid}/rate_busy_indoor_bps", a, b)
-        r_out = store.read(f"{lid}/rate_busy_outdoor_bps", a, b)
-        serving = store.read(f"{lid}/best_sector", a, b)
-        users = store.read(f"{lid}/users", a, b)
-        lam = T.flow_arrival_rate_per_s(users, tr.flows_per_active_user_per_h)
-        store.write(f"{lid}/arrival_rate_per_s", a, lam)
+        serving = store.read(f"{lid}/best_sector", start, b)
+        users = store.read(f"{lid}/users", start, b)
+        lam = store.read(f"{lid}/arrival_rate_per_s", start, b)
+        self.n_with_demand += int(np.count_nonzero(users > 0))
         has = serving >= 0
-        cell = serving[has]
-        cell_lam = bincount_onto(cell_lam, cell, T.served_arrival_rate_per_s(lam, r_in, r_out, s)[has])
-        cell_users = bincount_onto(cell_users, cell, users[has])
+        self._ready[start] = (b, serving[has], T.served_arrival_rate_per_s(lam, r_in, r_out, s)[has], users[has])
         peak = T.mixed_peak_rate_bps(r_in, r_out, s).astype(np.float32)
-        for name, v in zip(names, (peak, T.busy_hour_throughput_bps(peak, serving, rho),
-                                   T.busy_hour_throughput_bps(r_in, serving, rho),
-                                   T.busy_hour_throughput_bps(r_out, serving, rho))):
-            store.write(f"{lid}/{name}", a, v)
-    full = T.FixedPointResult(load=fp.load, implied_load=fp.implied_load, saturated=fp.saturated,
-                              peak_rate_bps=store.array(f"{lid}/peak_rate_bps"),
-                              serving_cell=store.array(f"{lid}/best_sector"),
-                              throughput_bps=store.array(f"{lid}/throughput_bps"), iterations=fp.iterations,
-                              max_change=fp.max_change, converged=fp.converged, change_history=fp.change_history,
-                              mean_load_history=fp.mean_load_history)
-    return T.BusyHourLayer(
-        fixed_point=full, arrival_rate_per_s=store.array(f"{lid}/arrival_rate_per_s"),
-        rate_indoor_bps=store.array(f"{lid}/rate_busy_indoor_bps"),
-        rate_outdoor_bps=store.array(f"{lid}/rate_busy_outdoor_bps"),
-        throughput_indoor_bps=store.array(f"{lid}/throughput_indoor_bps"),
-        throughput_outdoor_bps=store.array(f"{lid}/throughput_outdoor_bps"),
-        cell_users=cell_users, cell_arrival_rate_per_s=cell_lam,
-        cell_throughput_bps=T.cell_throughput_from_sums_bps(cell_lam, rho, tr.mean_flow_mb * 8e6))
+        for name, v in zip(self.NAMES, (peak, T.busy_hour_throughput_bps(peak, serving, rho),
+                                        T.busy_hour_throughput_bps(r_in, serving, rho),
+                                        T.busy_hour_throughput_bps(r_out, serving, rho))):
+            store.write(f"{lid}/{name}", start, v)
+        run = []
+        while self._next in self._ready:
+            b, *parts = self._ready.pop(self._next)
+            run.append(parts)
+            self._next = b
+        if run:
+            cell = np.concatenate([p[0] for p in run])
+            self.cell_lam = bincount_onto(self.cell_lam, cell, np.concatenate([p[1] for p in run]))
+            self.cell_users = bincount_onto(self.cell_users, cell, np.concatenate([p[2] for p in run]))
+
+    def result(self):
+        """The layer's :class:`sim.traffic.BusyHourLayer` (every pixel added); its per-pixel arrays map the store."""
+        lid, store, fp, tr = self.lid, self.store, self.fp, self.sc.traffic
+        if self._ready or self._next != store.n_land:
+            raise RuntimeError(f"busy hour {lid}: the last pass's rates cover pixels 0..{self._next} of "
+                               f"{store.n_land}")
+        cell_lam, cell_users, rho = self.cell_lam, self.cell_users, fp.implied_load
+        full = T.FixedPointResult(load=fp.load, implied_load=fp.implied_load, saturated=fp.saturated,
+                                  peak_rate_bps=store.array(f"{lid}/peak_rate_bps"),
+                                  serving_cell=store.array(f"{lid}/best_sector"),
+                                  throughput_bps=store.array(f"{lid}/throughput_bps"), iterations=fp.iterations,
+                                  max_change=fp.max_change, converged=fp.converged, change_history=fp.change_history,
+                                  mean_load_history=fp.mean_load_history)
+        return T.BusyHourLayer(
+            fixed_point=full, arrival_rate_per_s=store.array(f"{lid}/arrival_rate_per_s"),
+            rate_indoor_bps=store.array(f"{lid}/rate_busy_indoor_bps"),
+            rate_outdoor_bps=store.array(f"{lid}/rate_busy_outdoor_bps"),
+            throughput_indoor_bps=store.array(f"{lid}/throughput_indoor_bps"),
+            throughput_outdoor_bps=store.array(f"{lid}/throughput_outdoor_bps"),
+            cell_users=cell_users, cell_arrival_rate_per_s=cell_lam,
+            cell_throughput_bps=T.cell_throughput_from_sums_bps(cell_lam, rho, tr.mean_flow_mb * 8e6))
 
 
 FLOW_STATS_BUDGET_BYTES = 512 * 2 ** 20
@@ -227,12 +260,12 @@ FLOW_STATS_BUDGET_BYTES = 512 * 2 ** 20
 more are taken in parts of whole cells (a cell's figures depend only on its own classes)."""
 
 
-def _cell_flow_stats(sc: Scenario, lid: str, store, n_cells: int) -> dict:
+def _cell_flow_stats(sc: Scenario, lid: str, store, n_cells: int, n_served: int | None = None) -> dict:
     """:func:`sim.traffic.cell_flow_stats` of a layer from ``store``: the served pixels with demand gathered
-    chunk by chunk in land order (the same classes in the same order, so the same bits), in parts of cells."""
-    n_served = 0
-    for a, b in store.chunks():
-        n_served += int(np.count_nonzero(store.read(f"{lid}/users", a, b) > 0))
+    chunk by chunk in land order (the same classes in the same order, so the same bits), in parts of cells.
+    ``n_served``: the layer's pixels with users, if known (else counted here)."""
+    if n_served is None:
+        n_served = sum(int(np.count_nonzero(store.read(f"{lid}/users", a, b) > 0)) for a, b in store.chunks())
     parts = max(1, -(-2 * n_served * 40 // FLOW_STATS_BUDGET_BYTES))
     out = None
     for p in range(parts):
@@ -272,31 +305,53 @@ def _solve(sc: Scenario, rasters, coverage, sites, ran_share: dict, codes, prog,
     layers, rate_by_ran, summ, out_by_ran = {}, {}, {}, {}
     # each district's 5G user share ([district_inputs], else the citywide input)
     fiveg_d = fiveg_user_share_by_district(sc, codes)
-    # a layer's flow statistics (sorts in this process, numpy releases the GIL) run in a thread while the next
-    # layer's fixed point waits on the engine's workers: the same computation, the tables built in layer order
+    # a layer's flow statistics (sorts in this process, numpy releases the GIL), the demand of the networks after
+    # the first and each network's rasters run in threads while a layer's fixed point waits on the engine's
+    # workers: the same computations, the tables built in layer order
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigacity-flow-stats")
-    pending = []
+    by_ran_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigacity-by-ran")
+    pending, by_ran = [], []
+    ran_lids = {ran: [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran] for ran in sc.ran_ids}
     try:
-        for ran in sc.ran_ids:
-            lids = [(lid, carrier) for lid, op, carrier in sc.layers() if op.id == ran]
-            _demand(sc, rasters, store, ran, [lid for lid, _ in lids], ran_share[ran], fiveg_d)
+        args = [(sc, rasters, store, ran, [lid for lid, _ in lids], ran_share[ran], fiveg_d)
+                for ran, lids in ran_lids.items()]
+        later = [by_ran_pool.submit(_demand, *a) for a in args[1:]]     # while the first network's runs here
+        if args:
+            _demand(*args[0])
+        for k, (ran, lids) in enumerate(ran_lids.items()):
+            if k:
+                later[k - 1].result()
             for lid, carrier in lids:
                 prog(f"busy hour {lid}")
                 t = sites.for_layer(lid)
-                bh = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier), lid, store,
-                                      t.n_sectors)
+                bh, n_served = _layer_busy_hour(sc, stage, coverage[lid], layer_radio(sc, lid, carrier), lid, store,
+                                                t.n_sectors)
                 layers[lid] = bh
                 summ[lid] = _layer_summary(t.n_sectors, bh.fixed_point)
-                pending.append((lid, t, bh, pool.submit(_cell_flow_stats, sc, lid, store, t.n_sectors)))
-            _by_ran(store, ran, [lid for lid, _ in lids])
+                pending.append((lid, t, bh, pool.submit(_cell_flow_stats, sc, lid, store, t.n_sectors, n_served)))
+            by_ran.append((ran, by_ran_pool.submit(_by_ran, store, ran, [lid for lid, _ in lids])))
+        for ran, fut in by_ran:
+            fut.result()
             rate_by_ran[ran] = store.array(f"{ran}/rate_busy_bps")
             out_by_ran[ran] = store.array(f"{ran}/rate_busy_outdoor_bps")
-        cells = [_cell_table(lid, t, bh, fut.result(), codes) for lid, t, bh, fut in pending]
-    finally:
+        # the last layer's flow statistics and the table finish in the thread while the run goes on (simpy
+        # check, assessment): the table's future is queued after every layer's statistics (one thread, in order)
+        table = pool.submit(_cells_table, pending, codes)
+    except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
-    table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
-    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells=table, layer_summary=summ,
+        raise
+    finally:
+        by_ran_pool.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown(wait=False)
+    return BusyHour(layers=layers, rate_by_ran=rate_by_ran, cells_future=table, layer_summary=summ,
                     outdoor_rate_by_ran=out_by_ran, store=store)
+
+
+def _cells_table(pending, codes) -> pd.DataFrame:
+    """The table of ``cells.csv`` from ``(layer id, site table, BusyHourLayer, future of its flow statistics)``
+    of every layer, in layer order."""
+    cells = [_cell_table(lid, t, bh, fut.result(), codes) for lid, t, bh, fut in pending]
+    return pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
 
 
 MAX_SIMPY_FLOWS = 1_000_000
