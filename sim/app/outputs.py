@@ -378,8 +378,9 @@ def draw_maps(sc: Scenario, jobs: list[MapJob], run_dir: Path, processes: int | 
     """Draw and write every map of ``jobs``; returns the report's images (caption -> path) in the order of ``jobs``.
 
     With ``processes`` 2 (default :data:`MAP_PROCESSES`) the first map is drawn here (its frame and label layout, which
-    the later maps reuse: :func:`sim.maps.reused_frames`), then the others alternately by a forked process and by
-    this one; the same files as drawn one after another in this process."""
+    the later maps reuse: :func:`sim.maps.reused_frames`), then the others by a forked process and by this one, each
+    taking the next map not yet taken (:func:`sim.report.forked.shared_writes`: neither waits for the other while maps
+    are left); the same files as drawn one after another in this process."""
     processes = MAP_PROCESSES if processes is None else int(processes)
 
     todo = [map_writer(sc, job) for job in jobs]
@@ -388,8 +389,8 @@ def draw_maps(sc: Scenario, jobs: list[MapJob], run_dir: Path, processes: int | 
             write()
     else:
         todo[0]()
-        with forked.forked_writes(todo[1::2], run_dir):
-            for write in todo[2::2]:
+        with forked.shared_writes(todo[1:], run_dir) as mine:
+            for write in mine:
                 write()
     return {job.caption: job.path for job in jobs if job.caption is not None}
 
