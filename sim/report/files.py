@@ -83,12 +83,14 @@ OVERVIEW_FACTORS = (2, 4, 8, 16)
 GEOTIFF_COMPRESS = "ZSTD"
 """Compression of the GeoTIFFs: Zstandard (TIFF compression 50000; read by GDAL >= 2.3 built with libzstd, as
 every QGIS >= 3.4 and rasterio / GDAL wheel is). Measured on the 18 GeoTIFFs of Shanghai at 25 m (5212 x 4412,
-float32; ``benchmarks/bench_cog_compress.py``): ZSTD level 1 without predictor makes the COG copies 3.4 times
-cheaper in CPU than DEFLATE level 1 with the floating-point predictor (8.6 s against 29.7 s), the files 10 %
-smaller in all (708 MB against 784 MB: rates 10-50 % smaller, SS-RSRP 11 % larger)."""
+float32; ``benchmarks/bench_cog_compress.py``): ZSTD level 1 without predictor (and the temporary overviews
+uncompressed, :data:`COG_TEMP_OPTIONS`) makes the COG copies 3.3 times cheaper in CPU than DEFLATE level 1 with the
+floating-point predictor (8.9 s against 29.3 s), the files 9 % smaller in all (662 MB against 730 MB: rates 10-55 %
+smaller, SS-RSRP 11 % larger, SINR 2 % larger)."""
 
 GEOTIFF_LEVEL = 1
-"""Compression level of the GeoTIFFs (ZSTD 1: the fastest; level 2 gains 1 % for 15 % more time)."""
+"""Compression level of the GeoTIFFs (ZSTD 1, the fastest: level 2 makes the rates a few % smaller for about a fifth
+more CPU)."""
 
 GEOTIFF_PREDICTOR = "NO"
 """TIFF predictor of the GeoTIFFs: none. The floating-point predictor (3) that suits smooth float32 fields
