@@ -73,6 +73,7 @@ def load(folder: Path):
     """The :class:`~sim.app.run.Simulation` saved in ``folder`` (its pixel store read in place, never removed)."""
     import weakref
 
+    sys.modules["__main__"]._proxy = _proxy   # what the pickle names, whoever imports this module
     with open(folder / "sim.pkl", "rb") as f:
         sim = pickle.load(f)
     sim.store._finalizer = weakref.finalize(sim.store, lambda: None)

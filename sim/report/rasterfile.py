@@ -2,13 +2,14 @@
 
 A run's per-pixel results come in chunks of land pixels (``CityRasters.land_flat`` order: flat
 row-major indices of the land pixels, increasing). :class:`LandRasterWriter` takes them chunk by
-chunk, so that no whole-grid 2-D array is ever held: full rows are buffered and written as aligned
-blocks of :data:`BLOCK_ROWS` rows into a temporary tiled GTiff (uncompressed: :data:`TEMP_COMPRESS`)
-next to the destination; :meth:`LandRasterWriter.close` then makes the COG from that file with
-GDAL's COG driver (https://gdal.org/drivers/raster/cog.html), which reads it block by block and
-builds the overviews from it. The source is read with ``GTIFF_DIRECT_IO`` (thread-local GDAL option;
-https://gdal.org/drivers/raster/gtiff.html), past GDAL's block cache: measured on a 13040 x 11040 float32
-raster (Shanghai at 10 m) the copy's peak RSS growth is 219 MiB instead of 775 MiB, same bytes.
+chunk, so that no whole-grid 2-D array is ever held: full rows are buffered and written as blocks of
+:data:`BLOCK_ROWS` rows into a temporary raw file (the band's values row by row, native byte order)
+next to the destination, described by a GDAL VRT (``VRTRawRasterBand``, https://gdal.org/drivers/raster/vrt.html:
+georeference, no-data value, band description, unit and tags); :meth:`LandRasterWriter.close` then makes the COG
+from that VRT with GDAL's COG driver (https://gdal.org/drivers/raster/cog.html), which reads it swath by swath
+and builds the overviews from it. A raw file is written with one ``pwrite`` per block (a temporary tiled GTiff
+cost GDAL a third of the streaming time at 25 m: tiling, its block cache, the flush at close). The source is
+read with ``GDAL_ONE_BIG_READ`` (thread-local GDAL option), past GDAL's block cache.
 The COG is the one :func:`sim.report.files.write_geotiff` writes of the scattered array (same creation
 options, tags, pixels and overviews: the same bytes), written atomically and recorded as a run output.
 A decimated preview for the maps is sampled on the way.
@@ -16,7 +17,9 @@ A decimated preview for the maps is sampled on the way.
 Memory: one block of ``BLOCK_ROWS x n_cols`` pixels, the preview (at most ``preview_max_px`` squared,
 float32 for float32 values) and GDAL's working set (its block cache, up to ``GDAL_CACHEMAX``, default 5 %
 of the RAM, holds the overviews and the COG's tiles as they are made: a process that sets
-``GDAL_CACHEMAX=64`` bounds it there, 36 MiB of growth at 10 m, same bytes).
+``GDAL_CACHEMAX=64`` bounds it there). Measured by ``benchmarks/bench_rasterfile.py`` on 13040 x 11040 float32
+(Shanghai at 10 m): the windows 1.3 s instead of 2.1 s through a tiled GTiff, the COG copy the same 8 s, the peak
+RSS growth 266 MiB instead of 118 MiB. Disk: the raw file, ``rows x cols x itemsize`` bytes, until the copy ends.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -34,17 +39,13 @@ from sim.grid import Grid
 
 from . import files
 
-__all__ = ["BLOCK_ROWS", "TEMP_COMPRESS", "LandRasterWriter", "PreviewSampler", "preview_factor"]
+__all__ = ["BLOCK_ROWS", "LandRasterWriter", "PreviewSampler", "preview_factor"]
 
 BLOCK_ROWS = 256
-"""Rows per block of the temporary GTiff and per write: the COG's tile size, so every write fills whole
-tiles and GDAL's block cache holds no half-written (dirty) tiles."""
+"""Rows per block of the temporary raw file and per write (the COG's tile size)."""
 
-TEMP_COMPRESS = None
-"""Compression of the temporary GTiff (``None``: uncompressed; else a GDAL name, ``"deflate"``). Measured by
-``benchmarks/bench_rasterfile.py`` on 5216 x 4416 pixels (Shanghai at 25 m), half land, random float32:
-uncompressed, the windows take 0.9 s and the COG copy 5.7 s (93 MB on disk a while); DEFLATE, 7.3 s and 8.6 s
-(the copy decompresses it again). The disk is not the limit, the CPU is."""
+_GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
+               "int32": "Int32", "uint64": "UInt64", "int64": "Int64", "float32": "Float32", "float64": "Float64"}
 
 
 def preview_factor(shape, preview_max_px: int) -> int:
@@ -191,17 +192,11 @@ class LandRasterWriter:
         if not self.to_file:
             return
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.stream-", suffix=".tif", dir=self.path.parent)
-            os.close(fd)
+            self._ds, name = tempfile.mkstemp(prefix=f".{self.path.stem}.stream-", suffix=".raw",
+                                              dir=self.path.parent)
         except OSError as exc:   # a read-only folder, a full disk
             raise InputError(self.path, None, f"cannot write {self.path.name} ({exc.strerror or exc})") from None
         self._tmp = Path(name)
-        try:
-            with self._gdal_errors():
-                self._ds = self._open_temp()
-        except BaseException:
-            self.abort()
-            raise
 
     # -------------------------------------------------------------------------------- public
 
@@ -279,8 +274,9 @@ class LandRasterWriter:
                 return self._final_preview()
             self._flush_to(-(-self.rows // BLOCK_ROWS))
             with self._gdal_errors():
-                self._ds.close()
-            self._ds = None
+                os.close(self._ds)
+                self._ds = None
+                _vrt(self._tmp).write_text(self._vrt_xml(), encoding="utf-8")
         except BaseException:
             self.abort()
             raise
@@ -293,8 +289,8 @@ class LandRasterWriter:
             from rasterio.shutil import copy as copy_dataset
 
             try:
-                with files.atomic_path(path) as tmp, rasterio.Env(GTIFF_DIRECT_IO="YES", **files.COG_TEMP_OPTIONS):
-                    copy_dataset(src, tmp, driver="COG", **options)
+                with files.atomic_path(path) as tmp, rasterio.Env(GDAL_ONE_BIG_READ="YES", **files.COG_TEMP_OPTIONS):
+                    copy_dataset(_vrt(src), tmp, driver="COG", **options)
             finally:
                 _remove(src)
 
@@ -310,8 +306,8 @@ class LandRasterWriter:
         self._closed = True
         self._buf = None
         if self._ds is not None:
-            with contextlib.suppress(Exception):
-                self._ds.close()
+            with contextlib.suppress(OSError):
+                os.close(self._ds)
             self._ds = None
         if self._tmp is not None:
             _remove(self._tmp)
@@ -328,19 +324,32 @@ class LandRasterWriter:
 
     # -------------------------------------------------------------------------------- inside
 
-    def _open_temp(self):
-        import rasterio
+    def _vrt_xml(self) -> str:
+        """The GDAL VRT of the raw file: what ``sim.report.files.write_geotiff``'s in-memory dataset holds (CRS,
+        transform, no-data value, band description, unit and tags), so that the COG copies are the same bytes."""
+        from rasterio.crs import CRS
 
-        profile = {
-            "driver": "GTiff", "height": self.rows, "width": self.cols, "count": 1, "dtype": self.dtype.name,
-            "crs": self.grid.crs, "transform": files.grid_transform(self.grid), "nodata": self.nodata,
-            "tiled": True, "blockxsize": BLOCK_ROWS, "blockysize": BLOCK_ROWS, "BIGTIFF": "IF_NEEDED",
-        }
-        if TEMP_COMPRESS:
-            profile["compress"] = TEMP_COMPRESS
-        ds = rasterio.open(self._tmp, "w", **profile)
-        files.describe_geotiff_band(ds, self.band_description, self.units, self.resampling)
-        return ds
+        t = files.grid_transform(self.grid)
+        item = self.dtype.itemsize
+        if self.nodata is None:
+            nodata = ""
+        else:
+            v = float(self.nodata)
+            nodata = f"<NoDataValue>{'nan' if math.isnan(v) else (int(v) if v.is_integer() else repr(v))}</NoDataValue>"
+        return (f'<VRTDataset rasterXSize="{self.cols}" rasterYSize="{self.rows}">\n'
+                f"  <SRS>{escape(CRS.from_user_input(self.grid.crs).to_wkt())}</SRS>\n"
+                f"  <GeoTransform>{t.c!r}, {t.a!r}, {t.b!r}, {t.f!r}, {t.d!r}, {t.e!r}</GeoTransform>\n"
+                f'  <Metadata><MDI key="AREA_OR_POINT">Area</MDI>'
+                f'<MDI key="overview_resampling">{escape(self.resampling)}</MDI></Metadata>\n'
+                f'  <VRTRasterBand dataType="{_GDAL_TYPES[self.dtype.name]}" band="1" subClass="VRTRawRasterBand">\n'
+                f"    <Description>{escape(self.band_description)}</Description>{nodata}\n"
+                f"    <UnitType>{escape(self.units)}</UnitType>\n"
+                f'    <Metadata><MDI key="units">{escape(self.units)}</MDI></Metadata>\n'
+                f'    <SourceFilename relativeToVRT="1">{escape(self._tmp.name)}</SourceFilename>\n'
+                f"    <ImageOffset>0</ImageOffset><PixelOffset>{item}</PixelOffset>"
+                f"<LineOffset>{item * self.cols}</LineOffset>"
+                f"<ByteOrder>{'LSB' if sys.byteorder == 'little' else 'MSB'}</ByteOrder>\n"
+                f"  </VRTRasterBand>\n</VRTDataset>\n")
 
     @contextlib.contextmanager
     def _gdal_errors(self):
@@ -383,14 +392,17 @@ class LandRasterWriter:
 
     def _flush_to(self, block: int) -> None:
         """Write the block being filled and the (empty) blocks before ``block``; ``block`` is filled next."""
-        from rasterio.windows import Window
-
         while self._block < block:
             r0 = self._block * BLOCK_ROWS
             n = min(BLOCK_ROWS, self.rows - r0)
+            data = memoryview(self._buf[: n * self.cols]).cast("B")
             with self._gdal_errors():
-                self._ds.write(self._buf[: n * self.cols].reshape(n, self.cols), 1,
-                               window=Window(0, r0, self.cols, n))
+                done = 0
+                while done < len(data):   # pwrite may write less than asked (a signal, a nearly full disk)
+                    k = os.pwrite(self._ds, data[done:], r0 * self.cols * self.dtype.itemsize + done)
+                    if k == 0:
+                        raise OSError(28, "No space left on device")
+                    done += k
             self._buf.fill(self._fill)
             self._block += 1
 
@@ -408,7 +420,12 @@ def _scale_of(path: Path, scale) -> tuple[int | None, float | None]:
     return None, scale
 
 
+def _vrt(raw: Path) -> Path:
+    """The VRT describing the temporary raw file ``raw``."""
+    return raw.with_suffix(".vrt")
+
+
 def _remove(tmp: Path) -> None:
-    for p in (tmp, Path(str(tmp) + ".aux.xml")):
+    for p in (tmp, Path(str(tmp) + ".aux.xml"), _vrt(tmp), Path(str(_vrt(tmp)) + ".aux.xml")):
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
