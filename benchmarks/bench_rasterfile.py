@@ -1,7 +1,7 @@
 """Seconds and peak memory of one GeoTIFF of a Shanghai-size raster: whole array against streamed chunks.
 
     .venv/bin/python benchmarks/bench_rasterfile.py [--rows 5216] [--cols 4416] [--land 0.5] [--chunk 65536]
-                                                    [--temp-compress none,deflate] [--skip-whole] [--same-process]
+                                                    [--skip-whole] [--same-process]
 
 A grid of ``--rows x --cols`` pixels (5216 x 4416: Shanghai at 25 m; 13040 x 11040 at 10 m) of which a
 fraction ``--land`` (random pixels, seeded) is land, with random float32 values (NaN at 5 % of them), is
@@ -10,7 +10,7 @@ written:
 * ``whole``: today's path, ``scatter_to_raster`` of the land values (a float64 2-D array) then
   ``files.write_geotiff`` (MEM dataset copied by GDAL's COG driver);
 * ``streamed``: ``rasterfile.LandRasterWriter`` fed ``--chunk`` land pixels at a time, then ``close``
-  (the COG copied from the temporary tiled GTiff), once per temporary-file compression.
+  (the COG copied from the temporary raw file through its VRT).
 
 Per row: wall seconds (for the streamed rows, the windows and the COG copy apart), and the peak RSS growth
 over the RSS before the step (``VmHWM`` reset through ``/proc/self/clear_refs``; the inputs, land indices and
@@ -62,7 +62,7 @@ def _inputs(args):
 
 
 def _step(step: str, args, folder: Path) -> str:
-    """Run one step (``whole`` or ``streamed-<compress>``) in this process; its result line."""
+    """Run one step (``whole`` or ``streamed``) in this process; its result line."""
     from sim.grid import scatter_to_raster
     from sim.report import files, rasterfile
 
@@ -76,8 +76,6 @@ def _step(step: str, args, folder: Path) -> str:
         del arr2d
         t1 = t2 = time.perf_counter()
     else:
-        comp = step.split("-", 1)[1]
-        rasterfile.TEMP_COMPRESS = None if comp == "none" else comp
         w = rasterfile.LandRasterWriter(path, grid, land, np.nan, "SS-RSRP outdoor", "dBm")
         for start in range(0, land.size, args.chunk):
             stop = min(start + args.chunk, land.size)
@@ -96,7 +94,6 @@ def main(argv=None) -> int:
     ap.add_argument("--cols", type=int, default=4416)
     ap.add_argument("--land", type=float, default=0.5)
     ap.add_argument("--chunk", type=int, default=65_536)
-    ap.add_argument("--temp-compress", default="none,deflate")
     ap.add_argument("--skip-whole", action="store_true", help="only the streamed writer (a 10 m grid)")
     ap.add_argument("--same-process", action="store_true", help="every step in this process, one after another")
     ap.add_argument("--step", help=argparse.SUPPRESS)     # internal: one step, in a child
@@ -105,7 +102,7 @@ def main(argv=None) -> int:
     if args.step:
         print(_step(args.step, args, Path(args.folder)), flush=True)
         return 0
-    steps = ([] if args.skip_whole else ["whole"]) + [f"streamed-{c}" for c in args.temp_compress.split(",")]
+    steps = ([] if args.skip_whole else ["whole"]) + ["streamed"]
     n_land = int(round(args.rows * args.cols * args.land))
     print(f"grid {args.rows} x {args.cols}, about {n_land:,} land pixels, chunks of {args.chunk:,}; "
           f"{'one process' if args.same_process else 'each step in a fresh process'}")

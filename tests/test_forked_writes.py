@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def test_a_map_failing_in_the_forked_process_is_one_line_and_leaves_no_partial_f
     real = files._palette_png
 
     def no_space_in_child(rgba, path, dpi=None):
-        if os.getpid() != parent and "map_3" in path.name:
+        if os.getpid() != parent:   # the first map the forked process takes (which one changes from run to run)
             path.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
             raise OSError(28, "No space left on device")
         return real(rgba, path, dpi)
@@ -179,7 +180,34 @@ def test_a_map_failing_in_the_forked_process_is_one_line_and_leaves_no_partial_f
     with pytest.raises(InputError) as err:
         with outputs.writing_outputs():
             outputs.draw_maps(_Scenario(), _jobs(run, districts), run, processes=2)
-    assert "\n" not in str(err.value) and str(err.value).endswith("cannot write map_3.png (No space left on device)")
+    failed = re.search(r"cannot write (map_\w+\.png) \(No space left on device\)$", str(err.value))
+    assert "\n" not in str(err.value) and failed, str(err.value)
     names = sorted(p.name for p in run.iterdir())
-    assert "map_3.png" not in names and _temps(run) == []
+    assert failed.group(1) not in names and _temps(run) == []
+    files.abandon_run_dir(run)
+
+
+def test_shared_writes_run_every_job_once_on_the_two_processes(tmp_path):
+    """Each job runs once, on this process or the forked one, taking turns as they come; every file is recorded."""
+    import time
+
+    run = _run_folder(tmp_path)
+    parent = os.getpid()
+
+    def job(k):
+        def write():
+            time.sleep(0.05 if k % 3 else 0.2)
+            files.write_json(run / f"j{k:02d}.json", {"pid": os.getpid()})
+        return write
+
+    with forked.shared_writes([job(k) for k in range(12)], run) as mine:
+        here = 0
+        for write in mine:
+            write()
+            here += 1
+    names = files.written_outputs(run)
+    assert names == [f"j{k:02d}.json" for k in range(12)]   # each once, recorded here
+    pids = [json.loads((run / n).read_text())["pid"] for n in names]
+    assert 0 < pids.count(parent) == here < 12   # both processes took jobs
+    assert _temps(run) == []
     files.abandon_run_dir(run)

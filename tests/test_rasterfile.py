@@ -110,7 +110,8 @@ def test_streamed_file_is_a_cloud_optimized_geotiff(tmp_path):
     assert valid and not errors and not warnings, (errors, warnings)
     with rasterio.open(p) as ds:
         assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
-        assert ds.block_shapes == [(256, 256)] and ds.compression.name == "deflate"
+        assert ds.block_shapes == [(256, 256)] and ds.compression.name == "zstd"
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR", "1") == "1"   # no predictor (files.GEOTIFF_PREDICTOR)
 
 
 def test_scale_gives_the_bits_of_the_mbps_geotiffs(tmp_path):
@@ -272,3 +273,39 @@ def test_cog_copies_never_wait_for_a_slot_and_a_cancelled_one_leaves_no_file(tmp
             with rasterio.open(run / n) as ds:
                 assert np.isfinite(ds.read(1)).any()   # a complete COG (a copy that had started)
     files.abandon_run_dir(run)
+
+
+def test_a_shared_sampler_and_sampled_values_give_the_same_previews(tmp_path):
+    """Writers sharing one PreviewSampler, and a map-only writer given the sampled pixels alone (write_sampled),
+    make the previews of writers of their own fed every pixel; a sampler of another grid is not used."""
+    from sim.report.rasterfile import PreviewSampler
+
+    land = _land()
+    values = _float_values(land.size)
+    spans = _chunks(land.size, 3000)
+    whole = scatter_to_raster(GRID, land, values)
+    for max_px, f in ((128, 5), (2048, 1)):
+        sampler = PreviewSampler(GRID, land, max_px)
+        assert sampler.f == f
+        rows = np.minimum(np.arange(math.ceil(600 / f)) * f + f // 2, 599)
+        cols = np.minimum(np.arange(math.ceil(300 / f)) * f + f // 2, 299)
+        for k in range(2):   # the second writer uses the plans the first one found
+            w = _stream(tmp_path / f"s{f}{k}.tif", land, values, spans, preview_max_px=max_px, sampler=sampler)
+            np.testing.assert_array_equal(w.preview, whole[np.ix_(rows, cols)])
+        w = LandRasterWriter(None, GRID, land, np.nan, "x", "m", preview_max_px=max_px, sampler=sampler)
+        for start, stop in spans:
+            pos = w.sampled(start, stop)
+            assert (pos is None) == (f == 1)
+            w.write_sampled(start, stop, values[start:stop] if pos is None else values[start:stop][pos])
+        np.testing.assert_array_equal(w.close(), whole[np.ix_(rows, cols)])
+    other = Grid("EPSG:32651", X0_M, Y0_M, RES_M, (600, 301))
+    w = LandRasterWriter(None, other, land, np.nan, "x", "m", preview_max_px=128,
+                         sampler=PreviewSampler(GRID, land, 128))
+    assert w.preview_grid.shape == (120, 61)
+    w = LandRasterWriter(tmp_path / "f.tif", GRID, land, np.nan, "x", "m")
+    with pytest.raises(InputError, match=r"expected every land pixel's value: the raster has a file"):
+        w.write_sampled(0, 10, values[:10])
+    w.abort()
+    w = LandRasterWriter(None, GRID, land, np.nan, "x", "m", preview_max_px=128)
+    with pytest.raises(InputError, match=r"values: expected \d+ values \(the sampled land pixels of 0:3000\)"):
+        w.write_sampled(0, 3000, values[:3000])

@@ -318,7 +318,7 @@ def test_write_geotiff(tmp_path):
         assert ds.descriptions == ("SS-RSRP outdoor",)
         assert ds.units == ("dBm",)
         assert ds.dtypes == ("float32",)
-        assert ds.profile["tiled"] and ds.compression.name == "deflate"
+        assert ds.profile["tiled"] and ds.compression.name == "zstd"
         assert len(ds.overviews(1)) == len(files.OVERVIEW_FACTORS)
         assert ds.overviews(1)[:2] == [2, 4]
         back = ds.read(1)

@@ -323,3 +323,25 @@ def test_maps_on_one_or_two_processes_write_the_same_run_folder(tmp_path, monkey
     summaries = [json.loads((folders[n] / "summary.json").read_text(encoding="utf-8")) for n in (1, 2)]
     assert summaries[0]["outputs"] == summaries[1]["outputs"]
     assert sum(1 for n in names if n.endswith(".png")) >= 15
+
+
+def test_map_only_serving_distance_at_the_shown_pixels_is_the_full_ones():
+    """The best-server distance map's raster computed at the pixels its preview shows alone (positions ``pos`` of a
+    chunk) gives the values of the whole chunk at those positions, no-server pixels NaN."""
+    from types import SimpleNamespace
+
+    from sim.app import outputs
+    from sim.grid import Grid
+
+    rng = np.random.default_rng(4)
+    grid = Grid("EPSG:32651", 340_000.0, 3_470_000.0, 100.0, (50, 40))
+    land = np.flatnonzero(rng.random(2000) < 0.6)
+    rasters = SimpleNamespace(grid=grid, land_flat=land, n_land=land.size)
+    sectors = SimpleNamespace(x_m=340_000.0 + rng.random(5) * 4000.0, y_m=3_465_000.0 + rng.random(5) * 5000.0)
+    best = rng.integers(-1, 5, land.size)
+    values = outputs._serving_distance(rasters, sectors, SimpleNamespace(read=lambda key, a, b: best[a:b]), "L")
+    full = values(100, 900)
+    pos = np.array([0, 3, 17, 250, 798])
+    assert np.isnan(full).any() and np.isfinite(full[pos]).any()
+    np.testing.assert_array_equal(values(100, 900, pos), full[pos])
+    assert not np.array_equal(values(100, 900, pos + 1), full[pos])   # other pixels, other distances

@@ -23,7 +23,7 @@ from ..coverage import serving_distance_m
 from ..criteria import INDICATORS
 from ..pixelstore import bincount_onto, chunks
 from ..report import files, forked, render, runfolder
-from ..report.rasterfile import LandRasterWriter
+from ..report.rasterfile import LandRasterWriter, PreviewSampler
 from .assess import Assessment
 from .busyhour import BusyHour, busy_hour_summary
 
@@ -161,7 +161,9 @@ class _Raster:
     """One per-pixel output streamed from the run's pixel store: its GeoTIFF and, through the preview, its map.
 
     ``values(start, stop)`` gives land pixels ``start:stop`` (in the raster's unit: bit/s for rates, written
-    in Mbit/s as :func:`geotiff_of` says); ``tif`` False: a map only (e.g. the best-server distance)."""
+    in Mbit/s as :func:`geotiff_of` says); ``tif`` False: a map only (e.g. the best-server distance), whose
+    ``values(start, stop, pos)`` may give only the pixels at positions ``pos`` of the chunk (those the map shows;
+    ``pos`` None: all)."""
 
     name: str
     values: object
@@ -172,31 +174,28 @@ class _Raster:
 
 
 def _stream_rasters(sc: Scenario, run_dir: Path, rasters, jobs: list, progress=None) -> dict:
-    """Every raster of ``jobs`` in one pass over the land pixels in chunks, each GeoTIFF written window by
-    window (:class:`sim.report.rasterfile.LandRasterWriter`); returns name -> ``(grid, preview)``, the
-    decimated 2-D view the maps are drawn from (the whole raster when it is at most
-    :data:`PREVIEW_MAX_PX` a side)."""
-    writers = {}
-    try:
-        for job in jobs:
-            stem, unit, scale = geotiff_of(job.name, job.unit)
-            path = run_dir / f"{stem}.tif" if job.tif and sc.output.geotiff else None
-            writers[job.name] = LandRasterWriter(path, rasters.grid, rasters.land_flat, np.nan, job.label, unit,
-                                                 dtype=job.dtype, preview_max_px=PREVIEW_MAX_PX, scale=scale)
-        spans = chunks(rasters.n_land)
-        for i, (a, b) in enumerate(spans):
-            for job in jobs:
-                writers[job.name].write(a, b, job.values(a, b))
-            if progress is not None:
-                progress(i + 1, len(spans))
-        out = {}
-        for job in jobs:
-            w = writers.pop(job.name)
+    """Every raster of ``jobs``, one after another, over the land pixels in chunks, each GeoTIFF written window by
+    window (:class:`sim.report.rasterfile.LandRasterWriter`) and handed to a writer thread to finish as a COG while
+    the next one is streamed; a map-only raster is computed at the pixels its preview shows alone. Returns name ->
+    ``(grid, preview)``, the decimated 2-D view the maps are drawn from (the whole raster when it is at most
+    :data:`PREVIEW_MAX_PX` a side). ``progress(done, total)``: chunks of rasters done."""
+    sampler = PreviewSampler(rasters.grid, rasters.land_flat, PREVIEW_MAX_PX)   # shared: found once per chunk
+    spans = chunks(rasters.n_land)
+    out = {}
+    for k, job in enumerate(jobs):
+        stem, unit, scale = geotiff_of(job.name, job.unit)
+        path = run_dir / f"{stem}.tif" if job.tif and sc.output.geotiff else None
+        with LandRasterWriter(path, rasters.grid, rasters.land_flat, np.nan, job.label, unit, dtype=job.dtype,
+                              preview_max_px=PREVIEW_MAX_PX, scale=scale, sampler=sampler) as w:
+            for i, (a, b) in enumerate(spans):
+                if path is None and not job.tif:
+                    w.write_sampled(a, b, job.values(a, b, w.sampled(a, b)))
+                else:
+                    w.write(a, b, job.values(a, b))
+                if progress is not None:
+                    progress(k * len(spans) + i + 1, len(jobs) * len(spans))
             out[job.name] = _Shown(w.preview_grid, w.close())
-        return out
-    finally:
-        for w in writers.values():
-            w.abort()
+    return out
 
 
 @dataclass
@@ -233,9 +232,22 @@ def _holes(cr, store, ran: str):
     return values
 
 
+@dataclass
+class _Pixels:
+    """Some land pixels of a grid, as :func:`sim.coverage.serving_distance_m` takes them (``grid``, ``land_flat``)."""
+
+    grid: object
+    land_flat: np.ndarray
+
+
 def _serving_distance(rasters, sectors, store, lid: str):
-    def values(a, b):
-        return serving_distance_m(rasters, sectors, store.read(f"{lid}/best_sector", a, b), start=a)
+    """``values(start, stop, pos=None)``: the distance to the serving site of land pixels ``start:stop`` (at
+    positions ``pos`` of them alone: the pixels a map shows)."""
+    def values(a, b, pos=None):
+        best = store.read(f"{lid}/best_sector", a, b)
+        if pos is None:
+            return serving_distance_m(rasters, sectors, best, start=a)
+        return serving_distance_m(_Pixels(rasters.grid, rasters.land_flat[a:b][pos]), sectors, best[pos])
     return values
 
 
@@ -366,8 +378,9 @@ def draw_maps(sc: Scenario, jobs: list[MapJob], run_dir: Path, processes: int | 
     """Draw and write every map of ``jobs``; returns the report's images (caption -> path) in the order of ``jobs``.
 
     With ``processes`` 2 (default :data:`MAP_PROCESSES`) the first map is drawn here (its frame and label layout, which
-    the later maps reuse: :func:`sim.maps.reused_frames`), then the others alternately by a forked process and by
-    this one; the same files as drawn one after another in this process."""
+    the later maps reuse: :func:`sim.maps.reused_frames`), then the others by a forked process and by this one, each
+    taking the next map not yet taken (:func:`sim.report.forked.shared_writes`: neither waits for the other while maps
+    are left); the same files as drawn one after another in this process."""
     processes = MAP_PROCESSES if processes is None else int(processes)
 
     todo = [map_writer(sc, job) for job in jobs]
@@ -376,8 +389,8 @@ def draw_maps(sc: Scenario, jobs: list[MapJob], run_dir: Path, processes: int | 
             write()
     else:
         todo[0]()
-        with forked.forked_writes(todo[1::2], run_dir):
-            for write in todo[2::2]:
+        with forked.shared_writes(todo[1:], run_dir) as mine:
+            for write in mine:
                 write()
     return {job.caption: job.path for job in jobs if job.caption is not None}
 

@@ -321,13 +321,14 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
         step[0] += 1
         timer.progress("writing outputs", step[0], n_steps)
 
-    # both cores (O.MAP_PROCESSES): the tables and GeoPackages written by a forked process while this one streams the
-    # GeoTIFFs, then the maps drawn by both (frames drawn once; every map after the first raster map, whose label
+    # both cores (O.MAP_PROCESSES): the tables (cells.csv and its Parquet copy too) and GeoPackages written by a forked
+    # process while this one streams the GeoTIFFs (each finished as a COG by writer threads while the next is
+    # streamed), then the maps drawn by both (frames drawn once; every map after the first raster map, whose label
     # layout the district maps reuse)
     with timer.stage("writing outputs"), O.writing_outputs():
         timer.progress("writing outputs", 0, n_steps)
-        with O.alongside([lambda: O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)], run_dir):
-            O.write_busy_tables(run_dir, sim.busy, sim.simpy_rows, sim.day_rows, sim.pon_rows)
+        with O.alongside([lambda: O.write_busy_tables(run_dir, sim.busy, sim.simpy_rows, sim.day_rows, sim.pon_rows),
+                          lambda: O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)], run_dir):
             done()
             jobs = O.stream_pixel_outputs(sc, run_dir, inp.rasters, inp.districts, inp.sectors, sim.store,
                                           sim.busy, sim.fibre_px, sim.speed_px is not None, a, title)

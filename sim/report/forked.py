@@ -36,7 +36,7 @@ from sim.errors import GigacityError, InputError
 
 from . import files
 
-__all__ = ["forked_writes"]
+__all__ = ["forked_writes", "shared_writes"]
 
 _SOURCE = "writing outputs"
 
@@ -51,6 +51,47 @@ def forked_writes(jobs, folder):
     if not jobs:
         yield
         return
+    with _forked(jobs, folder):
+        yield
+
+
+@contextlib.contextmanager
+def shared_writes(jobs, folder):
+    """Run ``jobs`` on two processes, this one and one forked, each taking the next job not yet taken (a counter in
+    shared memory) until none is left: neither waits for the other while jobs are left, whatever their costs.
+
+    Yields the jobs of this process: run them in the block (``for job in mine: job()``). Which process runs a job
+    changes from run to run; each writes its files as :func:`forked_writes` says (the same files whichever
+    process writes them, when the jobs do not depend on one another's order). Errors as :func:`forked_writes`'.
+    """
+    jobs = list(jobs)
+    if not jobs:
+        yield iter(())
+        return
+    claims = _Claims(jobs, multiprocessing.get_context("fork").Value("q", 0))
+    with _forked(claims, folder):
+        yield iter(claims)
+
+
+class _Claims:
+    """Iterating takes the next job not yet taken by any process sharing ``counter`` (copied by a fork)."""
+
+    def __init__(self, jobs: list, counter):
+        self.jobs, self.counter = jobs, counter
+
+    def __iter__(self):
+        while True:
+            with self.counter.get_lock():
+                i = self.counter.value
+                self.counter.value = i + 1
+            if i >= len(self.jobs):
+                return
+            yield self.jobs[i]
+
+
+@contextlib.contextmanager
+def _forked(jobs, folder):
+    """:func:`forked_writes` of an iterable of jobs (iterated in the child alone)."""
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(send, jobs), name="gigacity-writes", daemon=True)

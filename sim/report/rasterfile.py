@@ -2,13 +2,14 @@
 
 A run's per-pixel results come in chunks of land pixels (``CityRasters.land_flat`` order: flat
 row-major indices of the land pixels, increasing). :class:`LandRasterWriter` takes them chunk by
-chunk, so that no whole-grid 2-D array is ever held: full rows are buffered and written as aligned
-blocks of :data:`BLOCK_ROWS` rows into a temporary tiled GTiff (uncompressed: :data:`TEMP_COMPRESS`)
-next to the destination; :meth:`LandRasterWriter.close` then makes the COG from that file with
-GDAL's COG driver (https://gdal.org/drivers/raster/cog.html), which reads it block by block and
-builds the overviews from it. The source is read with ``GTIFF_DIRECT_IO`` (thread-local GDAL option;
-https://gdal.org/drivers/raster/gtiff.html), past GDAL's block cache: measured on a 13040 x 11040 float32
-raster (Shanghai at 10 m) the copy's peak RSS growth is 219 MiB instead of 775 MiB, same bytes.
+chunk, so that no whole-grid 2-D array is ever held: full rows are buffered and written as blocks of
+:data:`BLOCK_ROWS` rows into a temporary raw file (the band's values row by row, native byte order)
+next to the destination, described by a GDAL VRT (``VRTRawRasterBand``, https://gdal.org/drivers/raster/vrt.html:
+georeference, no-data value, band description, unit and tags); :meth:`LandRasterWriter.close` then makes the COG
+from that VRT with GDAL's COG driver (https://gdal.org/drivers/raster/cog.html), which reads it swath by swath
+and builds the overviews from it. A raw file is written with one ``pwrite`` per block (a temporary tiled GTiff
+cost GDAL a third of the streaming time at 25 m: tiling, its block cache, the flush at close). The source is
+read with ``GDAL_ONE_BIG_READ`` (thread-local GDAL option), past GDAL's block cache.
 The COG is the one :func:`sim.report.files.write_geotiff` writes of the scattered array (same creation
 options, tags, pixels and overviews: the same bytes), written atomically and recorded as a run output.
 A decimated preview for the maps is sampled on the way.
@@ -16,7 +17,9 @@ A decimated preview for the maps is sampled on the way.
 Memory: one block of ``BLOCK_ROWS x n_cols`` pixels, the preview (at most ``preview_max_px`` squared,
 float32 for float32 values) and GDAL's working set (its block cache, up to ``GDAL_CACHEMAX``, default 5 %
 of the RAM, holds the overviews and the COG's tiles as they are made: a process that sets
-``GDAL_CACHEMAX=64`` bounds it there, 36 MiB of growth at 10 m, same bytes).
+``GDAL_CACHEMAX=64`` bounds it there). Measured by ``benchmarks/bench_rasterfile.py`` on 13040 x 11040 float32
+(Shanghai at 10 m): the windows 1.3 s instead of 2.1 s through a tiled GTiff, the COG copy the same 8 s, the peak
+RSS growth 266 MiB instead of 118 MiB. Disk: the raw file, ``rows x cols x itemsize`` bytes, until the copy ends.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -34,17 +39,13 @@ from sim.grid import Grid
 
 from . import files
 
-__all__ = ["BLOCK_ROWS", "TEMP_COMPRESS", "LandRasterWriter", "preview_factor"]
+__all__ = ["BLOCK_ROWS", "LandRasterWriter", "PreviewSampler", "preview_factor"]
 
 BLOCK_ROWS = 256
-"""Rows per block of the temporary GTiff and per write: the COG's tile size, so every write fills whole
-tiles and GDAL's block cache holds no half-written (dirty) tiles."""
+"""Rows per block of the temporary raw file and per write (the COG's tile size)."""
 
-TEMP_COMPRESS = None
-"""Compression of the temporary GTiff (``None``: uncompressed; else a GDAL name, ``"deflate"``). Measured by
-``benchmarks/bench_rasterfile.py`` on 5216 x 4416 pixels (Shanghai at 25 m), half land, random float32:
-uncompressed, the windows take 0.9 s and the COG copy 5.7 s (93 MB on disk a while); DEFLATE, 7.3 s and 8.6 s
-(the copy decompresses it again). The disk is not the limit, the CPU is."""
+_GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
+               "int32": "Int32", "uint64": "UInt64", "int64": "Int64", "float32": "Float32", "float64": "Float64"}
 
 
 def preview_factor(shape, preview_max_px: int) -> int:
@@ -60,6 +61,53 @@ def _sample_map(n: int, f: int) -> np.ndarray:
     m = -(-n // f)
     out[np.minimum(np.arange(m) * f + f // 2, n - 1)] = np.arange(m)
     return out
+
+
+class PreviewSampler:
+    """Which land pixels of each chunk a preview samples (see :class:`LandRasterWriter`), found once per chunk and
+    shared by the writers of one grid (a run streams 20 rasters over the same chunks: the search was a third of
+    the streaming time at 25 m).
+
+    ``at(start, stop)``: ``(pos, where)``, the positions in land pixels ``start:stop`` that the preview samples and
+    their flat indices in the preview, or None when the preview is the whole raster (factor 1). The chunk's flat
+    indices are checked to increase once, here. Parameters as :class:`LandRasterWriter`'s.
+    """
+
+    def __init__(self, grid: Grid, land_flat, preview_max_px: int = 2048):
+        self.land_flat = np.asarray(land_flat)
+        self.rows, self.cols = (int(n) for n in grid.shape)
+        self.f = preview_factor(grid.shape, preview_max_px)
+        self.shape = (-(-self.rows // self.f), -(-self.cols // self.f))
+        self._prow, self._pcol = _sample_map(self.rows, self.f), _sample_map(self.cols, self.f)
+        self._plans: dict = {}
+
+    def fits(self, grid: Grid, land_flat, preview_max_px: int) -> bool:
+        """Whether this sampler is that of ``grid``, ``land_flat`` (the same array) and ``preview_max_px``."""
+        return (land_flat is self.land_flat and tuple(int(n) for n in grid.shape) == (self.rows, self.cols)
+                and preview_factor(grid.shape, preview_max_px) == self.f)
+
+    def checked(self, start: int, stop: int, source) -> np.ndarray:
+        """``land_flat[start:stop]``, checked to increase (:class:`InputError` naming ``source`` if not)."""
+        key = (int(start), int(stop))
+        flat = self.land_flat[key[0]:key[1]]
+        if key not in self._plans:
+            if flat.size > 1 and (np.diff(flat) <= 0).any():
+                raise InputError(source, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
+            self._plans[key] = None
+        return flat
+
+    def at(self, start: int, stop: int):
+        """``(pos, where)`` of land pixels ``start:stop`` (None at factor 1); computed once per chunk."""
+        if self.f == 1:
+            return None
+        key = (int(start), int(stop))
+        plan = self._plans.get(key)
+        if plan is None:
+            r, c = np.divmod(self.land_flat[key[0]:key[1]], self.cols)
+            pr, pc = self._prow[r], self._pcol[c]
+            pos = np.flatnonzero((pr >= 0) & (pc >= 0))
+            plan = self._plans[key] = (pos, pr[pos] * self.shape[1] + pc[pos])
+        return plan
 
 
 class LandRasterWriter:
@@ -88,6 +136,9 @@ class LandRasterWriter:
         Multiplier applied (in float64) to the values before they are cast to ``dtype`` and written,
         e.g. ``1e-6`` for bit/s to Mbit/s. ``1/n`` with ``n`` an integer is applied as a division by
         ``n``: the same bits as ``(values as float64 / n).astype(dtype)``.
+    sampler : PreviewSampler, optional
+        The preview's sampling of each chunk, shared with other writers of the same grid, ``land_flat`` and
+        ``preview_max_px`` (default: one of its own).
 
     Notes
     -----
@@ -105,7 +156,7 @@ class LandRasterWriter:
 
     def __init__(self, path, grid: Grid, land_flat, nodata, band_description: str, units: str, *,
                  dtype="float32", resampling: str | None = None, preview_max_px: int = 2048,
-                 scale: float | None = None):
+                 scale: float | None = None, sampler: PreviewSampler | None = None):
         self.to_file = path is not None      # None: the preview alone (a map with no GeoTIFF)
         self.path = Path(path) if self.to_file else Path("preview")
         self.grid = grid
@@ -124,12 +175,12 @@ class LandRasterWriter:
         if self.to_file and not self.path.parent.is_dir():
             raise InputError(self.path, None, "the destination folder does not exist")
         self._fill = nodata if nodata is not None else (np.nan if self.dtype.kind == "f" else 0)
-        f = preview_factor(grid.shape, preview_max_px)
-        self.preview_grid = Grid(grid.crs, grid.x0_m, grid.y0_m, grid.res_m * f,
-                                 (-(-self.rows // f), -(-self.cols // f)))
+        if sampler is None or not sampler.fits(grid, land_flat, preview_max_px):
+            sampler = PreviewSampler(grid, self.land_flat, preview_max_px)
+        self._sampler = sampler
+        f = sampler.f
+        self.preview_grid = Grid(grid.crs, grid.x0_m, grid.y0_m, grid.res_m * f, sampler.shape)
         self.preview = None      # made at the first write, in the values' float dtype (float32 at least)
-        self._f = f
-        self._prow, self._pcol = _sample_map(self.rows, f), _sample_map(self.cols, f)
         self._block_px = BLOCK_ROWS * self.cols
         self._buf = np.full(self._block_px, self._fill, dtype=self.dtype)
         self._block = 0      # the block of rows being filled
@@ -141,17 +192,11 @@ class LandRasterWriter:
         if not self.to_file:
             return
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.stream-", suffix=".tif", dir=self.path.parent)
-            os.close(fd)
+            self._ds, name = tempfile.mkstemp(prefix=f".{self.path.stem}.stream-", suffix=".raw",
+                                              dir=self.path.parent)
         except OSError as exc:   # a read-only folder, a full disk
             raise InputError(self.path, None, f"cannot write {self.path.name} ({exc.strerror or exc})") from None
         self._tmp = Path(name)
-        try:
-            with self._gdal_errors():
-                self._ds = self._open_temp()
-        except BaseException:
-            self.abort()
-            raise
 
     # -------------------------------------------------------------------------------- public
 
@@ -167,10 +212,10 @@ class LandRasterWriter:
         if vals.shape != (stop - start,):
             raise InputError(self.path, "values", f"expected {stop - start} values (land pixels {start}:{stop}), "
                                                   f"got shape {vals.shape}")
-        flat = self.land_flat[start:stop]
-        if flat.size and (flat[0] <= self._last or (flat.size > 1 and (np.diff(flat) <= 0).any())):
+        flat = self._sampler.checked(start, stop, self.path)
+        if flat.size and flat[0] <= self._last:
             raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
-        self._sample(flat, vals)
+        self._sample(start, stop, vals)
         self._next = stop
         if flat.size:
             self._last = int(flat[-1])
@@ -186,6 +231,35 @@ class LandRasterWriter:
                 self._flush_to(int(flat[j]) // self._block_px)
             i = j
 
+    def sampled(self, start: int, stop: int) -> np.ndarray | None:
+        """The positions in land pixels ``start:stop`` that the preview samples (None: all of them, factor 1)."""
+        plan = self._sampler.at(start, stop)
+        return None if plan is None else plan[0]
+
+    def write_sampled(self, start: int, stop: int, values) -> None:
+        """As :meth:`write` for a writer without a file (``path`` None), given only the values of the pixels the
+        preview samples (those at :meth:`sampled`): the same preview, from the values that are shown."""
+        if self.to_file:
+            raise InputError(self.path, "values", "expected every land pixel's value: the raster has a file")
+        self._check_open()
+        start, stop = int(start), int(stop)
+        if start != self._next or not start <= stop <= self.n_land:
+            raise InputError(self.path, "start", f"expected land pixels in order, from {self._next}; "
+                                                 f"got {start}:{stop}")
+        pos = self.sampled(start, stop)
+        vals = np.asarray(values)
+        n = stop - start if pos is None else pos.size
+        if vals.shape != (n,):
+            raise InputError(self.path, "values", f"expected {n} values (the sampled land pixels of {start}:{stop}), "
+                                                  f"got shape {vals.shape}")
+        flat = self._sampler.checked(start, stop, self.path)
+        if flat.size and flat[0] <= self._last:
+            raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
+        self._sample(start, stop, vals, sampled=True)
+        self._next = stop
+        if flat.size:
+            self._last = int(flat[-1])
+
     def close(self) -> np.ndarray:
         """Write the COG at ``path`` (atomically, recorded as a run output); return :attr:`preview`.
 
@@ -200,8 +274,9 @@ class LandRasterWriter:
                 return self._final_preview()
             self._flush_to(-(-self.rows // BLOCK_ROWS))
             with self._gdal_errors():
-                self._ds.close()
-            self._ds = None
+                os.close(self._ds)
+                self._ds = None
+                _vrt(self._tmp).write_text(self._vrt_xml(), encoding="utf-8")
         except BaseException:
             self.abort()
             raise
@@ -214,8 +289,8 @@ class LandRasterWriter:
             from rasterio.shutil import copy as copy_dataset
 
             try:
-                with files.atomic_path(path) as tmp, rasterio.Env(GTIFF_DIRECT_IO="YES"):
-                    copy_dataset(src, tmp, driver="COG", **options)
+                with files.atomic_path(path) as tmp, rasterio.Env(GDAL_ONE_BIG_READ="YES", **files.COG_TEMP_OPTIONS):
+                    copy_dataset(_vrt(src), tmp, driver="COG", **options)
             finally:
                 _remove(src)
 
@@ -231,8 +306,8 @@ class LandRasterWriter:
         self._closed = True
         self._buf = None
         if self._ds is not None:
-            with contextlib.suppress(Exception):
-                self._ds.close()
+            with contextlib.suppress(OSError):
+                os.close(self._ds)
             self._ds = None
         if self._tmp is not None:
             _remove(self._tmp)
@@ -249,19 +324,32 @@ class LandRasterWriter:
 
     # -------------------------------------------------------------------------------- inside
 
-    def _open_temp(self):
-        import rasterio
+    def _vrt_xml(self) -> str:
+        """The GDAL VRT of the raw file: what ``sim.report.files.write_geotiff``'s in-memory dataset holds (CRS,
+        transform, no-data value, band description, unit and tags), so that the COG copies are the same bytes."""
+        from rasterio.crs import CRS
 
-        profile = {
-            "driver": "GTiff", "height": self.rows, "width": self.cols, "count": 1, "dtype": self.dtype.name,
-            "crs": self.grid.crs, "transform": files.grid_transform(self.grid), "nodata": self.nodata,
-            "tiled": True, "blockxsize": BLOCK_ROWS, "blockysize": BLOCK_ROWS, "BIGTIFF": "IF_NEEDED",
-        }
-        if TEMP_COMPRESS:
-            profile["compress"] = TEMP_COMPRESS
-        ds = rasterio.open(self._tmp, "w", **profile)
-        files.describe_geotiff_band(ds, self.band_description, self.units, self.resampling)
-        return ds
+        t = files.grid_transform(self.grid)
+        item = self.dtype.itemsize
+        if self.nodata is None:
+            nodata = ""
+        else:
+            v = float(self.nodata)
+            nodata = f"<NoDataValue>{'nan' if math.isnan(v) else (int(v) if v.is_integer() else repr(v))}</NoDataValue>"
+        return (f'<VRTDataset rasterXSize="{self.cols}" rasterYSize="{self.rows}">\n'
+                f"  <SRS>{escape(CRS.from_user_input(self.grid.crs).to_wkt())}</SRS>\n"
+                f"  <GeoTransform>{t.c!r}, {t.a!r}, {t.b!r}, {t.f!r}, {t.d!r}, {t.e!r}</GeoTransform>\n"
+                f'  <Metadata><MDI key="AREA_OR_POINT">Area</MDI>'
+                f'<MDI key="overview_resampling">{escape(self.resampling)}</MDI></Metadata>\n'
+                f'  <VRTRasterBand dataType="{_GDAL_TYPES[self.dtype.name]}" band="1" subClass="VRTRawRasterBand">\n'
+                f"    <Description>{escape(self.band_description)}</Description>{nodata}\n"
+                f"    <UnitType>{escape(self.units)}</UnitType>\n"
+                f'    <Metadata><MDI key="units">{escape(self.units)}</MDI></Metadata>\n'
+                f'    <SourceFilename relativeToVRT="1">{escape(self._tmp.name)}</SourceFilename>\n'
+                f"    <ImageOffset>0</ImageOffset><PixelOffset>{item}</PixelOffset>"
+                f"<LineOffset>{item * self.cols}</LineOffset>"
+                f"<ByteOrder>{'LSB' if sys.byteorder == 'little' else 'MSB'}</ByteOrder>\n"
+                f"  </VRTRasterBand>\n</VRTDataset>\n")
 
     @contextlib.contextmanager
     def _gdal_errors(self):
@@ -290,28 +378,31 @@ class LandRasterWriter:
             self.preview = np.full(self.preview_grid.shape, np.nan, dtype=np.float32)
         return self.preview
 
-    def _sample(self, flat: np.ndarray, vals: np.ndarray) -> None:
-        """Put the chunk's pixels that the preview samples into it (pre-``scale`` values)."""
+    def _sample(self, start: int, stop: int, vals: np.ndarray, sampled: bool = False) -> None:
+        """Put the chunk's pixels that the preview samples into it (pre-``scale`` values; ``sampled``: ``vals``
+        are those pixels' alone)."""
         if self.preview is None:
             self.preview = np.full(self.preview_grid.shape, np.nan, dtype=np.result_type(vals.dtype, np.float32))
-        if self._f == 1:
-            self.preview.ravel()[flat] = vals
+        plan = self._sampler.at(start, stop)
+        if plan is None:
+            self.preview.ravel()[self.land_flat[start:stop]] = vals
             return
-        r, c = np.divmod(flat, self.cols)
-        pr, pc = self._prow[r], self._pcol[c]
-        keep = (pr >= 0) & (pc >= 0)
-        self.preview[pr[keep], pc[keep]] = vals[keep]
+        pos, where = plan
+        self.preview.ravel()[where] = vals if sampled else vals[pos]
 
     def _flush_to(self, block: int) -> None:
         """Write the block being filled and the (empty) blocks before ``block``; ``block`` is filled next."""
-        from rasterio.windows import Window
-
         while self._block < block:
             r0 = self._block * BLOCK_ROWS
             n = min(BLOCK_ROWS, self.rows - r0)
+            data = memoryview(self._buf[: n * self.cols]).cast("B")
             with self._gdal_errors():
-                self._ds.write(self._buf[: n * self.cols].reshape(n, self.cols), 1,
-                               window=Window(0, r0, self.cols, n))
+                done = 0
+                while done < len(data):   # pwrite may write less than asked (a signal, a nearly full disk)
+                    k = os.pwrite(self._ds, data[done:], r0 * self.cols * self.dtype.itemsize + done)
+                    if k == 0:
+                        raise OSError(28, "No space left on device")
+                    done += k
             self._buf.fill(self._fill)
             self._block += 1
 
@@ -329,7 +420,12 @@ def _scale_of(path: Path, scale) -> tuple[int | None, float | None]:
     return None, scale
 
 
+def _vrt(raw: Path) -> Path:
+    """The VRT describing the temporary raw file ``raw``."""
+    return raw.with_suffix(".vrt")
+
+
 def _remove(tmp: Path) -> None:
-    for p in (tmp, Path(str(tmp) + ".aux.xml")):
+    for p in (tmp, Path(str(tmp) + ".aux.xml"), _vrt(tmp), Path(str(_vrt(tmp)) + ".aux.xml")):
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
