@@ -254,11 +254,13 @@ def _other_sim(src: Path):
     Its relative imports stay inside the copy; its few absolute ``sim.*`` imports (error types)
     resolve to this checkout's, which does not change what the kernel computes.
     """
+    import atexit
     import importlib
     import shutil
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_kernel_"))
+    atexit.register(shutil.rmtree, tmp, True)     # the copy goes with this process
     shutil.copytree(Path(src) / "sim", tmp / "sim_other")
     sys.path.insert(0, str(tmp))
     return importlib.import_module("sim_other.coverage")
