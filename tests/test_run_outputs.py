@@ -345,3 +345,24 @@ def test_map_only_serving_distance_at_the_shown_pixels_is_the_full_ones():
     assert np.isnan(full).any() and np.isfinite(full[pos]).any()
     np.testing.assert_array_equal(values(100, 900, pos), full[pos])
     assert not np.array_equal(values(100, 900, pos + 1), full[pos])   # other pixels, other distances
+
+
+def test_hole_shares_counted_while_streaming_are_those_read_again():
+    """The residents per coverage-holes class added up as the holes raster streams (outputs._counting_holes) are
+    hole_shares_pct's, bit for bit; a chunk missing or twice, and the count is not complete (read again then)."""
+    from sim.app import outputs, run
+    from sim.pixelstore import chunks
+
+    sim = run.simulate(_scenario())
+    rasters = sim.inputs.rasters
+    jobs = outputs.pixel_outputs(sim.scenario, rasters, sim.inputs.sectors, sim.store, sim.busy, sim.fibre_px,
+                                 sim.speed_px is not None, list(sim.assessment.best_by_ran))
+    counted = outputs._counting_holes(rasters, jobs, list(sim.assessment.best_by_ran))
+    assert counted and set(counted) == set(sim.assessment.best_by_ran)
+    for ran, count in counted.items():
+        ref = outputs.hole_shares_pct(sim.scenario, rasters, sim.store, ran)
+        for a, b in chunks(rasters.n_land):
+            count(a, b)
+        assert count.complete() and count.shares_pct() == ref and sum(ref) == pytest.approx(100.0)
+        count(*chunks(rasters.n_land)[0])   # the first chunk again
+        assert not count.complete()

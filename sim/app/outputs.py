@@ -311,6 +311,7 @@ def stream_pixel_outputs(sc: Scenario, run_dir: Path, rasters, districts, sector
     if not (sc.output.geotiff or sc.output.maps):
         return []
     jobs = pixel_outputs(sc, rasters, sectors, store, busy, fibre_px, speed, list(a.best_by_ran))
+    counted = _counting_holes(rasters, jobs, list(a.best_by_ran)) if sc.output.maps else {}
     shown = _stream_rasters(sc, run_dir, rasters, jobs, progress)
     if not sc.output.maps:
         return []
@@ -359,7 +360,7 @@ def stream_pixel_outputs(sc: Scenario, run_dir: Path, rasters, districts, sector
                cbar_label="Households passed by 10G-PON per pixel", cmap="viridis", vmin=0.0)
     cr = sc.criteria
     for ran in a.best_by_ran:
-        shares = hole_shares_pct(sc, rasters, store, ran)   # read here: a map job reads no pixel store
+        shares = counted[ran].shares_pct() if counted[ran].complete() else hole_shares_pct(sc, rasters, store, ran)
         labels = [f"{n} ({p:.1f} % of residents)" for n, p in zip(HOLE_CLASSES, shares)]
         raster(f"{ran}_coverage_holes_indoor", f"map_{ran}_coverage_holes.png",
                f"{ran}: where indoor 5G coverage fails (coverage holes)",
@@ -393,6 +394,40 @@ def draw_maps(sc: Scenario, jobs: list[MapJob], run_dir: Path, processes: int | 
             for write in mine:
                 write()
     return {job.caption: job.path for job in jobs if job.caption is not None}
+
+
+class _CountedHoles:
+    """A coverage-holes raster's ``values(start, stop)`` that also adds up the residents of each class as the chunks
+    go by: :func:`hole_shares_pct` without reading the store again, the same sums when every chunk of
+    :func:`sim.pixelstore.chunks` came once, in order (:meth:`complete`)."""
+
+    def __init__(self, rasters, values):
+        self.rasters, self.values = rasters, values
+        self.per = np.zeros(len(HOLE_CLASSES))
+        self.seen: list = []
+
+    def __call__(self, a, b):
+        cls = self.values(a, b)
+        pop = self.rasters.population_at(a, b)
+        self.per = bincount_onto(self.per, cls.astype(np.intp), np.where(np.isfinite(pop), pop, 0.0))
+        self.seen.append((a, b))
+        return cls
+
+    def complete(self) -> bool:
+        return self.seen == chunks(self.rasters.n_land)
+
+    def shares_pct(self) -> list[float]:
+        return [100.0 * v / max(self.per.sum(), 1.0) for v in self.per]
+
+
+def _counting_holes(rasters, jobs: list, ran_ids) -> dict:
+    """Per network, its coverage-holes job of ``jobs`` made to count residents per class (:class:`_CountedHoles`)."""
+    out = {}
+    for job in jobs:
+        for ran in ran_ids:
+            if job.name == f"{ran}_coverage_holes_indoor":
+                job.values = out[ran] = _CountedHoles(rasters, job.values)
+    return out
 
 
 def hole_shares_pct(sc: Scenario, rasters, store, ran: str) -> list[float]:
