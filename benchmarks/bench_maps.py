@@ -14,7 +14,7 @@ which finds the label layout, is timed apart):
   artists drawn once and pasted);
 * ``... + writer threads``: the same inside ``files.background_writes(--threads)``.
 
-Then ``--rasters`` GeoTIFFs (COG, DEFLATE) written one after the other and by writer threads.
+Then ``--rasters`` GeoTIFFs (COG, ZSTD) written one after the other and by writer threads.
 Wall and CPU seconds (process time: every thread) per map / raster. Nothing here is a test.
 """
 
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         print(f"{'raster maps':52s} {'first_s':>8s} {'wall_s/map':>11s} {'cpu_s/map':>10s}")
         for label, first, wall, cpu in bench_maps(g, grid, central, values[:args.maps], out, args.threads):
             print(f"{label:52s} {first:8.2f} {wall:11.2f} {cpu:10.2f}")
-        print(f"{'GeoTIFFs (COG, DEFLATE 1)':52s} {'':8s} {'wall_s/tif':>11s} {'cpu_s/tif':>10s}")
+        print(f"{'GeoTIFFs (COG, ZSTD 1)':52s} {'':8s} {'wall_s/tif':>11s} {'cpu_s/tif':>10s}")
         for label, wall, cpu in bench_rasters(grid, values[:args.rasters], out, args.threads):
             print(f"{label:52s} {'':8s} {wall:11.2f} {cpu:10.2f}")
     return 0
