@@ -116,13 +116,15 @@ class PixelStore:
 def bincount_onto(total, keys, weights=None) -> np.ndarray:
     """``total`` (float64 [n]) plus ``np.bincount(keys, weights, minlength=n)``, added in the order of ``keys``.
 
-    ``np.bincount`` adds the weights of a bin one after another in input order; starting each
-    bin from its running total (as leading entries) makes a reduction over consecutive chunks
-    give the bits of one ``np.bincount`` over the whole array, whatever the chunks.
+    ``np.bincount`` adds the weights of a bin one after another in input order; adding each weight onto its
+    bin's running total in that order (``np.add.at``, unbuffered, element by element) makes a reduction over
+    consecutive chunks give the bits of one ``np.bincount`` over the whole array, whatever the chunks.
+    Keys must lie in ``[0, n)`` (``ValueError`` otherwise).
     """
-    total = np.asarray(total, dtype=np.float64)
-    n = total.size
+    out = np.array(total, dtype=np.float64)
+    n = out.size
     k = np.asarray(keys, dtype=np.intp)
-    w = np.ones(k.size) if weights is None else np.asarray(weights, dtype=np.float64)
-    return np.bincount(np.concatenate([np.arange(n, dtype=np.intp), k]), weights=np.concatenate([total, w]),
-                       minlength=n)
+    if k.size and (k.min() < 0 or k.max() >= n):
+        raise ValueError(f"bincount_onto: keys outside [0, {n}): {int(k.min())}..{int(k.max())}")
+    np.add.at(out, k, 1.0 if weights is None else np.asarray(weights, dtype=np.float64))
+    return out

@@ -64,6 +64,19 @@ def test_bincount_over_chunks_has_the_bits_of_one_bincount(chunk):
     assert not np.array_equal(naive, whole)
 
 
+def test_bincount_onto_counts_without_weights_and_refuses_keys_outside_the_bins():
+    keys = np.array([3, 0, 3, 3, 1])
+    total = np.array([0.5, 0.0, 0.0, 1e16])
+    got = bincount_onto(total, keys)
+    # one bincount with the running totals as leading entries: 1e16 + 1 + 1 + 1 added one by one stays 1e16
+    whole = np.bincount(np.concatenate([np.arange(4), keys]), weights=np.concatenate([total, np.ones(5)]))
+    assert np.array_equal(got, whole) and got[3] == 1e16 and got[0] == 1.5
+    assert total[3] == 1e16                                                # the running total is not changed
+    for bad in ([0, 4], [-1, 2]):
+        with pytest.raises(ValueError, match=r"keys outside \[0, 4\)"):
+            bincount_onto(total, np.array(bad), np.ones(2))
+
+
 def _pixels(n, seed=0):
     rng = np.random.default_rng(seed)
     rsrp = rng.normal(-95, 12, n).astype(np.float32)

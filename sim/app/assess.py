@@ -22,8 +22,9 @@ from ..geodata import read_census, read_key_places
 from .busyhour import pon_check
 from .inputs import district_inputs, fiveg_user_share_by_district
 
-__all__ = ["mobile_share_by_ran", "Assessment", "assess_radio", "assess_speed_test", "assess_sites",
-           "assess_key_places", "assess_fibre", "assess_pon", "assess_criteria", "fibre_inputs_by_district"]
+__all__ = ["mobile_share_by_ran", "Assessment", "assess_radio", "assess_speed_test", "speed_test_sums",
+           "put_speed_test", "assess_sites", "assess_key_places", "assess_fibre", "assess_pon", "assess_criteria",
+           "fibre_inputs_by_district"]
 
 
 def mobile_share_by_ran(sc: Scenario) -> dict[str, float]:
@@ -94,15 +95,21 @@ def assess_radio(sc: Scenario, rasters, store, n_districts: int, a: Assessment, 
 
 
 def assess_speed_test(sc: Scenario, rasters, store, n_districts: int, a: Assessment) -> str:
-    """The speed-test indicator: one outdoor flow in the busy hour, as crowd-sourced tests measure.
+    """The speed-test indicator: one outdoor flow in the busy hour, as crowd-sourced tests measure
+    (:func:`speed_test_sums`, put into ``a``); returns the name of the per-pixel mean in the store."""
+    return put_speed_test(a, speed_test_sums(sc, rasters, store, n_districts))
+
+
+def speed_test_sums(sc: Scenario, rasters, store, n_districts: int) -> tuple[str, dict, dict]:
+    """What :func:`assess_speed_test` puts into the assessment: ``(name, by_district, citywide)``.
 
     Per district and citywide, the mean and the 10th/50th/90th percentiles (Mbit/s) of the
     outdoor busy-hour flow throughput at the solved loads, over the residents and the networks
     (each weighted by its operators' mobile share); land no 5G layer serves runs no 5G test.
     Read chunk by chunk from ``store`` (each network's ``"<ran>/rate_busy_outdoor_bps"``), twice: the
     percentiles from a histogram, then the tests in their bins (:class:`sim.indicators.SpeedTestSums`).
-    Writes the per-pixel mean over the
-    networks (bit/s, float32) for the raster; returns its name in the store.
+    Writes the per-pixel mean over the networks (bit/s, float32) for the raster, ``name`` in the store.
+    Reads and writes only those arrays: it may run beside :func:`assess_radio`.
     """
     weights = I.ran_weights(mobile_share_by_ran(sc))
     rans = list(sc.ran_ids)
@@ -119,6 +126,12 @@ def assess_speed_test(sc: Scenario, rasters, store, n_districts: int, a: Assessm
         store.write(name, s0, I.mixture_mean([store.read(f"{r}/rate_busy_outdoor_bps", s0, s1) for r in rans],
                                              [weights[r] for r in rans]))
     by_d, city = sums.result()
+    return name, by_d, city
+
+
+def put_speed_test(a: Assessment, sums: tuple[str, dict, dict]) -> str:
+    """Put :func:`speed_test_sums`' indicators into ``a`` (``speedtest_<figure>_mbps``); returns the store name."""
+    name, by_d, city = sums
     for k in by_d:
         a.put(f"speedtest_{k}_mbps", (by_d[k], city[k]))
     return name

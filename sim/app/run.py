@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -294,8 +295,12 @@ def _compute(sc: Scenario, inp: Inputs, timer: StageTimer, workers=None, engine=
         with timer.stage("simpy check"):
             simpy_rows, day_rows = simpy_check(sc, busy.layers, store)
     a = A.Assessment()
-    A.assess_radio(sc, rasters, store, len(codes), a, busy=busy is not None)
-    speed_px = None if busy is None else store.array(A.assess_speed_test(sc, rasters, store, len(codes), a))
+    with timer.stage("assessing the networks"), ThreadPoolExecutor(1, thread_name_prefix="gigacity-speed") as pool:
+        # the speed test reads its own arrays of the store: its passes (numpy, mostly without the GIL) run beside
+        # the radio indicators' on the second core; its figures are put after the radio ones, in the same order
+        speed = None if busy is None else pool.submit(A.speed_test_sums, sc, rasters, store, len(codes))
+        A.assess_radio(sc, rasters, store, len(codes), a, busy=busy is not None)
+        speed_px = None if speed is None else store.array(A.put_speed_test(a, speed.result()))
     A.assess_sites(sc, sites, districts, a)
     A.assess_key_places(sc, rasters, codes, a)
     fibre_px, pon_rows = None, []
