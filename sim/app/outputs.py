@@ -432,13 +432,10 @@ def _counting_holes(rasters, jobs: list, ran_ids) -> dict:
 
 def hole_shares_pct(sc: Scenario, rasters, store, ran: str) -> list[float]:
     """Residents in each class of :data:`HOLE_CLASSES` of network ``ran``, % (chunk by chunk over ``store``)."""
-    values = _holes(sc.criteria, store, ran)
-    per = np.zeros(len(HOLE_CLASSES))
+    counted = _CountedHoles(rasters, _holes(sc.criteria, store, ran))
     for a, b in chunks(rasters.n_land):
-        pop = rasters.population_at(a, b)
-        pop = np.where(np.isfinite(pop), pop, 0.0)
-        per = bincount_onto(per, values(a, b).astype(np.intp), pop)
-    return [100.0 * v / max(per.sum(), 1.0) for v in per]
+        counted(a, b)
+    return counted.shares_pct()
 
 
 def write_busy_tables(run_dir: Path, busy: BusyHour | None, simpy_rows, day_rows, pon_rows) -> None:

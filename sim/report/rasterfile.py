@@ -79,7 +79,8 @@ class PreviewSampler:
         self.f = preview_factor(grid.shape, preview_max_px)
         self.shape = (-(-self.rows // self.f), -(-self.cols // self.f))
         self._prow, self._pcol = _sample_map(self.rows, self.f), _sample_map(self.cols, self.f)
-        self._plans: dict = {}
+        self._plans: dict = {}       # (start, stop) -> (pos, where)
+        self._checked: set = set()   # (start, stop) found increasing
 
     def fits(self, grid: Grid, land_flat, preview_max_px: int) -> bool:
         """Whether this sampler is that of ``grid``, ``land_flat`` (the same array) and ``preview_max_px``."""
@@ -90,10 +91,10 @@ class PreviewSampler:
         """``land_flat[start:stop]``, checked to increase (:class:`InputError` naming ``source`` if not)."""
         key = (int(start), int(stop))
         flat = self.land_flat[key[0]:key[1]]
-        if key not in self._plans:
+        if key not in self._checked:
             if flat.size > 1 and (np.diff(flat) <= 0).any():
                 raise InputError(source, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
-            self._plans[key] = None
+            self._checked.add(key)
         return flat
 
     def at(self, start: int, stop: int):
@@ -212,13 +213,7 @@ class LandRasterWriter:
         if vals.shape != (stop - start,):
             raise InputError(self.path, "values", f"expected {stop - start} values (land pixels {start}:{stop}), "
                                                   f"got shape {vals.shape}")
-        flat = self._sampler.checked(start, stop, self.path)
-        if flat.size and flat[0] <= self._last:
-            raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
-        self._sample(start, stop, vals)
-        self._next = stop
-        if flat.size:
-            self._last = int(flat[-1])
+        flat = self._take_chunk(start, stop, vals)
         if not self.to_file:
             return
         out = self._cast(vals)
@@ -252,13 +247,7 @@ class LandRasterWriter:
         if vals.shape != (n,):
             raise InputError(self.path, "values", f"expected {n} values (the sampled land pixels of {start}:{stop}), "
                                                   f"got shape {vals.shape}")
-        flat = self._sampler.checked(start, stop, self.path)
-        if flat.size and flat[0] <= self._last:
-            raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
-        self._sample(start, stop, vals, sampled=True)
-        self._next = stop
-        if flat.size:
-            self._last = int(flat[-1])
+        self._take_chunk(start, stop, vals, sampled=True)
 
     def close(self) -> np.ndarray:
         """Write the COG at ``path`` (atomically, recorded as a run output); return :attr:`preview`.
@@ -377,6 +366,18 @@ class LandRasterWriter:
         if self.preview is None:
             self.preview = np.full(self.preview_grid.shape, np.nan, dtype=np.float32)
         return self.preview
+
+    def _take_chunk(self, start: int, stop: int, vals: np.ndarray, sampled: bool = False) -> np.ndarray:
+        """Check that land pixels ``start:stop`` follow the last chunk's in flat order, sample them into the preview
+        (:meth:`_sample`) and move on past them; returns their flat indices."""
+        flat = self._sampler.checked(start, stop, self.path)
+        if flat.size and flat[0] <= self._last:
+            raise InputError(self.path, "land_flat", f"expected increasing flat indices (land pixels {start}:{stop})")
+        self._sample(start, stop, vals, sampled)
+        self._next = stop
+        if flat.size:
+            self._last = int(flat[-1])
+        return flat
 
     def _sample(self, start: int, stop: int, vals: np.ndarray, sampled: bool = False) -> None:
         """Put the chunk's pixels that the preview samples into it (pre-``scale`` values; ``sampled``: ``vals``
