@@ -211,3 +211,43 @@ def test_shared_writes_run_every_job_once_on_the_two_processes(tmp_path):
     assert 0 < pids.count(parent) == here < 12   # both processes took jobs
     assert _temps(run) == []
     files.abandon_run_dir(run)
+
+
+def test_a_table_still_built_by_a_thread_is_an_error_in_the_forked_process_not_a_hang(tmp_path):
+    """BusyHour.cells in a process forked while this one's thread still builds the table: the child has no copy of
+    the thread, so waiting would never end (a 10 m run hung so); it raises instead, and here the table arrives."""
+    import threading
+    from concurrent.futures import Future
+
+    import pandas as pd
+
+    from sim.app.busyhour import BusyHour
+
+    run = _run_folder(tmp_path)
+    pending = Future()
+    bh = BusyHour(layers={}, rate_by_ran={}, cells_future=pending, layer_summary={})
+    got = {}
+
+    def write_cells():
+        files.write_csv(run / "cells.csv", bh.cells)
+
+    def forked_block():
+        try:
+            with forked.forked_writes([write_cells], run):
+                pass
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            got["error"] = exc
+
+    t = threading.Thread(target=forked_block, daemon=True)
+    t.start()
+    t.join(timeout=60.0)
+    assert not t.is_alive(), "the forked process waited for a thread it does not have"
+    assert "BusyHour.finish()" in str(got.get("error")) and not (run / "cells.csv").exists()
+    table = pd.DataFrame({"cell": [1, 2]})
+    threading.Timer(0.2, pending.set_result, (table,)).start()
+    bh.finish()   # here the thread exists: finish waits for it
+    assert bh.cells is table
+    with forked.forked_writes([write_cells], run):
+        pass
+    assert (run / "cells.csv").exists()
+    files.abandon_run_dir(run)

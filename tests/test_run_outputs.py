@@ -366,3 +366,26 @@ def test_hole_shares_counted_while_streaming_are_those_read_again():
         assert count.complete() and count.shares_pct() == ref and sum(ref) == pytest.approx(100.0)
         count(*chunks(rasters.n_land)[0])   # the first chunk again
         assert not count.complete()
+
+
+def test_the_cells_table_is_finished_before_the_outputs_fork(tmp_path, monkeypatch):
+    """write_run_folder while the busy hour's thread still builds the cells table (as on a 10 m grid, where the flow
+    statistics outlast the assessment): the table is waited for here, before the forked writer of cells.csv starts,
+    and the run folder holds it (the forked process used to wait forever for a thread it has no copy of)."""
+    import threading
+    from concurrent.futures import Future
+
+    from sim.app import outputs, run
+
+    sim = run.simulate(_scenario())
+    table = sim.busy.cells
+    pending = Future()
+    sim.busy.cells_future = pending
+    threading.Timer(1.0, pending.set_result, (table,)).start()
+    monkeypatch.setattr(outputs, "MAP_PROCESSES", 2)
+    folder = run.O.create_run_dir(sim.scenario, tmp_path / "r", False)
+    run.write_run_folder(sim, folder)
+    import pandas as pd
+
+    written = pd.read_csv(folder / "cells.csv")
+    assert len(table) > 0 and len(written) == len(table)

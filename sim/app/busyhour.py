@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -74,12 +75,22 @@ class BusyHour:
     layer_summary: dict
     outdoor_rate_by_ran: dict = field(default_factory=dict, repr=False)
     store: object = field(default=None, repr=False)   # the PixelStore the per-pixel arrays map
+    pid: int = field(default_factory=os.getpid, repr=False)    # the process whose thread builds the cells table
 
     @property
     def cells(self) -> pd.DataFrame:
         if isinstance(self.cells_future, Future):
+            if os.getpid() != self.pid and not self.cells_future.done():
+                # a forked process has no copy of the thread: waiting here would never end
+                raise RuntimeError("BusyHour.cells read in a process forked before the cells table was finished; "
+                                   "call BusyHour.finish() before forking")
             self.cells_future = self.cells_future.result()
         return self.cells_future
+
+    def finish(self) -> None:
+        """Wait for what threads of this process still build (the cells table): before a fork, whose child has
+        no copy of the threads."""
+        self.cells  # noqa: B018 - read for its wait
 
 
 def _layer_summary(n_cells: int, fp) -> dict:

@@ -332,6 +332,7 @@ def write_run_folder(sim: Simulation, run_dir: Path) -> RunResult:
     # layout the district maps reuse)
     with timer.stage("writing outputs"), O.writing_outputs():
         timer.progress("writing outputs", 0, n_steps)
+        sim.busy.finish()   # the cells table's thread, here: the forked writer of cells.csv has no copy of it
         with O.alongside([lambda: O.write_busy_tables(run_dir, sim.busy, sim.simpy_rows, sim.day_rows, sim.pon_rows),
                           lambda: O.write_tables(run_dir, inp.grid_rows, a, inp.plan.table, inp.districts)], run_dir):
             done()
