@@ -61,7 +61,8 @@ class BusyHour:
     cells : pandas.DataFrame
         The table of ``cells.csv``: one row per cell (sector-carrier) of every layer (a property:
         the per-cell flow statistics are finished in a thread after :func:`solve_busy_hour` returns,
-        and reading it waits for them; ``cells_future`` holds the table or its future).
+        and reading it waits for them; ``cells_future`` holds the table or its future). A process forked
+        before the table is finished cannot wait for it: call :meth:`finish` first.
     layer_summary : dict layer id -> dict
         Per-layer fixed-point figures of ``summary.json`` (cells, iterations, loads).
     outdoor_rate_by_ran : dict RAN id -> float32 [n_land]
