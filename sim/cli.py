@@ -317,8 +317,17 @@ def _interrupt(signum) -> BaseException:
     return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
+_HANDLER_PID = [0]
+"""The process that installed :func:`_on_signal` (the command's)."""
+
+
 def _on_signal(signum, frame):
     """SIGTERM -> :class:`Terminated`, SIGINT -> ``KeyboardInterrupt``, raised where the signal landed."""
+    if os.getpid() != _HANDLER_PID[0]:
+        # a worker forked just after the signal landed here runs the tripped handler too (CPython runs pending
+        # handlers in the child): the command's process handles it and stops its workers; raising here would
+        # print the worker's traceback
+        return
     _SIGTERM_SEEN.append(signum)
     if frame is not None and frame.f_globals.get("__name__") == "logging":
         return   # inside logging's fork hooks Python would print and swallow it: the next progress call raises
@@ -386,6 +395,7 @@ def main(argv=None) -> int:
     old_term = None
     _SIGTERM_SEEN.clear()
     if threading.current_thread() is threading.main_thread():
+        _HANDLER_PID[0] = os.getpid()
         old_term = signal.signal(signal.SIGTERM, _on_signal)
         old_int = signal.signal(signal.SIGINT, _on_signal)
     try:

@@ -207,3 +207,31 @@ def test_run_log_lines_when_not_a_terminal_and_quiet(tmp_path):
     assert quiet.stdout.splitlines() == [f"report: {tmp_path / 'q' / 'report.html'}"]
     debug = run_cli("validate", str(CONFIGS / "tiny.toml"), "--log-level", "warning")
     assert debug.returncode == 0 and debug.stdout.strip().endswith("config OK")
+
+
+def test_a_signal_handler_run_in_a_forked_worker_leaves_the_stop_to_the_command(monkeypatch):
+    """CPython runs a signal handler tripped just before a fork in the child too: in a worker the command's handler
+    does nothing (the command's process stops it), where the command's process raises Terminated (a SIGINT just as
+    the workers started printed a worker's traceback)."""
+    import multiprocessing
+    import signal
+
+    from sim import cli
+
+    monkeypatch.setattr(cli, "_HANDLER_PID", [os.getpid()])
+    monkeypatch.setattr(cli, "_SIGTERM_SEEN", [])
+
+    def in_worker():
+        try:
+            cli._on_signal(signal.SIGTERM, None)
+        except BaseException:  # noqa: BLE001 - the exit code says it
+            os._exit(1)
+        os._exit(0 if cli._SIGTERM_SEEN == [] else 2)
+
+    proc = multiprocessing.get_context("fork").Process(target=in_worker)
+    proc.start()
+    proc.join(timeout=60)
+    assert proc.exitcode == 0
+    with pytest.raises(cli.Terminated):
+        cli._on_signal(signal.SIGTERM, None)
+    assert cli._SIGTERM_SEEN == [signal.SIGTERM]
